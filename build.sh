@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# One entry point for everything: ./build.sh test | demo | bench [part] | pack
+# Each verb first installs what is missing (PostgreSQL server binaries, NuGet packages),
+# then runs. Quiet on success; on failure it says what failed and exits non-zero.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+ROOT=$(pwd)
+SLN=RoutingDataSource.sln
+LOGDIR="$ROOT/artifacts/logs"
+mkdir -p "$LOGDIR"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+say()  { printf '==> %s\n' "$*"; }
+fail() { printf 'build.sh: error: %s\n' "$*" >&2; exit 1; }
+
+# Runs a command with its output in a log file; prints the log only when it fails.
+quietly() {
+  local name=$1; shift
+  local log="$LOGDIR/$name.log"
+  if ! "$@" >"$log" 2>&1; then
+    tail -n 80 "$log" >&2
+    fail "$name failed (full log: $log)"
+  fi
+}
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo -n "$@" || fail "need root to run: $* (sudo -n refused)"
+  else fail "need root to run: $* (not root and no sudo)"
+  fi
+}
+
+# Same search order as LocalPgCluster: PG_BIN, pg_config --bindir, newest /usr/lib/postgresql/*/bin.
+find_pg_bin() {
+  local d
+  if [ -n "${PG_BIN:-}" ] && [ -x "$PG_BIN/postgres" ] && [ -x "$PG_BIN/initdb" ]; then echo "$PG_BIN"; return 0; fi
+  if command -v pg_config >/dev/null 2>&1; then
+    d=$(pg_config --bindir 2>/dev/null || true)
+    if [ -n "$d" ] && [ -x "$d/postgres" ] && [ -x "$d/initdb" ]; then echo "$d"; return 0; fi
+  fi
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    if [ -x "$d/postgres" ] && [ -x "$d/initdb" ]; then echo "$d"; return 0; fi
+  done
+  return 1
+}
+
+apt_updated=0
+# Installs the Debian packages that are not installed yet (dpkg -s), nothing otherwise.
+ensure_apt() {
+  local missing=() p
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null 2>&1 || fail "missing ${missing[*]} and no apt-get to install them"
+  say "installing ${missing[*]}"
+  if [ $apt_updated -eq 0 ]; then quietly apt-update as_root apt-get update; apt_updated=1; fi
+  quietly apt-install as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+ensure_postgres() {
+  if ! find_pg_bin >/dev/null; then
+    ensure_apt postgresql
+    find_pg_bin >/dev/null || fail "PostgreSQL server binaries still not found after installing postgresql"
+  fi
+  # The harness runs servers as this user when we are root (PostgreSQL refuses to run as root).
+  if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
+    fail "running as root but there is no 'postgres' OS user to run servers as (install the postgresql package)"
+  fi
+}
+
+ensure_dotnet() {
+  command -v dotnet >/dev/null 2>&1 || fail "the .NET SDK (dotnet) is not on PATH; install .NET SDK 10"
+  quietly restore dotnet restore "$SLN"
+}
+
+build_release() { quietly build dotnet build "$SLN" -c Release --no-restore -warnaserror; }
+
+cmd_test() {
+  ensure_postgres; ensure_dotnet; build_release
+  say "running tests"
+  # A hung test must not hang CI: blame-hang aborts it and the harness's finalizers stop its servers.
+  dotnet test "$SLN" -c Release --no-build \
+    --blame-hang-timeout 5m \
+    --logger "console;verbosity=normal" \
+    --results-directory "$ROOT/artifacts/test-results" "$@"
+}
+
+cmd_demo() {
+  ensure_postgres; ensure_dotnet
+  quietly build-demo dotnet build samples/QuickStart -c Release --no-restore
+  dotnet run --project samples/QuickStart -c Release --no-build -- "$@"
+}
+
+cmd_bench() {
+  ensure_postgres; ensure_dotnet
+  quietly build-bench dotnet build benchmarks/RoutingDataSource.Benchmarks -c Release --no-restore
+  dotnet run --project benchmarks/RoutingDataSource.Benchmarks -c Release --no-build -- "$@"
+}
+
+cmd_pack() {
+  ensure_dotnet
+  rm -rf "$ROOT/artifacts/packages"
+  quietly pack dotnet pack "$SLN" -c Release --no-restore -o "$ROOT/artifacts/packages"
+  say "packages in artifacts/packages:"
+  ls -1 "$ROOT/artifacts/packages"
+}
+
+usage() {
+  cat <<USAGE
+usage: ./build.sh <verb> [args]
+  test   [dotnet test args]   install prerequisites, build Release, run the whole test suite
+  demo                        install prerequisites, run samples/QuickStart on a local cluster
+  bench  [part]               install prerequisites, run the benchmarks
+  pack                        write the .nupkg files to artifacts/packages
+USAGE
+}
+
+verb=${1:-}
+[ $# -gt 0 ] && shift
+case "$verb" in
+  test)  cmd_test "$@" ;;
+  demo)  cmd_demo "$@" ;;
+  bench) cmd_bench "$@" ;;
+  pack)  cmd_pack "$@" ;;
+  -h|--help|help) usage ;;
+  *) usage >&2; exit 2 ;;
+esac

@@ -1,0 +1,2 @@
+Console.WriteLine("QuickStart: not yet implemented.");
+return 0;
