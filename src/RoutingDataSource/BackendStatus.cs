@@ -1,0 +1,66 @@
+namespace RoutingDataSource;
+
+/// <summary>
+/// One row of <see cref="ClusterStatus"/>: what the data source knows about a backend and what it sent there.
+/// Contains no credentials.
+/// </summary>
+public sealed class BackendStatus
+{
+    internal BackendStatus(string name, string host, int port)
+    {
+        Name = name;
+        Host = host;
+        Port = port;
+    }
+
+    /// <summary>The backend's configured name.</summary>
+    public string Name { get; }
+
+    /// <summary>Host name or address.</summary>
+    public string Host { get; }
+
+    /// <summary>TCP port.</summary>
+    public int Port { get; }
+
+    /// <summary>Role from the last successful probe.</summary>
+    public BackendRole Role { get; internal init; }
+
+    /// <summary>Whether the backend takes traffic.</summary>
+    public BackendState State { get; internal init; }
+
+    /// <summary>Load-balancing weight for reads (0: never serves reads).</summary>
+    public int Weight { get; internal init; }
+
+    /// <summary>Statements classified as reads that the data source sent to this backend.</summary>
+    public long ReadCount { get; internal init; }
+
+    /// <summary>Statements classified as writes, session state or transaction control that the data source sent to this backend.</summary>
+    public long WriteCount { get; internal init; }
+
+    /// <summary>Statements re-run on the primary after this backend answered SQLSTATE 25006 (read-only transaction).</summary>
+    public long RerouteCount { get; internal init; }
+
+    /// <summary>Operations retried after a failure on this backend.</summary>
+    public long RetryCount { get; internal init; }
+
+    /// <summary>For a standby: WAL bytes between the primary's current position and this standby's replay position. Null when unknown.</summary>
+    public long? LagBytes { get; internal init; }
+
+    /// <summary>For a standby: replay lag in time (0 when idle and fully replayed). Null when unknown.</summary>
+    public TimeSpan? Lag { get; internal init; }
+
+    /// <summary>The timeline the server is on. Null when unknown.</summary>
+    public int? Timeline { get; internal init; }
+
+    /// <summary>When <see cref="Role"/> or <see cref="State"/> last changed.</summary>
+    public DateTimeOffset LastStatusChange { get; internal init; }
+
+    /// <summary>Whether this backend may serve a read right now (up, a standby or a weighted primary, within the lag limits).</summary>
+    public bool ServesReads { get; internal init; }
+
+    /// <summary>Why the backend is in its state, when that is not obvious (e.g. "timeline 1 lower than 2: fenced"). Null when nothing to say.</summary>
+    public string? Reason { get; internal init; }
+
+    /// <summary>The last error seen while probing it (message only, no credentials). Null after a successful probe.</summary>
+    public string? LastError { get; internal init; }
+}

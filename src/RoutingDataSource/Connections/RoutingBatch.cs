@@ -1,0 +1,189 @@
+using System.Data;
+using System.Data.Common;
+using Npgsql;
+using RoutingDataSource.Classification;
+using RoutingDataSource.Routing;
+
+namespace RoutingDataSource.Connections;
+
+/// <summary>
+/// A batch of statements sent in one round trip. The whole batch goes to one server: a standby only when every
+/// command in it is a read a standby may serve, otherwise the primary. The commands are Npgsql batch commands.
+/// </summary>
+public sealed class RoutingBatch : DbBatch, IRoutedStatement
+{
+    private readonly NpgsqlBatch _inner = new();
+    private RoutingConnection? _connection;
+    private RoutingTransaction? _transaction;
+    private RoutingDataReader? _reader;
+
+    /// <summary>The commands of the batch.</summary>
+    public new NpgsqlBatchCommandCollection BatchCommands => _inner.BatchCommands;
+
+    /// <inheritdoc />
+    protected override DbBatchCommandCollection DbBatchCommands => _inner.BatchCommands;
+
+    /// <inheritdoc />
+    public override int Timeout
+    {
+        get => _inner.Timeout;
+        set => _inner.Timeout = value;
+    }
+
+    /// <summary>The connection the batch runs on.</summary>
+    public new RoutingConnection? Connection
+    {
+        get => _connection;
+        set => _connection = value;
+    }
+
+    /// <inheritdoc />
+    protected override DbConnection? DbConnection
+    {
+        get => _connection;
+        set => _connection = value switch
+        {
+            null => null,
+            RoutingConnection rc => rc,
+            _ => throw new ArgumentException("A RoutingBatch needs a RoutingConnection.", nameof(value)),
+        };
+    }
+
+    /// <summary>The transaction (informational: statements follow the connection's transaction in any case).</summary>
+    public new RoutingTransaction? Transaction
+    {
+        get => _transaction;
+        set => _transaction = value;
+    }
+
+    /// <inheritdoc />
+    protected override DbTransaction? DbTransaction
+    {
+        get => _transaction;
+        set => _transaction = value switch
+        {
+            null => null,
+            RoutingTransaction rt => rt,
+            _ => throw new ArgumentException("A RoutingBatch needs a RoutingTransaction.", nameof(value)),
+        };
+    }
+
+    /// <summary>Creates an <see cref="NpgsqlBatchCommand"/>.</summary>
+    public new NpgsqlBatchCommand CreateBatchCommand() => new();
+
+    /// <inheritdoc />
+    protected override DbBatchCommand CreateDbBatchCommand() => new NpgsqlBatchCommand();
+
+    /// <inheritdoc />
+    public override void Prepare() => RequireOpenConnection();
+
+    /// <inheritdoc />
+    public override Task PrepareAsync(CancellationToken cancellationToken = default)
+    {
+        RequireOpenConnection();
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public override void Cancel()
+    {
+        if (_inner.Connection is { State: ConnectionState.Open or ConnectionState.Executing or ConnectionState.Fetching })
+            _inner.Cancel();
+    }
+
+    /// <inheritdoc />
+    public override int ExecuteNonQuery() => (int)Execute(ExecuteMode.NonQuery, CommandBehavior.Default, false, default).GetAwaiter().GetResult()!; // sync path completes synchronously
+
+    /// <inheritdoc />
+    public override async Task<int> ExecuteNonQueryAsync(CancellationToken cancellationToken = default)
+        => (int)(await Execute(ExecuteMode.NonQuery, CommandBehavior.Default, true, cancellationToken).ConfigureAwait(false))!;
+
+    /// <inheritdoc />
+    public override object? ExecuteScalar() => Execute(ExecuteMode.Scalar, CommandBehavior.Default, false, default).GetAwaiter().GetResult(); // sync path completes synchronously
+
+    /// <inheritdoc />
+    public override Task<object?> ExecuteScalarAsync(CancellationToken cancellationToken = default)
+        => Execute(ExecuteMode.Scalar, CommandBehavior.Default, true, cancellationToken).AsTask();
+
+    /// <inheritdoc />
+    protected override DbDataReader ExecuteDbDataReader(CommandBehavior behavior)
+        => (DbDataReader)Execute(ExecuteMode.Reader, behavior, false, default).GetAwaiter().GetResult()!; // sync path completes synchronously
+
+    /// <inheritdoc />
+    protected override async Task<DbDataReader> ExecuteDbDataReaderAsync(CommandBehavior behavior, CancellationToken cancellationToken)
+        => (DbDataReader)(await Execute(ExecuteMode.Reader, behavior, true, cancellationToken).ConfigureAwait(false))!;
+
+    private RoutingConnection RequireOpenConnection()
+    {
+        var conn = _connection ?? throw new InvalidOperationException("The batch has no connection.");
+        conn.ThrowIfNotOpen();
+        return conn;
+    }
+
+    /// <summary>The strongest route any command needs, and the classification that stands for the batch.</summary>
+    private (SqlClassification, StatementRoute) Plan(RoutingConnection conn)
+    {
+        var ds = conn.DataSourceInternal;
+        SqlClassification? representative = null;
+        StatementRoute? route = null;
+        foreach (var bc in _inner.BatchCommands)
+        {
+            var c = bc.CommandType == CommandType.Text ? ds.Classifier.Classify(bc.CommandText ?? "") : StatementClassifications.Procedure;
+            if (c.Kind == StatementKind.TransactionControl)
+                return (StatementClassifications.BatchTransactionControl, new StatementRoute(StatementKind.TransactionControl, false, "batch with transaction control"));
+            var r = ds.Router.Route(c);
+            if (route is null || Strength(r) > Strength(route.Value))
+            {
+                route = r;
+                representative = c;
+            }
+        }
+        return representative is null
+            ? (StatementClassifications.TableRead, new StatementRoute(StatementKind.Read, true, "empty batch"))
+            : (representative, route!.Value);
+    }
+
+    private static int Strength(StatementRoute r) => r.Kind switch
+    {
+        StatementKind.Read => r.StandbyAllowed ? 0 : 1,
+        StatementKind.Write => 2,
+        _ => 3,
+    };
+
+    private ValueTask<object?> Execute(ExecuteMode mode, CommandBehavior behavior, bool async, CancellationToken cancellationToken)
+    {
+        var conn = RequireOpenConnection();
+        if (_inner.BatchCommands.Count == 0)
+            throw new InvalidOperationException("The batch has no commands.");
+        if (_reader is { IsClosed: false })
+            throw new InvalidOperationException("A reader of this batch is still open; close it first.");
+        var (c, route) = Plan(conn);
+        return RoutedExecution.ExecuteAsync(this, conn, c, route, _inner.BatchCommands.Count, mode, behavior, async, cancellationToken);
+    }
+
+    RoutingDataReader IRoutedStatement.Reader => _reader ??= new RoutingDataReader();
+
+    void IRoutedStatement.Bind(NpgsqlConnection connection, NpgsqlTransaction? transaction)
+    {
+        _inner.Connection = connection;
+        _inner.Transaction = transaction;
+    }
+
+    ValueTask IRoutedStatement.PrepareIfRequestedAsync(bool async, CancellationToken cancellationToken) => default;
+
+    async ValueTask<int> IRoutedStatement.ExecuteNonQueryAsync(bool async, CancellationToken cancellationToken)
+        => async ? await _inner.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) : _inner.ExecuteNonQuery();
+
+    async ValueTask<object?> IRoutedStatement.ExecuteScalarAsync(bool async, CancellationToken cancellationToken)
+        => async ? await _inner.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) : _inner.ExecuteScalar();
+
+    async ValueTask<NpgsqlDataReader> IRoutedStatement.ExecuteReaderAsync(CommandBehavior behavior, bool async, CancellationToken cancellationToken)
+        => async ? await _inner.ExecuteReaderAsync(behavior, cancellationToken).ConfigureAwait(false) : _inner.ExecuteReader(behavior);
+
+    /// <inheritdoc />
+    public override void Dispose()
+    {
+        _inner.Dispose();
+        base.Dispose();
+    }
+}

@@ -1,0 +1,238 @@
+using System.Data;
+using System.Data.Common;
+using System.Diagnostics.CodeAnalysis;
+using Npgsql;
+using RoutingDataSource.Classification;
+
+namespace RoutingDataSource.Connections;
+
+/// <summary>
+/// A command on a <see cref="RoutingConnection"/>. Its text is classified (cached by text) and routed: reads to an
+/// eligible standby, everything else to the primary, everything inside a transaction or pinned session to that
+/// session's server. Parameters are Npgsql parameters (<see cref="NpgsqlParameter"/>), so every Npgsql type works.
+/// </summary>
+public sealed class RoutingCommand : DbCommand, IRoutedStatement
+{
+    // The Npgsql command does the real work on whichever physical connection the statement is routed to; keeping one
+    // per routing command keeps parameters, prepared state and settings in one place and allocates nothing per call.
+    private readonly NpgsqlCommand _inner = new();
+    private RoutingConnection? _connection;
+    private RoutingTransaction? _transaction;
+    private bool _prepareRequested;
+    private RoutingDataReader? _reader;
+
+    /// <summary>Creates a command without a connection.</summary>
+    public RoutingCommand()
+    {
+    }
+
+    /// <summary>Creates a command with its text and connection.</summary>
+    public RoutingCommand(string commandText, RoutingConnection? connection = null)
+    {
+        _inner.CommandText = commandText;
+        _connection = connection;
+    }
+
+    /// <inheritdoc />
+    [AllowNull]
+    public override string CommandText
+    {
+        get => _inner.CommandText;
+        set => _inner.CommandText = value;
+    }
+
+    /// <inheritdoc />
+    public override int CommandTimeout
+    {
+        get => _inner.CommandTimeout;
+        set => _inner.CommandTimeout = value;
+    }
+
+    /// <summary>
+    /// <see cref="CommandType.Text"/> is classified and routed. <see cref="CommandType.StoredProcedure"/> always goes to
+    /// the primary (a procedure or function may write). <see cref="CommandType.TableDirect"/> is a read.
+    /// </summary>
+    public override CommandType CommandType
+    {
+        get => _inner.CommandType;
+        set => _inner.CommandType = value;
+    }
+
+    /// <inheritdoc />
+    public override UpdateRowSource UpdatedRowSource
+    {
+        get => _inner.UpdatedRowSource;
+        set => _inner.UpdatedRowSource = value;
+    }
+
+    /// <inheritdoc />
+    public override bool DesignTimeVisible { get; set; }
+
+    /// <summary>The connection the command runs on.</summary>
+    public new RoutingConnection? Connection
+    {
+        get => _connection;
+        set => _connection = value;
+    }
+
+    /// <inheritdoc />
+    protected override DbConnection? DbConnection
+    {
+        get => _connection;
+        set => _connection = value switch
+        {
+            null => null,
+            RoutingConnection rc => rc,
+            _ => throw new ArgumentException("A RoutingCommand needs a RoutingConnection.", nameof(value)),
+        };
+    }
+
+    /// <summary>The transaction (informational: statements follow the connection's transaction in any case).</summary>
+    public new RoutingTransaction? Transaction
+    {
+        get => _transaction;
+        set => _transaction = value;
+    }
+
+    /// <inheritdoc />
+    protected override DbTransaction? DbTransaction
+    {
+        get => _transaction;
+        set => _transaction = value switch
+        {
+            null => null,
+            RoutingTransaction rt => rt,
+            _ => throw new ArgumentException("A RoutingCommand needs a RoutingTransaction.", nameof(value)),
+        };
+    }
+
+    /// <summary>The command's parameters (Npgsql parameters).</summary>
+    public new NpgsqlParameterCollection Parameters => _inner.Parameters;
+
+    /// <inheritdoc />
+    protected override DbParameterCollection DbParameterCollection => _inner.Parameters;
+
+    /// <summary>Creates an <see cref="NpgsqlParameter"/>.</summary>
+    public new NpgsqlParameter CreateParameter() => _inner.CreateParameter();
+
+    /// <inheritdoc />
+    protected override DbParameter CreateDbParameter() => _inner.CreateParameter();
+
+    /// <summary>
+    /// Marks the statement for preparation. Prepared statements live on physical connections, so it is prepared on
+    /// each physical connection it runs on (once per connection; Npgsql remembers).
+    /// </summary>
+    public override void Prepare()
+    {
+        RequireOpenConnection();
+        _prepareRequested = true;
+    }
+
+    /// <inheritdoc cref="Prepare" />
+    public override Task PrepareAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        Prepare();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Asks the server running this command to cancel it. Does nothing if it is not running.</summary>
+    public override void Cancel()
+    {
+        if (_inner.Connection is { State: ConnectionState.Open or ConnectionState.Executing or ConnectionState.Fetching })
+            _inner.Cancel();
+    }
+
+    /// <inheritdoc />
+    public override int ExecuteNonQuery() => (int)Execute(ExecuteMode.NonQuery, CommandBehavior.Default, async: false, default).GetAwaiter().GetResult()!; // sync path completes synchronously
+
+    /// <inheritdoc />
+    public override async Task<int> ExecuteNonQueryAsync(CancellationToken cancellationToken)
+        => (int)(await Execute(ExecuteMode.NonQuery, CommandBehavior.Default, async: true, cancellationToken).ConfigureAwait(false))!;
+
+    /// <inheritdoc />
+    public override object? ExecuteScalar() => Execute(ExecuteMode.Scalar, CommandBehavior.Default, async: false, default).GetAwaiter().GetResult(); // sync path completes synchronously
+
+    /// <inheritdoc />
+    public override Task<object?> ExecuteScalarAsync(CancellationToken cancellationToken)
+        => Execute(ExecuteMode.Scalar, CommandBehavior.Default, async: true, cancellationToken).AsTask();
+
+    /// <summary>Executes and returns a reader; the physical connection returns to its pool when the reader closes.</summary>
+    public new RoutingDataReader ExecuteReader() => ExecuteReader(CommandBehavior.Default);
+
+    /// <inheritdoc cref="ExecuteReader()" />
+    public new RoutingDataReader ExecuteReader(CommandBehavior behavior)
+        => (RoutingDataReader)Execute(ExecuteMode.Reader, behavior, async: false, default).GetAwaiter().GetResult()!; // sync path completes synchronously
+
+    /// <inheritdoc cref="ExecuteReader()" />
+    public new async Task<RoutingDataReader> ExecuteReaderAsync(CommandBehavior behavior = CommandBehavior.Default, CancellationToken cancellationToken = default)
+        => (RoutingDataReader)(await Execute(ExecuteMode.Reader, behavior, async: true, cancellationToken).ConfigureAwait(false))!;
+
+    /// <inheritdoc />
+    protected override DbDataReader ExecuteDbDataReader(CommandBehavior behavior) => ExecuteReader(behavior);
+
+    /// <inheritdoc />
+    protected override async Task<DbDataReader> ExecuteDbDataReaderAsync(CommandBehavior behavior, CancellationToken cancellationToken)
+        => await ExecuteReaderAsync(behavior, cancellationToken).ConfigureAwait(false);
+
+    private RoutingConnection RequireOpenConnection()
+    {
+        var conn = _connection ?? throw new InvalidOperationException("The command has no connection.");
+        conn.ThrowIfNotOpen();
+        return conn;
+    }
+
+    private SqlClassification Classify(RoutingConnection conn) => _inner.CommandType switch
+    {
+        CommandType.Text => conn.DataSourceInternal.Classifier.Classify(_inner.CommandText ?? ""),
+        CommandType.TableDirect => StatementClassifications.TableRead,
+        _ => StatementClassifications.Procedure,
+    };
+
+    private ValueTask<object?> Execute(ExecuteMode mode, CommandBehavior behavior, bool async, CancellationToken cancellationToken)
+    {
+        var conn = RequireOpenConnection();
+        if (_reader is { IsClosed: false })
+            throw new InvalidOperationException("A reader of this command is still open; close it first.");
+        var c = Classify(conn);
+        if (mode != ExecuteMode.Reader && conn.TryConsumeTransactionControl(c, _inner.CommandText))
+            return new(mode == ExecuteMode.NonQuery ? -1 : null);
+        var route = conn.DataSourceInternal.Router.Route(c);
+        return RoutedExecution.ExecuteAsync(this, conn, c, route, 1, mode, behavior, async, cancellationToken);
+    }
+
+    RoutingDataReader IRoutedStatement.Reader => _reader ??= new RoutingDataReader();
+
+    void IRoutedStatement.Bind(NpgsqlConnection connection, NpgsqlTransaction? transaction)
+    {
+        _inner.Connection = connection;
+        _inner.Transaction = transaction;
+    }
+
+    async ValueTask IRoutedStatement.PrepareIfRequestedAsync(bool async, CancellationToken cancellationToken)
+    {
+        if (!_prepareRequested)
+            return;
+        if (async)
+            await _inner.PrepareAsync(cancellationToken).ConfigureAwait(false);
+        else
+            _inner.Prepare();
+    }
+
+    async ValueTask<int> IRoutedStatement.ExecuteNonQueryAsync(bool async, CancellationToken cancellationToken)
+        => async ? await _inner.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) : _inner.ExecuteNonQuery();
+
+    async ValueTask<object?> IRoutedStatement.ExecuteScalarAsync(bool async, CancellationToken cancellationToken)
+        => async ? await _inner.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) : _inner.ExecuteScalar();
+
+    async ValueTask<NpgsqlDataReader> IRoutedStatement.ExecuteReaderAsync(CommandBehavior behavior, bool async, CancellationToken cancellationToken)
+        => async ? await _inner.ExecuteReaderAsync(behavior, cancellationToken).ConfigureAwait(false) : _inner.ExecuteReader(behavior);
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+            _inner.Dispose();
+        base.Dispose(disposing);
+    }
+}

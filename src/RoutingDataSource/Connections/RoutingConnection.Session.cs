@@ -1,0 +1,374 @@
+using System.Data;
+using Npgsql;
+using RoutingDataSource.Classification;
+using RoutingDataSource.Routing;
+using RoutingDataSource.Topology;
+
+namespace RoutingDataSource.Connections;
+
+// The session engine of a logical connection: which physical connection each statement runs on, pinning, and
+// transaction binding. Single-threaded by ADO.NET's contract (one command at a time per connection), so no locks.
+public sealed partial class RoutingConnection
+{
+    // One reusable NpgsqlConnection object per backend, so renting from a pool allocates nothing after warm-up.
+    private readonly NpgsqlConnection?[] _spare;
+    private NpgsqlConnection? _pinned;
+    private Backend? _pinnedBackend;
+    private PinReason _pin;
+    private TransactionPhase _tx;
+    private bool _pendingReadOnly;
+    private bool _pendingFromApi;
+    private IsolationLevel _pendingIsolation;
+    private string? _pendingBeginSql;
+    private NpgsqlTransaction? _physicalTransaction;
+    private RoutingTransaction? _transaction;
+
+    internal NpgsqlTransaction? PhysicalTransaction => _physicalTransaction;
+
+    internal RoutingTransaction? CurrentTransaction => _transaction;
+
+    internal TransactionPhase TransactionPhase => _tx;
+
+    internal PinReason PinState => _pin;
+
+    internal RoutingTransaction StartTransaction(IsolationLevel isolationLevel, bool readOnly)
+    {
+        ThrowIfNotOpen();
+        if (_tx != TransactionPhase.None)
+            throw new InvalidOperationException("A transaction is already in progress on this connection; nested transactions are not supported (use savepoints).");
+        _tx = TransactionPhase.Pending;
+        _pendingFromApi = true;
+        _pendingReadOnly = readOnly;
+        _pendingIsolation = isolationLevel;
+        _pendingBeginSql = null;
+        _transaction = new RoutingTransaction(this, isolationLevel, readOnly);
+        if (_pinned is not null)
+        {
+            // A session already pinned to one server: the transaction runs there, begun now.
+            _physicalTransaction = _pinned.BeginTransaction(isolationLevel);
+            _tx = TransactionPhase.Active;
+        }
+        return _transaction;
+    }
+
+    /// <summary>
+    /// Handles transaction-control statements that need not reach a server yet: a lone BEGIN outside a pinned session
+    /// is deferred so that the next statement can bind the transaction (a following <c>SET TRANSACTION READ ONLY</c> may
+    /// send it to a standby), and COMMIT/ROLLBACK of such a deferred, empty transaction is a no-op. Returns true when
+    /// the statement was consumed.
+    /// </summary>
+    internal bool TryConsumeTransactionControl(SqlClassification c, string sql)
+    {
+        if (c.Kind != StatementKind.TransactionControl || c.StatementCount != 1)
+            return false;
+        switch (c.TransactionControl)
+        {
+            case TransactionControlKind.Begin when _tx == TransactionPhase.None && _pinned is null:
+                _tx = TransactionPhase.Pending;
+                _pendingFromApi = false;
+                _pendingReadOnly = c.IsReadOnlyTransactionStart;
+                _pendingIsolation = IsolationLevel.Unspecified;
+                _pendingBeginSql = sql;
+                return true;
+            case TransactionControlKind.Commit or TransactionControlKind.Rollback when _tx == TransactionPhase.Pending && !_pendingFromApi:
+                EndTransaction();
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>
+    /// Chooses the server for one statement and lends a physical connection on it; counts the statement there.
+    /// </summary>
+    internal async ValueTask<Lease> AcquireAsync(SqlClassification c, StatementRoute route, bool async, CancellationToken cancellationToken, int statements = 1)
+    {
+        ThrowIfNotOpen();
+        Lease lease;
+        if (_pinned is not null)
+        {
+            ThrowIfPinnedLost();
+            lease = new Lease(_pinned, _pinnedBackend!, Pinned: true);
+            if (route.Kind == StatementKind.SessionState && _pin == PinReason.Transaction)
+                _pin = PinReason.Session; // SET inside a transaction outlives the COMMIT
+            if (c.Kind == StatementKind.TransactionControl && c.TransactionControl == TransactionControlKind.Begin && c.StatementCount == 1)
+                _tx = TransactionPhase.Active;
+        }
+        else if (_tx == TransactionPhase.Pending)
+        {
+            lease = await BindTransactionAsync(c, async, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            var startsTransaction = c.Kind == StatementKind.TransactionControl && c.TransactionControl == TransactionControlKind.Begin;
+            var pinAfter = route.Kind == StatementKind.SessionState
+                || (c.Kind == StatementKind.TransactionControl && (c.StatementCount > 1 || startsTransaction));
+            var node = route.StandbyAllowed || (startsTransaction && c.IsReadOnlyTransactionStart && c.StatementCount == 1)
+                ? await _dataSource.GetReadNodeAsync(0, cancellationToken).ConfigureAwait(false)
+                : await _dataSource.GetPrimaryAsync(cancellationToken).ConfigureAwait(false);
+            lease = await OpenPhysicalAsync(node.Backend, async, cancellationToken).ConfigureAwait(false);
+            if (pinAfter)
+            {
+                Pin(lease, startsTransaction && c.StatementCount == 1 ? PinReason.Transaction : PinReason.Session);
+                if (startsTransaction && c.StatementCount == 1)
+                    _tx = TransactionPhase.Active;
+                lease = lease with { Pinned = true };
+            }
+        }
+        for (var i = 0; i < statements; i++)
+        {
+            if (route.Kind == StatementKind.Read)
+                lease.Backend.CountRead();
+            else
+                lease.Backend.CountWrite();
+        }
+        return lease;
+    }
+
+    /// <summary>A lease on the primary for internal use (schema queries): the pinned connection when pinned.</summary>
+    internal async ValueTask<Lease> AcquireForPrimary(bool async, CancellationToken cancellationToken)
+    {
+        if (_pinned is not null)
+            return new Lease(_pinned, _pinnedBackend!, Pinned: true);
+        var node = await _dataSource.GetPrimaryAsync(cancellationToken).ConfigureAwait(false);
+        return await OpenPhysicalAsync(node.Backend, async, cancellationToken).ConfigureAwait(false);
+    }
+
+    internal async ValueTask<NpgsqlConnection> PinToPrimaryAsync(bool async, CancellationToken cancellationToken)
+    {
+        if (_pinned is not null)
+        {
+            ThrowIfPinnedLost();
+            var primary = _dataSource.Monitor.Current.Primary;
+            if (primary is not null && !ReferenceEquals(primary.Backend, _pinnedBackend))
+                throw new InvalidOperationException($"This connection is pinned to {_pinnedBackend!.Name} (a read-only transaction), not to the primary.");
+            _pin = PinReason.Session;
+            return _pinned;
+        }
+        var node = await _dataSource.GetPrimaryAsync(cancellationToken).ConfigureAwait(false);
+        var lease = await OpenPhysicalAsync(node.Backend, async, cancellationToken).ConfigureAwait(false);
+        Pin(lease, PinReason.Session);
+        return lease.Connection;
+    }
+
+    private async ValueTask<Lease> BindTransactionAsync(SqlClassification first, bool async, CancellationToken cancellationToken)
+    {
+        var readOnly = _pendingReadOnly
+            || (first.Kind == StatementKind.TransactionControl && first.TransactionControl == TransactionControlKind.SetTransaction && first.IsReadOnlyTransactionStart);
+        var node = readOnly
+            ? await _dataSource.GetReadNodeAsync(0, cancellationToken).ConfigureAwait(false)
+            : await _dataSource.GetPrimaryAsync(cancellationToken).ConfigureAwait(false);
+        var lease = await OpenPhysicalAsync(node.Backend, async, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_pendingFromApi)
+            {
+                _physicalTransaction = async
+                    ? await lease.Connection.BeginTransactionAsync(_pendingIsolation, cancellationToken).ConfigureAwait(false)
+                    : lease.Connection.BeginTransaction(_pendingIsolation);
+                // On a standby every transaction is read-only already; on the primary, make the promise hold.
+                if (_pendingReadOnly && node.Role == BackendRole.Primary)
+                    await RunAsync(lease.Connection, "SET TRANSACTION READ ONLY", async, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await RunAsync(lease.Connection, _pendingBeginSql!, async, cancellationToken).ConfigureAwait(false);
+                if (_pendingReadOnly && node.Role == BackendRole.Primary && !first.IsReadOnlyTransactionStart)
+                    await RunAsync(lease.Connection, "SET TRANSACTION READ ONLY", async, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            Release(lease);
+            throw;
+        }
+        Pin(lease, PinReason.Transaction);
+        _tx = TransactionPhase.Active;
+        return lease with { Pinned = true };
+    }
+
+    private static async ValueTask RunAsync(NpgsqlConnection conn, string sql, bool async, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        if (async)
+            await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        else
+            cmd.ExecuteNonQuery();
+    }
+
+    private async ValueTask<Lease> OpenPhysicalAsync(Backend backend, bool async, CancellationToken cancellationToken)
+    {
+        var conn = _spare[backend.Index];
+        if (conn is null || conn.State != ConnectionState.Closed)
+        {
+            conn = backend.Pool.CreateConnection();
+            _spare[backend.Index] ??= conn;
+        }
+        if (async)
+            await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
+        else
+            conn.Open();
+        return new Lease(conn, backend, Pinned: false);
+    }
+
+    private void Pin(Lease lease, PinReason reason)
+    {
+        _pinned = lease.Connection;
+        _pinnedBackend = lease.Backend;
+        _pin = reason;
+    }
+
+    /// <summary>Gives an unpinned physical connection back to its pool after its statement (or reader) finished.</summary>
+    internal void Release(Lease lease)
+    {
+        if (lease.Pinned && ReferenceEquals(lease.Connection, _pinned))
+            return;
+        ReturnPhysical(lease.Connection, lease.Backend);
+    }
+
+    private void ReturnPhysical(NpgsqlConnection conn, Backend backend)
+    {
+        if (ReferenceEquals(_spare[backend.Index], conn))
+            conn.Close();
+        else
+            conn.Dispose();
+    }
+
+    /// <summary>Bookkeeping after a statement ran: a SQL-level COMMIT/ROLLBACK ends the transaction binding.</summary>
+    internal void AfterStatement(SqlClassification c)
+    {
+        if (c.Kind == StatementKind.TransactionControl && c.StatementCount == 1 && _tx == TransactionPhase.Active && _transaction is null
+            && c.TransactionControl is TransactionControlKind.Commit or TransactionControlKind.Rollback)
+        {
+            EndTransaction();
+        }
+    }
+
+    internal async Task CompleteTransactionAsync(RoutingTransaction transaction, bool commit, bool async, CancellationToken cancellationToken)
+    {
+        if (!ReferenceEquals(transaction, _transaction))
+            throw new InvalidOperationException("This transaction has already completed.");
+        try
+        {
+            if (_physicalTransaction is { } tx)
+            {
+                if (commit)
+                {
+                    if (async)
+                        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    else
+                        tx.Commit();
+                }
+                else if (async)
+                {
+                    await tx.RollbackAsync(cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    tx.Rollback();
+                }
+            }
+        }
+        finally
+        {
+            EndTransaction();
+        }
+    }
+
+    internal async Task SavepointAsync(string sql, bool async, CancellationToken cancellationToken)
+    {
+        if (_tx == TransactionPhase.Pending)
+        {
+            var c = _dataSource.Classifier.Classify(sql);
+            var lease = await BindTransactionAsync(c, async, cancellationToken).ConfigureAwait(false);
+            lease.Backend.CountWrite();
+        }
+        if (_pinned is null || _tx != TransactionPhase.Active)
+            throw new InvalidOperationException("No transaction is in progress.");
+        ThrowIfPinnedLost();
+        _pinnedBackend!.CountWrite();
+        await RunAsync(_pinned, sql, async, cancellationToken).ConfigureAwait(false);
+    }
+
+    private void EndTransaction()
+    {
+        _tx = TransactionPhase.None;
+        _transaction = null;
+        _pendingBeginSql = null;
+        _physicalTransaction?.Dispose();
+        _physicalTransaction = null;
+        if (_pin == PinReason.Transaction)
+            Unpin();
+    }
+
+    private void Unpin()
+    {
+        if (_pinned is { } conn)
+            ReturnPhysical(conn, _pinnedBackend!);
+        _pinned = null;
+        _pinnedBackend = null;
+        _pin = PinReason.None;
+    }
+
+    /// <summary>
+    /// A pinned physical connection that broke (server gone) cannot be replaced silently: the transaction or session
+    /// state on it is lost. Say so once, and unpin so the next statement starts clean.
+    /// </summary>
+    private void ThrowIfPinnedLost()
+    {
+        if (_pinned is { State: ConnectionState.Open })
+            return;
+        var backend = _pinnedBackend?.Name;
+        var what = _tx != TransactionPhase.None ? "transaction" : "session state (SET, temp tables, prepared statements...)";
+        if (_transaction is { } t)
+            t.MarkLost();
+        _tx = TransactionPhase.None;
+        _transaction = null;
+        _physicalTransaction = null;
+        Unpin();
+        throw new RoutingException(
+            $"The physical connection to {backend} that held this connection's {what} was lost; it cannot be resumed elsewhere. Start again (a new transaction, or re-create the session state).",
+            backendName: backend, isTransient: true);
+    }
+
+    private async Task ResetSession(bool async)
+    {
+        try
+        {
+            if (_physicalTransaction is { } tx)
+            {
+                try
+                {
+                    if (async)
+                        await tx.DisposeAsync().ConfigureAwait(false);
+                    else
+                        tx.Dispose();
+                }
+                catch (NpgsqlException)
+                {
+                    // The server is gone; closing the connection below is all that is left to do.
+                }
+            }
+            _transaction?.MarkLost();
+        }
+        finally
+        {
+            _physicalTransaction = null;
+            _transaction = null;
+            _tx = TransactionPhase.None;
+            _pendingBeginSql = null;
+            if (_pinned is { } conn)
+            {
+                if (async)
+                    await conn.CloseAsync().ConfigureAwait(false);
+                else
+                    conn.Close();
+                if (!ReferenceEquals(_spare[_pinnedBackend!.Index], conn))
+                    await conn.DisposeAsync().ConfigureAwait(false);
+            }
+            _pinned = null;
+            _pinnedBackend = null;
+            _pin = PinReason.None;
+        }
+    }
+}

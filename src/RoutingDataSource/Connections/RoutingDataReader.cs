@@ -1,0 +1,238 @@
+using System.Collections;
+using System.Collections.ObjectModel;
+using System.Data;
+using System.Data.Common;
+using Npgsql;
+using RoutingDataSource.Classification;
+
+namespace RoutingDataSource.Connections;
+
+/// <summary>
+/// Reads the results of a routed command. A thin wrapper over <see cref="NpgsqlDataReader"/>: closing it returns the
+/// physical connection to its backend's pool (unless the session is pinned).
+/// </summary>
+public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
+{
+    private NpgsqlDataReader? _inner;
+    private RoutingConnection? _connection;
+    private Lease _lease;
+    private SqlClassification? _classification;
+    private CommandBehavior _behavior;
+    private bool _closed = true;
+
+    internal RoutingDataReader()
+    {
+    }
+
+    internal void Init(NpgsqlDataReader inner, RoutingConnection connection, Lease lease, SqlClassification classification, CommandBehavior behavior)
+    {
+        _inner = inner;
+        _connection = connection;
+        _lease = lease;
+        _classification = classification;
+        _behavior = behavior;
+        _closed = false;
+    }
+
+    private NpgsqlDataReader Inner => !_closed && _inner is { } r ? r : throw new InvalidOperationException("The reader is closed.");
+
+    /// <summary>The name of the backend that produced these results.</summary>
+    public string BackendName => _lease.Backend?.Name ?? "";
+
+    /// <inheritdoc />
+    public override object this[int ordinal] => Inner[ordinal];
+
+    /// <inheritdoc />
+    public override object this[string name] => Inner[name];
+
+    /// <inheritdoc />
+    public override int Depth => Inner.Depth;
+
+    /// <inheritdoc />
+    public override int FieldCount => Inner.FieldCount;
+
+    /// <inheritdoc />
+    public override int VisibleFieldCount => Inner.VisibleFieldCount;
+
+    /// <inheritdoc />
+    public override bool HasRows => Inner.HasRows;
+
+    /// <inheritdoc />
+    public override bool IsClosed => _closed;
+
+    /// <inheritdoc />
+    public override int RecordsAffected => _inner?.RecordsAffected ?? -1;
+
+    /// <inheritdoc />
+    public override bool GetBoolean(int ordinal) => Inner.GetBoolean(ordinal);
+
+    /// <inheritdoc />
+    public override byte GetByte(int ordinal) => Inner.GetByte(ordinal);
+
+    /// <inheritdoc />
+    public override long GetBytes(int ordinal, long dataOffset, byte[]? buffer, int bufferOffset, int length) => Inner.GetBytes(ordinal, dataOffset, buffer, bufferOffset, length);
+
+    /// <inheritdoc />
+    public override char GetChar(int ordinal) => Inner.GetChar(ordinal);
+
+    /// <inheritdoc />
+    public override long GetChars(int ordinal, long dataOffset, char[]? buffer, int bufferOffset, int length) => Inner.GetChars(ordinal, dataOffset, buffer, bufferOffset, length);
+
+    /// <inheritdoc />
+    public override string GetDataTypeName(int ordinal) => Inner.GetDataTypeName(ordinal);
+
+    /// <inheritdoc />
+    public override DateTime GetDateTime(int ordinal) => Inner.GetDateTime(ordinal);
+
+    /// <inheritdoc />
+    public override decimal GetDecimal(int ordinal) => Inner.GetDecimal(ordinal);
+
+    /// <inheritdoc />
+    public override double GetDouble(int ordinal) => Inner.GetDouble(ordinal);
+
+    /// <inheritdoc />
+    public override Type GetFieldType(int ordinal) => Inner.GetFieldType(ordinal);
+
+    /// <inheritdoc />
+    public override float GetFloat(int ordinal) => Inner.GetFloat(ordinal);
+
+    /// <inheritdoc />
+    public override Guid GetGuid(int ordinal) => Inner.GetGuid(ordinal);
+
+    /// <inheritdoc />
+    public override short GetInt16(int ordinal) => Inner.GetInt16(ordinal);
+
+    /// <inheritdoc />
+    public override int GetInt32(int ordinal) => Inner.GetInt32(ordinal);
+
+    /// <inheritdoc />
+    public override long GetInt64(int ordinal) => Inner.GetInt64(ordinal);
+
+    /// <inheritdoc />
+    public override string GetName(int ordinal) => Inner.GetName(ordinal);
+
+    /// <inheritdoc />
+    public override int GetOrdinal(string name) => Inner.GetOrdinal(name);
+
+    /// <inheritdoc />
+    public override string GetString(int ordinal) => Inner.GetString(ordinal);
+
+    /// <inheritdoc />
+    public override object GetValue(int ordinal) => Inner.GetValue(ordinal);
+
+    /// <inheritdoc />
+    public override int GetValues(object[] values) => Inner.GetValues(values);
+
+    /// <inheritdoc />
+    public override bool IsDBNull(int ordinal) => Inner.IsDBNull(ordinal);
+
+    /// <inheritdoc />
+    public override Task<bool> IsDBNullAsync(int ordinal, CancellationToken cancellationToken) => Inner.IsDBNullAsync(ordinal, cancellationToken);
+
+    /// <inheritdoc />
+    public override T GetFieldValue<T>(int ordinal) => Inner.GetFieldValue<T>(ordinal);
+
+    /// <inheritdoc />
+    public override Task<T> GetFieldValueAsync<T>(int ordinal, CancellationToken cancellationToken) => Inner.GetFieldValueAsync<T>(ordinal, cancellationToken);
+
+    /// <inheritdoc />
+    public override Stream GetStream(int ordinal) => Inner.GetStream(ordinal);
+
+    /// <inheritdoc />
+    public override TextReader GetTextReader(int ordinal) => Inner.GetTextReader(ordinal);
+
+    /// <inheritdoc />
+    public override Type GetProviderSpecificFieldType(int ordinal) => Inner.GetProviderSpecificFieldType(ordinal);
+
+    /// <inheritdoc />
+    public override object GetProviderSpecificValue(int ordinal) => Inner.GetProviderSpecificValue(ordinal);
+
+    /// <inheritdoc />
+    public override int GetProviderSpecificValues(object[] values) => Inner.GetProviderSpecificValues(values);
+
+    /// <inheritdoc />
+    public override DataTable? GetSchemaTable() => Inner.GetSchemaTable();
+
+    /// <inheritdoc />
+    public override Task<DataTable?> GetSchemaTableAsync(CancellationToken cancellationToken = default) => Inner.GetSchemaTableAsync(cancellationToken);
+
+    /// <inheritdoc />
+    public ReadOnlyCollection<DbColumn> GetColumnSchema() => Inner.GetColumnSchema().Cast<DbColumn>().ToList().AsReadOnly();
+
+    /// <inheritdoc />
+    public override Task<ReadOnlyCollection<DbColumn>> GetColumnSchemaAsync(CancellationToken cancellationToken = default) => Task.FromResult(GetColumnSchema());
+
+    /// <inheritdoc />
+    public override bool Read() => Inner.Read();
+
+    /// <inheritdoc />
+    public override Task<bool> ReadAsync(CancellationToken cancellationToken) => Inner.ReadAsync(cancellationToken);
+
+    /// <inheritdoc />
+    public override bool NextResult() => Inner.NextResult();
+
+    /// <inheritdoc />
+    public override Task<bool> NextResultAsync(CancellationToken cancellationToken) => Inner.NextResultAsync(cancellationToken);
+
+    /// <inheritdoc />
+    public override IEnumerator GetEnumerator() => new DbEnumerator(this, closeReader: false);
+
+    /// <summary>Closes the results and gives the physical connection back (unless the session is pinned).</summary>
+    public override void Close()
+    {
+        if (_closed)
+            return;
+        _closed = true;
+        try
+        {
+            _inner!.Close();
+        }
+        finally
+        {
+            Finish(async: false).GetAwaiter().GetResult(); // completes synchronously when async is false
+        }
+    }
+
+    /// <inheritdoc cref="Close" />
+    public override async Task CloseAsync()
+    {
+        if (_closed)
+            return;
+        _closed = true;
+        try
+        {
+            await _inner!.CloseAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            await Finish(async: true).ConfigureAwait(false);
+        }
+    }
+
+    private async Task Finish(bool async)
+    {
+        var conn = _connection!;
+        conn.AfterStatement(_classification!);
+        conn.Release(_lease);
+        _inner = null;
+        _lease = default;
+        _connection = null;
+        if ((_behavior & CommandBehavior.CloseConnection) != 0)
+        {
+            if (async)
+                await conn.CloseAsync().ConfigureAwait(false);
+            else
+                conn.Close();
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+            Close();
+    }
+
+    /// <inheritdoc />
+    public override ValueTask DisposeAsync() => new(CloseAsync());
+}

@@ -1,0 +1,14 @@
+namespace RoutingDataSource.DependencyInjection;
+
+/// <summary>One backend in configuration (<c>RoutingDataSource:Backends:N</c>): the same three values as <see cref="PgRoutingDataSourceBuilder.AddBackend"/>.</summary>
+public sealed class BackendSettings
+{
+    /// <summary>Unique name of the backend.</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>Npgsql connection string for this one server.</summary>
+    public string ConnectionString { get; set; } = "";
+
+    /// <summary>Read weight (0: never serves reads). Default 1.</summary>
+    public int Weight { get; set; } = 1;
+}

@@ -1,0 +1,273 @@
+using System.Data.Common;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using RoutingDataSource.Classification;
+using RoutingDataSource.Connections;
+using RoutingDataSource.Routing;
+using RoutingDataSource.Topology;
+
+namespace RoutingDataSource;
+
+/// <summary>
+/// A <see cref="DbDataSource"/> over a PostgreSQL streaming-replication cluster. Connections it hands out look like
+/// one database: each statement is classified and sent to the primary (writes, session state, read-write
+/// transactions) or to a standby chosen by weight (reads, read-only transactions), skipping standbys that are down,
+/// lag too far or have not replayed the session's own writes. Build one with <see cref="PgRoutingDataSourceBuilder"/>
+/// or <see cref="Create"/>, keep it for the application's lifetime (it owns one pool per backend and a background
+/// health monitor), and dispose it at shutdown.
+/// </summary>
+public sealed class PgRoutingDataSource : DbDataSource
+{
+    private readonly string _description;
+    private int _disposed;
+
+    internal PgRoutingDataSource(Backend[] backends, RoutingOptions options, ILoggerFactory loggerFactory, TimeProvider time, Random random)
+    {
+        Backends = backends;
+        Options = options;
+        Time = time;
+        Logger = loggerFactory.CreateLogger("RoutingDataSource");
+        Classifier = new SqlClassifier(options.ClassificationCacheSize);
+        Volatility = new FunctionVolatilityCache(options.ReadOnlyFunctions, options.WriteFunctions, Logger, time);
+        Router = new Router(Volatility);
+        Balancer = new WeightedRandomBalancer(random);
+        Monitor = new TopologyMonitor(backends, options, Logger, time);
+        Monitor.SnapshotPublished += OnSnapshot;
+        var first = new NpgsqlConnectionStringBuilder(backends[0].Pool.ConnectionString);
+        Database = first.Database;
+        _description = BackendConnectionString.Describe(backends, first.Database, first.Username);
+    }
+
+    /// <summary>
+    /// Builds a data source from one Npgsql multi-host connection string (<c>Host=a:5432,b:5433,...</c>): one backend
+    /// per host, named <c>host:port</c>, all with weight 1. <c>Target Session Attributes</c> and
+    /// <c>Load Balance Hosts</c> are ignored: routing decides per statement. For weights or names, use the builder.
+    /// </summary>
+    /// <exception cref="RoutingConfigurationException">The string is invalid.</exception>
+    public static PgRoutingDataSource Create(string connectionString)
+    {
+        if (!BackendConnectionString.TryParse(connectionString, out var csb, out var error))
+            throw new RoutingConfigurationException([error!]);
+        if (string.IsNullOrWhiteSpace(csb.Host))
+            throw new RoutingConfigurationException(["the connection string has no Host."]);
+        csb.Remove("Target Session Attributes");
+        csb.Remove("Load Balance Hosts");
+        var builder = new PgRoutingDataSourceBuilder();
+        foreach (var entry in csb.Host.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var (host, port) = SplitHostPort(entry, csb.Port);
+            var one = new NpgsqlConnectionStringBuilder(csb.ConnectionString) { Host = host, Port = port };
+            builder.AddBackend(string.Create(CultureInfo.InvariantCulture, $"{host}:{port}"), one.ConnectionString);
+        }
+        return builder.Build();
+    }
+
+    private static (string Host, int Port) SplitHostPort(string entry, int defaultPort)
+    {
+        // "[::1]:5432", "host:5432", "host", "::1"
+        if (entry.StartsWith('['))
+        {
+            var close = entry.IndexOf(']', StringComparison.Ordinal);
+            if (close > 0)
+            {
+                var h = entry[1..close];
+                return close + 2 < entry.Length && entry[close + 1] == ':' && int.TryParse(entry[(close + 2)..], CultureInfo.InvariantCulture, out var p6) ? (h, p6) : (h, defaultPort);
+            }
+        }
+        var colon = entry.LastIndexOf(':');
+        if (colon > 0 && entry.IndexOf(':', StringComparison.Ordinal) == colon && int.TryParse(entry[(colon + 1)..], CultureInfo.InvariantCulture, out var port))
+            return (entry[..colon], port);
+        return (entry, defaultPort);
+    }
+
+    internal Backend[] Backends { get; }
+
+    internal RoutingOptions Options { get; }
+
+    internal TimeProvider Time { get; }
+
+    internal ILogger Logger { get; }
+
+    internal SqlClassifier Classifier { get; }
+
+    internal FunctionVolatilityCache Volatility { get; }
+
+    internal Router Router { get; }
+
+    internal IReadBalancer Balancer { get; }
+
+    internal TopologyMonitor Monitor { get; }
+
+    /// <summary>The database name of the first backend.</summary>
+    internal string? Database { get; }
+
+    /// <summary>A description of the cluster's hosts, database and user. Never contains a password.</summary>
+    public override string ConnectionString => _description;
+
+    /// <summary>Creates a closed routing connection. Opening it contacts no server.</summary>
+    public new RoutingConnection CreateConnection()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return new RoutingConnection(this);
+    }
+
+    /// <summary>Returns an open routing connection. No server is contacted until the first statement.</summary>
+    public new RoutingConnection OpenConnection()
+    {
+        var c = CreateConnection();
+        c.Open();
+        return c;
+    }
+
+    /// <summary>Returns an open routing connection. No server is contacted until the first statement.</summary>
+    public new ValueTask<RoutingConnection> OpenConnectionAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(OpenConnection());
+    }
+
+    /// <inheritdoc />
+    protected override DbConnection CreateDbConnection() => CreateConnection();
+
+    /// <inheritdoc />
+    protected override DbConnection OpenDbConnection() => OpenConnection();
+
+    /// <inheritdoc />
+    protected override async ValueTask<DbConnection> OpenDbConnectionAsync(CancellationToken cancellationToken = default)
+        => await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+
+    /// <summary>
+    /// The cluster as the data source sees it now: per backend its role, state, weight, statements routed there, lag
+    /// and timeline, and the current primary. Starts the health monitor if it is not running yet.
+    /// </summary>
+    public ClusterStatus GetStatus()
+    {
+        Monitor.EnsureStarted();
+        return StatusOf(Monitor.Current);
+    }
+
+    /// <summary>Probes every backend now and returns the status that results.</summary>
+    public async Task<ClusterStatus> RefreshStatusAsync(CancellationToken cancellationToken = default)
+        => StatusOf(await Monitor.ProbeNowAsync(cancellationToken).ConfigureAwait(false));
+
+    /// <summary>Takes a backend out of rotation (it stays probed and visible in status). Takes effect at the next probe round, which is started at once.</summary>
+    /// <exception cref="ArgumentException">No backend has that name.</exception>
+    public void DetachBackend(string name) => SetDetached(name, true);
+
+    /// <summary>Puts a detached backend back into rotation.</summary>
+    /// <exception cref="ArgumentException">No backend has that name.</exception>
+    public void AttachBackend(string name) => SetDetached(name, false);
+
+    private void SetDetached(string name, bool detached)
+    {
+        var b = Array.Find(Backends, x => string.Equals(x.Name, name, StringComparison.Ordinal))
+            ?? throw new ArgumentException($"No backend named '{name}'. Backends: {string.Join(", ", Backends.Select(x => x.Name))}.", nameof(name));
+        b.Detached = detached;
+        Monitor.RequestProbe();
+    }
+
+    internal static ClusterStatus StatusOf(ClusterSnapshot s)
+    {
+        var rows = new BackendStatus[s.Nodes.Length];
+        for (var i = 0; i < rows.Length; i++)
+        {
+            var n = s.Nodes[i];
+            var b = n.Backend;
+            rows[i] = new BackendStatus(b.Name, b.Host, b.Port)
+            {
+                Role = n.Role,
+                State = n.State,
+                Weight = b.Weight,
+                ReadCount = b.Reads,
+                WriteCount = b.Writes,
+                RerouteCount = b.Reroutes,
+                RetryCount = b.Retries,
+                LagBytes = n.LagBytes,
+                Lag = n.Lag,
+                Timeline = n.Timeline,
+                LastStatusChange = n.LastStatusChange,
+                ServesReads = n.ReadEligible && b.Weight > 0,
+                Reason = n.Reason,
+                LastError = n.LastError,
+            };
+        }
+        return new ClusterStatus(rows, s.Primary?.Backend.Name, s.Problem, s.TakenAt);
+    }
+
+    private void OnSnapshot(ClusterSnapshot previous, ClusterSnapshot next)
+    {
+        if (next.Primary is { } p)
+            Volatility.OnPrimary(p.Backend.Pool);
+    }
+
+    /// <summary>The write target, waiting (up to <see cref="RoutingOptions.FailoverTimeout"/>) while there is none.</summary>
+    internal async ValueTask<NodeState> GetPrimaryAsync(CancellationToken cancellationToken)
+    {
+        var s = Monitor.Current;
+        if (s.Primary is { } p)
+            return p;
+        Monitor.EnsureStarted();
+        var deadline = Time.GetUtcNow() + Options.FailoverTimeout;
+        while (true)
+        {
+            s = Monitor.Current;
+            if (s.Primary is { } primary)
+                return primary;
+            if (s.Version > 0 && s.Problem is { } problem && problem.StartsWith("two primaries", StringComparison.Ordinal))
+                throw new RoutingException($"No writable primary: {problem}.", isTransient: false);
+            var left = deadline - Time.GetUtcNow();
+            if (left <= TimeSpan.Zero)
+                throw NoPrimary(s);
+            var next = Monitor.NextSnapshotAsync(cancellationToken);
+            if (s.Version > 0)
+                Monitor.RequestProbe();
+            try
+            {
+                await next.WaitAsync(left, Time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                throw NoPrimary(Monitor.Current);
+            }
+        }
+    }
+
+    /// <summary>A node to serve a read that needs replay position <paramref name="minimumLsn"/>; the primary when no standby qualifies.</summary>
+    internal async ValueTask<NodeState> GetReadNodeAsync(ulong minimumLsn, CancellationToken cancellationToken)
+    {
+        var s = Monitor.Current;
+        if (s.Version == 0)
+            s = await Monitor.GetReadyAsync(Options.FailoverTimeout, cancellationToken).ConfigureAwait(false);
+        return Balancer.Pick(s, minimumLsn) ?? await GetPrimaryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private RoutingException NoPrimary(ClusterSnapshot s)
+    {
+        var detail = string.Join("; ", s.Nodes.Select(n =>
+            $"{n.Backend.Name} ({n.Backend.Host}:{n.Backend.Port.ToString(CultureInfo.InvariantCulture)}): {n.Role.ToString().ToLowerInvariant()}, {n.State.ToString().ToLowerInvariant()}"
+            + (n.LastError is { } e ? $", last error: {e}" : "")
+            + (n.Reason is { } r && n.LastError is null ? $", {r}" : "")));
+        return new RoutingException(
+            $"No writable primary after waiting {Options.FailoverTimeout.TotalSeconds:0.#} s ({s.Problem ?? "none found"}). Backends: {detail}.",
+            isTransient: true);
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+            DisposeAsyncCore().AsTask().GetAwaiter().GetResult(); // ADO.NET's synchronous Dispose: the one sync-over-async here.
+        base.Dispose(disposing);
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask DisposeAsyncCore()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        await Monitor.DisposeAsync().ConfigureAwait(false);
+        foreach (var b in Backends)
+            await b.DisposeAsync().ConfigureAwait(false);
+    }
+}

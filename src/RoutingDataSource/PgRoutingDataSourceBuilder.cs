@@ -1,0 +1,138 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using RoutingDataSource.Topology;
+
+namespace RoutingDataSource;
+
+/// <summary>
+/// Collects backends and options and builds an immutable, thread-safe <see cref="PgRoutingDataSource"/>.
+/// </summary>
+/// <example>
+/// <code>
+/// var builder = new PgRoutingDataSourceBuilder();
+/// builder.AddBackend("n0", "Host=10.0.0.1;Username=app;Password=...;Database=app", weight: 0);
+/// builder.AddBackend("n1", "Host=10.0.0.2;Username=app;Password=...;Database=app", weight: 1);
+/// await using var ds = builder.Build();
+/// </code>
+/// </example>
+public sealed class PgRoutingDataSourceBuilder
+{
+    private readonly List<(string Name, string ConnectionString, int Weight)> _backends = [];
+    private readonly List<Action<NpgsqlDataSourceBuilder>> _configure = [];
+    private ILoggerFactory? _loggerFactory;
+
+    /// <summary>Creates an empty builder.</summary>
+    public PgRoutingDataSourceBuilder()
+        : this(new RoutingOptions())
+    {
+    }
+
+    internal PgRoutingDataSourceBuilder(RoutingOptions options) => Options = options;
+
+    /// <summary>The routing options; every knob has a documented default.</summary>
+    public RoutingOptions Options { get; }
+
+    internal TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    internal Random Random { get; set; } = Random.Shared;
+
+    /// <summary>
+    /// Adds a server of the cluster. Its role (primary or standby) is discovered, not configured.
+    /// </summary>
+    /// <param name="name">A unique name (shown in status, logs and metrics; matched against a standby's <c>application_name</c> for lag).</param>
+    /// <param name="connectionString">An Npgsql connection string for this one server (a single host). It configures that server's pool.</param>
+    /// <param name="weight">Share of reads this server receives when eligible; 0 means it never serves reads. The primary may carry weight too.</param>
+    public PgRoutingDataSourceBuilder AddBackend(string name, string connectionString, int weight = 1)
+    {
+        _backends.Add((name, connectionString, weight));
+        return this;
+    }
+
+    /// <summary>Logs routing, health and failover events, and is passed to each backend's Npgsql data source.</summary>
+    public PgRoutingDataSourceBuilder UseLoggerFactory(ILoggerFactory? loggerFactory)
+    {
+        _loggerFactory = loggerFactory;
+        return this;
+    }
+
+    /// <summary>
+    /// Applies Npgsql configuration (type mappings, plugins, certificate callbacks...) to every backend's
+    /// <see cref="NpgsqlDataSourceBuilder"/>.
+    /// </summary>
+    public PgRoutingDataSourceBuilder ConfigureBackends(Action<NpgsqlDataSourceBuilder> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        _configure.Add(configure);
+        return this;
+    }
+
+    /// <summary>
+    /// Validates everything and builds the data source. Contacts no server: unreachable backends are not an error,
+    /// routing starts with what answers.
+    /// </summary>
+    /// <exception cref="RoutingConfigurationException">Lists every problem found.</exception>
+    public PgRoutingDataSource Build()
+    {
+        var problems = Validate(out var parsed);
+        if (problems.Count > 0)
+            throw new RoutingConfigurationException(problems);
+        return BuildValidated(parsed);
+    }
+
+    /// <summary>Every configuration problem, without building anything (also used by DI's start-up validation).</summary>
+    internal List<string> Validate() => Validate(out _);
+
+    private List<string> Validate(out List<(string Name, NpgsqlConnectionStringBuilder Csb, int Weight)> parsed)
+    {
+        var problems = Options.Validate();
+        if (_backends.Count == 0)
+            problems.Add("No backend configured: call AddBackend at least once.");
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        parsed = [];
+        for (var i = 0; i < _backends.Count; i++)
+        {
+            var (name, cs, weight) = _backends[i];
+            var label = string.IsNullOrWhiteSpace(name) ? string.Create(CultureInfo.InvariantCulture, $"backend #{i + 1}") : $"backend '{name}'";
+            if (string.IsNullOrWhiteSpace(name))
+                problems.Add($"{label}: the name is empty.");
+            else if (!names.Add(name))
+                problems.Add($"{label}: the name is used twice.");
+            if (weight < 0)
+                problems.Add(string.Create(CultureInfo.InvariantCulture, $"{label}: weight must be 0 or more (was {weight})."));
+            if (BackendConnectionString.TryParse(cs, out var csb, out var error))
+            {
+                foreach (var p in BackendConnectionString.Problems(csb))
+                    problems.Add($"{label}: {p}");
+                parsed.Add((name, csb, weight));
+            }
+            else
+            {
+                problems.Add($"{label}: {error}");
+            }
+        }
+        return problems;
+    }
+
+    private PgRoutingDataSource BuildValidated(List<(string Name, NpgsqlConnectionStringBuilder Csb, int Weight)> parsed)
+    {
+        var loggerFactory = _loggerFactory ?? NullLoggerFactory.Instance;
+        var options = Options.Clone();
+        var backends = new Backend[parsed.Count];
+        for (var i = 0; i < parsed.Count; i++)
+        {
+            var (name, csb, weight) = parsed[i];
+            var pool = new NpgsqlDataSourceBuilder(csb.ConnectionString);
+            pool.UseLoggerFactory(loggerFactory);
+            foreach (var c in _configure)
+                c(pool);
+            var probe = new NpgsqlDataSourceBuilder(BackendConnectionString.ForProbes(csb, options.HealthCheckTimeout));
+            probe.UseLoggerFactory(loggerFactory);
+            foreach (var c in _configure)
+                c(probe);
+            backends[i] = new Backend(i, name, csb.Host!, csb.Port, weight, pool.Build(), probe.Build());
+        }
+        return new PgRoutingDataSource(backends, options, loggerFactory, TimeProvider, Random);
+    }
+}

@@ -1,0 +1,33 @@
+using RoutingDataSource.Classification;
+
+namespace RoutingDataSource.Routing;
+
+/// <summary>
+/// Turns a classification into a route: a Read may go to a standby only when every function it calls is known to be
+/// safe there; a <c>/* route: primary */</c> hint keeps a read on the primary; a <c>/* route: standby */</c> hint
+/// vouches for unresolved functions but never turns a Write into a Read. Stateless and allocation-free.
+/// </summary>
+internal sealed class Router(FunctionVolatilityCache volatility)
+{
+    public StatementRoute Route(SqlClassification c)
+    {
+        if (c.Kind != StatementKind.Read)
+            return new StatementRoute(c.Kind, false, c.Reason ?? "not a read");
+        if (c.Hint == RouteHint.Primary)
+            return new StatementRoute(StatementKind.Read, false, "hint: primary");
+        if (c.Hint == RouteHint.Standby)
+            return new StatementRoute(StatementKind.Read, true, "hint: standby");
+        var functions = c.Functions;
+        for (var i = 0; i < functions.Count; i++)
+        {
+            switch (volatility.Get(functions[i]))
+            {
+                case FunctionSafety.Write:
+                    return new StatementRoute(StatementKind.Write, false, "calls a volatile function");
+                case FunctionSafety.Unknown:
+                    return new StatementRoute(StatementKind.Write, false, "calls a function of unknown volatility");
+            }
+        }
+        return new StatementRoute(StatementKind.Read, true, "read");
+    }
+}

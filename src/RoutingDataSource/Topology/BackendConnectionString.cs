@@ -1,0 +1,72 @@
+using System.Globalization;
+using Npgsql;
+
+namespace RoutingDataSource.Topology;
+
+/// <summary>Parsing and checking of one backend's Npgsql connection string, and the variant the health probes use.</summary>
+internal static class BackendConnectionString
+{
+    public static bool TryParse(string? connectionString, out NpgsqlConnectionStringBuilder builder, out string? error)
+    {
+        builder = new NpgsqlConnectionStringBuilder();
+        error = null;
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            error = "the connection string is empty.";
+            return false;
+        }
+        try
+        {
+            builder.ConnectionString = connectionString;
+            return true;
+        }
+        catch (ArgumentException e)
+        {
+            // The message names the bad keyword; it never echoes the password.
+            error = "invalid connection string: " + e.Message;
+            return false;
+        }
+    }
+
+    public static IEnumerable<string> Problems(NpgsqlConnectionStringBuilder csb)
+    {
+        if (string.IsNullOrWhiteSpace(csb.Host))
+            yield return "the connection string has no Host.";
+        else if (csb.Host.Contains(',', StringComparison.Ordinal))
+            yield return "one host per backend: add each server with its own AddBackend (or use PgRoutingDataSource.Create for a multi-host string).";
+        if (csb.TargetSessionAttributes is { Length: > 0 })
+            yield return "Target Session Attributes must not be set: the routing data source decides where each statement goes.";
+        if (csb.Multiplexing)
+            yield return "Multiplexing is not supported: a routed statement needs its own physical connection.";
+    }
+
+    /// <summary>The probe pool: small, short timeouts, and no wait for a cancellation answer from a hung server.</summary>
+    public static string ForProbes(NpgsqlConnectionStringBuilder csb, TimeSpan timeout)
+    {
+        var seconds = Math.Max(1, (int)Math.Ceiling(timeout.TotalSeconds));
+        var probe = new NpgsqlConnectionStringBuilder(csb.ConnectionString)
+        {
+            Pooling = true,
+            MinPoolSize = 0,
+            MaxPoolSize = 2,
+            Timeout = seconds,
+            CommandTimeout = seconds,
+            CancellationTimeout = -1,
+            ApplicationName = "RoutingDataSource monitor",
+            KeepAlive = Math.Max(1, seconds),
+        };
+        return probe.ConnectionString;
+    }
+
+    /// <summary>A description without credentials, for <see cref="System.Data.Common.DbDataSource.ConnectionString"/>.</summary>
+    public static string Describe(IEnumerable<Backend> backends, string? database, string? username)
+    {
+        var hosts = string.Join(",", backends.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Host}:{b.Port}")));
+        var s = $"Host={hosts}";
+        if (!string.IsNullOrEmpty(database))
+            s += $";Database={database}";
+        if (!string.IsNullOrEmpty(username))
+            s += $";Username={username}";
+        return s;
+    }
+}

@@ -1,0 +1,46 @@
+namespace RoutingDataSource.Topology;
+
+/// <summary>What one probe of one server saw (or the error it got). Immutable; produced by <see cref="BackendProbe"/>.</summary>
+internal sealed class BackendObservation
+{
+    public static BackendObservation Failed(string error, DateTimeOffset at) => new() { Reachable = false, Error = error, At = at };
+
+    public bool Reachable { get; init; }
+
+    public DateTimeOffset At { get; init; }
+
+    public string? Error { get; init; }
+
+    public bool InRecovery { get; init; }
+
+    public int? Timeline { get; init; }
+
+    /// <summary>Primary: <c>pg_current_wal_lsn()</c>. Standby: <c>pg_last_wal_receive_lsn()</c>.</summary>
+    public ulong? CurrentLsn { get; init; }
+
+    /// <summary>Standby: <c>pg_last_wal_replay_lsn()</c>. Primary: same as <see cref="CurrentLsn"/>.</summary>
+    public ulong? ReplayLsn { get; init; }
+
+    public bool? ReplayPaused { get; init; }
+
+    /// <summary>Standby: <c>pg_stat_wal_receiver.status</c> (streaming, waiting...), null when no receiver runs.</summary>
+    public string? WalReceiverStatus { get; init; }
+
+    public int ServerVersionNum { get; init; }
+
+    /// <summary>Primary only: its <c>pg_stat_replication</c> rows.</summary>
+    public IReadOnlyList<ReplicationRow> Replication { get; init; } = [];
+}
+
+/// <summary>One row of the primary's <c>pg_stat_replication</c>.</summary>
+internal sealed record ReplicationRow(
+    string ApplicationName,
+    string? State,
+    string? SyncState,
+    ulong? SentLsn,
+    ulong? WriteLsn,
+    ulong? FlushLsn,
+    ulong? ReplayLsn,
+    TimeSpan? WriteLag,
+    TimeSpan? FlushLag,
+    TimeSpan? ReplayLag);

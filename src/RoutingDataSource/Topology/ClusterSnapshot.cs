@@ -1,0 +1,67 @@
+namespace RoutingDataSource.Topology;
+
+/// <summary>
+/// The monitor's immutable view of the cluster, swapped atomically after every probe round.
+/// Everything routing needs is precomputed here so a routing decision is a few array reads.
+/// </summary>
+internal sealed class ClusterSnapshot
+{
+    public static ClusterSnapshot Initial(Backend[] backends)
+    {
+        var nodes = new NodeState[backends.Length];
+        for (var i = 0; i < backends.Length; i++)
+        {
+            nodes[i] = new NodeState
+            {
+                Backend = backends[i],
+                Role = BackendRole.Unknown,
+                State = backends[i].Detached ? BackendState.Detached : BackendState.Down,
+                Reason = "not probed yet",
+            };
+        }
+        return new ClusterSnapshot(nodes, primary: null, problem: "not probed yet", [], highestTimeline: 0, primaryLsn: null, version: 0, takenAt: DateTimeOffset.MinValue);
+    }
+
+    public ClusterSnapshot(NodeState[] nodes, NodeState? primary, string? problem, NodeState[] readCandidates,
+        int highestTimeline, ulong? primaryLsn, long version, DateTimeOffset takenAt)
+    {
+        Nodes = nodes;
+        Primary = primary;
+        Problem = problem;
+        ReadCandidates = readCandidates;
+        HighestTimeline = highestTimeline;
+        PrimaryLsn = primaryLsn;
+        Version = version;
+        TakenAt = takenAt;
+        var total = 0;
+        foreach (var n in readCandidates)
+            total += n.Backend.Weight;
+        TotalReadWeight = total;
+    }
+
+    /// <summary>Indexed like the data source's backends.</summary>
+    public NodeState[] Nodes { get; }
+
+    /// <summary>The write target, or null (see <see cref="Problem"/>).</summary>
+    public NodeState? Primary { get; }
+
+    /// <summary>Why there is no write target; null when there is one.</summary>
+    public string? Problem { get; }
+
+    /// <summary>Nodes that may serve reads, weight &gt; 0 (standbys, plus the primary when it has weight).</summary>
+    public NodeState[] ReadCandidates { get; }
+
+    public int TotalReadWeight { get; }
+
+    /// <summary>Highest timeline ever seen by this data source (monotonic across snapshots).</summary>
+    public int HighestTimeline { get; }
+
+    /// <summary>The primary's <c>pg_current_wal_lsn()</c> at this round, when known.</summary>
+    public ulong? PrimaryLsn { get; }
+
+    /// <summary>Monotonic round number; 0 before the first probe round.</summary>
+    public long Version { get; }
+
+    /// <summary>When the probe round that produced this snapshot started.</summary>
+    public DateTimeOffset TakenAt { get; }
+}

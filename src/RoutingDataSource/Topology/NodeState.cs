@@ -1,0 +1,39 @@
+namespace RoutingDataSource.Topology;
+
+/// <summary>
+/// A backend as one <see cref="ClusterSnapshot"/> sees it. Immutable; routing reads it without locks.
+/// </summary>
+internal sealed class NodeState
+{
+    public required Backend Backend { get; init; }
+
+    public BackendRole Role { get; init; }
+
+    public BackendState State { get; init; }
+
+    /// <summary>The last probe succeeded (a failing but not yet Down backend is Up with this false).</summary>
+    public bool LastProbeOk { get; init; }
+
+    public int ConsecutiveFailures { get; init; }
+
+    public int? Timeline { get; init; }
+
+    public ulong? ReplayLsn { get; init; }
+
+    public long? LagBytes { get; init; }
+
+    public TimeSpan? Lag { get; init; }
+
+    public bool? ReplayPaused { get; init; }
+
+    public DateTimeOffset LastStatusChange { get; init; }
+
+    public string? LastError { get; init; }
+
+    public string? Reason { get; init; }
+
+    /// <summary>May serve a read (before read-your-writes filtering): up, probe ok, standby within lag limits or a weighted primary.</summary>
+    public bool ReadEligible { get; init; }
+
+    public BackendObservation? LastObservation { get; init; }
+}

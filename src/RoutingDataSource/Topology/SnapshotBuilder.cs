@@ -1,0 +1,179 @@
+using System.Globalization;
+
+namespace RoutingDataSource.Topology;
+
+/// <summary>
+/// Pure function from (previous snapshot, this round's observations) to the next snapshot: roles, Up/Down with the
+/// consecutive-failure threshold, timeline fencing, the primary (or why there is none), lag and read eligibility.
+/// No I/O and no clock of its own, so every rule is unit-testable.
+/// </summary>
+internal static class SnapshotBuilder
+{
+    public static ClusterSnapshot Build(ClusterSnapshot previous, IReadOnlyList<BackendObservation> observations,
+        RoutingOptions options, DateTimeOffset now)
+    {
+        var count = previous.Nodes.Length;
+        var highest = previous.HighestTimeline;
+        for (var i = 0; i < count; i++)
+        {
+            var o = observations[i];
+            if (o.Reachable && o.Timeline is { } tl && tl > highest)
+                highest = tl;
+        }
+
+        // Pass 1: per-node health and role, before the cluster-wide primary decision.
+        var roles = new BackendRole[count];
+        var states = new BackendState[count];
+        var failures = new int[count];
+        var probeOk = new bool[count];
+        var timelines = new int?[count];
+        var reasons = new string?[count];
+        for (var i = 0; i < count; i++)
+        {
+            var o = observations[i];
+            var prev = previous.Nodes[i];
+            var backend = prev.Backend;
+            if (o.Reachable)
+            {
+                failures[i] = 0;
+                probeOk[i] = true;
+                roles[i] = o.InRecovery ? BackendRole.Standby : BackendRole.Primary;
+                states[i] = BackendState.Up;
+                timelines[i] = o.Timeline;
+            }
+            else
+            {
+                failures[i] = prev.ConsecutiveFailures + 1;
+                roles[i] = prev.Role;
+                timelines[i] = prev.Timeline;
+                // A node that was never up (or already down) goes down at once; an up node gets the configured grace.
+                var down = prev.State != BackendState.Up || failures[i] >= options.HealthCheckMaxRetries;
+                states[i] = down ? BackendState.Down : BackendState.Up;
+                if (down)
+                    reasons[i] = string.Create(CultureInfo.InvariantCulture, $"{failures[i]} failed health check(s)");
+            }
+            if (backend.Detached)
+            {
+                states[i] = BackendState.Detached;
+                reasons[i] = "detached";
+            }
+        }
+
+        // Pass 2: the primary. Old timelines are fenced; a tie on the highest timeline means no writable primary.
+        var primaryIndex = -1;
+        string? problem = null;
+        var primaries = 0;
+        for (var i = 0; i < count; i++)
+        {
+            if (roles[i] != BackendRole.Primary || states[i] != BackendState.Up)
+                continue;
+            var tl = timelines[i] ?? 0;
+            if (tl < highest)
+            {
+                states[i] = BackendState.Fenced;
+                reasons[i] = string.Create(CultureInfo.InvariantCulture, $"primary on timeline {tl}, lower than timeline {highest} seen: fenced");
+                continue;
+            }
+            primaries++;
+            if (primaries == 1)
+                primaryIndex = i;
+        }
+        if (primaries > 1)
+        {
+            primaryIndex = -1;
+            var names = new List<string>();
+            for (var i = 0; i < count; i++)
+            {
+                if (roles[i] == BackendRole.Primary && states[i] == BackendState.Up)
+                {
+                    names.Add(previous.Nodes[i].Backend.Name);
+                    reasons[i] = "two primaries on the same timeline";
+                }
+            }
+            problem = string.Create(CultureInfo.InvariantCulture, $"two primaries on timeline {highest} ({string.Join(", ", names)}): no writable primary until one is demoted or fenced");
+        }
+        else if (primaries == 0)
+        {
+            problem = "no primary: no backend that is up answered as a primary on the highest timeline";
+        }
+
+        ulong? primaryLsn = primaryIndex >= 0 && observations[primaryIndex].Reachable ? observations[primaryIndex].CurrentLsn : null;
+        var primaryObs = primaryIndex >= 0 ? observations[primaryIndex] : null;
+
+        // Pass 3: lag and read eligibility, then the immutable nodes.
+        var nodes = new NodeState[count];
+        var candidates = new List<NodeState>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var o = observations[i];
+            var prev = previous.Nodes[i];
+            var backend = prev.Backend;
+            long? lagBytes = null;
+            TimeSpan? lag = null;
+            var eligible = false;
+            if (roles[i] == BackendRole.Standby && probeOk[i])
+            {
+                if (primaryLsn is { } pl && o.ReplayLsn is { } rl)
+                    lagBytes = pl > rl ? (long)(pl - rl) : 0;
+                var row = FindReplicationRow(primaryObs, backend.Name);
+                // Idle and fully replayed: PostgreSQL reports a NULL replay_lag, but the lag is really zero.
+                lag = lagBytes == 0 ? TimeSpan.Zero : row?.ReplayLag;
+                eligible = states[i] == BackendState.Up
+                    && (options.MaxReplicationLagBytes is not { } maxBytes || (lagBytes is { } lb && lb <= maxBytes))
+                    && (options.MaxReplicationLag is not { } maxLag || lag is not { } l || l <= maxLag);
+                if (states[i] == BackendState.Up && !eligible)
+                {
+                    reasons[i] = lagBytes is null
+                        ? "lag unknown (no primary position): no reads"
+                        : string.Create(CultureInfo.InvariantCulture, $"lag {lagBytes} bytes / {lag?.TotalSeconds:0.###}s over the limit: no reads");
+                }
+            }
+            else if (i == primaryIndex)
+            {
+                lagBytes = 0;
+                lag = TimeSpan.Zero;
+                eligible = probeOk[i];
+            }
+            if (states[i] == BackendState.Up && !probeOk[i] && reasons[i] is null)
+                reasons[i] = string.Create(CultureInfo.InvariantCulture, $"last health check failed ({failures[i]} in a row)");
+
+            var changed = roles[i] != prev.Role || states[i] != prev.State;
+            var node = new NodeState
+            {
+                Backend = backend,
+                Role = roles[i],
+                State = states[i],
+                LastProbeOk = probeOk[i],
+                ConsecutiveFailures = failures[i],
+                Timeline = timelines[i],
+                ReplayLsn = o.Reachable ? o.ReplayLsn : prev.ReplayLsn,
+                LagBytes = lagBytes,
+                Lag = lag,
+                ReplayPaused = o.Reachable ? o.ReplayPaused : null,
+                LastStatusChange = changed || previous.Version == 0 ? now : prev.LastStatusChange,
+                LastError = o.Reachable ? null : o.Error,
+                Reason = reasons[i],
+                ReadEligible = eligible,
+                LastObservation = o.Reachable ? o : prev.LastObservation,
+            };
+            nodes[i] = node;
+            if (eligible && backend.Weight > 0)
+                candidates.Add(node);
+        }
+
+        var primaryNode = primaryIndex >= 0 ? nodes[primaryIndex] : null;
+        return new ClusterSnapshot(nodes, primaryNode, problem, [.. candidates], highest, primaryLsn, previous.Version + 1, now);
+    }
+
+    private static ReplicationRow? FindReplicationRow(BackendObservation? primary, string name)
+    {
+        if (primary is null)
+            return null;
+        foreach (var r in primary.Replication)
+        {
+            if (string.Equals(r.ApplicationName, name, StringComparison.Ordinal))
+                return r;
+        }
+        return null;
+    }
+}

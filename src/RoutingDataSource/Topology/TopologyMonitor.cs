@@ -1,0 +1,239 @@
+using Microsoft.Extensions.Logging;
+using RoutingDataSource.Diagnostics;
+
+namespace RoutingDataSource.Topology;
+
+/// <summary>
+/// The background loop that keeps the <see cref="ClusterSnapshot"/> current: every
+/// <see cref="RoutingOptions.HealthCheckInterval"/>, or at once when a routed command hit a connection error
+/// (coalesced: many requests during a round cause one more round), it probes every backend in parallel and swaps in
+/// a new immutable snapshot. Routing only ever reads <see cref="Current"/>, so it never takes a lock.
+/// </summary>
+internal sealed class TopologyMonitor : IAsyncDisposable
+{
+    // Requested re-probes never come closer than this: a dead server that refuses instantly must not become a storm.
+    private static readonly TimeSpan MinimumRequestedGap = TimeSpan.FromMilliseconds(100);
+
+    private readonly Backend[] _backends;
+    private readonly RoutingOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly CancellationTokenSource _stop = new();
+    private volatile ClusterSnapshot _current;
+    private TaskCompletionSource<ClusterSnapshot> _next = NewSignal();
+    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task? _loop;
+    private int _started;
+    private int _probeRequested;
+
+    public TopologyMonitor(Backend[] backends, RoutingOptions options, ILogger logger, TimeProvider time)
+    {
+        _backends = backends;
+        _options = options;
+        _logger = logger;
+        _time = time;
+        _current = ClusterSnapshot.Initial(backends);
+    }
+
+    /// <summary>Raised on the monitor's loop after each new snapshot is published.</summary>
+    public event Action<ClusterSnapshot, ClusterSnapshot>? SnapshotPublished;
+
+    public ClusterSnapshot Current => _current;
+
+    public bool IsStarted => Volatile.Read(ref _started) != 0;
+
+    /// <summary>Starts the loop on first use; cheap and idempotent afterwards.</summary>
+    public void EnsureStarted()
+    {
+        if (Volatile.Read(ref _started) != 0 || Interlocked.CompareExchange(ref _started, 1, 0) != 0)
+            return;
+        Log.MonitorStarted(_logger, _backends.Length);
+        _loop = Task.Run(() => RunAsync(_stop.Token));
+    }
+
+    /// <summary>Asks for a probe round as soon as possible (coalesced).</summary>
+    public void RequestProbe()
+    {
+        EnsureStarted();
+        Volatile.Write(ref _probeRequested, 1);
+        Volatile.Read(ref _wake).TrySetResult();
+    }
+
+    /// <summary>Completes with the next snapshot published after this call.</summary>
+    public Task<ClusterSnapshot> NextSnapshotAsync(CancellationToken cancellationToken)
+    {
+        EnsureStarted();
+        return Volatile.Read(ref _next).Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Returns the current snapshot once the first probe round has finished, waiting for it (bounded) when needed.
+    /// </summary>
+    public async ValueTask<ClusterSnapshot> GetReadyAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var s = _current;
+        if (s.Version > 0)
+            return s;
+        EnsureStarted();
+        try
+        {
+            return await NextSnapshotAsync(cancellationToken).WaitAsync(timeout, _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return _current;
+        }
+    }
+
+    /// <summary>Forces a probe round now and returns the first snapshot whose round started after this call.</summary>
+    public async Task<ClusterSnapshot> ProbeNowAsync(CancellationToken cancellationToken)
+    {
+        var asked = _time.GetUtcNow();
+        while (true)
+        {
+            var next = NextSnapshotAsync(cancellationToken);
+            RequestProbe();
+            var s = await next.ConfigureAwait(false);
+            if (s.TakenAt >= asked)
+                return s;
+        }
+    }
+
+    private async Task RunAsync(CancellationToken stop)
+    {
+        var lastRound = DateTimeOffset.MinValue;
+        while (!stop.IsCancellationRequested)
+        {
+            Volatile.Write(ref _probeRequested, 0);
+            Interlocked.Exchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            try
+            {
+                lastRound = _time.GetUtcNow();
+                await RoundAsync(lastRound, stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e)
+            {
+                Log.MonitorRoundFailed(_logger, e);
+            }
+
+            try
+            {
+                if (Volatile.Read(ref _probeRequested) == 0)
+                {
+                    await Volatile.Read(ref _wake).Task.WaitAsync(_options.HealthCheckInterval, _time, stop)
+                        .ConfigureAwait(false);
+                }
+            }
+            catch (TimeoutException)
+            {
+                continue;
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            var since = _time.GetUtcNow() - lastRound;
+            if (since < MinimumRequestedGap)
+            {
+                try
+                {
+                    await Task.Delay(MinimumRequestedGap - since, _time, stop).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+        }
+    }
+
+    private async Task RoundAsync(DateTimeOffset startedAt, CancellationToken stop)
+    {
+        var tasks = new Task<BackendObservation>[_backends.Length];
+        for (var i = 0; i < _backends.Length; i++)
+            tasks[i] = BackendProbe.ProbeAsync(_backends[i].ProbePool, _options.HealthCheckTimeout, _time, stop);
+        var observations = await Task.WhenAll(tasks).ConfigureAwait(false);
+        for (var i = 0; i < observations.Length; i++)
+        {
+            if (!observations[i].Reachable)
+                Log.ProbeFailed(_logger, _backends[i].Name, observations[i].Error);
+        }
+        Publish(SnapshotBuilder.Build(_current, observations, _options, startedAt));
+    }
+
+    private void Publish(ClusterSnapshot next)
+    {
+        var previous = _current;
+        _current = next;
+        LogTransitions(previous, next);
+        var signal = Interlocked.Exchange(ref _next, NewSignal());
+        signal.TrySetResult(next);
+        SnapshotPublished?.Invoke(previous, next);
+    }
+
+    private void LogTransitions(ClusterSnapshot previous, ClusterSnapshot next)
+    {
+        for (var i = 0; i < next.Nodes.Length; i++)
+        {
+            var a = previous.Nodes[i];
+            var b = next.Nodes[i];
+            var name = b.Backend.Name;
+            if (a.State != b.State)
+            {
+                switch (b.State)
+                {
+                    case BackendState.Down:
+                        Log.BackendDown(_logger, name, b.LastError ?? b.Reason);
+                        break;
+                    case BackendState.Up:
+                        Log.BackendUp(_logger, name, b.Role);
+                        break;
+                    case BackendState.Fenced:
+                        Log.Fenced(_logger, name, b.Reason);
+                        break;
+                }
+            }
+            if (a.Role != b.Role && a.Role != BackendRole.Unknown && b.Role != BackendRole.Unknown)
+                Log.RoleChanged(_logger, name, a.Role, b.Role, b.Timeline);
+            if (b.Role == BackendRole.Standby && b.State == BackendState.Up && a.ReadEligible != b.ReadEligible && b.LastProbeOk)
+            {
+                if (b.ReadEligible)
+                    Log.StandbyEligible(_logger, name);
+                else
+                    Log.StandbyIneligible(_logger, name, b.Reason);
+            }
+        }
+        var oldPrimary = previous.Primary?.Backend.Name;
+        var newPrimary = next.Primary?.Backend.Name;
+        if (!string.Equals(oldPrimary, newPrimary, StringComparison.Ordinal))
+        {
+            if (newPrimary is null)
+                Log.NoPrimary(_logger, next.Problem ?? "unknown");
+            else
+                Log.PrimaryChanged(_logger, oldPrimary, newPrimary);
+        }
+    }
+
+    private static TaskCompletionSource<ClusterSnapshot> NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            try
+            {
+                await _loop.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+        _next.TrySetCanceled();
+        _stop.Dispose();
+    }
+}
