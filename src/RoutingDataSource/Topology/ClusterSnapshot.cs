@@ -56,7 +56,7 @@ internal sealed class ClusterSnapshot
     /// <summary>Highest timeline ever seen by this data source (monotonic across snapshots).</summary>
     public int HighestTimeline { get; }
 
-    /// <summary>The primary's <c>pg_current_wal_lsn()</c> at this round, when known.</summary>
+    /// <summary>The primary's <c>pg_current_wal_lsn()</c> at this round, or the last one seen when the primary did not answer.</summary>
     public ulong? PrimaryLsn { get; }
 
     /// <summary>Monotonic round number; 0 before the first probe round.</summary>

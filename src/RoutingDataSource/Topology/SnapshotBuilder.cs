@@ -97,7 +97,10 @@ internal static class SnapshotBuilder
             problem = "no primary: no backend that is up answered as a primary on the highest timeline";
         }
 
-        ulong? primaryLsn = primaryIndex >= 0 && observations[primaryIndex].Reachable ? observations[primaryIndex].CurrentLsn : null;
+        // With the primary unreachable (a failover in progress) standbys still serve reads: they cannot be ahead of the
+        // last position the primary was seen at, so lag is measured against that.
+        var primaryLsn = (primaryIndex >= 0 && observations[primaryIndex].Reachable ? observations[primaryIndex].CurrentLsn : null)
+            ?? previous.PrimaryLsn;
         var primaryObs = primaryIndex >= 0 ? observations[primaryIndex] : null;
 
         // Pass 3: lag and read eligibility, then the immutable nodes.

@@ -1,0 +1,220 @@
+using System.Data;
+using System.Data.Common;
+using Dapper;
+using Npgsql;
+using RoutingDataSource.Tests.Infrastructure;
+using static RoutingDataSource.Tests.Infrastructure.TestDataSources;
+
+namespace RoutingDataSource.Tests.Routing;
+
+/// <summary>The routing connection behaves as ADO.NET (and Npgsql users) expect, sync and async.</summary>
+[Collection("cluster")]
+public sealed class AdoNetBehaviourTests(ClusterFixture fx)
+{
+    [Fact]
+    public async Task Opening_contacts_no_server_and_state_changes_raise_events()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        var conn = ds.CreateConnection();
+        var changes = new List<(ConnectionState, ConnectionState)>();
+        conn.StateChange += (_, e) => changes.Add((e.OriginalState, e.CurrentState));
+        await conn.OpenAsync();
+        Assert.Equal(ConnectionState.Open, conn.State);
+        Assert.Null(conn.PinnedConnection);
+        Assert.All(ds.GetStatus().Backends, b => Assert.Equal(0, b.ReadCount + b.WriteCount));
+        await conn.CloseAsync();
+        Assert.Equal([(ConnectionState.Closed, ConnectionState.Open), (ConnectionState.Open, ConnectionState.Closed)], changes);
+        await conn.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Parameters_and_multiple_result_sets_work()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "SELECT @a::int + 1; SELECT @b::text || '!'";
+        cmd.Parameters.AddWithValue("a", 41);
+        cmd.Parameters.AddWithValue("b", "hi");
+        await using var r = await cmd.ExecuteReaderAsync();
+        Assert.True(await r.ReadAsync());
+        Assert.Equal(42, r.GetInt32(0));
+        Assert.True(await r.NextResultAsync());
+        Assert.True(await r.ReadAsync());
+        Assert.Equal("hi!", r.GetString(0));
+        Assert.False(await r.NextResultAsync());
+        var schema = r.GetSchemaTable();
+        Assert.Contains(r.BackendName, new[] { "n1", "n2" });
+    }
+
+    [Fact]
+    public void Synchronous_api_routes_like_the_async_one()
+    {
+        using var ds = fx.CreateDataSourceAsync().GetAwaiter().GetResult();
+        using var conn = ds.OpenConnection();
+        using (var cmd = conn.CreateCommand())
+        {
+            cmd.CommandText = "SELECT inet_server_port()";
+            Assert.Contains(Convert.ToInt32(cmd.ExecuteScalar()), fx.Cluster.Standbys.Select(s => s.Port));
+            cmd.CommandText = "INSERT INTO items(owner) VALUES ('sync') RETURNING inet_server_port()";
+            Assert.Equal(fx.Cluster.Primary.Port, Convert.ToInt32(cmd.ExecuteScalar()));
+            cmd.CommandText = "SELECT 1 UNION ALL SELECT 2";
+            using var r = cmd.ExecuteReader();
+            var n = 0;
+            while (r.Read())
+                n += r.GetInt32(0);
+            Assert.Equal(3, n);
+        }
+        using var tx = conn.BeginTransaction(IsolationLevel.Serializable);
+        using (var cmd = conn.CreateCommand())
+        {
+            cmd.CommandText = "SHOW transaction_isolation";
+            Assert.Equal("serializable", cmd.ExecuteScalar());
+        }
+        tx.Rollback();
+    }
+
+    [Fact]
+    public async Task Prepared_command_runs_on_whichever_server_it_is_routed_to()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "SELECT $1::int * 2";
+        cmd.Parameters.Add(new NpgsqlParameter { Value = 0 });
+        await cmd.PrepareAsync();
+        for (var i = 0; i < 20; i++)
+        {
+            cmd.Parameters[0].Value = i;
+            Assert.Equal(i * 2, await cmd.ExecuteScalarAsync());
+        }
+    }
+
+    [Fact]
+    public async Task Command_timeout_applies_and_the_connection_recovers()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "SELECT pg_sleep(5)";
+        cmd.CommandTimeout = 1;
+        await Assert.ThrowsAnyAsync<NpgsqlException>(() => cmd.ExecuteNonQueryAsync());
+        Assert.Equal(5, await ScalarAsync(conn, "SELECT 5"));
+    }
+
+    [Fact]
+    public async Task Cancel_stops_a_running_statement()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "SELECT pg_sleep(30)";
+        var run = cmd.ExecuteNonQueryAsync();
+        await Task.Delay(500);
+        cmd.Cancel();
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => run);
+        Assert.True(e is OperationCanceledException || e is PostgresException { SqlState: "57014" }, e.ToString());
+    }
+
+    [Fact]
+    public async Task CloseConnection_behaviour_closes_the_logical_connection_with_the_reader()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        var conn = await ds.OpenConnectionAsync();
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "SELECT 1";
+        await using (var r = await cmd.ExecuteReaderAsync(CommandBehavior.CloseConnection))
+            Assert.True(await r.ReadAsync());
+        Assert.Equal(ConnectionState.Closed, conn.State);
+    }
+
+    [Fact]
+    public async Task Savepoints_work_inside_a_transaction()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        await NonQueryAsync(conn, "INSERT INTO items(owner) VALUES ('sp-keep')");
+        await tx.SaveAsync("s1");
+        await NonQueryAsync(conn, "INSERT INTO items(owner) VALUES ('sp-drop')");
+        await tx.RollbackAsync("s1");
+        await tx.CommitAsync();
+        Assert.Equal(1L, await fx.Cluster.Primary.ScalarAsync<long>("SELECT count(*) FROM items WHERE owner = 'sp-keep'"));
+        Assert.Equal(0L, await fx.Cluster.Primary.ScalarAsync<long>("SELECT count(*) FROM items WHERE owner = 'sp-drop'"));
+    }
+
+    [Fact]
+    public async Task Unsupported_operations_say_why()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        Assert.Contains("database", Assert.Throws<NotSupportedException>(() => conn.ChangeDatabase("other")).Message, StringComparison.OrdinalIgnoreCase);
+        using var scope = new System.Transactions.CommittableTransaction();
+        Assert.Contains("System.Transactions", Assert.Throws<NotSupportedException>(() => conn.EnlistTransaction(scope)).Message, StringComparison.Ordinal);
+        Assert.Throws<NotSupportedException>(() => conn.ConnectionString = "Host=x");
+    }
+
+    [Fact]
+    public async Task Dapper_works_unchanged()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        var inserted = await conn.ExecuteAsync("INSERT INTO items(owner, v) VALUES (@Owner, @V)", new[] { new { Owner = "dapper", V = "a" }, new { Owner = "dapper", V = "b" } });
+        Assert.Equal(2, inserted);
+        await fx.Cluster.WaitForReplicationAsync();
+        var rows = (await conn.QueryAsync<(long Id, string V)>("SELECT id, v FROM items WHERE owner = @o ORDER BY v", new { o = "dapper" })).ToList();
+        Assert.Equal(["a", "b"], rows.Select(r => r.V));
+        Assert.Equal(1, ds.Backend("n1").ReadCount + ds.Backend("n2").ReadCount);
+        Assert.Equal(2, ds.Backend("n0").WriteCount);
+    }
+
+    [Fact]
+    public async Task DbDataSource_abstraction_works()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        DbDataSource abstractDs = ds;
+        await using var cmd = abstractDs.CreateCommand("SELECT 3");
+        Assert.Equal(3, await cmd.ExecuteScalarAsync());
+        await using var conn = await abstractDs.OpenConnectionAsync();
+        Assert.IsType<RoutingDataSource.Connections.RoutingConnection>(conn);
+    }
+
+    [Fact]
+    public async Task Credentials_never_appear_in_connection_string_status_or_errors()
+    {
+        const string secret = "s3cr3t-PASSWORD";
+        var b = new PgRoutingDataSourceBuilder();
+        foreach (var s in fx.Cluster.Standbys)
+            b.AddBackend(s.Name, s.ConnectionStringWith(c => c.Password = secret));
+        b.Options.FailoverTimeout = TimeSpan.FromMilliseconds(300);
+        await using var ds = b.Build();
+        await ds.RefreshStatusAsync();
+        Assert.DoesNotContain(secret, ds.ConnectionString, StringComparison.Ordinal);
+        Assert.DoesNotContain(secret, ds.GetStatus().ToString(), StringComparison.Ordinal);
+        await using var conn = await ds.OpenConnectionAsync();
+        Assert.DoesNotContain(secret, conn.ConnectionString, StringComparison.Ordinal);
+        var e = await Assert.ThrowsAsync<RoutingException>(() => NonQueryAsync(conn, "INSERT INTO items(owner) VALUES ('x')"));
+        Assert.DoesNotContain(secret, e.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Status_shows_roles_hosts_timelines_and_the_primary()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        var status = ds.GetStatus();
+        Assert.Equal("n0", status.PrimaryName);
+        Assert.Null(status.Problem);
+        Assert.Equal(BackendRole.Primary, status["n0"]!.Role);
+        foreach (var s in fx.Cluster.Standbys)
+        {
+            var b = status[s.Name]!;
+            Assert.Equal(BackendRole.Standby, b.Role);
+            Assert.Equal(BackendState.Up, b.State);
+            Assert.Equal(s.Port, b.Port);
+            Assert.Equal("127.0.0.1", b.Host);
+            Assert.Equal(1, b.Timeline);
+            Assert.True(b.ServesReads);
+        }
+        Assert.Contains("n0", status.ToString(), StringComparison.Ordinal);
+    }
+}
