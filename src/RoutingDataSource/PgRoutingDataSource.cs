@@ -197,8 +197,10 @@ public sealed class PgRoutingDataSource : DbDataSource
 
     private void OnSnapshot(ClusterSnapshot previous, ClusterSnapshot next)
     {
-        if (next.Primary is { } p)
-            Volatility.OnPrimary(p.Backend.Pool);
+        // Any up server has the same catalog; prefer the primary, but a standby will do during an outage.
+        var source = next.Primary ?? Array.Find(next.Nodes, n => n.LastProbeOk && n.State == BackendState.Up);
+        if (source is not null)
+            Volatility.OnCatalogSource(source.Backend.Pool);
     }
 
     /// <summary>The write target, waiting (up to <see cref="RoutingOptions.FailoverTimeout"/>) while there is none.</summary>

@@ -7,7 +7,7 @@ using RoutingDataSource.Diagnostics;
 namespace RoutingDataSource.Routing;
 
 /// <summary>
-/// Resolves whether a called function may run on a standby, from <c>pg_proc.provolatile</c> on the primary, once per
+/// Resolves whether a called function may run on a standby, from <c>pg_proc.provolatile</c> (read on the primary when there is one), once per
 /// name for the data source's life. Lookups never block routing: an unknown name answers <see cref="FunctionSafety.Unknown"/>
 /// (the statement goes to the primary) and is resolved in the background. The first time a primary is seen, every
 /// function name of the database is loaded in one query, so ordinary built-ins are known before the first read.
@@ -61,8 +61,8 @@ internal sealed class FunctionVolatilityCache
         return FunctionSafety.Unknown;
     }
 
-    /// <summary>Called with the current primary's pool whenever the primary changes; starts the one-time preload.</summary>
-    public void OnPrimary(NpgsqlDataSource primary)
+    /// <summary>Called after each probe round with a server to read <c>pg_proc</c> from (the primary when there is one); starts the one-time preload.</summary>
+    public void OnCatalogSource(NpgsqlDataSource primary)
     {
         Volatile.Write(ref _primary, primary);
         if (Interlocked.CompareExchange(ref _preloadState, 1, 0) == 0)
@@ -100,7 +100,7 @@ internal sealed class FunctionVolatilityCache
         catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
         {
             Log.VolatilityLookupFailed(_logger, e.Message);
-            Volatile.Write(ref _preloadState, 0); // the next primary announcement tries again
+            Volatile.Write(ref _preloadState, 0); // the next probe round tries again
         }
     }
 

@@ -101,6 +101,9 @@ internal static class SnapshotBuilder
         // last position the primary was seen at, so lag is measured against that.
         var primaryLsn = (primaryIndex >= 0 && observations[primaryIndex].Reachable ? observations[primaryIndex].CurrentLsn : null)
             ?? previous.PrimaryLsn;
+        // Never seen a primary (started during an outage): the most advanced WAL any standby received is the best
+        // reference there is.
+        var reference = primaryLsn ?? MostAdvancedStandby(observations);
         var primaryObs = primaryIndex >= 0 ? observations[primaryIndex] : null;
 
         // Pass 3: lag and read eligibility, then the immutable nodes.
@@ -116,7 +119,7 @@ internal static class SnapshotBuilder
             var eligible = false;
             if (roles[i] == BackendRole.Standby && probeOk[i])
             {
-                if (primaryLsn is { } pl && o.ReplayLsn is { } rl)
+                if (reference is { } pl && o.ReplayLsn is { } rl)
                     lagBytes = pl > rl ? (long)(pl - rl) : 0;
                 var row = FindReplicationRow(primaryObs, backend.Name);
                 // Idle and fully replayed: PostgreSQL reports a NULL replay_lag, but the lag is really zero.
@@ -166,6 +169,21 @@ internal static class SnapshotBuilder
 
         var primaryNode = primaryIndex >= 0 ? nodes[primaryIndex] : null;
         return new ClusterSnapshot(nodes, primaryNode, problem, [.. candidates], highest, primaryLsn, previous.Version + 1, now);
+    }
+
+    private static ulong? MostAdvancedStandby(IReadOnlyList<BackendObservation> observations)
+    {
+        ulong? max = null;
+        foreach (var o in observations)
+        {
+            if (o.Reachable && o.InRecovery)
+            {
+                var pos = Math.Max(o.CurrentLsn ?? 0, o.ReplayLsn ?? 0);
+                if (max is null || pos > max)
+                    max = pos;
+            }
+        }
+        return max;
     }
 
     private static ReplicationRow? FindReplicationRow(BackendObservation? primary, string name)

@@ -48,9 +48,9 @@ public sealed class AdoNetBehaviourTests(ClusterFixture fx)
     }
 
     [Fact]
-    public void Synchronous_api_routes_like_the_async_one()
+    public async Task Synchronous_api_routes_like_the_async_one()
     {
-        using var ds = fx.CreateDataSourceAsync().GetAwaiter().GetResult();
+        await using var ds = await fx.CreateDataSourceAsync();
         using var conn = ds.OpenConnection();
         using (var cmd = conn.CreateCommand())
         {

@@ -12,7 +12,7 @@ public sealed class SnapshotBuilderTests : IAsyncDisposable
 
     public SnapshotBuilderTests()
     {
-        _backends = Enumerable.Range(0, 3).Select(i => new Backend(i, "n" + i, "127.0.0.1", 1000 + i, 1,
+        _backends = Enumerable.Range(0, 3).Select(i => new Backend(i, "n" + i, "127.0.0.1", 1000 + i, weight: i == 0 ? 0 : 1,
             NpgsqlDataSource.Create("Host=127.0.0.1;Port=1"), NpgsqlDataSource.Create("Host=127.0.0.1;Port=1"))).ToArray();
     }
 
@@ -96,11 +96,20 @@ public sealed class SnapshotBuilderTests : IAsyncDisposable
     }
 
     [Fact]
-    public void Before_any_primary_was_seen_standby_lag_is_unknown_and_they_get_no_reads()
+    public void Before_any_primary_was_seen_lag_is_measured_against_the_most_advanced_standby()
     {
-        var s = Round(ClusterSnapshot.Initial(_backends), Failed(), Standby(1), Standby(1));
-        Assert.Empty(s.ReadCandidates);
-        Assert.Null(s.Nodes[1].LagBytes);
+        var s = Round(ClusterSnapshot.Initial(_backends), Failed(), Standby(5000), Standby(3000));
+        Assert.Equal(0L, s.Nodes[1].LagBytes);
+        Assert.Equal(2000L, s.Nodes[2].LagBytes);
+        Assert.Equal(["n1"], s.ReadCandidates.Select(n => n.Backend.Name));
+    }
+
+    [Fact]
+    public void A_standby_whose_probe_fails_gets_no_reads()
+    {
+        var s = Round(ClusterSnapshot.Initial(_backends), Primary(1), Standby(1), Standby(1));
+        s = Round(s, Primary(1), Failed(), Standby(1));
+        Assert.Equal(["n2"], s.ReadCandidates.Select(n => n.Backend.Name));
     }
 
     [Fact]
