@@ -49,6 +49,15 @@ public sealed class BackendStatus
     /// <summary>For a standby: replay lag in time (0 when idle and fully replayed). Null when unknown.</summary>
     public TimeSpan? Lag { get; internal init; }
 
+    /// <summary>For a standby: whether WAL replay is paused (<c>pg_wal_replay_pause()</c>). Null when unknown or not a standby.</summary>
+    public bool? ReplayPaused { get; internal init; }
+
+    /// <summary>For a standby: its <c>sync_state</c> on the primary (async, sync, quorum, potential). Null when unknown.</summary>
+    public string? SyncState { get; internal init; }
+
+    /// <summary>For a standby: its WAL receiver's status (streaming, waiting, ...). Null when no receiver runs.</summary>
+    public string? WalReceiverStatus { get; internal init; }
+
     /// <summary>The timeline the server is on. Null when unknown.</summary>
     public int? Timeline { get; internal init; }
 

@@ -21,6 +21,7 @@ public sealed class PgRoutingDataSource : DbDataSource
 {
     private readonly string _description;
     private int _disposed;
+    private long _lastWrite; // TimeProvider timestamp of the last write acknowledged through this data source
 
     internal PgRoutingDataSource(Backend[] backends, RoutingOptions options, ILoggerFactory loggerFactory, TimeProvider time, Random random)
     {
@@ -31,7 +32,7 @@ public sealed class PgRoutingDataSource : DbDataSource
         Classifier = new SqlClassifier(options.ClassificationCacheSize);
         Volatility = new FunctionVolatilityCache(options.ReadOnlyFunctions, options.WriteFunctions, Logger, time);
         Router = new Router(Volatility);
-        Balancer = new WeightedRandomBalancer(random);
+        Balancer = options.PreferLowerLagStandby ? new LeastLagBalancer() : new WeightedRandomBalancer(random);
         Monitor = new TopologyMonitor(backends, options, Logger, time);
         Monitor.SnapshotPublished += OnSnapshot;
         var first = new NpgsqlConnectionStringBuilder(backends[0].Pool.ConnectionString);
@@ -127,6 +128,21 @@ public sealed class PgRoutingDataSource : DbDataSource
         return ValueTask.FromResult(OpenConnection());
     }
 
+    /// <summary>
+    /// Returns an open routing connection whose reads see at least everything the causality token covers: a standby
+    /// serves them only once it has replayed that far (else the primary does). The token comes from
+    /// <see cref="RoutingConnection.GetCausalityToken"/>, possibly in another process or data source instance.
+    /// </summary>
+    /// <exception cref="ArgumentException">The token is not one this library produced.</exception>
+    public ValueTask<RoutingConnection> OpenConnectionAsync(string causalityToken, CancellationToken cancellationToken = default)
+    {
+        var lsn = CausalityToken.Parse(causalityToken);
+        cancellationToken.ThrowIfCancellationRequested();
+        var c = OpenConnection();
+        c.RequireAtLeast(lsn);
+        return ValueTask.FromResult(c);
+    }
+
     /// <inheritdoc />
     protected override DbConnection CreateDbConnection() => CreateConnection();
 
@@ -186,6 +202,9 @@ public sealed class PgRoutingDataSource : DbDataSource
                 LagBytes = n.LagBytes,
                 Lag = n.Lag,
                 Timeline = n.Timeline,
+                ReplayPaused = n.ReplayPaused,
+                SyncState = n.SyncState,
+                WalReceiverStatus = n.WalReceiverStatus,
                 LastStatusChange = n.LastStatusChange,
                 ServesReads = n.ReadEligible && b.Weight > 0,
                 Reason = n.Reason,
@@ -235,13 +254,59 @@ public sealed class PgRoutingDataSource : DbDataSource
         }
     }
 
-    /// <summary>A node to serve a read that needs replay position <paramref name="minimumLsn"/>; the primary when no standby qualifies.</summary>
-    internal async ValueTask<NodeState> GetReadNodeAsync(ulong minimumLsn, CancellationToken cancellationToken)
+    internal long LastWrite => Volatile.Read(ref _lastWrite);
+
+    /// <summary>Remembers that a write was acknowledged at <paramref name="timestamp"/> (for the DataSource scope).</summary>
+    internal void MarkWrite(long timestamp)
+    {
+        var seen = Volatile.Read(ref _lastWrite);
+        while (timestamp > seen)
+        {
+            var was = Interlocked.CompareExchange(ref _lastWrite, timestamp, seen);
+            if (was == seen)
+                return;
+            seen = was;
+        }
+    }
+
+    /// <summary>
+    /// A node to serve a read for <paramref name="session"/>: an eligible standby that has replayed what the session
+    /// must see, waiting up to <see cref="RoutingOptions.ReadYourWritesWait"/> for one; else the primary.
+    /// </summary>
+    internal async ValueTask<NodeState> GetReadNodeAsync(RoutingConnection session, CancellationToken cancellationToken)
     {
         var s = Monitor.Current;
         if (s.Version == 0)
             s = await Monitor.GetReadyAsync(Options.FailoverTimeout, cancellationToken).ConfigureAwait(false);
-        return Balancer.Pick(s, minimumLsn) ?? await GetPrimaryAsync(cancellationToken).ConfigureAwait(false);
+        var minimum = session.RequiredLsn(s);
+        if (Balancer.Pick(s, minimum) is { } node)
+            return node;
+        if (minimum != 0)
+        {
+            // Behind only because no probe has sampled the primary since the write: ask for one now.
+            if (minimum == ReadRequirement.Unresolved)
+                Monitor.RequestProbe();
+            if (Options.ReadYourWritesWait > TimeSpan.Zero && s.ReadCandidates.Length > 0)
+            {
+                var deadline = Time.GetTimestamp() + (long)(Options.ReadYourWritesWait.TotalSeconds * Time.TimestampFrequency);
+                while (Time.GetTimestamp() < deadline)
+                {
+                    var left = TimeSpan.FromSeconds((double)(deadline - Time.GetTimestamp()) / Time.TimestampFrequency);
+                    try
+                    {
+                        Monitor.RequestProbe();
+                        s = await Monitor.NextSnapshotAsync(cancellationToken).WaitAsync(left, Time, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (TimeoutException)
+                    {
+                        break;
+                    }
+                    if (Balancer.Pick(s, session.RequiredLsn(s)) is { } caughtUp)
+                        return caughtUp;
+                }
+            }
+        }
+        return await GetPrimaryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private RoutingException NoPrimary(ClusterSnapshot s)

@@ -39,6 +39,23 @@ public sealed class RoutingOptions
     public TimeSpan? MaxReplicationLag { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// Pick the least-lagging eligible standby for each read instead of a weighted random one. Default false.
+    /// </summary>
+    public bool PreferLowerLagStandby { get; set; }
+
+    /// <summary>
+    /// Which earlier writes a read must see; a standby that has not replayed them does not serve the read.
+    /// Default <see cref="ReadYourWritesScope.Connection"/>.
+    /// </summary>
+    public ReadYourWritesScope ReadYourWrites { get; set; } = ReadYourWritesScope.Connection;
+
+    /// <summary>
+    /// How long a read may wait for a standby to replay the writes it must see before it goes to the primary instead.
+    /// Default zero: never wait, read from the primary at once.
+    /// </summary>
+    public TimeSpan ReadYourWritesWait { get; set; } = TimeSpan.Zero;
+
+    /// <summary>
     /// Functions that may run on a standby even though <c>pg_proc</c> says they are volatile (or they are not found),
     /// e.g. your own <c>VOLATILE</c> function that only reads. Names as written in SQL, case-insensitive, schema optional.
     /// </summary>
@@ -75,6 +92,10 @@ public sealed class RoutingOptions
             problems.Add($"{nameof(MaxReplicationLagBytes)} must not be negative (was {MaxReplicationLagBytes}).");
         if (MaxReplicationLag < TimeSpan.Zero)
             problems.Add($"{nameof(MaxReplicationLag)} must not be negative (was {MaxReplicationLag}).");
+        if (ReadYourWritesWait < TimeSpan.Zero)
+            problems.Add($"{nameof(ReadYourWritesWait)} must not be negative (was {ReadYourWritesWait}).");
+        if (!Enum.IsDefined(ReadYourWrites))
+            problems.Add($"{nameof(ReadYourWrites)} has an unknown value ({ReadYourWrites}).");
         if (ClassificationCacheSize < 0)
             problems.Add($"{nameof(ClassificationCacheSize)} must not be negative (was {ClassificationCacheSize}).");
         foreach (var f in ReadOnlyFunctions)

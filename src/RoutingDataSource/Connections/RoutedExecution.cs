@@ -35,10 +35,10 @@ internal static class RoutedExecution
                     default:
                         // CloseConnection applies to the logical connection, which the routing reader closes itself.
                         var reader = await statement.ExecuteReaderAsync(behavior & ~CommandBehavior.CloseConnection, async, cancellationToken).ConfigureAwait(false);
-                        statement.Reader.Init(reader, conn, lease, c, behavior);
+                        statement.Reader.Init(reader, conn, lease, c, executor.Route, behavior);
                         return statement.Reader;
                 }
-                conn.AfterStatement(c);
+                conn.AfterStatement(c, executor.Route);
                 conn.Release(lease);
                 return result;
             }

@@ -22,6 +22,9 @@ public sealed partial class RoutingConnection
     private string? _pendingBeginSql;
     private NpgsqlTransaction? _physicalTransaction;
     private RoutingTransaction? _transaction;
+    private bool _transactionWrote;
+    private long _lastWrite;   // TimeProvider timestamp of this connection's last acknowledged write
+    private ulong _tokenLsn;   // from a causality token: reads need at least this replay position
 
     internal NpgsqlTransaction? PhysicalTransaction => _physicalTransaction;
 
@@ -104,7 +107,7 @@ public sealed partial class RoutingConnection
             var pinAfter = route.Kind == StatementKind.SessionState
                 || (c.Kind == StatementKind.TransactionControl && (c.StatementCount > 1 || startsTransaction));
             var node = route.StandbyAllowed || (startsTransaction && c.IsReadOnlyTransactionStart && c.StatementCount == 1)
-                ? await _dataSource.GetReadNodeAsync(0, cancellationToken).ConfigureAwait(false)
+                ? await _dataSource.GetReadNodeAsync(this, cancellationToken).ConfigureAwait(false)
                 : await _dataSource.GetPrimaryAsync(cancellationToken).ConfigureAwait(false);
             lease = await OpenPhysicalAsync(node.Backend, async, cancellationToken).ConfigureAwait(false);
             if (pinAfter)
@@ -156,7 +159,7 @@ public sealed partial class RoutingConnection
         var readOnly = _pendingReadOnly
             || (first.Kind == StatementKind.TransactionControl && first.TransactionControl == TransactionControlKind.SetTransaction && first.IsReadOnlyTransactionStart);
         var node = readOnly
-            ? await _dataSource.GetReadNodeAsync(0, cancellationToken).ConfigureAwait(false)
+            ? await _dataSource.GetReadNodeAsync(this, cancellationToken).ConfigureAwait(false)
             : await _dataSource.GetPrimaryAsync(cancellationToken).ConfigureAwait(false);
         var lease = await OpenPhysicalAsync(node.Backend, async, cancellationToken).ConfigureAwait(false);
         try
@@ -234,20 +237,87 @@ public sealed partial class RoutingConnection
             conn.Dispose();
     }
 
-    /// <summary>Bookkeeping after a statement ran: a SQL-level COMMIT/ROLLBACK ends the transaction binding.</summary>
-    internal void AfterStatement(SqlClassification c)
+    /// <summary>
+    /// Bookkeeping after a statement ran: remember writes for read-your-writes, and let a SQL-level COMMIT/ROLLBACK
+    /// end the transaction binding.
+    /// </summary>
+    internal void AfterStatement(SqlClassification c, StatementRoute route)
     {
+        var wrote = route.Kind != StatementKind.Read;
+        if (_tx == TransactionPhase.None)
+        {
+            if (wrote)
+                MarkWrite();
+            return;
+        }
         if (c.Kind == StatementKind.TransactionControl && c.StatementCount == 1 && _tx == TransactionPhase.Active && _transaction is null
             && c.TransactionControl is TransactionControlKind.Commit or TransactionControlKind.Rollback)
         {
+            if (c.TransactionControl == TransactionControlKind.Commit && _transactionWrote)
+                MarkWrite();
             EndTransaction();
+            return;
         }
+        if (wrote && c.Kind != StatementKind.TransactionControl)
+            _transactionWrote = true;
+    }
+
+    private void MarkWrite()
+    {
+        _lastWrite = _dataSource.Time.GetTimestamp();
+        _dataSource.MarkWrite(_lastWrite);
+    }
+
+    /// <summary>The replay position a standby needs to serve this connection's next read (see <see cref="ReadRequirement"/>).</summary>
+    internal ulong RequiredLsn(ClusterSnapshot snapshot)
+        => ReadRequirement.MinimumLsn(snapshot, _dataSource.Options.ReadYourWrites, _lastWrite, _dataSource.LastWrite, _tokenLsn);
+
+    internal void RequireAtLeast(ulong lsn) => _tokenLsn = Math.Max(_tokenLsn, lsn);
+
+    /// <summary>
+    /// An opaque token for "everything this connection has written so far" (e.g. to put in a cookie). Pass it to
+    /// <see cref="PgRoutingDataSource.OpenConnectionAsync(string, CancellationToken)"/>, in this process or another,
+    /// and that connection's reads will see those writes. Costs a round trip to the primary only when the last write
+    /// is more recent than the last health probe.
+    /// </summary>
+    public string GetCausalityToken() => GetCausalityTokenAsync(async: false, default).GetAwaiter().GetResult(); // sync path completes synchronously
+
+    /// <inheritdoc cref="GetCausalityToken" />
+    public Task<string> GetCausalityTokenAsync(CancellationToken cancellationToken = default) => GetCausalityTokenAsync(async: true, cancellationToken);
+
+    private async Task<string> GetCausalityTokenAsync(bool async, CancellationToken cancellationToken)
+    {
+        ThrowIfNotOpen();
+        var lsn = _tokenLsn;
+        if (_lastWrite != 0)
+        {
+            if (_dataSource.Monitor.Current.LsnAfter(_lastWrite) is { } sampled)
+            {
+                lsn = Math.Max(lsn, sampled);
+            }
+            else
+            {
+                var lease = await AcquireForPrimary(async, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await using var cmd = new NpgsqlCommand("SELECT pg_current_wal_insert_lsn()", lease.Connection);
+                    var value = async ? await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) : cmd.ExecuteScalar();
+                    lsn = Math.Max(lsn, (ulong)(NpgsqlTypes.NpgsqlLogSequenceNumber)value!);
+                }
+                finally
+                {
+                    Release(lease);
+                }
+            }
+        }
+        return CausalityToken.Format(lsn);
     }
 
     internal async Task CompleteTransactionAsync(RoutingTransaction transaction, bool commit, bool async, CancellationToken cancellationToken)
     {
         if (!ReferenceEquals(transaction, _transaction))
             throw new InvalidOperationException("This transaction has already completed.");
+        var wrote = _transactionWrote;
         try
         {
             if (_physicalTransaction is { } tx)
@@ -273,6 +343,8 @@ public sealed partial class RoutingConnection
         {
             EndTransaction();
         }
+        if (commit && wrote)
+            MarkWrite();
     }
 
     internal async Task SavepointAsync(string sql, bool async, CancellationToken cancellationToken)
@@ -293,6 +365,7 @@ public sealed partial class RoutingConnection
     private void EndTransaction()
     {
         _tx = TransactionPhase.None;
+        _transactionWrote = false;
         _transaction = null;
         _pendingBeginSql = null;
         _physicalTransaction?.Dispose();
@@ -356,6 +429,7 @@ public sealed partial class RoutingConnection
             _physicalTransaction = null;
             _transaction = null;
             _tx = TransactionPhase.None;
+            _transactionWrote = false;
             _pendingBeginSql = null;
             if (_pinned is { } conn)
             {

@@ -4,6 +4,7 @@ using System.Data;
 using System.Data.Common;
 using Npgsql;
 using RoutingDataSource.Classification;
+using RoutingDataSource.Routing;
 
 namespace RoutingDataSource.Connections;
 
@@ -17,6 +18,7 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
     private RoutingConnection? _connection;
     private Lease _lease;
     private SqlClassification? _classification;
+    private StatementRoute _route;
     private CommandBehavior _behavior;
     private bool _closed = true;
 
@@ -24,8 +26,9 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
     {
     }
 
-    internal void Init(NpgsqlDataReader inner, RoutingConnection connection, Lease lease, SqlClassification classification, CommandBehavior behavior)
+    internal void Init(NpgsqlDataReader inner, RoutingConnection connection, Lease lease, SqlClassification classification, StatementRoute route, CommandBehavior behavior)
     {
+        _route = route;
         _inner = inner;
         _connection = connection;
         _lease = lease;
@@ -212,7 +215,7 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
     private async Task Finish(bool async)
     {
         var conn = _connection!;
-        conn.AfterStatement(_classification!);
+        conn.AfterStatement(_classification!, _route);
         conn.Release(_lease);
         _inner = null;
         _lease = default;

@@ -41,6 +41,9 @@ internal sealed class Backend : IAsyncDisposable
     /// <summary>A separate small pool for health probes, so an exhausted application pool never blinds the monitor.</summary>
     public NpgsqlDataSource ProbePool { get; }
 
+    /// <summary>The application_name mismatch warning is logged once per backend.</summary>
+    public int MismatchLogged;
+
     /// <summary>Set by DetachBackend: still probed, never routed to.</summary>
     public volatile bool Detached;
 

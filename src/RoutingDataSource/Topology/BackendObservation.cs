@@ -18,6 +18,12 @@ internal sealed class BackendObservation
     /// <summary>Primary: <c>pg_current_wal_lsn()</c>. Standby: <c>pg_last_wal_receive_lsn()</c>.</summary>
     public ulong? CurrentLsn { get; init; }
 
+    /// <summary>
+    /// Primary only: <c>pg_current_wal_insert_lsn()</c>, which is at or past the commit record of every transaction
+    /// acknowledged before the probe started, even with <c>synchronous_commit = off</c>. Read-your-writes uses it.
+    /// </summary>
+    public ulong? InsertLsn { get; init; }
+
     /// <summary>Standby: <c>pg_last_wal_replay_lsn()</c>. Primary: same as <see cref="CurrentLsn"/>.</summary>
     public ulong? ReplayLsn { get; init; }
 

@@ -22,7 +22,8 @@ internal static class BackendProbe
                CASE WHEN s.r
                     THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint()))
                     ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
-               (SELECT status FROM pg_stat_wal_receiver)
+               (SELECT status FROM pg_stat_wal_receiver),
+               CASE WHEN s.r THEN NULL ELSE pg_current_wal_insert_lsn() END
         FROM (SELECT pg_is_in_recovery() AS r) s
         """;
 
@@ -86,6 +87,7 @@ internal static class BackendProbe
         bool? paused = reader.IsDBNull(4) ? null : reader.GetBoolean(4);
         int? timeline = reader.IsDBNull(5) ? null : reader.GetInt32(5);
         var receiver = reader.IsDBNull(6) ? null : reader.GetString(6);
+        var insert = Lsn(reader, 7);
         await reader.NextResultAsync(ct).ConfigureAwait(false);
         List<ReplicationRow>? rows = null;
         while (await reader.ReadAsync(ct).ConfigureAwait(false))
@@ -109,6 +111,7 @@ internal static class BackendProbe
             ReplayPaused = paused,
             Timeline = timeline,
             WalReceiverStatus = receiver,
+            InsertLsn = insert,
             Replication = rows is null ? [] : rows,
         };
     }

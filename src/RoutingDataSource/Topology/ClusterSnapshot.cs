@@ -19,12 +19,15 @@ internal sealed class ClusterSnapshot
                 Reason = "not probed yet",
             };
         }
-        return new ClusterSnapshot(nodes, primary: null, problem: "not probed yet", [], highestTimeline: 0, primaryLsn: null, version: 0, takenAt: DateTimeOffset.MinValue);
+        return new ClusterSnapshot(nodes, primary: null, problem: "not probed yet", [], highestTimeline: 0, primaryLsn: null, version: 0,
+            takenAt: DateTimeOffset.MinValue, startedTimestamp: 0, lsnHistory: []);
     }
 
     public ClusterSnapshot(NodeState[] nodes, NodeState? primary, string? problem, NodeState[] readCandidates,
-        int highestTimeline, ulong? primaryLsn, long version, DateTimeOffset takenAt)
+        int highestTimeline, ulong? primaryLsn, long version, DateTimeOffset takenAt, long startedTimestamp, LsnSample[] lsnHistory)
     {
+        StartedTimestamp = startedTimestamp;
+        LsnHistory = lsnHistory;
         Nodes = nodes;
         Primary = primary;
         Problem = problem;
@@ -61,6 +64,28 @@ internal sealed class ClusterSnapshot
 
     /// <summary>Monotonic round number; 0 before the first probe round.</summary>
     public long Version { get; }
+
+    /// <summary>The round's start as a <see cref="TimeProvider.GetTimestamp"/> value.</summary>
+    public long StartedTimestamp { get; }
+
+    /// <summary>The primary's insert positions of the last rounds, oldest first (bounded).</summary>
+    public LsnSample[] LsnHistory { get; }
+
+    /// <summary>
+    /// The smallest WAL position that is certainly at or past every transaction acknowledged before
+    /// <paramref name="timestamp"/>: the first sample taken after it. Null when no round has started since then.
+    /// Allocation-free.
+    /// </summary>
+    public ulong? LsnAfter(long timestamp)
+    {
+        var history = LsnHistory;
+        for (var i = 0; i < history.Length; i++)
+        {
+            if (history[i].Timestamp > timestamp)
+                return history[i].Lsn;
+        }
+        return null;
+    }
 
     /// <summary>When the probe round that produced this snapshot started.</summary>
     public DateTimeOffset TakenAt { get; }

@@ -26,6 +26,18 @@ internal sealed class NodeState
 
     public bool? ReplayPaused { get; init; }
 
+    /// <summary>Standby: <c>sync_state</c> of its <c>pg_stat_replication</c> row on the primary (async, sync, quorum, potential).</summary>
+    public string? SyncState { get; init; }
+
+    /// <summary>Standby: <c>pg_stat_wal_receiver.status</c>.</summary>
+    public string? WalReceiverStatus { get; init; }
+
+    /// <summary>
+    /// Standby with a reachable primary whose <c>pg_stat_replication</c> has no row with this backend's name as
+    /// <c>application_name</c>: lag in bytes still comes from the standby's own replay position, lag in time is unknown.
+    /// </summary>
+    public bool ApplicationNameMismatch { get; init; }
+
     public DateTimeOffset LastStatusChange { get; init; }
 
     public string? LastError { get; init; }

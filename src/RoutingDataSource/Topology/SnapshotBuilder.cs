@@ -9,8 +9,11 @@ namespace RoutingDataSource.Topology;
 /// </summary>
 internal static class SnapshotBuilder
 {
+    /// <summary>How many primary positions a snapshot remembers for read-your-writes.</summary>
+    internal const int LsnHistoryLength = 32;
+
     public static ClusterSnapshot Build(ClusterSnapshot previous, IReadOnlyList<BackendObservation> observations,
-        RoutingOptions options, DateTimeOffset now)
+        RoutingOptions options, DateTimeOffset now, long startedTimestamp = 0)
     {
         var count = previous.Nodes.Length;
         var highest = previous.HighestTimeline;
@@ -117,11 +120,12 @@ internal static class SnapshotBuilder
             long? lagBytes = null;
             TimeSpan? lag = null;
             var eligible = false;
+            ReplicationRow? row = null;
             if (roles[i] == BackendRole.Standby && probeOk[i])
             {
                 if (reference is { } pl && o.ReplayLsn is { } rl)
                     lagBytes = pl > rl ? (long)(pl - rl) : 0;
-                var row = FindReplicationRow(primaryObs, backend.Name);
+                row = FindReplicationRow(primaryObs, backend.Name);
                 // Idle and fully replayed: PostgreSQL reports a NULL replay_lag, but the lag is really zero.
                 lag = lagBytes == 0 ? TimeSpan.Zero : row?.ReplayLag;
                 eligible = states[i] == BackendState.Up
@@ -156,6 +160,9 @@ internal static class SnapshotBuilder
                 LagBytes = lagBytes,
                 Lag = lag,
                 ReplayPaused = o.Reachable ? o.ReplayPaused : null,
+                SyncState = row?.SyncState,
+                WalReceiverStatus = o.Reachable ? o.WalReceiverStatus : null,
+                ApplicationNameMismatch = roles[i] == BackendRole.Standby && probeOk[i] && primaryObs is { Reachable: true } && row is null,
                 LastStatusChange = changed || previous.Version == 0 ? now : prev.LastStatusChange,
                 LastError = o.Reachable ? null : o.Error,
                 Reason = reasons[i],
@@ -168,7 +175,16 @@ internal static class SnapshotBuilder
         }
 
         var primaryNode = primaryIndex >= 0 ? nodes[primaryIndex] : null;
-        return new ClusterSnapshot(nodes, primaryNode, problem, [.. candidates], highest, primaryLsn, previous.Version + 1, now);
+        var history = previous.LsnHistory;
+        if (primaryObs is { Reachable: true, InsertLsn: { } insert })
+        {
+            var keep = Math.Min(history.Length, LsnHistoryLength - 1);
+            var next = new LsnSample[keep + 1];
+            Array.Copy(history, history.Length - keep, next, 0, keep);
+            next[keep] = new LsnSample(startedTimestamp, insert);
+            history = next;
+        }
+        return new ClusterSnapshot(nodes, primaryNode, problem, [.. candidates], highest, primaryLsn, previous.Version + 1, now, startedTimestamp, history);
     }
 
     private static ulong? MostAdvancedStandby(IReadOnlyList<BackendObservation> observations)

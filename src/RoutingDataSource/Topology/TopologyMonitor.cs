@@ -109,7 +109,7 @@ internal sealed class TopologyMonitor : IAsyncDisposable
             try
             {
                 lastRound = _time.GetUtcNow();
-                await RoundAsync(lastRound, stop).ConfigureAwait(false);
+                await RoundAsync(lastRound, _time.GetTimestamp(), stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
@@ -151,7 +151,7 @@ internal sealed class TopologyMonitor : IAsyncDisposable
         }
     }
 
-    private async Task RoundAsync(DateTimeOffset startedAt, CancellationToken stop)
+    private async Task RoundAsync(DateTimeOffset startedAt, long startedTimestamp, CancellationToken stop)
     {
         var tasks = new Task<BackendObservation>[_backends.Length];
         for (var i = 0; i < _backends.Length; i++)
@@ -162,7 +162,7 @@ internal sealed class TopologyMonitor : IAsyncDisposable
             if (!observations[i].Reachable)
                 Log.ProbeFailed(_logger, _backends[i].Name, observations[i].Error);
         }
-        Publish(SnapshotBuilder.Build(_current, observations, _options, startedAt));
+        Publish(SnapshotBuilder.Build(_current, observations, _options, startedAt, startedTimestamp));
     }
 
     private void Publish(ClusterSnapshot next)
@@ -197,6 +197,8 @@ internal sealed class TopologyMonitor : IAsyncDisposable
                         break;
                 }
             }
+            if (b.ApplicationNameMismatch && Interlocked.Exchange(ref b.Backend.MismatchLogged, 1) == 0)
+                Log.ApplicationNameMismatch(_logger, name);
             if (a.Role != b.Role && a.Role != BackendRole.Unknown && b.Role != BackendRole.Unknown)
                 Log.RoleChanged(_logger, name, a.Role, b.Role, b.Timeline);
             if (b.Role == BackendRole.Standby && b.State == BackendState.Up && a.ReadEligible != b.ReadEligible && b.LastProbeOk)
