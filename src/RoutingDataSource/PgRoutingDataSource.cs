@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 using RoutingDataSource.Classification;
 using RoutingDataSource.Connections;
+using RoutingDataSource.Resilience;
 using RoutingDataSource.Routing;
 using RoutingDataSource.Topology;
 
@@ -34,6 +35,7 @@ public sealed class PgRoutingDataSource : DbDataSource
         Router = new Router(Volatility);
         Balancer = options.PreferLowerLagStandby ? new LeastLagBalancer() : new WeightedRandomBalancer(random);
         Monitor = new TopologyMonitor(backends, options, Logger, time);
+        Failover = new FailoverRetry(options, time);
         Monitor.SnapshotPublished += OnSnapshot;
         var first = new NpgsqlConnectionStringBuilder(backends[0].Pool.ConnectionString);
         Database = first.Database;
@@ -99,6 +101,8 @@ public sealed class PgRoutingDataSource : DbDataSource
     internal IReadBalancer Balancer { get; }
 
     internal TopologyMonitor Monitor { get; }
+
+    internal FailoverRetry Failover { get; }
 
     /// <summary>The database name of the first backend.</summary>
     internal string? Database { get; }
@@ -226,17 +230,21 @@ public sealed class PgRoutingDataSource : DbDataSource
     internal async ValueTask<NodeState> GetPrimaryAsync(CancellationToken cancellationToken)
     {
         var s = Monitor.Current;
-        if (s.Primary is { } p)
-            return p;
+        if (IsUsablePrimary(s))
+            return s.Primary!;
         Monitor.EnsureStarted();
         var deadline = Time.GetUtcNow() + Options.FailoverTimeout;
         while (true)
         {
             s = Monitor.Current;
-            if (s.Primary is { } primary)
-                return primary;
-            if (s.Version > 0 && s.Problem is { } problem && problem.StartsWith("two primaries", StringComparison.Ordinal))
-                throw new RoutingException($"No writable primary: {problem}.", isTransient: false);
+            if (IsUsablePrimary(s))
+                return s.Primary!;
+            if (s.Version > 0 && s.Primary is null && s.Problem is { } problem && problem.StartsWith("two primaries", StringComparison.Ordinal))
+            {
+                throw new RoutingException(RoutingFailure.TwoPrimaries,
+                    $"No writable primary: {problem}. Writes fail until one of them is demoted or fenced (the failover coordinator does this).",
+                    clusterState: problem);
+            }
             var left = deadline - Time.GetUtcNow();
             if (left <= TimeSpan.Zero)
                 throw NoPrimary(s);
@@ -252,6 +260,77 @@ public sealed class PgRoutingDataSource : DbDataSource
                 throw NoPrimary(Monitor.Current);
             }
         }
+    }
+
+    /// <summary>
+    /// A primary writes may go to: its last probe answered, and no statement failed on it since that probe started.
+    /// Otherwise writes wait for the next round (a failover may be under way).
+    /// </summary>
+    private static bool IsUsablePrimary(ClusterSnapshot s)
+        => s.Primary is { LastProbeOk: true } p && !p.Backend.IsSuspectAfter(s.StartedTimestamp);
+
+    /// <summary>
+    /// Runs <paramref name="work"/> as one transaction on the primary and commits it; when the transaction is lost to
+    /// a failover (the primary died or changed role, no primary yet) or to a serialization failure or deadlock
+    /// (40001, 40P01), rolls back and runs the whole unit again on a fresh connection, with backoff, for up to
+    /// <see cref="RoutingOptions.FailoverTimeout"/>. The unit must be safe to run more than once: transactional (all of
+    /// its effects inside this transaction) or idempotent. It is never re-run when the failure hit the COMMIT itself
+    /// (it may have committed): that surfaces as a <see cref="RoutingException"/> with
+    /// <see cref="RoutingException.MayHaveCommitted"/> set.
+    /// </summary>
+    public async Task ExecuteAsync(Func<RoutingConnection, CancellationToken, Task> work, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        await ExecuteAsync<bool>(async (c, ct) =>
+        {
+            await work(c, ct).ConfigureAwait(false);
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc cref="ExecuteAsync(Func{RoutingConnection, CancellationToken, Task}, CancellationToken)" />
+    public async Task<T> ExecuteAsync<T>(Func<RoutingConnection, CancellationToken, Task<T>> work, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        try
+        {
+            return await RunUnitOnceAsync(work, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RetryableFailure first)
+        {
+            first.Backend?.CountRetry();
+            return await Failover.RunAsync(first.Route, (_, ct) => RunUnitOnceAsync(work, ct), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask<T> RunUnitOnceAsync<T>(Func<RoutingConnection, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    {
+        await using var conn = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var tx = conn.BeginTransaction();
+        T result;
+        try
+        {
+            result = await work(conn, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (UnitOfWork.MayRerun(e))
+        {
+            throw new RetryableFailure(Routing.StatementRoute.PrimaryWrite, e, UnitOfWork.BackendOf(e, this), immediate: false);
+        }
+        try
+        {
+            await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.SqlState is "40001" or "40P01")
+        {
+            throw new RetryableFailure(Routing.StatementRoute.PrimaryWrite, e, null, immediate: false); // refused at commit: nothing committed
+        }
+        catch (Exception e) when (UnitOfWork.MayRerun(e) && e is not RoutingException { Failure: RoutingFailure.NoPrimary })
+        {
+            throw new RoutingException(RoutingFailure.ConnectionLost,
+                "The connection was lost during COMMIT: the unit of work may or may not have committed, so it was not run again. Check before re-running it.",
+                e, UnitOfWork.BackendOf(e, this)?.Name, mayHaveCommitted: true, clusterState: Monitor.Current.Problem);
+        }
+        return result;
     }
 
     internal long LastWrite => Volatile.Read(ref _lastWrite);
@@ -315,9 +394,9 @@ public sealed class PgRoutingDataSource : DbDataSource
             $"{n.Backend.Name} ({n.Backend.Host}:{n.Backend.Port.ToString(CultureInfo.InvariantCulture)}): {n.Role.ToString().ToLowerInvariant()}, {n.State.ToString().ToLowerInvariant()}"
             + (n.LastError is { } e ? $", last error: {e}" : "")
             + (n.Reason is { } r && n.LastError is null ? $", {r}" : "")));
-        return new RoutingException(
-            $"No writable primary after waiting {Options.FailoverTimeout.TotalSeconds:0.#} s ({s.Problem ?? "none found"}). Backends: {detail}.",
-            isTransient: true);
+        return new RoutingException(RoutingFailure.NoPrimary,
+            $"No writable primary after waiting {Options.FailoverTimeout.TotalSeconds:0.#} s ({s.Problem ?? "none found"}). Nothing was sent; retry later. Backends: {detail}.",
+            clusterState: s.Problem);
     }
 
     /// <inheritdoc />

@@ -3,24 +3,39 @@ using System.Data.Common;
 namespace RoutingDataSource;
 
 /// <summary>
-/// Raised by the data source when it cannot route or complete an operation: no writable primary, two primaries,
-/// or a failure it must not retry. <see cref="DbException.IsTransient"/> says whether trying the whole unit of work
-/// again may succeed.
+/// Raised when the data source cannot route or finish an operation. <see cref="Failure"/> says why,
+/// <see cref="MayHaveCommitted"/> whether a write may have taken effect anyway, <see cref="DbException.IsTransient"/>
+/// whether re-running the whole unit of work later may succeed, and the message says what to do.
 /// </summary>
-public class RoutingException : DbException
+public sealed class RoutingException : DbException
 {
-    /// <summary>Creates the exception.</summary>
-    public RoutingException(string message, Exception? innerException = null, string? backendName = null, bool isTransient = false)
-        : base(message, innerException)
-    {
-        BackendName = backendName;
-        _isTransient = isTransient;
-    }
-
     private readonly bool _isTransient;
 
-    /// <summary>The backend the failed operation was on or was meant for, when there was one.</summary>
+    internal RoutingException(RoutingFailure failure, string message, Exception? innerException = null, string? backendName = null,
+        bool mayHaveCommitted = false, string? clusterState = null)
+        : base(message, innerException)
+    {
+        Failure = failure;
+        BackendName = backendName;
+        MayHaveCommitted = mayHaveCommitted;
+        ClusterState = clusterState;
+        _isTransient = failure is not RoutingFailure.TwoPrimaries;
+    }
+
+    /// <summary>What went wrong.</summary>
+    public RoutingFailure Failure { get; }
+
+    /// <summary>The backend the operation was on or meant for, when there was one.</summary>
     public string? BackendName { get; }
+
+    /// <summary>
+    /// True when a write was in flight as the server was lost: it may have committed. The library never re-runs such a
+    /// statement by itself.
+    /// </summary>
+    public bool MayHaveCommitted { get; }
+
+    /// <summary>The cluster as the data source saw it when this was raised (primary, problem), for logs.</summary>
+    public string? ClusterState { get; }
 
     /// <inheritdoc />
     public override bool IsTransient => _isTransient;

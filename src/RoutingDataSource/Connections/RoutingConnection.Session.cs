@@ -199,8 +199,12 @@ public sealed partial class RoutingConnection
             cmd.ExecuteNonQuery();
     }
 
+    /// <summary>The backend of the latest physical connection attempt (to attribute a failure to open it).</summary>
+    internal Backend? LastAcquireBackend { get; private set; }
+
     private async ValueTask<Lease> OpenPhysicalAsync(Backend backend, bool async, CancellationToken cancellationToken)
     {
+        LastAcquireBackend = backend;
         var conn = _spare[backend.Index];
         if (conn is null || conn.State != ConnectionState.Closed)
         {
@@ -208,9 +212,23 @@ public sealed partial class RoutingConnection
             _spare[backend.Index] ??= conn;
         }
         if (async)
-            await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
+        {
+            // A server that accepts TCP but never answers must not hold the open until Npgsql's connect timeout once
+            // the monitor has declared it down.
+            if (cancellationToken.CanBeCanceled)
+            {
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, backend.AbortToken);
+                await conn.OpenAsync(linked.Token).ConfigureAwait(false);
+            }
+            else
+            {
+                await conn.OpenAsync(backend.AbortToken).ConfigureAwait(false);
+            }
+        }
         else
+        {
             conn.Open();
+        }
         return new Lease(conn, backend, Pinned: false);
     }
 
@@ -391,17 +409,28 @@ public sealed partial class RoutingConnection
     {
         if (_pinned is { State: ConnectionState.Open })
             return;
+        throw OnPinnedConnectionLost(null);
+    }
+
+    /// <summary>Unpins after the pinned server was lost and returns the exception that tells the caller what was lost.</summary>
+    internal RoutingException OnPinnedConnectionLost(Exception? cause)
+    {
         var backend = _pinnedBackend?.Name;
-        var what = _tx != TransactionPhase.None ? "transaction" : "session state (SET, temp tables, prepared statements...)";
+        var inTransaction = _tx != TransactionPhase.None;
         if (_transaction is { } t)
             t.MarkLost();
         _tx = TransactionPhase.None;
+        _transactionWrote = false;
         _transaction = null;
         _physicalTransaction = null;
         Unpin();
-        throw new RoutingException(
-            $"The physical connection to {backend} that held this connection's {what} was lost; it cannot be resumed elsewhere. Start again (a new transaction, or re-create the session state).",
-            backendName: backend, isTransient: true);
+        return inTransaction
+            ? new RoutingException(RoutingFailure.TransactionLost,
+                $"The connection to {backend} that held this transaction was lost; the server rolled the transaction back. Re-run the whole transaction (PgRoutingDataSource.ExecuteAsync does this).",
+                cause, backend, clusterState: _dataSource.Monitor.Current.Problem)
+            : new RoutingException(RoutingFailure.SessionLost,
+                $"The connection to {backend} that held this session's state (SET, temp tables, prepared statements...) was lost. Re-create the session state; the next statement starts clean.",
+                cause, backend, clusterState: _dataSource.Monitor.Current.Problem);
     }
 
     private async Task ResetSession(bool async)

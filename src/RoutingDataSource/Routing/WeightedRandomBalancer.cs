@@ -11,24 +11,17 @@ internal sealed class WeightedRandomBalancer(Random random) : IReadBalancer
         if (candidates.Length == 0)
             return null;
         var total = 0;
-        if (minimumLsn == 0)
+        foreach (var n in candidates)
         {
-            total = snapshot.TotalReadWeight;
-        }
-        else
-        {
-            foreach (var n in candidates)
-            {
-                if (IsCaughtUp(n, snapshot, minimumLsn))
-                    total += n.Backend.Weight;
-            }
+            if (IsUsable(n, snapshot, minimumLsn))
+                total += n.Backend.Weight;
         }
         if (total == 0)
             return null;
         var ticket = random.Next(total);
         foreach (var n in candidates)
         {
-            if (minimumLsn != 0 && !IsCaughtUp(n, snapshot, minimumLsn))
+            if (!IsUsable(n, snapshot, minimumLsn))
                 continue;
             ticket -= n.Backend.Weight;
             if (ticket < 0)
@@ -37,6 +30,8 @@ internal sealed class WeightedRandomBalancer(Random random) : IReadBalancer
         return null;
     }
 
-    internal static bool IsCaughtUp(NodeState n, ClusterSnapshot snapshot, ulong minimumLsn)
-        => ReferenceEquals(n, snapshot.Primary) || n.ReplayLsn >= minimumLsn;
+    /// <summary>Not suspect since the snapshot's round started, and replayed at least <paramref name="minimumLsn"/> (the primary always has).</summary>
+    internal static bool IsUsable(NodeState n, ClusterSnapshot snapshot, ulong minimumLsn)
+        => !n.Backend.IsSuspectAfter(snapshot.StartedTimestamp)
+            && (minimumLsn == 0 || ReferenceEquals(n, snapshot.Primary) || n.ReplayLsn >= minimumLsn);
 }

@@ -41,6 +41,34 @@ internal sealed class Backend : IAsyncDisposable
     /// <summary>A separate small pool for health probes, so an exhausted application pool never blinds the monitor.</summary>
     public NpgsqlDataSource ProbePool { get; }
 
+    private long _suspectSince;
+    private CancellationTokenSource _abort = new();
+
+    /// <summary>
+    /// When a routed statement last hit a connection-class error here (a <see cref="TimeProvider.GetTimestamp"/>
+    /// value; 0 never). Routing avoids the backend until a probe round that started later says it is fine.
+    /// </summary>
+    public long SuspectSince => Volatile.Read(ref _suspectSince);
+
+    public void MarkSuspect(long timestamp) => Volatile.Write(ref _suspectSince, timestamp);
+
+    /// <summary>Whether a snapshot taken by a round that started at <paramref name="roundStarted"/> predates the last failure seen here.</summary>
+    public bool IsSuspectAfter(long roundStarted) => Volatile.Read(ref _suspectSince) > roundStarted;
+
+    /// <summary>
+    /// Cancelled when the monitor takes this backend out of service (down, fenced, or no longer the primary), so
+    /// statements stuck on a hung server are abandoned instead of waiting for the OS TCP timeout.
+    /// </summary>
+    public CancellationToken AbortToken => Volatile.Read(ref _abort).Token;
+
+    /// <summary>Aborts in-flight statements and starts a fresh token for future ones.</summary>
+    public void AbortInFlight()
+    {
+        // The old source is not disposed: a statement may be registering on its token right now.
+        var old = Interlocked.Exchange(ref _abort, new CancellationTokenSource());
+        old.Cancel();
+    }
+
     /// <summary>The application_name mismatch warning is logged once per backend.</summary>
     public int MismatchLogged;
 
@@ -67,6 +95,7 @@ internal sealed class Backend : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _abort.Dispose();
         await Pool.DisposeAsync().ConfigureAwait(false);
         await ProbePool.DisposeAsync().ConfigureAwait(false);
     }

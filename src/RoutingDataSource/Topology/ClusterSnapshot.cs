@@ -36,10 +36,6 @@ internal sealed class ClusterSnapshot
         PrimaryLsn = primaryLsn;
         Version = version;
         TakenAt = takenAt;
-        var total = 0;
-        foreach (var n in readCandidates)
-            total += n.Backend.Weight;
-        TotalReadWeight = total;
     }
 
     /// <summary>Indexed like the data source's backends.</summary>
@@ -53,8 +49,6 @@ internal sealed class ClusterSnapshot
 
     /// <summary>Nodes that may serve reads, weight &gt; 0 (standbys, plus the primary when it has weight).</summary>
     public NodeState[] ReadCandidates { get; }
-
-    public int TotalReadWeight { get; }
 
     /// <summary>Highest timeline ever seen by this data source (monotonic across snapshots).</summary>
     public int HighestTimeline { get; }

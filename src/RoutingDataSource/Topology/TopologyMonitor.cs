@@ -182,6 +182,9 @@ internal sealed class TopologyMonitor : IAsyncDisposable
             var a = previous.Nodes[i];
             var b = next.Nodes[i];
             var name = b.Backend.Name;
+            // Out of service, or no longer the primary: statements stuck on it are abandoned now, not at the OS timeout.
+            if ((a.State == BackendState.Up && b.State != BackendState.Up) || (a.Role == BackendRole.Primary && b.Role == BackendRole.Standby))
+                b.Backend.AbortInFlight();
             if (a.State != b.State)
             {
                 switch (b.State)

@@ -1,0 +1,81 @@
+using Polly;
+using Polly.Retry;
+using RoutingDataSource.Routing;
+
+namespace RoutingDataSource.Resilience;
+
+/// <summary>
+/// The transparent retry of safe operations during a failover: a Polly retry pipeline (exponential backoff with
+/// jitter) whose predicate stops at <see cref="RoutingOptions.FailoverTimeout"/>. Entered only after a first
+/// failure, so the normal path never pays for it.
+/// </summary>
+internal sealed class FailoverRetry
+{
+    private static readonly ResiliencePropertyKey<long> DeadlineKey = new("RoutingDataSource.Deadline");
+
+    private readonly ResiliencePipeline _pipeline;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _budget;
+
+    public FailoverRetry(RoutingOptions options, TimeProvider time)
+    {
+        _time = time;
+        _budget = options.FailoverTimeout;
+        _pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is RetryableFailure && !Expired(args.Context)),
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = TimeSpan.FromMilliseconds(50),
+                MaxDelay = TimeSpan.FromSeconds(1),
+                MaxRetryAttempts = int.MaxValue,
+                OnRetry = static args =>
+                {
+                    if (args.Outcome.Exception is RetryableFailure { Backend: { } b })
+                        b.CountRetry();
+                    return default;
+                },
+            })
+            .Build();
+    }
+
+    private bool Expired(ResilienceContext context)
+        => context.Properties.TryGetValue(DeadlineKey, out var deadline) && _time.GetTimestamp() >= deadline;
+
+    /// <summary>
+    /// Runs <paramref name="attempt"/> with retries until it succeeds, fails with something not retryable, or the
+    /// failover budget is spent; then throws the last failure's cause as a <see cref="RoutingException"/>.
+    /// </summary>
+    public async ValueTask<T> RunAsync<T>(StatementRoute route, Func<StatementRoute, CancellationToken, ValueTask<T>> attempt, CancellationToken cancellationToken)
+    {
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        context.Properties.Set(DeadlineKey, _time.GetTimestamp() + (long)(_budget.TotalSeconds * _time.TimestampFrequency));
+        var current = route;
+        try
+        {
+            return await _pipeline.ExecuteAsync(async ctx =>
+            {
+                try
+                {
+                    return await attempt(current, ctx.CancellationToken).ConfigureAwait(false);
+                }
+                catch (RetryableFailure f)
+                {
+                    current = f.Route;
+                    throw;
+                }
+            }, context).ConfigureAwait(false);
+        }
+        catch (RetryableFailure last)
+        {
+            throw new RoutingException(RoutingFailure.RetriesExhausted,
+                $"Gave up after retrying for {_budget.TotalSeconds:0.#} s (RoutingOptions.FailoverTimeout): {last.InnerException?.Message}. Nothing was left half-done; retry later.",
+                last.InnerException, last.Backend?.Name);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+}

@@ -1,0 +1,81 @@
+using Npgsql;
+using RoutingDataSource.Connections;
+using RoutingDataSource.Diagnostics;
+using RoutingDataSource.Routing;
+using RoutingDataSource.Topology;
+
+namespace RoutingDataSource.Resilience;
+
+/// <summary>
+/// Decides what a failed statement means for the caller: re-run it (reads, 25006 refusals, failures before anything
+/// was sent), or a <see cref="RoutingException"/> that says what was lost, or the original error untouched.
+/// Also reacts to the failure: the backend becomes suspect, its idle connections are dropped and the monitor
+/// re-probes at once.
+/// </summary>
+internal static class FailureTranslator
+{
+    /// <summary>A failure while acquiring a physical connection: nothing of the statement was sent.</summary>
+    public static Exception BeforeSend(Exception e, RoutingConnection conn, StatementRoute route, Backend? backend)
+    {
+        if (Kind(e, backend) != FailureKind.ServerGone || backend is null)
+            return e;
+        OnServerGone(conn.DataSourceInternal, backend, e);
+        return new RetryableFailure(route, e, backend, immediate: false);
+    }
+
+    /// <summary>A failure after the statement may have been sent on <paramref name="lease"/>.</summary>
+    public static Exception AfterSend(Exception e, RoutingConnection conn, Lease lease, StatementRoute route)
+    {
+        var ds = conn.DataSourceInternal;
+        switch (Kind(e, lease.Backend, lease.Connection))
+        {
+            case FailureKind.ReadOnly when !lease.Pinned:
+                lease.Backend.CountReroute();
+                var primary = ds.Monitor.Current.Primary;
+                if (primary is not null && ReferenceEquals(primary.Backend, lease.Backend))
+                {
+                    // The server we took for the primary refused a write: it changed role. Nothing ran, so re-run
+                    // it once the monitor has found the new primary.
+                    lease.Backend.MarkSuspect(ds.Time.GetTimestamp());
+                    ds.Monitor.RequestProbe();
+                    return new RetryableFailure(route with { StandbyAllowed = false, Reason = "re-run after the primary turned read-only" }, e, lease.Backend, immediate: false);
+                }
+                Log.Rerouted(ds.Logger, lease.Backend.Name, primary?.Backend.Name);
+                return new RetryableFailure(route with { StandbyAllowed = false, Reason = "re-run on the primary after 25006" }, e, lease.Backend, immediate: true);
+            case FailureKind.ServerGone:
+                OnServerGone(ds, lease.Backend, e);
+                if (lease.Pinned)
+                    return conn.OnPinnedConnectionLost(e);
+                if (route.Kind == Classification.StatementKind.Read)
+                    return new RetryableFailure(route, e, lease.Backend, immediate: false);
+                return new RoutingException(RoutingFailure.ConnectionLost,
+                    $"Lost the connection to {lease.Backend.Name} while a write was in flight: it may or may not have committed. Check before re-running it, or run it inside PgRoutingDataSource.ExecuteAsync with an idempotent unit.",
+                    e, lease.Backend.Name, mayHaveCommitted: true, clusterState: ds.Monitor.Current.Problem);
+            default:
+                return e;
+        }
+    }
+
+    private static FailureKind Kind(Exception e, Backend? backend, Npgsql.NpgsqlConnection? connection = null)
+    {
+        // Cancelled by the monitor (the backend went down or changed role), not by the caller: the server is gone.
+        if (e is OperationCanceledException && backend is not null && backend.AbortToken.IsCancellationRequested)
+            return FailureKind.ServerGone;
+        var kind = ErrorClassifier.Classify(e);
+        // A command timeout that the server answered (the cancellation worked, the connection is still open) is a
+        // slow statement on a live server, not a lost one.
+        if (kind == FailureKind.ServerGone && e is not PostgresException && connection is { State: System.Data.ConnectionState.Open })
+            return FailureKind.Other;
+        return kind;
+    }
+
+    private static void OnServerGone(PgRoutingDataSource ds, Backend backend, Exception e)
+    {
+        backend.MarkSuspect(ds.Time.GetTimestamp());
+        Log.ConnectionErrorReprobe(ds.Logger, backend.Name, e.Message);
+        // Idle pooled connections to a dead server would each fail once more; drop them so the next attempt opens
+        // a fresh one, which fails before anything is sent (and so is safe to retry).
+        backend.Pool.Clear();
+        ds.Monitor.RequestProbe();
+    }
+}

@@ -1,0 +1,27 @@
+namespace RoutingDataSource;
+
+/// <summary>Why a <see cref="RoutingException"/> was raised, and so what the caller can do about it.</summary>
+public enum RoutingFailure
+{
+    /// <summary>No writable primary appeared within <see cref="RoutingOptions.FailoverTimeout"/>. Nothing was sent; retrying later may succeed.</summary>
+    NoPrimary,
+
+    /// <summary>Two servers claim to be primary on the same timeline (split brain). Writes fail fast until an operator resolves it.</summary>
+    TwoPrimaries,
+
+    /// <summary>
+    /// The server was lost while a write was in flight: it may or may not have committed
+    /// (<see cref="RoutingException.MayHaveCommitted"/>). Check before re-running it, or use an idempotent unit with
+    /// <see cref="PgRoutingDataSource.ExecuteAsync(Func{Connections.RoutingConnection, CancellationToken, Task}, CancellationToken)"/>.
+    /// </summary>
+    ConnectionLost,
+
+    /// <summary>The server holding this connection's transaction was lost; the transaction is gone (rolled back). Re-run the whole unit.</summary>
+    TransactionLost,
+
+    /// <summary>The server holding this connection's session state (SET, temp tables, prepared statements) was lost; re-create it.</summary>
+    SessionLost,
+
+    /// <summary>Safe retries (reads, connection attempts) kept failing until <see cref="RoutingOptions.FailoverTimeout"/>.</summary>
+    RetriesExhausted,
+}
