@@ -88,8 +88,9 @@ internal static class RoutedExecution
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
-            conn.Release(lease);
+            // Translate before releasing: whether the physical connection survived tells a slow server from a lost one.
             var translated = FailureTranslator.AfterSend(e, conn, lease, route);
+            conn.Release(lease);
             if (ReferenceEquals(translated, e))
                 throw;
             throw translated;
