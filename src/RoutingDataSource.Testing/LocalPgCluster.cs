@@ -84,7 +84,11 @@ public sealed class LocalPgCluster : IAsyncDisposable
     /// </summary>
     /// <exception cref="InvalidOperationException">No server binaries, or a server failed to start (the message holds its log).</exception>
     /// <exception cref="TimeoutException">The standbys did not start streaming within <see cref="LocalPgClusterOptions.StartTimeout"/>.</exception>
-    public static async Task<LocalPgCluster> StartAsync(LocalPgClusterOptions? options = null, CancellationToken cancellationToken = default)
+    public static Task<LocalPgCluster> StartAsync(LocalPgClusterOptions? options = null, CancellationToken cancellationToken = default) =>
+        StartAsync(options, WorkArea.OwnerStamp, cancellationToken);
+
+    /// <summary>Starts a cluster whose directory names <paramref name="ownerStamp"/> as its owner: tests make "left behind" clusters this way.</summary>
+    internal static async Task<LocalPgCluster> StartAsync(LocalPgClusterOptions? options, string ownerStamp, CancellationToken cancellationToken)
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -103,7 +107,7 @@ public sealed class LocalPgCluster : IAsyncDisposable
         await Task.Run(() => StaleClusterReaper.ReapDeadOwners(WorkArea.Root), ct).ConfigureAwait(false);
         var template = await ClusterTemplate.EnsureAsync(binaries, options.StartTimeout, ct).ConfigureAwait(false);
 
-        var directory = WorkArea.NewClusterDirectory(options.NamePrefix?.TrimEnd('-', '_'));
+        var directory = WorkArea.NewClusterDirectory(options.NamePrefix?.TrimEnd('-', '_'), ownerStamp);
         // The watchdog exists before any server does, so no server is ever unguarded.
         System.IO.Directory.CreateDirectory(directory);
         var cluster = new LocalPgCluster(options, binaries, directory, ClusterWatchdog.Start(directory));

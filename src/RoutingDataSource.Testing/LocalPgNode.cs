@@ -355,9 +355,9 @@ public sealed class LocalPgNode
     /// <paramref name="portMayMove"/>, a new port is tried.
     /// </summary>
     /// <remarks>
-    /// The postmaster is started directly, not through pg_ctl, so that it stays a descendant of
-    /// this process: its parent reaps it when it exits (pg_ctl would orphan it to an init that
-    /// may never reap, leaving zombies) and a process-tree kill of the test host reaches it.
+    /// The postmaster is started directly, not through pg_ctl, so that it stays a child of this
+    /// process: this process reaps it when it exits (pg_ctl would orphan it to an init that may
+    /// never reap, leaving zombies) and a process-tree kill of the test host reaches it.
     /// Readiness is read from postmaster.pid, as pg_ctl does, but polled faster.
     /// </remarks>
     internal async Task StartCoreAsync(bool portMayMove, CancellationToken cancellationToken)
@@ -425,6 +425,12 @@ public sealed class LocalPgNode
         if (_frozenPid is { } pid)
         {
             Postmaster.Thaw(pid);
+            // A runuser wrapper (used where setpriv is missing) stops itself when its child stops.
+            if (_server is { } server && server.Id != pid)
+            {
+                Posix.Signal(server.Id, Posix.SigCont);
+            }
+
             _frozenPid = null;
         }
     }

@@ -10,14 +10,24 @@ internal readonly record struct CommandResult(int ExitCode, string Output)
 }
 
 /// <summary>
-/// Runs external programs (initdb, pg_ctl, cp) with bounded time. PostgreSQL refuses to run
-/// as root, so when this process is root every server command goes through
-/// <c>runuser -u postgres --</c>.
+/// Runs external programs (initdb, cp, the postmaster) with bounded time. PostgreSQL refuses to
+/// run as root, so when this process is root every server command runs as the postgres OS
+/// user: through <c>setpriv</c>, which changes user and then execs the program, or, where it
+/// is missing, <c>runuser -u postgres --</c>.
 /// </summary>
+/// <remarks>
+/// setpriv is preferred because it leaves no wrapper process: runuser forks, waits, and stops
+/// itself whenever its child is stopped (as su does for job control), so a frozen and thawed
+/// postmaster would leave a stopped runuser behind; and the postmaster as a direct child of this
+/// process is reaped by it.
+/// </remarks>
 internal static class Command
 {
     /// <summary>The OS user that servers run as when this process is root.</summary>
     public const string ServerUser = "postgres";
+
+    private static readonly Lazy<string> SwitchUserProgram = new(() =>
+        new[] { "/usr/bin/setpriv", "/bin/setpriv" }.FirstOrDefault(File.Exists) ?? "runuser");
 
     /// <summary>True when server commands must switch to <see cref="ServerUser"/>.</summary>
     public static bool RunsServersAsOtherUser => Environment.IsPrivilegedProcess;
@@ -72,7 +82,8 @@ internal static class Command
     /// </summary>
     public static ProcessStartInfo CreateStartInfo(string program, IEnumerable<string> arguments, bool asServer)
     {
-        var startInfo = new ProcessStartInfo(asServer && RunsServersAsOtherUser ? "runuser" : program)
+        var switchUser = asServer && RunsServersAsOtherUser;
+        var startInfo = new ProcessStartInfo(switchUser ? SwitchUserProgram.Value : program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -80,9 +91,12 @@ internal static class Command
             UseShellExecute = false,
             WorkingDirectory = "/",
         };
-        if (asServer && RunsServersAsOtherUser)
+        if (switchUser)
         {
-            foreach (var argument in new[] { "-u", ServerUser, "--", program })
+            string[] prefix = SwitchUserProgram.Value == "runuser"
+                ? ["-u", ServerUser, "--", program]
+                : ["--reuid", ServerUser, "--regid", ServerUser, "--init-groups", "--", program];
+            foreach (var argument in prefix)
             {
                 startInfo.ArgumentList.Add(argument);
             }

@@ -13,11 +13,7 @@ namespace RoutingDataSource.Testing.Internal;
 internal static partial class WorkArea
 {
     private static readonly Lazy<string> LazyRoot = new(CreateRoot);
-    private static readonly Lazy<string> LazyOwnerStamp = new(() =>
-    {
-        var pid = Environment.ProcessId;
-        return string.Create(CultureInfo.InvariantCulture, $"{pid}-{Posix.StartTime(pid) ?? 0}");
-    });
+    private static readonly Lazy<string> LazyOwnerStamp = new(() => StampOf(Environment.ProcessId) ?? $"{Environment.ProcessId}-0");
 
     /// <summary>The root directory, created on first use.</summary>
     public static string Root => LazyRoot.Value;
@@ -26,11 +22,15 @@ internal static partial class WorkArea
     public static string OwnerStamp => LazyOwnerStamp.Value;
 
     /// <summary>A new, unique cluster directory path (not created).</summary>
-    public static string NewClusterDirectory(string? label)
+    public static string NewClusterDirectory(string? label, string ownerStamp)
     {
         var suffix = string.IsNullOrEmpty(label) ? "" : "-" + Sanitize(label);
-        return Path.Combine(Root, $"cluster-{OwnerStamp}-{RandomToken()}{suffix}");
+        return Path.Combine(Root, $"cluster-{ownerStamp}-{RandomToken()}{suffix}");
     }
+
+    /// <summary>The stamp of any process: "pid-starttime", or null when it is gone.</summary>
+    public static string? StampOf(int pid) =>
+        Posix.StartTime(pid) is { } start ? string.Create(CultureInfo.InvariantCulture, $"{pid}-{start}") : null;
 
     /// <summary>A new, unique staging path next to <paramref name="finalPath"/> (not created).</summary>
     public static string NewStagingPath(string finalPath) => $"{finalPath}.tmp-{OwnerStamp}-{RandomToken()}";
