@@ -18,6 +18,16 @@ namespace RoutingDataSource.Testing;
 /// either: a process-exit handler stops them, a detached watchdog does when the process is
 /// killed, and every start first removes what dead processes left behind.
 /// </remarks>
+/// <example>
+/// <code>
+/// await using var cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 2 });
+/// await cluster.Primary.ExecuteAsync("CREATE TABLE t (x int)");
+/// await cluster.WaitForReplicationAsync();
+/// await cluster.Node("n1").FreezeAsync();      // a hung standby
+/// await using var proxy = FaultProxy.For(cluster.Node("n2"));
+/// proxy.Blackhole();                            // a partitioned one
+/// </code>
+/// </example>
 public sealed class LocalPgCluster : IAsyncDisposable
 {
     /// <summary>The superuser every node is initialised with (trust authentication on loopback).</summary>
@@ -103,9 +113,18 @@ public sealed class LocalPgCluster : IAsyncDisposable
         startTimeout.CancelAfter(options.StartTimeout);
         var ct = startTimeout.Token;
 
-        var binaries = await PgBinaries.LocateAsync(ct).ConfigureAwait(false);
-        await Task.Run(() => StaleClusterReaper.ReapDeadOwners(WorkArea.Root), ct).ConfigureAwait(false);
-        var template = await ClusterTemplate.EnsureAsync(binaries, options.StartTimeout, ct).ConfigureAwait(false);
+        PgBinaries binaries;
+        string template;
+        try
+        {
+            binaries = await PgBinaries.LocateAsync(ct).ConfigureAwait(false);
+            await Task.Run(() => StaleClusterReaper.ReapDeadOwners(WorkArea.Root), ct).ConfigureAwait(false);
+            template = await ClusterTemplate.EnsureAsync(binaries, options.StartTimeout, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"Preparing the cluster (locating binaries, initdb) took longer than {options.StartTimeout.TotalSeconds:0} s.", e);
+        }
 
         var directory = WorkArea.NewClusterDirectory(options.NamePrefix?.TrimEnd('-', '_'), ownerStamp);
         // The watchdog exists before any server does, so no server is ever unguarded.

@@ -266,11 +266,18 @@ public sealed class LocalPgNode
             cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Runs a statement on this node (fresh unpooled superuser connection); returns the rows affected.</summary>
+    /// <summary>
+    /// Runs a statement on this node and returns the rows affected. Each call opens a fresh,
+    /// unpooled superuser connection with application_name "RoutingDataSource.Testing", so it
+    /// works across restarts and never shows up in a tested pool.
+    /// </summary>
     public Task<int> ExecuteAsync(string sql, CancellationToken cancellationToken = default) =>
         Sql.ExecuteAsync(AdminConnectionString, sql, cancellationToken);
 
-    /// <summary>Runs a query on this node; returns the first column of the first row (default when none or NULL).</summary>
+    /// <summary>
+    /// Runs a query on this node (connection as for <see cref="ExecuteAsync"/>) and returns the
+    /// first column of the first row, read as <typeparamref name="T"/>; default when there is no row or it is NULL.
+    /// </summary>
     public Task<T?> ScalarAsync<T>(string sql, CancellationToken cancellationToken = default) =>
         Sql.ScalarAsync<T>(AdminConnectionString, sql, cancellationToken);
 
