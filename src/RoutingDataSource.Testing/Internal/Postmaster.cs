@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace RoutingDataSource.Testing.Internal;
+
+/// <summary>
+/// Finds and signals the postmaster of a data directory directly (no pg_ctl): used to freeze
+/// a server and on the paths that must not depend on spawning processes (host exit, reaping).
+/// </summary>
+internal static class Postmaster
+{
+    /// <summary>
+    /// The pid of the live postmaster serving <paramref name="dataDirectory"/>, or null.
+    /// The pid in postmaster.pid is trusted only if that process's command line names the
+    /// directory: after a crash the file stays behind and its pid may belong to anyone.
+    /// </summary>
+    public static int? FindRunning(string dataDirectory)
+    {
+        string? firstLine;
+        try
+        {
+            using var reader = new StreamReader(Path.Combine(dataDirectory, "postmaster.pid"));
+            firstLine = reader.ReadLine();
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        if (!int.TryParse(firstLine, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || !Posix.IsAlive(pid))
+        {
+            return null;
+        }
+
+        var commandLine = Posix.CommandLine(pid);
+        return commandLine is not null && commandLine.Contains(dataDirectory, StringComparison.Ordinal) ? pid : null;
+    }
+
+    /// <summary>Stops the postmaster first (so it starts no new child), then every descendant.</summary>
+    public static void Freeze(int pid)
+    {
+        Posix.Signal(pid, Posix.SigStop);
+        foreach (var child in Posix.Descendants(pid))
+        {
+            Posix.Signal(child, Posix.SigStop);
+        }
+    }
+
+    /// <summary>Continues the descendants first, then the postmaster, the reverse of <see cref="Freeze"/>.</summary>
+    public static void Thaw(int pid)
+    {
+        foreach (var child in Posix.Descendants(pid))
+        {
+            Posix.Signal(child, Posix.SigCont);
+        }
+
+        Posix.Signal(pid, Posix.SigCont);
+    }
+
+    /// <summary>
+    /// Immediate shutdown of every live postmaster among <paramref name="dataDirectories"/>:
+    /// thaw (a stopped process cannot act on a signal), SIGQUIT (what pg_ctl -m immediate sends),
+    /// then SIGKILL whatever is left after <paramref name="grace"/>. Blocking: used where no
+    /// async context is left (process exit) or inside Task.Run.
+    /// </summary>
+    public static void KillImmediately(IEnumerable<string> dataDirectories, TimeSpan grace)
+    {
+        // (pid, start time) pairs, so that a pid reused after its process ended is never killed.
+        var victims = new List<(int Pid, long? Start)>();
+        foreach (var dataDirectory in dataDirectories)
+        {
+            if (FindRunning(dataDirectory) is { } pid)
+            {
+                Thaw(pid);
+                victims.Add((pid, Posix.StartTime(pid)));
+                victims.AddRange(Posix.Descendants(pid).Select(child => (child, Posix.StartTime(child))));
+                Posix.Signal(pid, Posix.SigQuit);
+            }
+        }
+
+        var clock = Stopwatch.StartNew();
+        while (victims.Exists(IsStillThere) && clock.Elapsed < grace)
+        {
+            Thread.Sleep(10);
+        }
+
+        foreach (var victim in victims.Where(IsStillThere))
+        {
+            Posix.Signal(victim.Pid, Posix.SigKill);
+        }
+    }
+
+    private static bool IsStillThere((int Pid, long? Start) process) =>
+        Posix.IsAlive(process.Pid) && Posix.StartTime(process.Pid) == process.Start;
+}

@@ -1,0 +1,44 @@
+using System.Diagnostics;
+using RoutingDataSource.Testing;
+using RoutingDataSource.Testing.Internal;
+
+namespace RoutingDataSource.Tests.Testing;
+
+/// <summary>
+/// Runs alone: any cluster start reaps stale clusters, so a parallel test's start could reap the
+/// "left behind" cluster while this test is still building it.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class StaleClusterReapingCollection
+{
+    public const string Name = "Testing: stale cluster reaping (not parallel)";
+}
+
+[Collection(StaleClusterReapingCollection.Name)]
+public sealed class StaleClusterReapingTests
+{
+    [Fact]
+    public async Task Next_start_stops_and_deletes_a_cluster_whose_owner_process_is_dead()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var deadOwner = await DeadProcessStampAsync();
+        await using var leftBehind = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 1 }, deadOwner, timeout.Token);
+        var processes = ServerProcesses.Of(leftBehind.Directory);
+        Assert.NotEmpty(processes);
+
+        await using var next = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 0 }, timeout.Token);
+
+        Assert.False(ServerProcesses.AnyAlive(processes));
+        Assert.False(Directory.Exists(leftBehind.Directory));
+        Assert.True(next.Primary.IsRunning);
+    }
+
+    private static async Task<string> DeadProcessStampAsync()
+    {
+        using var process = Process.Start(new ProcessStartInfo("sleep", "30") { UseShellExecute = false })!;
+        var stamp = WorkArea.StampOf(process.Id)!;
+        process.Kill();
+        await process.WaitForExitAsync();
+        return stamp;
+    }
+}
