@@ -49,7 +49,6 @@ internal ref struct SqlAnalyzer
     private readonly ReadOnlySpan<char> _sql;
     private readonly Span<SqlToken> _tokens;
     private FunctionNameSet? _functions;
-    private List<KeyValuePair<string, StatementKind>>? _prepared;
 
     private SqlAnalyzer(ReadOnlySpan<char> sql, Span<SqlToken> tokens)
     {
@@ -699,8 +698,6 @@ internal ref struct SqlAnalyzer
 
         var body = ClassifyStatement(next + 1, to, nesting + 1);
         string preparedName = Canonical(name, name, isFunction: false);
-        _prepared ??= [];
-        _prepared.Add(new KeyValuePair<string, StatementKind>(preparedName, body.Kind));
         return new StatementVerdict(StatementKind.SessionState, "PREPARE (a prepared statement lives in the session)")
         {
             PreparedName = preparedName,
@@ -725,27 +722,9 @@ internal ref struct SqlAnalyzer
             ScanTokens(open + 1, _tokens[open].Partner, ref verdict);
         }
 
-        StatementKind? prepared = null;
-        if (_prepared is not null)
-        {
-            foreach (var entry in _prepared)
-            {
-                if (entry.Key == executedName)
-                {
-                    prepared = entry.Value;
-                }
-            }
-        }
-
-        if (prepared is { } kind)
-        {
-            verdict.Raise(kind, "EXECUTE of a statement prepared in the same text");
-        }
-        else
-        {
-            verdict.Raise(StatementKind.Write, "EXECUTE (what it runs is known to the session, not to the text)");
-        }
-
+        // What it runs is known to the session (PreparedStatementKind of its PREPARE), not to this text.
+        // A PREPARE in the same text would make the text session state anyway, which outranks this.
+        verdict.Raise(StatementKind.Write, "EXECUTE (the prepared statement's kind is known to the session)");
         return verdict;
     }
 
@@ -902,6 +881,11 @@ internal ref struct SqlAnalyzer
                     }
 
                     i = CheckCall(i, from, to, ref verdict);
+                    break;
+
+                case SqlTokenKind.Semicolon:
+                    // Only inside parentheses (or a BEGIN ATOMIC body) does a statement keep its semicolons.
+                    verdict.Raise(StatementKind.Write, "semicolon inside parentheses");
                     break;
 
                 case SqlTokenKind.Parameter:

@@ -85,7 +85,7 @@ public sealed class SqlClassification
 
     /// <summary>
     /// The name of the prepared statement run by <c>EXECUTE name</c>, in canonical spelling; otherwise null.
-    /// Unless the same text prepared it, the classifier cannot know what it does and classifies it as a
+    /// The classifier cannot know what it runs and classifies it as a
     /// <see cref="StatementKind.Write"/>: the router, which remembers the session's
     /// <see cref="PreparedStatementKind"/>, can do better.
     /// </summary>
