@@ -852,7 +852,9 @@ internal ref struct SqlAnalyzer
                     {
                         if (Is(i, "with"))
                         {
-                            if (!MarkCommonTableExpressions(i, to))
+                            // A WITH inside parentheses ends at their closing one.
+                            int end = i > from && _tokens[i - 1].Kind == SqlTokenKind.LeftParen && _tokens[i - 1].Partner > i ? Math.Min(_tokens[i - 1].Partner, to) : to;
+                            if (!MarkCommonTableExpressions(i, end))
                             {
                                 verdict.Raise(StatementKind.Write, "WITH clause not understood");
                             }
@@ -1284,6 +1286,11 @@ internal ref struct SqlAnalyzer
             if (Is(i, word))
             {
                 return i + 1;
+            }
+
+            if (_tokens[i].Kind == SqlTokenKind.RightParen)
+            {
+                return i;
             }
 
             if (_tokens[i].Kind == SqlTokenKind.LeftParen && _tokens[i].Partner > i)
