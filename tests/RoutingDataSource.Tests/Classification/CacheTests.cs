@@ -1,0 +1,105 @@
+using RoutingDataSource.Classification;
+
+namespace RoutingDataSource.Tests.Classification;
+
+public sealed class CacheTests
+{
+    [Fact]
+    public void Same_text_returns_the_same_shared_classification()
+    {
+        var classifier = new SqlClassifier();
+        var first = classifier.Classify("SELECT upper(a) FROM t");
+        var second = classifier.Classify(string.Concat("SELECT upper(a) ", "FROM t"));
+        Assert.Same(first, second);
+    }
+
+    [Fact]
+    public void Cached_lookup_allocates_nothing()
+    {
+        var classifier = new SqlClassifier();
+        string sql = "SELECT a.id, upper(b.name) FROM a JOIN b ON b.a_id = a.id WHERE a.created > now() - interval '1 day'";
+        classifier.Classify(sql);
+        classifier.Classify(sql);
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 1000; i++)
+        {
+            classifier.Classify(sql);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
+    public void Cache_stays_within_its_capacity()
+    {
+        var classifier = new SqlClassifier(cacheCapacity: 100);
+        for (int i = 0; i < 10_000; i++)
+        {
+            classifier.Classify($"SELECT {i}");
+        }
+
+        Assert.InRange(classifier.CachedCount, 1, 100);
+    }
+
+    [Fact]
+    public void Statements_in_use_survive_the_eviction_of_others()
+    {
+        var classifier = new SqlClassifier(cacheCapacity: 100);
+        const string hot = "SELECT * FROM hot WHERE id = $1";
+        var original = classifier.Classify(hot);
+        for (int i = 0; i < 10_000; i++)
+        {
+            classifier.Classify($"SELECT {i}");
+            if (i % 10 == 0)
+            {
+                Assert.Same(original, classifier.Classify(hot));
+            }
+        }
+    }
+
+    [Fact]
+    public void Zero_capacity_disables_the_cache()
+    {
+        var classifier = new SqlClassifier(cacheCapacity: 0);
+        Assert.NotSame(classifier.Classify("SELECT 1"), classifier.Classify("SELECT 1"));
+        Assert.Equal(0, classifier.CachedCount);
+    }
+
+    [Fact]
+    public void Texts_longer_than_8_KB_are_classified_but_not_cached()
+    {
+        var classifier = new SqlClassifier();
+        string large = "SELECT 1" + new string(' ', SqlClassifier.MaxCachedLength);
+        Assert.Equal(StatementKind.Read, classifier.Classify(large).Kind);
+        Assert.Equal(0, classifier.CachedCount);
+    }
+
+    [Fact]
+    public void Negative_capacity_is_rejected()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new SqlClassifier(-1));
+    }
+
+    [Fact]
+    public void Null_text_is_rejected()
+    {
+        Assert.Throws<ArgumentNullException>(() => SqlClassifier.Default.Classify(null!));
+    }
+
+    [Fact]
+    public void Concurrent_classification_is_consistent()
+    {
+        var classifier = new SqlClassifier(cacheCapacity: 64);
+        string[] texts = Enumerable.Range(0, 200)
+            .Select(i => i % 2 == 0 ? $"SELECT f{i}(a) FROM t" : $"UPDATE t SET a = {i}")
+            .ToArray();
+        Parallel.For(0, 20_000, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+        {
+            string sql = texts[i % texts.Length];
+            var c = classifier.Classify(sql);
+            Assert.Equal((i % texts.Length) % 2 == 0 ? StatementKind.Read : StatementKind.Write, c.Kind);
+        });
+        Assert.InRange(classifier.CachedCount, 1, 64 + 4);
+    }
+}
