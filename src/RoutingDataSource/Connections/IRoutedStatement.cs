@@ -13,11 +13,19 @@ internal interface IRoutedStatement
 
     ValueTask PrepareIfRequestedAsync(bool async, CancellationToken cancellationToken);
 
-    ValueTask<int> ExecuteNonQueryAsync(bool async, CancellationToken cancellationToken);
+    // Async variants hand back Npgsql's own task, so the caller can stop waiting for it (abandon a hung server)
+    // without asking Npgsql to cancel, which would itself block on that server.
+    Task<int> ExecuteNonQueryAsync(CancellationToken cancellationToken);
 
-    ValueTask<object?> ExecuteScalarAsync(bool async, CancellationToken cancellationToken);
+    int ExecuteNonQuery();
 
-    ValueTask<NpgsqlDataReader> ExecuteReaderAsync(CommandBehavior behavior, bool async, CancellationToken cancellationToken);
+    Task<object?> ExecuteScalarAsync(CancellationToken cancellationToken);
+
+    object? ExecuteScalar();
+
+    Task<NpgsqlDataReader> ExecuteReaderAsync(CommandBehavior behavior, CancellationToken cancellationToken);
+
+    NpgsqlDataReader ExecuteReader(CommandBehavior behavior);
 
     /// <summary>The reader object this statement reuses across executions.</summary>
     RoutingDataReader Reader { get; }

@@ -50,7 +50,7 @@ internal static class RoutedExecution
         {
             lease = await conn.AcquireAsync(c, route, async, cancellationToken, statementCount).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not RoutingException and not OperationCanceledException || conn.LastAcquireBackend?.AbortToken.IsCancellationRequested == true)
+        catch (Exception e) when (e is not RoutingException && !cancellationToken.IsCancellationRequested)
         {
             var translated = FailureTranslator.BeforeSend(e, conn, route, conn.LastAcquireBackend);
             if (ReferenceEquals(translated, e))
@@ -59,26 +59,29 @@ internal static class RoutedExecution
         }
 
         statement.Bind(lease.Connection, conn.PhysicalTransaction);
-        // The monitor aborts statements on a backend it takes out of service. Linking allocates, so it is done only
-        // when the caller's token can itself be cancelled.
+        // The monitor trips this token when it takes the backend out of service. It is never handed to Npgsql:
+        // Npgsql cancels by sending a cancel request and waiting for the server to close that socket, which a hung
+        // server never does. Instead the caller stops waiting and the physical connection is abandoned.
         var abort = lease.Backend.AbortToken;
-        using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, abort) : null;
-        var token = linked?.Token ?? abort;
+        var abandoned = false;
         try
         {
-            await statement.PrepareIfRequestedAsync(async, token).ConfigureAwait(false);
+            await statement.PrepareIfRequestedAsync(async, cancellationToken).ConfigureAwait(false);
             object? result;
             switch (mode)
             {
                 case ExecuteMode.NonQuery:
-                    result = await statement.ExecuteNonQueryAsync(async, token).ConfigureAwait(false);
+                    result = async ? await Guard(statement.ExecuteNonQueryAsync(cancellationToken)).ConfigureAwait(false) : statement.ExecuteNonQuery();
                     break;
                 case ExecuteMode.Scalar:
-                    result = await statement.ExecuteScalarAsync(async, token).ConfigureAwait(false);
+                    result = async ? await Guard(statement.ExecuteScalarAsync(cancellationToken)).ConfigureAwait(false) : statement.ExecuteScalar();
                     break;
                 default:
                     // CloseConnection applies to the logical connection, which the routing reader closes itself.
-                    var reader = await statement.ExecuteReaderAsync(behavior & ~CommandBehavior.CloseConnection, async, token).ConfigureAwait(false);
+                    var physicalBehavior = behavior & ~CommandBehavior.CloseConnection;
+                    var reader = async
+                        ? await Guard(statement.ExecuteReaderAsync(physicalBehavior, cancellationToken)).ConfigureAwait(false)
+                        : statement.ExecuteReader(physicalBehavior);
                     statement.Reader.Init(reader, conn, lease, c, route, behavior);
                     return statement.Reader;
             }
@@ -90,15 +93,38 @@ internal static class RoutedExecution
         {
             // Translate before releasing: whether the physical connection survived tells a slow server from a lost one.
             var translated = FailureTranslator.AfterSend(e, conn, lease, route);
-            conn.Release(lease);
+            if (!abandoned)
+                conn.Release(lease);
             if (ReferenceEquals(translated, e))
                 throw;
             throw translated;
         }
         catch
         {
-            conn.Release(lease);
+            if (!abandoned)
+                conn.Release(lease);
             throw;
+        }
+
+        Task<T> Guard<T>(Task<T> task)
+        {
+            if (task.IsCompleted || !abort.CanBeCanceled)
+                return task;
+            return GuardSlow(task);
+        }
+
+        async Task<T> GuardSlow<T>(Task<T> task)
+        {
+            try
+            {
+                return await task.WaitAsync(abort).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (abort.IsCancellationRequested && !task.IsCompleted)
+            {
+                abandoned = true;
+                conn.Abandon(lease, task);
+                throw;
+            }
         }
     }
 }

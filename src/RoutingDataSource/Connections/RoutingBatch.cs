@@ -171,14 +171,17 @@ public sealed class RoutingBatch : DbBatch, IRoutedStatement
 
     ValueTask IRoutedStatement.PrepareIfRequestedAsync(bool async, CancellationToken cancellationToken) => default;
 
-    async ValueTask<int> IRoutedStatement.ExecuteNonQueryAsync(bool async, CancellationToken cancellationToken)
-        => async ? await _inner.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) : _inner.ExecuteNonQuery();
+    Task<int> IRoutedStatement.ExecuteNonQueryAsync(CancellationToken cancellationToken) => _inner.ExecuteNonQueryAsync(cancellationToken);
 
-    async ValueTask<object?> IRoutedStatement.ExecuteScalarAsync(bool async, CancellationToken cancellationToken)
-        => async ? await _inner.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) : _inner.ExecuteScalar();
+    int IRoutedStatement.ExecuteNonQuery() => _inner.ExecuteNonQuery();
 
-    async ValueTask<NpgsqlDataReader> IRoutedStatement.ExecuteReaderAsync(CommandBehavior behavior, bool async, CancellationToken cancellationToken)
-        => async ? await _inner.ExecuteReaderAsync(behavior, cancellationToken).ConfigureAwait(false) : _inner.ExecuteReader(behavior);
+    Task<object?> IRoutedStatement.ExecuteScalarAsync(CancellationToken cancellationToken) => _inner.ExecuteScalarAsync(cancellationToken);
+
+    object? IRoutedStatement.ExecuteScalar() => _inner.ExecuteScalar();
+
+    Task<NpgsqlDataReader> IRoutedStatement.ExecuteReaderAsync(CommandBehavior behavior, CancellationToken cancellationToken) => _inner.ExecuteReaderAsync(behavior, cancellationToken);
+
+    NpgsqlDataReader IRoutedStatement.ExecuteReader(CommandBehavior behavior) => _inner.ExecuteReader(behavior);
 
     /// <inheritdoc />
     public override void Dispose()

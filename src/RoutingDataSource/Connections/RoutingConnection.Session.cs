@@ -232,6 +232,20 @@ public sealed partial class RoutingConnection
         return new Lease(conn, backend, Pinned: false);
     }
 
+    /// <summary>
+    /// Lets go of a physical connection whose statement is stuck on a hung server: it is neither closed nor returned
+    /// (both would wait on that server), only forgotten, and disposed whenever its operation finally ends.
+    /// </summary>
+    internal void Abandon(Lease lease, Task operation)
+    {
+        if (ReferenceEquals(_spare[lease.Backend.Index], lease.Connection))
+            _spare[lease.Backend.Index] = null;
+        if (ReferenceEquals(_pinned, lease.Connection))
+            _pinned = null; // OnPinnedConnectionLost then reports what was lost without touching it
+        operation.ContinueWith(static (_, c) => ((NpgsqlConnection)c!).Dispose(), lease.Connection, CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
     private void Pin(Lease lease, PinReason reason)
     {
         _pinned = lease.Connection;

@@ -17,7 +17,7 @@ internal static class FailureTranslator
     /// <summary>A failure while acquiring a physical connection: nothing of the statement was sent.</summary>
     public static Exception BeforeSend(Exception e, RoutingConnection conn, StatementRoute route, Backend? backend)
     {
-        if (Kind(e, backend) != FailureKind.ServerGone || backend is null)
+        if (Kind(e) != FailureKind.ServerGone || backend is null)
             return e;
         OnServerGone(conn.DataSourceInternal, backend, e);
         return new RetryableFailure(route, e, backend, immediate: false);
@@ -27,7 +27,7 @@ internal static class FailureTranslator
     public static Exception AfterSend(Exception e, RoutingConnection conn, Lease lease, StatementRoute route)
     {
         var ds = conn.DataSourceInternal;
-        switch (Kind(e, lease.Backend, lease.Connection))
+        switch (Kind(e, lease.Connection))
         {
             case FailureKind.ReadOnly when !lease.Pinned:
                 lease.Backend.CountReroute();
@@ -56,10 +56,11 @@ internal static class FailureTranslator
         }
     }
 
-    private static FailureKind Kind(Exception e, Backend? backend, Npgsql.NpgsqlConnection? connection = null)
+    private static FailureKind Kind(Exception e, Npgsql.NpgsqlConnection? connection = null)
     {
-        // Cancelled by the monitor (the backend went down or changed role), not by the caller: the server is gone.
-        if (e is OperationCanceledException && backend is not null && backend.AbortToken.IsCancellationRequested)
+        // Callers filter out their own cancellation, so a cancellation here came from the monitor taking the backend
+        // out of service (down, fenced, demoted): the server is gone.
+        if (e is OperationCanceledException)
             return FailureKind.ServerGone;
         var kind = ErrorClassifier.Classify(e);
         // A command timeout that the server answered (the cancellation worked, the connection is still open) is a

@@ -19,7 +19,7 @@ public sealed class FailoverChaosTests(ITestOutputHelper output)
             b.Options.HealthCheckInterval = TimeSpan.FromMilliseconds(200);
             b.Options.HealthCheckTimeout = TimeSpan.FromSeconds(1);
             b.Options.HealthCheckMaxRetries = 2;
-            b.Options.FailoverTimeout = TimeSpan.FromSeconds(15);
+            b.Options.FailoverTimeout = TimeSpan.FromSeconds(5);
             configure?.Invoke(b);
         }, primaryWeight: 0);
 
@@ -126,6 +126,37 @@ public sealed class FailoverChaosTests(ITestOutputHelper output)
         var onNewPrimary = (await cluster.Node("n1").ScalarAsync<long>($"SELECT count(*) FROM t WHERE id IN ({string.Join(",", acknowledged)})"));
         Assert.Equal(acknowledged.Count, onNewPrimary);
         Assert.Equal("n1", ds.GetStatus().PrimaryName);
+    }
+
+    [Fact]
+    public async Task A_frozen_primary_makes_writes_fail_or_resume_within_the_bound_never_hang()
+    {
+        await using var cluster = await StartAsync();
+        await using var ds = await CreateAsync(cluster);
+        var o = ds.Options;
+        var bound = o.HealthCheckTimeout * (o.HealthCheckMaxRetries + 1) + TimeSpan.FromSeconds(1);
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "INSERT INTO t VALUES (-1)");
+        await cluster.Primary.FreezeAsync();
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            var e = await Record.ExceptionAsync(() => NonQueryAsync(conn, "INSERT INTO t VALUES (-2)").WaitAsync(TimeSpan.FromSeconds(30)));
+            clock.Stop();
+            output.WriteLine($"write against a frozen primary ended after {clock.ElapsedMilliseconds} ms (bound {bound.TotalMilliseconds} ms): {e?.GetType().Name}: {e?.Message}");
+            Assert.True(clock.Elapsed <= bound, $"took {clock.Elapsed}");
+            var re = Assert.IsType<RoutingException>(e);
+            Assert.Equal(RoutingFailure.ConnectionLost, re.Failure);
+            Assert.True(re.MayHaveCommitted);
+
+            // A new write does not hang either: it waits for a primary and fails after FailoverTimeout at most.
+            var next = await Record.ExceptionAsync(() => NonQueryAsync(conn, "INSERT INTO t VALUES (-3)").WaitAsync(o.FailoverTimeout + TimeSpan.FromSeconds(5)));
+            Assert.Equal(RoutingFailure.NoPrimary, Assert.IsType<RoutingException>(next).Failure);
+        }
+        finally
+        {
+            await cluster.Primary.ThawAsync();
+        }
     }
 
     [Fact]
