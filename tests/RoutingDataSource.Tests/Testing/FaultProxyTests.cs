@@ -35,7 +35,8 @@ public sealed class FaultProxyTests(SharedClusterFixture fixture, ITestOutputHel
 
         Assert.IsType<TimeoutException>(error.InnerException);
         Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(5));
-        Assert.Equal(1, proxy.AcceptedConnections); // accepted, then nothing: a hung server, not a refused one
+        // Accepted, then nothing: a hung server, not a refused one. (Npgsql may try a second time, without encryption.)
+        Assert.InRange(proxy.AcceptedConnections, 1, 2);
     });
 
     [Fact]
