@@ -84,7 +84,7 @@ public sealed class FaultProxyTests(SharedClusterFixture fixture, ITestOutputHel
         proxy.Heal();
         clock.Restart();
         Assert.Equal(1, await ScalarAsync<int>(connection, "SELECT 1", ct));
-        Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(150), $"round trip took {clock.Elapsed}");
+        Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(290), $"round trip took {clock.Elapsed}"); // less than the two delays, with room for a busy machine
     });
 
     [Fact]
