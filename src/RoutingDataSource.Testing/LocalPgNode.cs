@@ -168,7 +168,7 @@ public sealed class LocalPgNode
 
             var pid = Postmaster.FindRunning(DataDirectory)
                 ?? throw new InvalidOperationException($"Node {Name} is not running, so it cannot be frozen.");
-            Postmaster.Freeze(pid);
+            await Task.Run(() => Postmaster.Freeze(pid), cancellationToken).ConfigureAwait(false);
             _frozenPid = pid;
         }
         finally

@@ -40,13 +40,32 @@ internal static class Postmaster
         return commandLine is not null && commandLine.Contains(dataDirectory, StringComparison.Ordinal) ? pid : null;
     }
 
-    /// <summary>Stops the postmaster first (so it starts no new child), then every descendant.</summary>
+    /// <summary>
+    /// Stops the postmaster, waits until it really is stopped (kill returns before the signal
+    /// takes effect, and a fork in progress still completes), and only then stops every
+    /// descendant: a stopped postmaster forks no more, so the list is complete. Blocking for a
+    /// few milliseconds at most.
+    /// </summary>
     public static void Freeze(int pid)
     {
         Posix.Signal(pid, Posix.SigStop);
-        foreach (var child in Posix.Descendants(pid))
+        WaitUntilStopped([pid]);
+        var children = Posix.Descendants(pid);
+        foreach (var child in children)
         {
             Posix.Signal(child, Posix.SigStop);
+        }
+
+        WaitUntilStopped(children);
+    }
+
+    // Bounded: a process in uninterruptible sleep (D) stops only when its system call returns.
+    private static void WaitUntilStopped(List<int> pids)
+    {
+        var clock = Stopwatch.StartNew();
+        while (pids.Exists(p => Posix.State(p) is { } state && state != 'T' && state != 't' && state != 'Z') && clock.Elapsed < TimeSpan.FromSeconds(2))
+        {
+            Thread.Sleep(1);
         }
     }
 

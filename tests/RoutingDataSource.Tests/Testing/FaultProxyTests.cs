@@ -35,7 +35,8 @@ public sealed class FaultProxyTests(SharedClusterFixture fixture, ITestOutputHel
 
         Assert.IsType<TimeoutException>(error.InnerException);
         Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(5));
-        Assert.Equal(1, proxy.AcceptedConnections); // accepted, then nothing: a hung server, not a refused one
+        // Accepted, then nothing: a hung server, not a refused one. (Npgsql may try a second time, without encryption.)
+        Assert.InRange(proxy.AcceptedConnections, 1, 2);
     });
 
     [Fact]
@@ -83,7 +84,7 @@ public sealed class FaultProxyTests(SharedClusterFixture fixture, ITestOutputHel
         proxy.Heal();
         clock.Restart();
         Assert.Equal(1, await ScalarAsync<int>(connection, "SELECT 1", ct));
-        Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(150), $"round trip took {clock.Elapsed}");
+        Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(290), $"round trip took {clock.Elapsed}"); // less than the two delays, with room for a busy machine
     });
 
     [Fact]
