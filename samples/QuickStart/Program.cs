@@ -1,24 +1,105 @@
-using System.Diagnostics;
+using RoutingDataSource;
 using RoutingDataSource.Testing;
 
-// Starts a local primary with two streaming standbys, shows them, and removes them again.
-var clock = Stopwatch.StartNew();
-await using (var cluster = await LocalPgCluster.StartAsync())
-{
-    Console.WriteLine($"Started a local cluster in {cluster.StartupDuration.TotalMilliseconds:0} ms ({cluster.ServerVersion})");
-    Console.WriteLine($"  directory: {cluster.Directory}");
-    Console.WriteLine();
-    Console.WriteLine($"  {"node",-6} {"port",-6} role");
-    foreach (var node in cluster.Nodes)
-    {
-        var role = await node.IsInRecoveryAsync() ? "standby" : "primary";
-        Console.WriteLine($"  {node.Name,-6} {node.Port,-6} {role}");
-    }
+// The demo behind ./build.sh demo: a local primary with two streaming standbys, a PgRoutingDataSource over them, a
+// mixed workload, a standby made to lag, a failover of the primary, and the routing status after each step.
+using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+var ct = stop.Token;
 
-    Console.WriteLine();
-    Console.WriteLine($"  multi-host connection string: {cluster.MultiHostConnectionString}");
-    clock.Restart();
+await using var cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 2 }, ct);
+Console.WriteLine($"1. Started a local cluster in {cluster.StartupDuration.TotalMilliseconds:0} ms ({cluster.ServerVersion}):");
+foreach (var node in cluster.Nodes)
+    Console.WriteLine($"     {node.Name}  127.0.0.1:{node.Port}  {(await node.IsInRecoveryAsync(ct) ? "standby" : "primary")}");
+
+var builder = new PgRoutingDataSourceBuilder();
+foreach (var node in cluster.Nodes)
+    builder.AddBackend(node.Name, node.ConnectionString, weight: node == cluster.Primary ? 0 : 1);
+builder.Options.HealthCheckInterval = TimeSpan.FromMilliseconds(500);
+builder.Options.HealthCheckTimeout = TimeSpan.FromSeconds(1);
+builder.Options.HealthCheckMaxRetries = 2;
+builder.Options.MaxReplicationLagBytes = 256 * 1024;
+await using var ds = builder.Build();
+await ds.RefreshStatusAsync(ct);
+
+await using (var conn = await ds.OpenConnectionAsync(ct))
+    await Exec(conn, "CREATE TABLE orders (id bigserial PRIMARY KEY, item text NOT NULL, qty int NOT NULL)");
+await cluster.WaitForReplicationAsync(cancellationToken: ct);
+
+Console.WriteLine();
+Console.WriteLine("2. A mixed workload: 200 orders written, 2,000 reads, 20 read-only transactions.");
+await Workload(ds, writes: 200, reads: 2000, ct);
+Console.WriteLine(ds.GetStatus());
+
+Console.WriteLine("3. Replay paused on n2 and 2 MB written: n2 lags past MaxReplicationLagBytes (256 KiB) and gets no reads.");
+await cluster.Node("n2").PauseReplayAsync(ct);
+await using (var conn = await ds.OpenConnectionAsync(ct))
+    await Exec(conn, "INSERT INTO orders (item, qty) SELECT repeat('x', 200), g FROM generate_series(1, 8000) g");
+await WaitFor(ds, s => s["n2"]!.ServesReads == false, ct);
+await Workload(ds, writes: 0, reads: 1000, ct);
+Console.WriteLine(ds.GetStatus());
+
+Console.WriteLine("4. Replay resumed: n2 catches up and serves reads again.");
+await cluster.Node("n2").ResumeReplayAsync(ct);
+await WaitFor(ds, s => s["n2"]!.ServesReads, ct);
+await Workload(ds, writes: 0, reads: 1000, ct);
+Console.WriteLine(ds.GetStatus());
+
+Console.WriteLine("5. The primary n0 is stopped (-m immediate) and n1 promoted; n2 follows n1. Reads never stop; writes resume on n1.");
+var started = DateTime.UtcNow;
+await cluster.Primary.StopAsync(immediate: true, ct);
+await cluster.Node("n1").PromoteAsync(ct);
+await cluster.Node("n2").FollowAsync(cluster.Node("n1"), ct);
+await using (var conn = await ds.OpenConnectionAsync(ct))
+    await Exec(conn, "INSERT INTO orders (item, qty) VALUES ('after failover', 1)");
+Console.WriteLine($"   first write after the stop succeeded {(DateTime.UtcNow - started).TotalMilliseconds:0} ms after it (promotion included).");
+await Workload(ds, writes: 50, reads: 500, ct);
+Console.WriteLine(ds.GetStatus());
+
+Console.WriteLine("6. The old primary restarts as a primary on the old timeline: it is fenced and gets no traffic.");
+await cluster.Primary.StartAsync(ct);
+await WaitFor(ds, s => s["n0"]!.State == BackendState.Fenced, ct);
+await Workload(ds, writes: 10, reads: 100, ct);
+Console.WriteLine(ds.GetStatus());
+Console.WriteLine("Done: every server the demo started is stopped when it exits.");
+return 0;
+
+static async Task Exec(System.Data.Common.DbConnection conn, string sql)
+{
+    await using var cmd = conn.CreateCommand();
+    cmd.CommandText = sql;
+    await cmd.ExecuteNonQueryAsync();
 }
 
-Console.WriteLine($"Stopped and removed it in {clock.Elapsed.TotalMilliseconds:0} ms.");
-return 0;
+static async Task Workload(PgRoutingDataSource ds, int writes, int reads, CancellationToken ct)
+{
+    await using var conn = await ds.OpenConnectionAsync(ct);
+    for (var i = 0; i < writes; i++)
+        await Exec(conn, $"INSERT INTO orders (item, qty) VALUES ('item {i}', {i % 7 + 1})");
+    // Reads on fresh connections: the writer's own connection would read its writes from the primary for a moment.
+    await using var reader = await ds.OpenConnectionAsync(ct);
+    await using var cmd = reader.CreateCommand();
+    cmd.CommandText = "SELECT count(*), coalesce(sum(qty), 0) FROM orders WHERE id > $1";
+    cmd.Parameters.Add(new Npgsql.NpgsqlParameter { Value = 0L });
+    for (var i = 0; i < reads; i++)
+    {
+        cmd.Parameters[0].Value = (long)(i % 100);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+    }
+    for (var i = 0; i < reads / 100; i++)
+    {
+        await using var tx = await reader.BeginReadOnlyTransactionAsync(cancellationToken: ct);
+        await using var q = reader.CreateCommand();
+        q.CommandText = "SELECT max(id) FROM orders";
+        await q.ExecuteScalarAsync(ct);
+        await tx.CommitAsync(ct);
+    }
+}
+
+static async Task WaitFor(PgRoutingDataSource ds, Func<ClusterStatus, bool> condition, CancellationToken ct)
+{
+    using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
+    bound.CancelAfter(TimeSpan.FromSeconds(30));
+    while (!condition(await ds.RefreshStatusAsync(bound.Token)))
+        await Task.Delay(100, bound.Token);
+}
