@@ -167,8 +167,13 @@ public sealed class FailoverChaosTests(ITestOutputHelper output)
         var oldPrimary = cluster.Primary;
         await oldPrimary.StopAsync(immediate: true);
         await cluster.Node("n1").PromoteAsync();
+        // A write sent right now could meet an idle pooled connection to the dead n0 before any probe noticed, and
+        // would then fail as ConnectionLost (it cannot be known not to have run): wait for the monitor instead.
+        var seen = await ds.RefreshStatusAsync();
+        while (seen.PrimaryName != "n1")
+            seen = await ds.RefreshStatusAsync();
         await using (var conn = await ds.OpenConnectionAsync())
-            await NonQueryAsync(conn, "INSERT INTO t VALUES (1)"); // waits for the new primary
+            await NonQueryAsync(conn, "INSERT INTO t VALUES (1)");
         var before = ds.GetStatus()["n0"]!;
         await oldPrimary.StartAsync(); // comes back as a primary on timeline 1
         var status = await ds.RefreshStatusAsync();
