@@ -125,8 +125,12 @@ public sealed partial class RoutingConnection
             else
                 lease.Backend.CountWrite();
         }
+        _dataSource.Metrics.Statement(lease.Backend, IsOnPrimary(lease), route.Kind, statements);
         return lease;
     }
+
+    /// <summary>Whether the lease is on the server the current snapshot calls the primary.</summary>
+    internal bool IsOnPrimary(Lease lease) => ReferenceEquals(_dataSource.Monitor.Current.Primary?.Backend, lease.Backend);
 
     /// <summary>A lease on the primary for internal use (schema queries): the pinned connection when pinned.</summary>
     internal async ValueTask<Lease> AcquireForPrimary(bool async, CancellationToken cancellationToken)

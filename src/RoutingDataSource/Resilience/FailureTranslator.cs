@@ -31,6 +31,7 @@ internal static class FailureTranslator
         {
             case FailureKind.ReadOnly when !lease.Pinned:
                 lease.Backend.CountReroute();
+                ds.Metrics.Reroute(lease.Backend);
                 var primary = ds.Monitor.Current.Primary;
                 if (primary is not null && ReferenceEquals(primary.Backend, lease.Backend))
                 {
@@ -40,7 +41,8 @@ internal static class FailureTranslator
                     ds.Monitor.RequestProbe();
                     return new RetryableFailure(route with { StandbyAllowed = false, Reason = "re-run after the primary turned read-only" }, e, lease.Backend, immediate: false);
                 }
-                Log.Rerouted(ds.Logger, lease.Backend.Name, primary?.Backend.Name);
+                if (lease.Backend.ShouldLogReroute(ds.Time.GetTimestamp(), ds.Time.TimestampFrequency))
+                    Log.Rerouted(ds.Logger, lease.Backend.Name, primary?.Backend.Name);
                 return new RetryableFailure(route with { StandbyAllowed = false, Reason = "re-run on the primary after 25006" }, e, lease.Backend, immediate: true);
             case FailureKind.ServerGone:
                 OnServerGone(ds, lease.Backend, e);
