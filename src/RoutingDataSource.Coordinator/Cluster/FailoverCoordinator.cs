@@ -219,12 +219,24 @@ internal sealed class FailoverCoordinator : IAsyncDisposable
         }
     }
 
-    private static bool? StreamsFrom(MemberDetails? details, Member primary) =>
-        details is { SenderHost: { } host, SenderPort: { } port } ? primary.IsAt(host, port) : null;
+    /// <summary>
+    /// Whether a standby's WAL sender is the primary: true when it is at the primary's address, false only when it is
+    /// at another member's, null when unknown (no privilege to see it, or an address the configuration does not
+    /// name, e.g. a different network path), which the second opinion treats as "from the primary".
+    /// </summary>
+    private bool? StreamsFrom(MemberDetails? details, Member primary)
+    {
+        if (details is not { SenderHost: { } host, SenderPort: { } port })
+            return null;
+        if (primary.IsAt(host, port))
+            return true;
+        return Members.Any(m => m != primary && m.IsAt(host, port)) ? false : null;
+    }
 
     private CandidateInfo[] CandidateInfos(MemberObservation[] observations) =>
         Members.Select(m => new CandidateInfo(m.Name, m.Priority, m.Detached, observations[m.Index].Probe.Reachable,
-            observations[m.Index].Probe.InRecovery, observations[m.Index].ReceivedLsn)).ToArray();
+            observations[m.Index].Probe.InRecovery, observations[m.Index].ReceivedLsn,
+            WasPrimary: _snapshot.Nodes[m.Index].Role == BackendRole.Primary)).ToArray();
 
     private async Task AutomaticFailoverAsync(Member oldPrimary, PrimaryVerdict verdict, MemberObservation[] observations, CancellationToken ct)
     {
@@ -252,7 +264,8 @@ internal sealed class FailoverCoordinator : IAsyncDisposable
     {
         var started = _time.GetTimestamp();
         Log.Promoting(_logger, candidate.Name, trigger.Length > 200 ? trigger[..200] + "..." : trigger, oldPrimary?.Name);
-        var newSync = sync?.Without(candidate.Name);
+        var newSync = sync?.After(candidate.Name, oldPrimary?.Name,
+            n => Find(n) is not { } m || _snapshot.Nodes[m.Index].Role != BackendRole.Primary);
         int? timeline = null;
         using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
         bound.CancelAfter(_options.CatchUpTimeout + _options.PromoteTimeout + TimeSpan.FromSeconds(10));
@@ -264,7 +277,9 @@ internal sealed class FailoverCoordinator : IAsyncDisposable
                 try
                 {
                     await ServerActions.SetSynchronousStandbyNamesAsync(candidate, value, bound.Token).ConfigureAwait(false);
-                    Log.SyncNamesSet(_logger, candidate.Name, value, $"keeps {sync} of {oldPrimary?.Name ?? "the old primary"}");
+                    Log.SyncNamesSet(_logger, candidate.Name, value, newSync is null
+                        ? $"{sync} of {oldPrimary?.Name ?? "the old primary"} names no other standby: asynchronous until one is configured"
+                        : $"keeps {sync} of {oldPrimary?.Name ?? "the old primary"}");
                 }
                 catch (Exception e) when (IsServerError(e, ct))
                 {
@@ -307,9 +322,11 @@ internal sealed class FailoverCoordinator : IAsyncDisposable
         _decision = string.Create(CultureInfo.InvariantCulture, $"promoted {candidate.Name} (timeline {timeline}) in {took} ms; {trigger}");
         Log.Promoted(_logger, candidate.Name, timeline, took);
 
+        var roles = _snapshot.Nodes;
         foreach (var follower in Members)
         {
-            if (follower == candidate || follower == oldPrimary)
+            // Old primaries (this one, or earlier ones not rejoined) need pg_rewind before they can follow.
+            if (follower == candidate || follower == oldPrimary || roles[follower.Index].Role == BackendRole.Primary)
                 continue;
             _pending[follower.Name] = new PendingFollow(candidate.Name);
             StartFollow(follower, candidate);
@@ -401,7 +418,7 @@ internal sealed class FailoverCoordinator : IAsyncDisposable
             var a = previous.Nodes[m.Index];
             var b = next.Nodes[m.Index];
             if (a.State != b.State && previous.Version > 0)
-                Log.StateChanged(_logger, m.Name, StateName(a.State), StateName(b.State), b.LastError ?? b.Reason);
+                Log.StateChanged(_logger, m.Name, StateName(a.State), StateName(b.State), b.LastError ?? b.Reason ?? "answers");
             if (b.State == BackendState.Fenced && a.State != BackendState.Fenced)
             {
                 Log.Fenced(_logger, m.Name, b.Timeline, next.HighestTimeline);

@@ -2,9 +2,15 @@ using System.Globalization;
 
 namespace RoutingDataSource.Coordinator.Decisions;
 
-/// <summary>One server as the candidate choice sees it, from the round that found the primary dead.</summary>
-internal sealed record CandidateInfo(string Name, int Priority, bool Detached, bool Reachable, bool InRecovery, ulong? ReceivedLsn)
+/// <summary>
+/// One server as the candidate choice sees it, from the round that found the primary dead. <paramref name="WasPrimary"/>:
+/// last seen as a primary (an earlier old primary not rejoined yet), so it cannot have acknowledged a commit as a standby.
+/// </summary>
+internal sealed record CandidateInfo(string Name, int Priority, bool Detached, bool Reachable, bool InRecovery, ulong? ReceivedLsn, bool WasPrimary = false)
 {
+    /// <summary>Could have flushed commits of the old primary as its standby: answers as a standby, or is unreachable and was one.</summary>
+    public bool MayBeStandby => Reachable ? InRecovery : !WasPrimary;
+
     public string Describe() => string.Create(CultureInfo.InvariantCulture, $"{Name} ({Lsn.Format(ReceivedLsn)}, priority {Priority})");
 }
 
@@ -45,7 +51,7 @@ internal static class CandidateSelector
         {
             // Every acknowledged commit was flushed by `Count` of the named standbys, so any N - Count + 1 of them
             // include one that has it: the most advanced of those is the position no candidate may be behind.
-            var quorum = standbys.Where(m => sync.Includes(m.Name)).ToArray();
+            var quorum = standbys.Where(m => sync.Includes(m.Name) && m.MayBeStandby).ToArray();
             var answering = quorum.Where(m => m.Reachable && m.InRecovery).ToArray();
             var needed = Math.Max(1, quorum.Length - sync.Count + 1);
             if (answering.Length < needed)

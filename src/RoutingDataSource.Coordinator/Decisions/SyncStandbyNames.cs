@@ -94,13 +94,22 @@ internal sealed record SyncStandbyNames(SyncMethod Method, int Count, IReadOnlyL
     }
 
     /// <summary>
-    /// The same guarantee after <paramref name="promoted"/> became the primary: the same method and count over the
-    /// remaining names (the count capped at how many remain); null when no name remains.
+    /// The same guarantee once <paramref name="promoted"/> is the primary: the same method over the same names, the
+    /// old primary taking the promoted one's place (it is a standby again once rewound), the count capped at how many
+    /// of the other names can be standbys now (<paramref name="canBeStandby"/>: not an old primary still to rewind).
+    /// Null when none can: a standby that cannot exist is not waited for, so writes stay available (logged).
     /// </summary>
-    public SyncStandbyNames? Without(string promoted)
+    public SyncStandbyNames? After(string promoted, string? oldPrimary, Func<string, bool> canBeStandby)
     {
-        var rest = Names.Where(n => !string.Equals(n, promoted, StringComparison.OrdinalIgnoreCase)).ToArray();
-        return rest.Length == 0 ? null : this with { Names = rest, Count = MatchesAll ? Count : Math.Min(Count, rest.Length) };
+        if (MatchesAll)
+            return this;
+        var rest = Names.Where(n => !string.Equals(n, promoted, StringComparison.OrdinalIgnoreCase)).ToList();
+        var available = rest.Count(n => !string.Equals(n, oldPrimary, StringComparison.OrdinalIgnoreCase) && canBeStandby(n));
+        if (available == 0)
+            return null;
+        if (oldPrimary is not null && !rest.Contains(oldPrimary, StringComparer.OrdinalIgnoreCase))
+            rest.Add(oldPrimary);
+        return this with { Names = rest, Count = Math.Min(Count, available) };
     }
 
     public override string ToString() => Render();
