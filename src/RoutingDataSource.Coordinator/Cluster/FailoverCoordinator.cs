@@ -1,7 +1,5 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
-using Npgsql;
 using RoutingDataSource.Coordinator.Actions;
 using RoutingDataSource.Coordinator.Configuration;
 using RoutingDataSource.Coordinator.Decisions;
@@ -17,12 +15,8 @@ namespace RoutingDataSource.Coordinator.Cluster;
 /// <see cref="CandidateSelector"/> for a standby; then promotes it and repoints the others. Manual operations
 /// (API) take the same operation lock, so two promotions never overlap.
 /// </summary>
-internal sealed class FailoverCoordinator : IAsyncDisposable
+internal sealed partial class FailoverCoordinator : IAsyncDisposable
 {
-    private static readonly TimeSpan FollowRetryDelay = TimeSpan.FromSeconds(10);
-    private static readonly TimeSpan FollowErrorDelay = TimeSpan.FromSeconds(2);
-    private static readonly TimeSpan StreamPoll = TimeSpan.FromMilliseconds(100);
-
     private readonly CoordinatorOptions _options;
     private readonly RoutingOptions _routing;
     private readonly ILogger _logger;
@@ -31,8 +25,7 @@ internal sealed class FailoverCoordinator : IAsyncDisposable
     private readonly HookRunner _hooks;
     private readonly SemaphoreSlim _operation = new(1, 1);
     private readonly CancellationTokenSource _stop = new();
-    private readonly ConcurrentDictionary<string, PendingFollow> _pending = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, Task> _following = new(StringComparer.Ordinal);
+    private readonly Followers _followers;
     private readonly HashSet<string> _receiverWarned = new(StringComparer.Ordinal);
     private readonly Lock _publish = new();
     private volatile ClusterSnapshot _snapshot;
@@ -46,7 +39,6 @@ internal sealed class FailoverCoordinator : IAsyncDisposable
     private volatile FailoverRecord? _lastFailover;
     private PrimaryVerdict? _verdict;
     private string? _lastNoCandidate;
-    private long _promotedAt;
     private long _rounds;
 
     public FailoverCoordinator(CoordinatorOptions options, ILoggerFactory loggerFactory, TimeProvider time)
@@ -65,6 +57,7 @@ internal sealed class FailoverCoordinator : IAsyncDisposable
         Members = options.Backends.Select((b, i) => new Member(i, b, options)).ToArray();
         _detector = new FailureDetector(options.FailureThreshold, time);
         _hooks = new HookRunner(options.Hooks.Timeout, _logger);
+        _followers = new Followers(options, _logger, time, _stop.Token);
         _snapshot = ClusterSnapshot.Initial(Members.Select(m => m.Backend).ToArray());
         _view = BuildView();
     }
@@ -153,7 +146,7 @@ internal sealed class FailoverCoordinator : IAsyncDisposable
                 _operation.Release();
             }
         }
-        ReconcileFollowers(next, observations);
+        _followers.Reconcile(_primary, next, observations, Find);
         Interlocked.Increment(ref _rounds);
         Publish();
     }
@@ -281,7 +274,7 @@ internal sealed class FailoverCoordinator : IAsyncDisposable
                         ? $"{sync} of {oldPrimary?.Name ?? "the old primary"} names no other standby: asynchronous until one is configured"
                         : $"keeps {sync} of {oldPrimary?.Name ?? "the old primary"}");
                 }
-                catch (Exception e) when (IsServerError(e, ct))
+                catch (Exception e) when (ServerErrors.Matches(e, ct))
                 {
                     Log.SyncNamesFailed(_logger, candidate.Name, BackendProbe.Describe(e));
                 }
@@ -299,12 +292,12 @@ internal sealed class FailoverCoordinator : IAsyncDisposable
             {
                 timeline = await ServerActions.TimelineAsync(candidate, bound.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (IsServerError(e, ct))
+            catch (Exception e) when (ServerErrors.Matches(e, ct))
             {
                 // Only for the log and the hook; the next probe round reads it again.
             }
         }
-        catch (Exception e) when (IsServerError(e, ct))
+        catch (Exception e) when (ServerErrors.Matches(e, ct))
         {
             var error = BackendProbe.Describe(e);
             Log.PromoteFailed(_logger, candidate.Name, error);
@@ -317,98 +310,17 @@ internal sealed class FailoverCoordinator : IAsyncDisposable
         _detector.Reset(candidate.Name);
         _verdict = null;
         _primarySync = sync is null ? _primarySync : newSync?.Render() ?? "";
-        Interlocked.Exchange(ref _promotedAt, _time.GetTimestamp());
         _lastFailover = new FailoverRecord(oldPrimary?.Name, candidate.Name, timeline, _time.GetUtcNow(), took, trigger.StartsWith("manual", StringComparison.Ordinal) ? "manual" : "automatic");
         _decision = string.Create(CultureInfo.InvariantCulture, $"promoted {candidate.Name} (timeline {timeline}) in {took} ms; {trigger}");
         Log.Promoted(_logger, candidate.Name, timeline, took);
 
+        // Old primaries (this one, or earlier ones not rejoined) need pg_rewind before they can follow.
         var roles = _snapshot.Nodes;
-        foreach (var follower in Members)
-        {
-            // Old primaries (this one, or earlier ones not rejoined) need pg_rewind before they can follow.
-            if (follower == candidate || follower == oldPrimary || roles[follower.Index].Role == BackendRole.Primary)
-                continue;
-            _pending[follower.Name] = new PendingFollow(candidate.Name);
-            StartFollow(follower, candidate);
-        }
+        _followers.Assign(Members.Where(m => m != candidate && m != oldPrimary && roles[m.Index].Role != BackendRole.Primary), candidate);
         _ = _hooks.Start("OnFailover", _options.Hooks.OnFailover, HookValues(oldPrimary, candidate, timeline));
         Publish();
         Wake();
         return Outcome.Ok(new FailoverResponse(candidate.Name, oldPrimary?.Name, timeline, took));
-    }
-
-    private static bool IsServerError(Exception e, CancellationToken stop) =>
-        e is NpgsqlException or IOException or TimeoutException or InvalidOperationException
-        || (e is OperationCanceledException && !stop.IsCancellationRequested);
-
-    private void StartFollow(Member follower, Member primary)
-    {
-        if (_following.ContainsKey(follower.Name))
-            return;
-        var task = new Task<Task>(() => FollowAsync(follower, primary, _stop.Token));
-        if (!_following.TryAdd(follower.Name, task.Unwrap()))
-            return;
-        _ = _following[follower.Name].ContinueWith(_ => _following.TryRemove(follower.Name, out Task? _), CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        task.Start(TaskScheduler.Default);
-    }
-
-    /// <summary>Slot on the new primary, then primary_conninfo and primary_slot_name on the follower, then a bounded wait until it streams.</summary>
-    private async Task FollowAsync(Member follower, Member primary, CancellationToken stop)
-    {
-        var entry = _pending.GetValueOrDefault(follower.Name);
-        var conninfo = ReplicationConnInfo.Render(_options.ReplicationConnInfo!, primary.ReplicationHost, primary.ReplicationPort, follower.Name);
-        using var bound = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        bound.CancelAfter(_options.FollowTimeout + TimeSpan.FromSeconds(10));
-        try
-        {
-            await ServerActions.CreateSlotAsync(primary, follower.SlotName, bound.Token).ConfigureAwait(false);
-            await ServerActions.RepointAsync(follower, conninfo, follower.SlotName, bound.Token).ConfigureAwait(false);
-            Log.Repointed(_logger, follower.Name, primary.Name, follower.SlotName);
-            var until = _time.GetTimestamp() + (long)(_options.FollowTimeout.TotalSeconds * _time.TimestampFrequency);
-            while (!await ServerActions.IsStreamingAsync(primary, follower.Name, bound.Token).ConfigureAwait(false))
-            {
-                if (_time.GetTimestamp() >= until)
-                {
-                    Log.FollowFailed(_logger, follower.Name, primary.Name,
-                        $"repointed, but not streaming after {_options.FollowTimeout.TotalSeconds:0} s (a standby that got ahead of the new primary needs pg_rewind; see its server log)");
-                    entry?.Delay(_time, FollowRetryDelay);
-                    return;
-                }
-                await Task.Delay(StreamPoll, _time, bound.Token).ConfigureAwait(false);
-            }
-            var since = (long)_time.GetElapsedTime(Interlocked.Read(ref _promotedAt)).TotalMilliseconds;
-            Log.Following(_logger, follower.Name, primary.Name, since);
-            if (entry is not null)
-                _pending.TryRemove(new KeyValuePair<string, PendingFollow>(follower.Name, entry));
-        }
-        catch (Exception e) when (IsServerError(e, stop))
-        {
-            Log.FollowFailed(_logger, follower.Name, primary.Name, BackendProbe.Describe(e));
-            entry?.Delay(_time, FollowErrorDelay);
-        }
-    }
-
-    /// <summary>Followers that were down or failed at the failover are repointed when they answer again as standbys.</summary>
-    private void ReconcileFollowers(ClusterSnapshot snapshot, MemberObservation[] observations)
-    {
-        foreach (var (name, entry) in _pending)
-        {
-            if (!string.Equals(entry.Primary, _primary, StringComparison.Ordinal) || Find(entry.Primary) is not { } primary)
-            {
-                _pending.TryRemove(new KeyValuePair<string, PendingFollow>(name, entry));
-                continue;
-            }
-            var m = Find(name)!;
-            var o = observations[m.Index];
-            if (snapshot.Nodes[primary.Index].LastObservation?.Replication.Any(r => r.ApplicationName == name && r.State == "streaming") == true)
-            {
-                _pending.TryRemove(new KeyValuePair<string, PendingFollow>(name, entry));
-                continue;
-            }
-            if (o.Probe.Reachable && o.Probe.InRecovery && entry.Due(_time))
-                StartFollow(m, primary);
-        }
     }
 
     private void OnTransitions(ClusterSnapshot previous, ClusterSnapshot next, MemberObservation[] observations)
@@ -422,7 +334,7 @@ internal sealed class FailoverCoordinator : IAsyncDisposable
             if (b.State == BackendState.Fenced && a.State != BackendState.Fenced)
             {
                 Log.Fenced(_logger, m.Name, b.Timeline, next.HighestTimeline);
-                _pending.TryRemove(m.Name, out _);
+                _followers.Forget(m.Name);
                 var primary = next.Primary is { } p ? Members[p.Backend.Index] : null;
                 _ = _hooks.Start("OnFence", _options.Hooks.OnFence, HookValues(m, primary, next.HighestTimeline));
             }
@@ -442,171 +354,14 @@ internal sealed class FailoverCoordinator : IAsyncDisposable
         ["timeline"] = timeline?.ToString(CultureInfo.InvariantCulture) ?? "",
     };
 
-    /// <summary>
-    /// A manual failover to <paramref name="name"/>. With a live primary it is a switchover that loses no
-    /// acknowledged commit: the old primary's commits are first made to wait for the candidate, which must catch up
-    /// to it; with a dead one the candidate must be one the automatic choice would accept.
-    /// </summary>
-    public async Task<Outcome> FailoverToAsync(string name, CancellationToken cancellationToken)
-    {
-        if (Find(name) is not { } candidate)
-            return Outcome.NotFound($"no member named '{name}' (members: {string.Join(", ", Members.Select(m => m.Name))})");
-        if (candidate.Priority <= 0)
-            return Outcome.Bad($"{name} has priority 0: it is never promoted");
-        if (candidate.Detached)
-            return Outcome.Bad($"{name} is detached: attach it first");
-        if (!await _operation.WaitAsync(TimeSpan.Zero, cancellationToken).ConfigureAwait(false))
-            return Outcome.Conflict("another failover is in progress");
-        try
-        {
-            Log.ManualFailover(_logger, name);
-            var observations = await ProbeAllAsync(cancellationToken).ConfigureAwait(false);
-            var co = observations[candidate.Index];
-            if (!co.Probe.Reachable)
-                return Outcome.Bad($"{name} does not answer: {co.Probe.Error}");
-            if (!co.Probe.InRecovery)
-                return Outcome.Bad(name == _primary ? $"{name} is already the primary" : $"{name} is not a standby");
-            var old = _primary is { } p ? Find(p) : null;
-            var oo = old is null ? null : observations[old.Index];
-            SyncStandbyNames? sync = null;
-            if (old is not null && oo is { Probe: { Reachable: true, InRecovery: false } })
-            {
-                var previous = oo.Details?.SynchronousStandbyNames ?? _primarySync ?? "";
-                sync = SyncStandbyNames.Parse(previous);
-                using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                bound.CancelAfter(_options.CatchUpTimeout + TimeSpan.FromSeconds(10));
-                try
-                {
-                    var only = new SyncStandbyNames(SyncMethod.First, 1, [candidate.Name]).Render();
-                    await ServerActions.SetSynchronousStandbyNamesAsync(old, only, bound.Token).ConfigureAwait(false);
-                    var lsn = await ServerActions.CurrentLsnAsync(old, bound.Token).ConfigureAwait(false);
-                    Log.Switchover(_logger, old.Name, candidate.Name, Lsn.Format(lsn));
-                    if (!await ServerActions.WaitForReceiveAsync(candidate, lsn, _options.CatchUpTimeout, _time, bound.Token).ConfigureAwait(false))
-                    {
-                        await ServerActions.SetSynchronousStandbyNamesAsync(old, previous, bound.Token).ConfigureAwait(false);
-                        return Outcome.Conflict($"{name} did not catch up with {old.Name} ({Lsn.Format(lsn)}) within {_options.CatchUpTimeout.TotalSeconds:0} s; nothing changed");
-                    }
-                }
-                catch (Exception e) when (IsServerError(e, cancellationToken))
-                {
-                    return Outcome.Failed($"switchover preparation on {old.Name} failed: {BackendProbe.Describe(e)}");
-                }
-            }
-            else if (old is not null)
-            {
-                sync = SyncStandbyNames.Parse(_primarySync);
-                var choice = CandidateSelector.Choose(CandidateInfos(observations), old.Name, sync, _options.AllowDataLoss);
-                if (!choice.Acceptable.Any(c => c.Name == name))
-                    return Outcome.Bad($"{name} is not a safe candidate: {choice.Evidence}");
-            }
-            return await PromoteAsync(candidate, old, sync, $"manual failover to {name}", cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            _operation.Release();
-        }
-    }
-
-    /// <summary>Takes a member out of the candidates (it is still probed and repointed).</summary>
-    public Outcome Detach(string name) => SetDetached(name, true);
-
-    /// <summary>Makes a detached member a candidate again.</summary>
-    public Outcome Attach(string name) => SetDetached(name, false);
-
-    private Outcome SetDetached(string name, bool detached)
-    {
-        if (Find(name) is not { } m)
-            return Outcome.NotFound($"no member named '{name}' (members: {string.Join(", ", Members.Select(x => x.Name))})");
-        if (detached && string.Equals(_snapshot.Primary?.Backend.Name, name, StringComparison.Ordinal))
-            return Outcome.Conflict($"{name} is the primary: fail over to another member first");
-        if (m.Detached != detached)
-        {
-            m.Detached = detached;
-            Log.Membership(_logger, name, detached ? "detached" : "attached");
-        }
-        return Outcome.Ok(Publish().Find(name)!);
-    }
-
-    private ClusterView Publish()
-    {
-        ClusterView view;
-        lock (_publish)
-        {
-            view = BuildView();
-            _view = view;
-        }
-        Interlocked.Exchange(ref _nextView, NewViewSignal()).TrySetResult(view);
-        return view;
-    }
-
-    private ClusterView BuildView()
-    {
-        var s = _snapshot;
-        var members = new MemberView[Members.Length];
-        foreach (var m in Members)
-        {
-            var n = s.Nodes[m.Index];
-            var o = n.LastObservation;
-            members[m.Index] = new MemberView(
-                m.Name,
-                m.Host,
-                m.Port,
-                n.Role switch { BackendRole.Primary => "primary", BackendRole.Standby => "standby", _ => "unknown" },
-                m.Detached ? "detached" : StateName(n.State),
-                n.Timeline,
-                FormatLsn(n.Role == BackendRole.Primary ? o?.CurrentLsn : n.ReplayLsn),
-                n.LagBytes,
-                m.Priority,
-                n.Role == BackendRole.Standby ? FormatLsn(o?.CurrentLsn) : null,
-                n.SyncState,
-                n.WalReceiverStatus,
-                s.Version > 0 ? n.LastStatusChange : null,
-                n.State == BackendState.Up && n.LastProbeOk ? null : n.LastError ?? n.Reason);
-        }
-        var primary = s.Primary;
-        return new ClusterView(primary?.Backend.Name, primary?.Timeline ?? s.HighestTimeline, members, _decision, _lastFailover,
-            Interlocked.Read(ref _rounds), s.Version > 0 ? s.TakenAt : null);
-    }
-
-    private static string? FormatLsn(ulong? lsn) => lsn is null ? null : Lsn.Format(lsn);
-
-    private static string StateName(BackendState state) => state switch
-    {
-        BackendState.Up => "up",
-        BackendState.Down => "down",
-        BackendState.Detached => "detached",
-        _ => "fenced",
-    };
-
-    private static TaskCompletionSource<ClusterView> NewViewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
-
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
-        try
-        {
-            await Task.WhenAll(_following.Values).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is OperationCanceledException or TimeoutException)
-        {
-        }
+        await _followers.DrainAsync().ConfigureAwait(false);
         await _hooks.DisposeAsync().ConfigureAwait(false);
         foreach (var m in Members)
             await m.DisposeAsync().ConfigureAwait(false);
         _stop.Dispose();
         _operation.Dispose();
-    }
-
-    /// <summary>A follower still to be repointed at <see cref="Primary"/>, and when it may next be tried.</summary>
-    private sealed class PendingFollow(string primary)
-    {
-        private long _notBefore;
-
-        public string Primary { get; } = primary;
-
-        public bool Due(TimeProvider time) => time.GetTimestamp() >= Interlocked.Read(ref _notBefore);
-
-        public void Delay(TimeProvider time, TimeSpan delay) =>
-            Interlocked.Exchange(ref _notBefore, time.GetTimestamp() + (long)(delay.TotalSeconds * time.TimestampFrequency));
     }
 }
