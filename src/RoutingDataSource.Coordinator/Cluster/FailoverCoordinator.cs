@@ -29,7 +29,6 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
     private readonly HashSet<string> _receiverWarned = new(StringComparer.Ordinal);
     private readonly Lock _publish = new();
     private volatile ClusterSnapshot _snapshot;
-    private volatile MemberObservation[]? _observations;
     private volatile ClusterView _view;
     private TaskCompletionSource<ClusterView> _nextView = NewViewSignal();
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -130,7 +129,6 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
         var observations = await ProbeAllAsync(ct).ConfigureAwait(false);
         var previous = _snapshot;
         var next = SnapshotBuilder.Build(previous, observations.Select(o => o.Probe).ToArray(), _routing, startedAt, startedTimestamp);
-        _observations = observations;
         _snapshot = next;
         OnTransitions(previous, next, observations);
 
