@@ -41,6 +41,9 @@ internal sealed class RoutingMetrics : IDisposable
 
     public bool DecisionTimingEnabled => _decision.Enabled;
 
+    /// <summary>This data source's meter (tests tell its instruments from other data sources' by it).</summary>
+    internal Meter Meter => _meter;
+
     public void Statement(Backend backend, bool onPrimary, StatementKind kind, int count)
     {
         if (!_statements.Enabled)

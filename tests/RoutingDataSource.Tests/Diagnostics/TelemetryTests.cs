@@ -14,6 +14,7 @@ public sealed class TelemetryTests
     public async Task Every_instrument_reports()
     {
         var seen = new ConcurrentDictionary<string, List<(double Value, Dictionary<string, object?> Tags)>>();
+        Meter? ours = null; // other tests' data sources publish on the same meter name: keep only this one's
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
@@ -22,6 +23,8 @@ public sealed class TelemetryTests
         };
         void Record(Instrument i, double v, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
+            if (!ReferenceEquals(i.Meter, Volatile.Read(ref ours)))
+                return;
             var list = seen.GetOrAdd(i.Name, _ => []);
             lock (list)
                 list.Add((v, tags.ToArray().ToDictionary(t => t.Key, t => t.Value)));
@@ -43,14 +46,16 @@ public sealed class TelemetryTests
         b.Options.HealthCheckMaxRetries = 2;
         b.Options.ReadOnlyFunctions.Add("w");
         await using var ds = b.Build();
+        Volatile.Write(ref ours, ds.Metrics.Meter);
         await WarmUpAsync(ds);
+        listener.RecordObservableInstruments();                             // lag gauges, while both standbys stream
 
         await using (var conn = await ds.OpenConnectionAsync())
         {
             for (var i = 0; i < 10; i++)
                 await ScalarAsync(conn, "SELECT count(*) FROM t");           // routing.statements (read), decision time
+            await ScalarAsync(conn, "SELECT w()");                          // routing.reroutes (sent to a standby, refused)
             await NonQueryAsync(conn, "INSERT INTO t VALUES (2)");          // routing.statements (write)
-            await ScalarAsync(conn, "SELECT w()");                          // routing.reroutes
         }
         proxy.Reject();                                                     // n2 refuses: reads there are retried elsewhere
         await using (var conn = await ds.OpenConnectionAsync())
@@ -63,7 +68,7 @@ public sealed class TelemetryTests
         var status = await ds.RefreshStatusAsync();
         for (var i = 0; i < 100 && status.PrimaryName != "n1"; i++)
             status = await ds.RefreshStatusAsync();
-        listener.RecordObservableInstruments();                             // routing.backend.up and the lag gauges
+        listener.RecordObservableInstruments();                             // routing.backend.up after the failover
 
         string[] expected =
         [
@@ -78,6 +83,7 @@ public sealed class TelemetryTests
         Assert.Contains(seen["routing.failovers"], m => (string?)m.Tags["routing.from"] == "n0" && (string?)m.Tags["routing.to"] == "n1");
         Assert.Contains(seen["routing.retries"], m => (string?)m.Tags["routing.backend"] == "n2");
         Assert.Contains(seen["routing.backend.up"], m => (string?)m.Tags["routing.backend"] == "n0" && m.Value == 0);
+        Assert.Contains(seen["routing.replication.lag.bytes"], m => (string?)m.Tags["routing.backend"] == "n1" && m.Value >= 0);
     }
 
     [Fact]
@@ -93,9 +99,12 @@ public sealed class TelemetryTests
         ActivitySource.AddActivityListener(listener);
         await using var cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 1 });
         await using var ds = await TestDataSources.CreateAsync(cluster);
+        // The listener is process-wide and other tests run in parallel: look only beneath this test's own root.
+        using var root = new Activity("test-root").Start();
         await using (var conn = await ds.OpenConnectionAsync())
             await ScalarAsync(conn, "SELECT 1");
-        var route = Assert.Single(activities, a => a.Source.Name == "RoutingDataSource");
+        root.Stop();
+        var route = Assert.Single(activities, a => a.Source.Name == "RoutingDataSource" && a.ParentSpanId == root.SpanId);
         Assert.Equal("n1", route.GetTagItem("routing.backend"));
         Assert.Equal("standby", route.GetTagItem("routing.role"));
         Assert.Equal("read", route.GetTagItem("routing.kind"));
