@@ -70,8 +70,8 @@ internal sealed class ClassificationCache
 
     private sealed class Generation
     {
-        // Keyed by the text itself: a hit costs one hash of the string and one comparison.
-        public readonly ConcurrentDictionary<string, SqlClassification> Map = new(StringComparer.Ordinal);
+        // Keyed by the text itself: a hit costs one hash of the text and one comparison.
+        public readonly ConcurrentDictionary<string, SqlClassification> Map = new(SqlTextComparer.Instance);
 
         public int Count;
     }

@@ -102,4 +102,24 @@ public sealed class CacheTests
         });
         Assert.InRange(classifier.CachedCount, 1, 64 + 4);
     }
+
+    [Fact]
+    public void Cache_key_hash_reads_every_character_and_rarely_collides()
+    {
+        // Texts that differ in one character anywhere (start, middle, vectorized tail) or only in length.
+        var prefix = new string('x', 150);
+        var texts = new List<string>();
+        for (int i = 0; i < 20_000; i++)
+        {
+            texts.Add($"SELECT {i} FROM t");
+            texts.Add($"{prefix}{i}{prefix}");
+            texts.Add(new string('a', i % 300));
+        }
+
+        var distinct = texts.Distinct().ToList();
+        int hashes = distinct.Select(t => SqlTextComparer.Instance.GetHashCode(t)).Distinct().Count();
+        Assert.True(hashes >= distinct.Count - 5, $"{distinct.Count - hashes} collisions among {distinct.Count} texts");
+        Assert.True(SqlTextComparer.Instance.Equals("SELECT 1", string.Concat("SELECT ", "1")));
+        Assert.Equal(SqlTextComparer.Instance.GetHashCode("SELECT 1"), SqlTextComparer.Instance.GetHashCode(string.Concat("SELECT ", "1")));
+    }
 }
