@@ -88,10 +88,10 @@ internal ref partial struct SqlAnalyzer
                 : new StatementVerdict(StatementKind.Write, NotUnderstood),
             LeadingKeyword.Commit => Is(from + 1, "prepared")
                 ? new StatementVerdict(StatementKind.Write, "COMMIT PREPARED (two-phase commit)")
-                : TransactionControl(TransactionControlKind.Commit, "COMMIT"),
-            LeadingKeyword.End => TransactionControl(TransactionControlKind.Commit, "END"),
+                : EndTransaction(TransactionControlKind.Commit, "COMMIT", from, to),
+            LeadingKeyword.End => EndTransaction(TransactionControlKind.Commit, "END", from, to),
             LeadingKeyword.Rollback => ClassifyRollback(from, to),
-            LeadingKeyword.Abort => TransactionControl(TransactionControlKind.Rollback, "ABORT"),
+            LeadingKeyword.Abort => EndTransaction(TransactionControlKind.Rollback, "ABORT", from, to),
             LeadingKeyword.Savepoint => TransactionControl(TransactionControlKind.Savepoint, "SAVEPOINT"),
             LeadingKeyword.Release => TransactionControl(TransactionControlKind.ReleaseSavepoint, "RELEASE SAVEPOINT"),
             LeadingKeyword.Fetch => new StatementVerdict(StatementKind.Read, "FETCH (cursor: runs where the cursor lives)"),
@@ -175,7 +175,24 @@ internal ref partial struct SqlAnalyzer
 
         return next < to && Is(next, "to")
             ? TransactionControl(TransactionControlKind.RollbackToSavepoint, "ROLLBACK TO SAVEPOINT")
-            : TransactionControl(TransactionControlKind.Rollback, "ROLLBACK");
+            : EndTransaction(TransactionControlKind.Rollback, "ROLLBACK", from, to);
+    }
+
+    /// <summary>COMMIT / END / ROLLBACK / ABORT [WORK | TRANSACTION] [AND [NO] CHAIN].</summary>
+    private readonly StatementVerdict EndTransaction(TransactionControlKind kind, string reason, int from, int to)
+    {
+        int and = from + 1;
+        if (Is(and, "work") || Is(and, "transaction"))
+        {
+            and++;
+        }
+
+        bool chain = and + 1 < to && Is(and, "and") && Is(and + 1, "chain");
+        return new StatementVerdict(StatementKind.TransactionControl, chain ? reason + " AND CHAIN" : reason)
+        {
+            TransactionControl = kind,
+            ChainsTransaction = chain,
+        };
     }
 
     private StatementVerdict ClassifySet(int from, int to)
@@ -247,7 +264,7 @@ internal ref partial struct SqlAnalyzer
     {
         int next = from + 1;
         bool analyze = false;
-        if (next < to && _tokens[next].Kind == SqlTokenKind.LeftParen)
+        if (next < to && _tokens[next].Kind == SqlTokenKind.LeftParen && !StartsQuery(next + 1))
         {
             int close = _tokens[next].Partner;
             if (close < 0 || close >= to)
@@ -297,6 +314,11 @@ internal ref partial struct SqlAnalyzer
             ExecutedName = inner.ExecutedName,
         };
     }
+
+    /// <summary>True when a query starts at <paramref name="i"/>: "EXPLAIN (SELECT 1)" has no option list.</summary>
+    private readonly bool StartsQuery(int i) =>
+        (uint)i < (uint)_tokens.Length &&
+        (_tokens[i].Kind == SqlTokenKind.LeftParen || Is(i, "select") || Is(i, "with") || Is(i, "values") || Is(i, "table"));
 
     private StatementVerdict ClassifyPrepare(int from, int to, int nesting)
     {

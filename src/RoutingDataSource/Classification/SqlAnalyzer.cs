@@ -84,7 +84,7 @@ internal ref partial struct SqlAnalyzer
 
     /// <summary>The classification of a text the analyzer failed on: a write, so it goes to the primary.</summary>
     public static SqlClassification Failed(Exception exception) =>
-        new(StatementKind.Write, Array.Empty<string>(), false, RouteHint.None, TransactionControlKind.None, null, null, null, 0,
+        new(StatementKind.Write, Array.Empty<string>(), false, RouteHint.None, TransactionControlKind.None, false, null, null, null, 0,
             "classifier failure: " + exception.GetType().Name);
 
     private static void Grow(ref SqlToken[] tokens)
@@ -99,6 +99,7 @@ internal ref partial struct SqlAnalyzer
     {
         var text = new StatementVerdict(StatementKind.Read, "empty statement");
         var firstTransactionControl = TransactionControlKind.None;
+        bool chainsTransaction = false;
         var accessMode = TransactionAccessMode.None;
         string? preparedName = null;
         StatementKind? preparedKind = null;
@@ -130,6 +131,7 @@ internal ref partial struct SqlAnalyzer
                 if (firstTransactionControl == TransactionControlKind.None)
                 {
                     firstTransactionControl = verdict.TransactionControl;
+                    chainsTransaction = verdict.ChainsTransaction;
                 }
 
                 if (verdict.AccessMode != TransactionAccessMode.None)
@@ -184,6 +186,7 @@ internal ref partial struct SqlAnalyzer
             readOnlyStart,
             hint,
             firstTransactionControl,
+            chainsTransaction,
             preparedName,
             preparedKind,
             executedName,

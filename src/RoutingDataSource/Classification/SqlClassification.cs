@@ -15,6 +15,7 @@ public sealed class SqlClassification
         bool isReadOnlyTransactionStart,
         RouteHint hint,
         TransactionControlKind transactionControl,
+        bool chainsTransaction,
         string? preparedStatementName,
         StatementKind? preparedStatementKind,
         string? executedStatementName,
@@ -26,6 +27,7 @@ public sealed class SqlClassification
         IsReadOnlyTransactionStart = isReadOnlyTransactionStart;
         Hint = hint;
         TransactionControl = transactionControl;
+        ChainsTransaction = chainsTransaction;
         PreparedStatementName = preparedStatementName;
         PreparedStatementKind = preparedStatementKind;
         ExecutedStatementName = executedStatementName;
@@ -74,6 +76,13 @@ public sealed class SqlClassification
     /// </summary>
     public TransactionControlKind TransactionControl { get; }
 
+    /// <summary>
+    /// True when that first transaction-control statement is <c>COMMIT AND CHAIN</c> or
+    /// <c>ROLLBACK AND CHAIN</c>: a new transaction with the same characteristics starts at once, on the
+    /// same server, so the transaction does not end there.
+    /// </summary>
+    public bool ChainsTransaction { get; }
+
     /// <summary>The name of the statement prepared by <c>PREPARE name AS ...</c>, in canonical spelling; otherwise null.</summary>
     public string? PreparedStatementName { get; }
 
@@ -105,7 +114,9 @@ public sealed class SqlClassification
         text.Append(Kind);
         if (TransactionControl != TransactionControlKind.None)
         {
-            text.Append(" (").Append(TransactionControl).Append(IsReadOnlyTransactionStart ? ", read only)" : ")");
+            text.Append(" (").Append(TransactionControl)
+                .Append(ChainsTransaction ? " and chain" : string.Empty)
+                .Append(IsReadOnlyTransactionStart ? ", read only)" : ")");
         }
 
         if (Reason is not null)

@@ -105,6 +105,7 @@ public sealed class StatementStructureTests
     [InlineData("EXPLAIN (ANALYZE false) DELETE FROM t")]
     [InlineData("EXPLAIN (ANALYZE off, COSTS off) UPDATE t SET a = 1")]
     [InlineData("EXPLAIN VERBOSE SELECT 1")]
+    [InlineData("EXPLAIN (SELECT 1) UNION (SELECT 2)")]
     [InlineData("EXPLAIN ANALYZE SELECT * FROM t")]
     [InlineData("EXPLAIN (ANALYZE, BUFFERS) SELECT upper(a) FROM t")]
     public void Explain_that_executes_nothing_or_only_reads_is_a_read(string sql)
