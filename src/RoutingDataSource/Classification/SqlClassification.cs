@@ -137,6 +137,7 @@ public sealed class SqlClassification
         return text.ToString();
     }
 
+    /// <summary>Wraps the analyzer's list, which nothing else holds or changes afterwards.</summary>
     internal static IReadOnlyList<string> FreezeFunctions(List<string>? functions) =>
-        functions is null || functions.Count == 0 ? Array.Empty<string>() : new ReadOnlyCollection<string>(functions.ToArray());
+        functions is null || functions.Count == 0 ? Array.Empty<string>() : new ReadOnlyCollection<string>(functions);
 }

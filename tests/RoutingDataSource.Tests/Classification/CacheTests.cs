@@ -100,7 +100,8 @@ public sealed class CacheTests
             var c = classifier.Classify(sql);
             Assert.Equal((i % texts.Length) % 2 == 0 ? StatementKind.Read : StatementKind.Write, c.Kind);
         });
-        Assert.InRange(classifier.CachedCount, 1, 64 + 4);
+        // Each generation holds half the capacity, plus at most one add per racing thread at a rotation.
+        Assert.InRange(classifier.CachedCount, 1, 64 + (2 * 4));
     }
 
     [Fact]
