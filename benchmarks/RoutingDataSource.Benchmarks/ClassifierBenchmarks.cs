@@ -9,7 +9,9 @@ namespace RoutingDataSource.Benchmarks;
 /// path (a 200-character SELECT with a join and two calls, classified from scratch).
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(launchCount: 1, warmupCount: 3, iterationCount: 10)]
+[MinColumn]
+[MedianColumn]
+[SimpleJob(launchCount: 1, warmupCount: 5, iterationCount: 15)]
 public class ClassifierBenchmarks
 {
     /// <summary>200 characters: a join, two function calls, parameters.</summary>
@@ -35,7 +37,9 @@ public class ClassifierBenchmarks
 /// Kept apart from <see cref="ClassifierBenchmarks"/> so its parameter does not multiply those runs.
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(launchCount: 1, warmupCount: 3, iterationCount: 10)]
+[MinColumn]
+[MedianColumn]
+[SimpleJob(launchCount: 1, warmupCount: 5, iterationCount: 15)]
 public class ClassifierLengthBenchmarks
 {
     private readonly SqlClassifier _uncached = new(cacheCapacity: 0);

@@ -32,16 +32,39 @@ internal ref struct SqlLexer
 
     public bool TryRead(out SqlToken token)
     {
-        SkipWhitespaceAndComments();
-        if (_position >= _sql.Length)
+        // Hot path in locals: whitespace, then plain words, which are most tokens.
+        ReadOnlySpan<char> sql = _sql;
+        int start = SkipWhitespace(sql, _position);
+        if ((uint)start < (uint)sql.Length && sql[start] is '-' or '/')
         {
+            _position = start;
+            SkipWhitespaceAndComments();
+            start = _position;
+        }
+
+        if ((uint)start >= (uint)sql.Length)
+        {
+            _position = sql.Length;
             token = default;
             return false;
         }
 
         _sawToken = true;
-        int start = _position;
-        char c = _sql[start];
+        char c = sql[start];
+        if (c < 0x80 && (AsciiClasses[c] & IdentifierStartClass) != 0 && !StartsPrefixedLiteral(sql, start))
+        {
+            int end = start + 1;
+            while ((uint)end < (uint)sql.Length && IsIdentifierChar(sql[end]))
+            {
+                end++;
+            }
+
+            _position = end;
+            token = new SqlToken(SqlTokenKind.Word, start, end - start);
+            return true;
+        }
+
+        _position = start;
         SqlTokenKind kind;
         switch (c)
         {
@@ -141,6 +164,21 @@ internal ref struct SqlLexer
 
         token = new SqlToken(kind, start, _position - start);
         return true;
+    }
+
+    /// <summary>E'..', B'..', X'..', N'..', U&amp;'..' and U&amp;"..." start with what would otherwise be a word.</summary>
+    private static bool StartsPrefixedLiteral(ReadOnlySpan<char> sql, int start)
+    {
+        int next = start + 1;
+        if ((uint)next >= (uint)sql.Length)
+        {
+            return false;
+        }
+
+        char c = (char)(sql[start] | 0x20);
+        return sql[next] == '\''
+            ? c is 'e' or 'b' or 'x' or 'n'
+            : c == 'u' && sql[next] == '&';
     }
 
     internal static bool IsIdentifierStart(char c) =>
