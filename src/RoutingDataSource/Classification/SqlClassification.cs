@@ -54,7 +54,9 @@ public sealed class SqlClassification
     /// <c>PREPARE</c> lists the functions of the prepared body, so the router can resolve them before
     /// it remembers <see cref="PreparedStatementKind"/>. SQL syntax that looks like a call but is not a
     /// function (<c>COALESCE</c>, <c>CAST</c>, <c>EXTRACT</c>, type modifiers such as <c>numeric(10,2)</c>,
-    /// table aliases with column lists) is not listed.
+    /// table aliases with column lists, function-style casts to built-in types that have no function of
+    /// that name such as <c>tsquery('a &amp; b')</c>) is not listed. A function called without
+    /// parentheses (PostgreSQL's attribute notation, <c>t.f</c> for <c>f(t)</c>) cannot be seen in the text.
     /// </remarks>
     public IReadOnlyList<string> Functions { get; }
 
