@@ -436,7 +436,7 @@ public sealed class PgRoutingDataSource : DbDataSource
     protected override void Dispose(bool disposing)
     {
         if (disposing)
-            DisposeAsyncCore().AsTask().GetAwaiter().GetResult(); // ADO.NET's synchronous Dispose: the one sync-over-async here.
+            Connections.SyncPath.Wait(DisposeAsyncCore()); // ADO.NET's synchronous Dispose
         base.Dispose(disposing);
     }
 

@@ -92,14 +92,14 @@ public sealed class RoutingBatch : DbBatch, IRoutedStatement
     }
 
     /// <inheritdoc />
-    public override int ExecuteNonQuery() => (int)Execute(ExecuteMode.NonQuery, CommandBehavior.Default, false, default).GetAwaiter().GetResult()!; // sync path completes synchronously
+    public override int ExecuteNonQuery() => (int)SyncPath.Wait(Execute(ExecuteMode.NonQuery, CommandBehavior.Default, false, default))!;
 
     /// <inheritdoc />
     public override async Task<int> ExecuteNonQueryAsync(CancellationToken cancellationToken = default)
         => (int)(await Execute(ExecuteMode.NonQuery, CommandBehavior.Default, true, cancellationToken).ConfigureAwait(false))!;
 
     /// <inheritdoc />
-    public override object? ExecuteScalar() => Execute(ExecuteMode.Scalar, CommandBehavior.Default, false, default).GetAwaiter().GetResult(); // sync path completes synchronously
+    public override object? ExecuteScalar() => SyncPath.Wait(Execute(ExecuteMode.Scalar, CommandBehavior.Default, false, default));
 
     /// <inheritdoc />
     public override Task<object?> ExecuteScalarAsync(CancellationToken cancellationToken = default)
@@ -107,7 +107,7 @@ public sealed class RoutingBatch : DbBatch, IRoutedStatement
 
     /// <inheritdoc />
     protected override DbDataReader ExecuteDbDataReader(CommandBehavior behavior)
-        => (DbDataReader)Execute(ExecuteMode.Reader, behavior, false, default).GetAwaiter().GetResult()!; // sync path completes synchronously
+        => (DbDataReader)SyncPath.Wait(Execute(ExecuteMode.Reader, behavior, false, default))!;
 
     /// <inheritdoc />
     protected override async Task<DbDataReader> ExecuteDbDataReaderAsync(CommandBehavior behavior, CancellationToken cancellationToken)

@@ -144,14 +144,14 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
     }
 
     /// <inheritdoc />
-    public override int ExecuteNonQuery() => (int)Execute(ExecuteMode.NonQuery, CommandBehavior.Default, async: false, default).GetAwaiter().GetResult()!; // sync path completes synchronously
+    public override int ExecuteNonQuery() => (int)SyncPath.Wait(Execute(ExecuteMode.NonQuery, CommandBehavior.Default, async: false, default))!;
 
     /// <inheritdoc />
     public override async Task<int> ExecuteNonQueryAsync(CancellationToken cancellationToken)
         => (int)(await Execute(ExecuteMode.NonQuery, CommandBehavior.Default, async: true, cancellationToken).ConfigureAwait(false))!;
 
     /// <inheritdoc />
-    public override object? ExecuteScalar() => Execute(ExecuteMode.Scalar, CommandBehavior.Default, async: false, default).GetAwaiter().GetResult(); // sync path completes synchronously
+    public override object? ExecuteScalar() => SyncPath.Wait(Execute(ExecuteMode.Scalar, CommandBehavior.Default, async: false, default));
 
     /// <inheritdoc />
     public override Task<object?> ExecuteScalarAsync(CancellationToken cancellationToken)
@@ -162,7 +162,7 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
 
     /// <inheritdoc cref="ExecuteReader()" />
     public new RoutingDataReader ExecuteReader(CommandBehavior behavior)
-        => (RoutingDataReader)Execute(ExecuteMode.Reader, behavior, async: false, default).GetAwaiter().GetResult()!; // sync path completes synchronously
+        => (RoutingDataReader)SyncPath.Wait(Execute(ExecuteMode.Reader, behavior, async: false, default))!;
 
     /// <inheritdoc cref="ExecuteReader()" />
     public new async Task<RoutingDataReader> ExecuteReaderAsync(CommandBehavior behavior = CommandBehavior.Default, CancellationToken cancellationToken = default)

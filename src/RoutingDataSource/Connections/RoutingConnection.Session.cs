@@ -372,7 +372,7 @@ public sealed partial class RoutingConnection
     /// and that connection's reads will see those writes. Costs a round trip to the primary only when the last write
     /// is more recent than the last health probe.
     /// </summary>
-    public string GetCausalityToken() => GetCausalityTokenAsync(async: false, default).GetAwaiter().GetResult(); // sync path completes synchronously
+    public string GetCausalityToken() => SyncPath.Wait(GetCausalityTokenAsync(async: false, default));
 
     /// <inheritdoc cref="GetCausalityToken" />
     public Task<string> GetCausalityTokenAsync(CancellationToken cancellationToken = default) => GetCausalityTokenAsync(async: true, cancellationToken);

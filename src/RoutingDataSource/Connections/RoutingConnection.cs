@@ -102,7 +102,7 @@ public sealed partial class RoutingConnection : DbConnection
     {
         if (_state == ConnectionState.Closed)
             return;
-        ResetSession(async: false).GetAwaiter().GetResult(); // completes synchronously when async is false
+        SyncPath.Wait(ResetSession(async: false));
         SetState(ConnectionState.Closed);
     }
 
@@ -196,7 +196,7 @@ public sealed partial class RoutingConnection : DbConnection
     public override DataTable GetSchema(string collectionName, string?[] restrictionValues)
     {
         ThrowIfNotOpen();
-        var lease = AcquireForPrimary(async: false, CancellationToken.None).GetAwaiter().GetResult();
+        var lease = SyncPath.Wait(AcquireForPrimary(async: false, CancellationToken.None));
         try
         {
             return lease.Connection.GetSchema(collectionName, restrictionValues);

@@ -192,7 +192,7 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
         }
         finally
         {
-            Finish(async: false).GetAwaiter().GetResult(); // completes synchronously when async is false
+            SyncPath.Wait(Finish(async: false));
         }
     }
 

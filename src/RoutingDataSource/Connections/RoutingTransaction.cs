@@ -35,31 +35,31 @@ public sealed class RoutingTransaction : DbTransaction
     public override bool SupportsSavepoints => true;
 
     /// <inheritdoc />
-    public override void Commit() => Complete(commit: true, async: false, default).GetAwaiter().GetResult(); // sync path completes synchronously
+    public override void Commit() => SyncPath.Wait(Complete(commit: true, async: false, default));
 
     /// <inheritdoc />
     public override Task CommitAsync(CancellationToken cancellationToken = default) => Complete(commit: true, async: true, cancellationToken);
 
     /// <inheritdoc />
-    public override void Rollback() => Complete(commit: false, async: false, default).GetAwaiter().GetResult(); // sync path completes synchronously
+    public override void Rollback() => SyncPath.Wait(Complete(commit: false, async: false, default));
 
     /// <inheritdoc />
     public override Task RollbackAsync(CancellationToken cancellationToken = default) => Complete(commit: false, async: true, cancellationToken);
 
     /// <inheritdoc />
-    public override void Save(string savepointName) => Savepoint("SAVEPOINT", savepointName, false, default).GetAwaiter().GetResult();
+    public override void Save(string savepointName) => SyncPath.Wait(Savepoint("SAVEPOINT", savepointName, false, default));
 
     /// <inheritdoc />
     public override Task SaveAsync(string savepointName, CancellationToken cancellationToken = default) => Savepoint("SAVEPOINT", savepointName, true, cancellationToken);
 
     /// <inheritdoc />
-    public override void Rollback(string savepointName) => Savepoint("ROLLBACK TO SAVEPOINT", savepointName, false, default).GetAwaiter().GetResult();
+    public override void Rollback(string savepointName) => SyncPath.Wait(Savepoint("ROLLBACK TO SAVEPOINT", savepointName, false, default));
 
     /// <inheritdoc />
     public override Task RollbackAsync(string savepointName, CancellationToken cancellationToken = default) => Savepoint("ROLLBACK TO SAVEPOINT", savepointName, true, cancellationToken);
 
     /// <inheritdoc />
-    public override void Release(string savepointName) => Savepoint("RELEASE SAVEPOINT", savepointName, false, default).GetAwaiter().GetResult();
+    public override void Release(string savepointName) => SyncPath.Wait(Savepoint("RELEASE SAVEPOINT", savepointName, false, default));
 
     /// <inheritdoc />
     public override Task ReleaseAsync(string savepointName, CancellationToken cancellationToken = default) => Savepoint("RELEASE SAVEPOINT", savepointName, true, cancellationToken);
