@@ -5,6 +5,10 @@ using RoutingDataSource;
 using RoutingDataSource.Connections;
 using WebApiSample;
 
+// Run it against your cluster (appsettings.json, or environment overrides of the connection strings):
+//   RoutingDataSource__Backends__0__ConnectionString="Host=127.0.0.1;Port=5432;Username=postgres;Database=postgres" \
+//   dotnet run --project samples/WebApi -- --urls http://127.0.0.1:5080
+// then: curl 127.0.0.1:5080/health, /status, /status.txt; curl -d '{"name":"kettle"}' -H 'Content-Type: application/json' 127.0.0.1:5080/items
 var builder = WebApplication.CreateBuilder(args);
 
 // The cluster comes from appsettings.json (section "RoutingDataSource"); environment variables override it, e.g.
