@@ -1,0 +1,80 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using RoutingDataSource.Testing;
+using Xunit.Abstractions;
+
+namespace RoutingDataSource.Samples.Tests;
+
+public sealed class WebApiSampleTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task WebApi_sample_reports_health_and_status_and_reads_its_own_write()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        var ct = cts.Token;
+        await using var cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 2 }, ct);
+        // The sample's appsettings.json names n0 (weight 0), n1, n2: only the connection strings are overridden.
+        var environment = new Dictionary<string, string>
+        {
+            ["RoutingDataSource__HealthCheckInterval"] = "00:00:00.250",
+        };
+        for (var i = 0; i < cluster.Nodes.Count; i++)
+            environment[$"RoutingDataSource__Backends__{i}__ConnectionString"] = cluster.Nodes[i].ConnectionString;
+
+        await using var app = await SampleProcess.StartAsync("WebApi", environment, ct);
+        try
+        {
+            using var http = new HttpClient { BaseAddress = app.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+
+            using var health = await http.GetAsync("/health", ct);
+            var healthJson = await health.Content.ReadAsStringAsync(ct);
+            Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+            using (var doc = JsonDocument.Parse(healthJson))
+            {
+                Assert.Equal("Healthy", doc.RootElement.GetProperty("status").GetString());
+                var check = doc.RootElement.GetProperty("checks").GetProperty("routing-datasource");
+                Assert.Equal("n0", check.GetProperty("data").GetProperty("primary").GetString());
+                Assert.Equal(3, check.GetProperty("data").GetProperty("backends").GetArrayLength());
+            }
+
+            using (var status = JsonDocument.Parse(await http.GetStringAsync("/status", ct)))
+            {
+                Assert.Equal("n0", status.RootElement.GetProperty("primaryName").GetString());
+                var backends = status.RootElement.GetProperty("backends").EnumerateArray().ToList();
+                Assert.Equal(["Primary", "Standby", "Standby"], backends.Select(b => b.GetProperty("role").GetString()));
+                Assert.Equal(cluster.Primary.Port, backends[0].GetProperty("port").GetInt32());
+            }
+            var table = await http.GetStringAsync("/status.txt", ct);
+            Assert.StartsWith("primary: n0", table, StringComparison.Ordinal);
+
+            // Write, then read with the causality token: the read sees the write at once, whichever server serves it.
+            using var post = await http.PostAsJsonAsync("/items", new { name = "kettle" }, ct);
+            Assert.Equal(HttpStatusCode.Created, post.StatusCode);
+            var token = Assert.Single(post.Headers.GetValues("X-Causality-Token"));
+            Assert.StartsWith("c1.", token, StringComparison.Ordinal);
+            var created = await post.Content.ReadFromJsonAsync<ItemDto>(ct);
+            Assert.Equal("n0", created!.ServedBy);
+
+            using var read = new HttpRequestMessage(HttpMethod.Get, post.Headers.Location);
+            read.Headers.Add("X-Causality-Token", token);
+            using var got = await http.SendAsync(read, ct);
+            Assert.Equal(HttpStatusCode.OK, got.StatusCode);
+            var item = await got.Content.ReadFromJsonAsync<ItemDto>(ct);
+            Assert.Equal(created.Id, item!.Id);
+            Assert.Equal("kettle", item.Name);
+
+            // Once replicated, a plain read is served by a standby.
+            await cluster.WaitForReplicationAsync(cancellationToken: ct);
+            var plain = await http.GetFromJsonAsync<ItemDto>($"/items/{created.Id}", ct);
+            Assert.Contains(plain!.ServedBy, new[] { "n1", "n2" });
+        }
+        catch
+        {
+            output.WriteLine(app.Output);
+            throw;
+        }
+    }
+
+    private sealed record ItemDto(long Id, string Name, string? ServedBy);
+}
