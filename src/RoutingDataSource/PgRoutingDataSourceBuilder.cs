@@ -127,8 +127,9 @@ public sealed class PgRoutingDataSourceBuilder
             pool.UseLoggerFactory(loggerFactory);
             foreach (var c in _configure)
                 c(pool);
+            // No logger factory for the probe pool: Npgsql would log every probe (several a second) at Information
+            // into the application's logs. Probe outcomes are reported by the monitor's own events instead.
             var probe = new NpgsqlDataSourceBuilder(BackendConnectionString.ForProbes(csb, options.HealthCheckTimeout));
-            probe.UseLoggerFactory(loggerFactory);
             foreach (var c in _configure)
                 c(probe);
             backends[i] = new Backend(i, name, csb.Host!, csb.Port, weight, pool.Build(), probe.Build());
