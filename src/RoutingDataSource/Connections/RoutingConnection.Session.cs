@@ -540,8 +540,13 @@ public sealed partial class RoutingConnection
                     await conn.CloseAsync().ConfigureAwait(false);
                 else
                     conn.Close();
-                if (!ReferenceEquals(_spare[_pinnedBackend!.Index], conn))
-                    await conn.DisposeAsync().ConfigureAwait(false);
+                if (!ReferenceEquals(_spare[_pinnedBackend!.Index], conn) && !ReferenceEquals(conn, _primarySession))
+                {
+                    if (async)
+                        await conn.DisposeAsync().ConfigureAwait(false);
+                    else
+                        conn.Dispose();
+                }
             }
             _pinned = null;
             _pinnedBackend = null;
