@@ -90,8 +90,15 @@ cmd_demo() {
   dotnet run --project samples/QuickStart -c Release --no-build -- "$@"
 }
 
+# Pgpool-II for the side-by-side comparison (Debian 12: pgpool2 is Pgpool-II 4.3). The harness starts its own
+# instance on a loopback port; the package's service is never used (and not started in containers).
+ensure_pgpool() {
+  command -v pgpool >/dev/null 2>&1 || ensure_apt pgpool2
+  command -v pgpool >/dev/null 2>&1 || fail "pgpool not on PATH after installing pgpool2"
+}
+
 cmd_bench() {
-  ensure_postgres; ensure_dotnet
+  ensure_postgres; ensure_pgpool; ensure_dotnet
   quietly build-bench dotnet build benchmarks/RoutingDataSource.Benchmarks -c Release --no-restore
   dotnet run --project benchmarks/RoutingDataSource.Benchmarks -c Release --no-build -- "$@"
 }
