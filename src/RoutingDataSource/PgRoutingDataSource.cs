@@ -147,6 +147,33 @@ public sealed class PgRoutingDataSource : DbDataSource
         return ValueTask.FromResult(c);
     }
 
+    /// <summary>
+    /// Opens a physical <see cref="NpgsqlConnection"/> on the current primary (waiting up to
+    /// <see cref="RoutingOptions.FailoverTimeout"/> for one), for code that needs an Npgsql connection for its whole
+    /// life, such as an EF Core <c>DbContext</c> that writes. Nothing on it is routed: every statement runs on that
+    /// server. Statements sent on it are not counted in <see cref="GetStatus"/>.
+    /// </summary>
+    public async ValueTask<NpgsqlConnection> OpenPrimaryConnectionAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var node = await GetPrimaryAsync(cancellationToken).ConfigureAwait(false);
+        return await node.Backend.Pool.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Opens a physical <see cref="NpgsqlConnection"/> on one eligible standby chosen by weight (the primary when none
+    /// is eligible), for read-only work that needs an Npgsql connection for its whole life, such as a read-only EF
+    /// Core <c>DbContext</c>. Honors <see cref="ReadYourWritesScope.DataSource"/> and the lag limits at the moment it
+    /// opens; a long-lived connection is not moved if its standby later falls behind. Nothing on it is routed.
+    /// </summary>
+    public async ValueTask<NpgsqlConnection> OpenStandbyConnectionAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var session = CreateConnection();
+        var node = await GetReadNodeAsync(session, cancellationToken).ConfigureAwait(false);
+        return await node.Backend.Pool.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+    }
+
     /// <inheritdoc />
     protected override DbConnection CreateDbConnection() => CreateConnection();
 
