@@ -1,0 +1,103 @@
+using System.Globalization;
+using RoutingDataSource.Benchmarks.Comparison.Infrastructure;
+using RoutingDataSource.Benchmarks.Comparison.Pgpool;
+using RoutingDataSource.Benchmarks.Comparison.Systems;
+using RoutingDataSource.Testing;
+
+namespace RoutingDataSource.Benchmarks.Comparison.Failover;
+
+/// <summary>
+/// The failover part: N trials for the routing data source and N for Pgpool-II, alternating, each on a fresh 1+2
+/// cluster (a failover changes the topology for good) with a small pgbench_accounts table.
+/// </summary>
+internal static class FailoverComparison
+{
+    private const int Rows = 1000;
+
+    /// <summary>How our side's promotion is done in this build (see <see cref="HarnessPromoter"/>).</summary>
+    public const string RoutingPromotion = "promotion by harness, not coordinator: probe of the primary every 1 s, first failure promotes the most advanced standby";
+
+    public static async Task<FailoverRun> RunAsync(CompareSettings settings, TextWriter progress, CancellationToken cancellationToken)
+    {
+        var routing = new List<FailoverTrialRecord>();
+        var pgpool = new List<FailoverTrialRecord>();
+        for (var trial = 1; trial <= settings.FailoverTrials; trial++)
+        {
+            // Alternate which system goes first, so neither always meets a warmer machine.
+            var routingFirst = trial % 2 == 1;
+            for (var k = 0; k < 2; k++)
+            {
+                var record = (k == 0) == routingFirst
+                    ? await RoutingTrialAsync(trial, cancellationToken)
+                    : await PgpoolTrialAsync(trial, settings.ArtifactsDirectory, cancellationToken);
+                (record.System == "routing" ? routing : pgpool).Add(record);
+                progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"failover trial {trial,2} {record.System,-7}: {(record.Milliseconds is { } ms ? $"{ms,5:0} ms" : "no write within 30 s")} to the first write, {record.Errors} failed writes, promoted {record.PromotedNode ?? "?"}"));
+            }
+        }
+
+        return new FailoverRun(routing, pgpool, RoutingPromotion);
+    }
+
+    private static async Task<LocalPgCluster> StartClusterAsync(CancellationToken cancellationToken)
+    {
+        var cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 2, NamePrefix = "fo-" }, cancellationToken);
+        try
+        {
+            await cluster.Primary.ExecuteAsync($"CREATE DATABASE {BenchCluster.Database}", cancellationToken);
+            await BenchCluster.Sql(cluster.Primary,
+                $"CREATE TABLE pgbench_accounts (aid int PRIMARY KEY, abalance int NOT NULL DEFAULT 0); INSERT INTO pgbench_accounts (aid) SELECT generate_series(1, {Rows.ToString(CultureInfo.InvariantCulture)})",
+                cancellationToken);
+            await cluster.WaitForReplicationAsync(TimeSpan.FromSeconds(60), cancellationToken);
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static async Task<FailoverTrialRecord> RoutingTrialAsync(int trial, CancellationToken cancellationToken)
+    {
+        await using var cluster = await StartClusterAsync(cancellationToken);
+        await using var system = new RoutingSystem(cluster, n => BenchCluster.ConnectionString(n, "bench-failover"));
+        await system.OpenAsync(cancellationToken);
+        TrialOutcome outcome;
+        string? promoted;
+        string? note;
+        await using (var promoter = HarnessPromoter.Start(cluster, TimeSpan.FromSeconds(1)))
+        {
+            outcome = await FailoverTrial.RunAsync(system, cluster, Rows, cancellationToken);
+            promoted = promoter.PromotedNode;
+            note = promoter.Error;
+        }
+
+        var status = system.DataSource.GetStatus();
+        return FailoverTrialRecord.From("routing", trial, outcome, promoted, note ?? $"data source primary afterwards: {status.PrimaryName ?? "none"}");
+    }
+
+    private static async Task<FailoverTrialRecord> PgpoolTrialAsync(int trial, string artifacts, CancellationToken cancellationToken)
+    {
+        await using var cluster = await StartClusterAsync(cancellationToken);
+        var tools = PgTools.Beside(cluster.Primary);
+        await using var pgpool = await PgpoolInstance.StartAsync(cluster, tools, Path.Combine(artifacts, $"pgpool-failover-{trial.ToString(CultureInfo.InvariantCulture)}"), cancellationToken);
+        await using var system = new PgpoolSystem(pgpool, BenchCluster.Database);
+        await system.OpenAsync(cancellationToken);
+        var outcome = await FailoverTrial.RunAsync(system, cluster, Rows, cancellationToken);
+        var log = pgpool.ReadFailoverLog();
+        var promotedLine = log.Split('\n').LastOrDefault(l => l.Contains("promoted node", StringComparison.Ordinal));
+        var promoted = promotedLine is null ? null : cluster.Nodes[int.Parse(promotedLine.Split(' ')[^1], CultureInfo.InvariantCulture)].Name;
+        return FailoverTrialRecord.From("pgpool", trial, outcome, promoted, log.Length == 0 ? "failover script did not run" : null);
+    }
+}
+
+/// <summary>One trial as reported.</summary>
+internal sealed record FailoverTrialRecord(string System, int Trial, double? Milliseconds, double StopMilliseconds, long WritesBefore, long Errors, string? PromotedNode, string? Note, IReadOnlyList<string> ErrorSamples)
+{
+    public static FailoverTrialRecord From(string system, int trial, TrialOutcome o, string? promoted, string? note) =>
+        new(system, trial, o.TimeToFirstWrite?.TotalMilliseconds, o.StopTook.TotalMilliseconds, o.WritesBefore, o.Errors, promoted, note, o.ErrorSamples);
+}
+
+/// <summary>Both systems' trials and how our side's promotion was done.</summary>
+internal sealed record FailoverRun(IReadOnlyList<FailoverTrialRecord> Routing, IReadOnlyList<FailoverTrialRecord> Pgpool, string RoutingPromotion);

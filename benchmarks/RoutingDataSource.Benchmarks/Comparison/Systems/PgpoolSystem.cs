@@ -1,0 +1,48 @@
+using Npgsql;
+using RoutingDataSource.Benchmarks.Comparison.Pgpool;
+
+namespace RoutingDataSource.Benchmarks.Comparison.Systems;
+
+/// <summary>
+/// Pgpool-II in front of the cluster: the application uses one plain <see cref="NpgsqlDataSource"/> on pgpool's port
+/// and pgpool routes each statement. Where reads ran comes from pgpool's own counters (SHOW POOL_NODES select_cnt).
+/// </summary>
+internal sealed class PgpoolSystem(PgpoolInstance pgpool, string database) : ISystemUnderTest
+{
+    private NpgsqlDataSource? _dataSource;
+
+    public string Key => "pgpool";
+
+    public string Label => "Pgpool-II 4.3 (load balancing, weights as ours)";
+
+    public async Task OpenAsync(CancellationToken cancellationToken)
+    {
+        _dataSource = NpgsqlDataSource.Create(pgpool.ConnectionString(database));
+        await ReadAsync(1, cancellationToken);
+        await WriteAsync(1, 0, cancellationToken);
+    }
+
+    public async Task ReadAsync(int aid, CancellationToken cancellationToken)
+    {
+        await using var conn = await _dataSource!.OpenConnectionAsync(cancellationToken);
+        await Statements.ReadAsync(conn, aid, cancellationToken);
+    }
+
+    public async Task WriteAsync(int aid, int delta, CancellationToken cancellationToken)
+    {
+        await using var conn = await _dataSource!.OpenConnectionAsync(cancellationToken);
+        await Statements.WriteAsync(conn, aid, delta, cancellationToken);
+    }
+
+    public async Task<ReadPlacement> ReadPlacementAsync(CancellationToken cancellationToken)
+    {
+        var nodes = await pgpool.ShowPoolNodesAsync(cancellationToken);
+        return new ReadPlacement(nodes.Where(n => n.Role == "standby").Sum(n => n.SelectCount), nodes.Sum(n => n.SelectCount));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_dataSource is not null)
+            await _dataSource.DisposeAsync();
+    }
+}
