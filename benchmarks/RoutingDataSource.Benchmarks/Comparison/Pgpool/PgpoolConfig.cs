@@ -92,6 +92,9 @@ internal static class PgpoolConfig
                 .AppendLine(Invariant($"backend_application_name{i} = {Quote(node.ApplicationName)}"));
         }
 
+        // For investigations only (e.g. "log_per_node_statement = on"); never set by build.sh.
+        if (Environment.GetEnvironmentVariable("BENCH_PGPOOL_EXTRA") is { Length: > 0 } extra)
+            s.AppendLine("# BENCH_PGPOOL_EXTRA").AppendLine(extra.Replace(";", "\n", StringComparison.Ordinal));
         return s.ToString();
     }
 

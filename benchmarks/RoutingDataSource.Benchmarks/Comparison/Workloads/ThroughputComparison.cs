@@ -14,7 +14,7 @@ internal static class ThroughputComparison
 {
     public static async Task<ThroughputRun> RunAsync(CompareSettings settings, TextWriter progress, CancellationToken cancellationToken)
     {
-        await using var cluster = await BenchCluster.StartAsync("tp", cancellationToken);
+        await using var cluster = await BenchCluster.StartAsync("tp-", cancellationToken);
         var tools = PgTools.Beside(cluster.Primary);
         progress.WriteLine($"cluster {cluster} ({cluster.ServerVersion}); loading pgbench -i -s {settings.Scale} ...");
         var load = await BenchCluster.LoadPgbenchAsync(cluster, tools, settings.Scale, cancellationToken);
