@@ -66,7 +66,7 @@ public sealed class LocalPgCluster : IAsyncDisposable
     /// <summary>The temporary directory holding the data directories, logs and sockets; deleted on disposal.</summary>
     public string Directory { get; }
 
-    /// <summary>How long <see cref="StartAsync"/> took, from call to all standbys streaming.</summary>
+    /// <summary>How long <see cref="StartAsync(LocalPgClusterOptions?, CancellationToken)"/> took, from call to all standbys streaming.</summary>
     public TimeSpan StartupDuration { get; private set; }
 
     /// <summary>What <c>postgres --version</c> of the binaries used printed.</summary>

@@ -1,6 +1,6 @@
 namespace RoutingDataSource.Testing;
 
-/// <summary>How <see cref="LocalPgCluster.StartAsync"/> builds a cluster. The defaults give a primary and two asynchronous standbys.</summary>
+/// <summary>How <see cref="LocalPgCluster.StartAsync(LocalPgClusterOptions?, CancellationToken)"/> builds a cluster. The defaults give a primary and two asynchronous standbys.</summary>
 public sealed class LocalPgClusterOptions
 {
     /// <summary>Number of streaming standbys besides the primary. Default 2 (nodes n0, n1, n2).</summary>

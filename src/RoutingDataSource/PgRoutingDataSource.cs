@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 using RoutingDataSource.Classification;
 using RoutingDataSource.Connections;
+using RoutingDataSource.Diagnostics;
 using RoutingDataSource.Resilience;
 using RoutingDataSource.Routing;
 using RoutingDataSource.Topology;
@@ -35,7 +36,8 @@ public sealed class PgRoutingDataSource : DbDataSource
         Router = new Router(Volatility);
         Balancer = options.PreferLowerLagStandby ? new LeastLagBalancer() : new WeightedRandomBalancer(random);
         Monitor = new TopologyMonitor(backends, options, Logger, time);
-        Failover = new FailoverRetry(options, time);
+        Metrics = new RoutingMetrics(() => Monitor.Current);
+        Failover = new FailoverRetry(options, time, Metrics);
         Monitor.SnapshotPublished += OnSnapshot;
         var first = new NpgsqlConnectionStringBuilder(backends[0].Pool.ConnectionString);
         Database = first.Database;
@@ -103,6 +105,8 @@ public sealed class PgRoutingDataSource : DbDataSource
     internal TopologyMonitor Monitor { get; }
 
     internal FailoverRetry Failover { get; }
+
+    internal RoutingMetrics Metrics { get; }
 
     /// <summary>The database name of the first backend.</summary>
     internal string? Database { get; }
@@ -247,6 +251,8 @@ public sealed class PgRoutingDataSource : DbDataSource
 
     private void OnSnapshot(ClusterSnapshot previous, ClusterSnapshot next)
     {
+        if (previous.Primary is { } was && !ReferenceEquals(was.Backend, next.Primary?.Backend))
+            Metrics.Failover(was.Backend.Name, next.Primary?.Backend.Name);
         // Any up server has the same catalog; prefer the primary, but a standby will do during an outage.
         var source = next.Primary ?? Array.Find(next.Nodes, n => n.LastProbeOk && n.State == BackendState.Up);
         if (source is not null)
@@ -325,7 +331,7 @@ public sealed class PgRoutingDataSource : DbDataSource
         }
         catch (RetryableFailure first)
         {
-            first.Backend?.CountRetry();
+            Failover.Count(first.Backend);
             return await Failover.RunAsync(first.Route, (_, ct) => RunUnitOnceAsync(work, ct), cancellationToken).ConfigureAwait(false);
         }
     }
@@ -440,6 +446,7 @@ public sealed class PgRoutingDataSource : DbDataSource
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
         await Monitor.DisposeAsync().ConfigureAwait(false);
+        Metrics.Dispose();
         foreach (var b in Backends)
             await b.DisposeAsync().ConfigureAwait(false);
     }

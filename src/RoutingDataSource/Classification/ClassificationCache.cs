@@ -4,7 +4,8 @@ using System.Diagnostics.CodeAnalysis;
 namespace RoutingDataSource.Classification;
 
 /// <summary>
-/// A bounded map from SQL text to its classification, with lock-free lookups. Two generations: new
+/// A bounded map from SQL text to its classification. Lookups are lock-free; adding a text (once per
+/// text, on the cold path) takes the dictionary's per-bucket lock. Two generations: new
 /// entries go to the current one; when it is full it becomes the previous one and the generation
 /// before it is dropped. A hit in the previous generation is copied forward, so statements in use
 /// survive (an approximate LRU) while the total stays within the capacity.
@@ -70,8 +71,8 @@ internal sealed class ClassificationCache
 
     private sealed class Generation
     {
-        // Keyed by the text itself: a hit costs one hash of the string and one comparison.
-        public readonly ConcurrentDictionary<string, SqlClassification> Map = new(StringComparer.Ordinal);
+        // Keyed by the text itself: a hit costs one hash of the text and one comparison.
+        public readonly ConcurrentDictionary<string, SqlClassification> Map = new(SqlTextComparer.Instance);
 
         public int Count;
     }

@@ -15,6 +15,7 @@ public sealed class SqlClassification
         bool isReadOnlyTransactionStart,
         RouteHint hint,
         TransactionControlKind transactionControl,
+        bool chainsTransaction,
         string? preparedStatementName,
         StatementKind? preparedStatementKind,
         string? executedStatementName,
@@ -26,6 +27,7 @@ public sealed class SqlClassification
         IsReadOnlyTransactionStart = isReadOnlyTransactionStart;
         Hint = hint;
         TransactionControl = transactionControl;
+        ChainsTransaction = chainsTransaction;
         PreparedStatementName = preparedStatementName;
         PreparedStatementKind = preparedStatementKind;
         ExecutedStatementName = executedStatementName;
@@ -52,7 +54,9 @@ public sealed class SqlClassification
     /// <c>PREPARE</c> lists the functions of the prepared body, so the router can resolve them before
     /// it remembers <see cref="PreparedStatementKind"/>. SQL syntax that looks like a call but is not a
     /// function (<c>COALESCE</c>, <c>CAST</c>, <c>EXTRACT</c>, type modifiers such as <c>numeric(10,2)</c>,
-    /// table aliases with column lists) is not listed.
+    /// table aliases with column lists, function-style casts to built-in types that have no function of
+    /// that name such as <c>tsquery('a &amp; b')</c>) is not listed. A function called without
+    /// parentheses (PostgreSQL's attribute notation, <c>t.f</c> for <c>f(t)</c>) cannot be seen in the text.
     /// </remarks>
     public IReadOnlyList<string> Functions { get; }
 
@@ -73,6 +77,13 @@ public sealed class SqlClassification
     /// <see cref="TransactionControlKind.None"/> when the text holds none.
     /// </summary>
     public TransactionControlKind TransactionControl { get; }
+
+    /// <summary>
+    /// True when that first transaction-control statement is <c>COMMIT AND CHAIN</c> or
+    /// <c>ROLLBACK AND CHAIN</c>: a new transaction with the same characteristics starts at once, on the
+    /// same server, so the transaction does not end there.
+    /// </summary>
+    public bool ChainsTransaction { get; }
 
     /// <summary>The name of the statement prepared by <c>PREPARE name AS ...</c>, in canonical spelling; otherwise null.</summary>
     public string? PreparedStatementName { get; }
@@ -105,7 +116,9 @@ public sealed class SqlClassification
         text.Append(Kind);
         if (TransactionControl != TransactionControlKind.None)
         {
-            text.Append(" (").Append(TransactionControl).Append(IsReadOnlyTransactionStart ? ", read only)" : ")");
+            text.Append(" (").Append(TransactionControl)
+                .Append(ChainsTransaction ? " and chain" : string.Empty)
+                .Append(IsReadOnlyTransactionStart ? ", read only)" : ")");
         }
 
         if (Reason is not null)
@@ -126,6 +139,7 @@ public sealed class SqlClassification
         return text.ToString();
     }
 
+    /// <summary>Wraps the analyzer's list, which nothing else holds or changes afterwards.</summary>
     internal static IReadOnlyList<string> FreezeFunctions(List<string>? functions) =>
-        functions is null || functions.Count == 0 ? Array.Empty<string>() : new ReadOnlyCollection<string>(functions.ToArray());
+        functions is null || functions.Count == 0 ? Array.Empty<string>() : new ReadOnlyCollection<string>(functions);
 }

@@ -2,8 +2,8 @@ namespace RoutingDataSource.Classification;
 
 /// <summary>
 /// Classifies SQL command texts for routing: reads to standbys, writes and session state to the primary
-/// (see <see cref="StatementKind"/>). Pure (no I/O, no locks), thread-safe, and cached: a text seen
-/// before costs one dictionary lookup and allocates nothing.
+/// (see <see cref="StatementKind"/>). Pure (no I/O), thread-safe, and cached: a text seen before costs
+/// one lock-free dictionary lookup and allocates nothing.
 /// </summary>
 /// <remarks>
 /// The classifier reads PostgreSQL's lexical rules and the statement structure; it does not parse SQL

@@ -32,16 +32,39 @@ internal ref struct SqlLexer
 
     public bool TryRead(out SqlToken token)
     {
-        SkipWhitespaceAndComments();
-        if (_position >= _sql.Length)
+        // Hot path in locals: whitespace, then plain words, which are most tokens.
+        ReadOnlySpan<char> sql = _sql;
+        int start = SkipWhitespace(sql, _position);
+        if ((uint)start < (uint)sql.Length && sql[start] is '-' or '/')
         {
+            _position = start;
+            SkipWhitespaceAndComments();
+            start = _position;
+        }
+
+        if ((uint)start >= (uint)sql.Length)
+        {
+            _position = sql.Length;
             token = default;
             return false;
         }
 
         _sawToken = true;
-        int start = _position;
-        char c = _sql[start];
+        char c = sql[start];
+        if (c < 0x80 && (AsciiClasses[c] & IdentifierStartClass) != 0 && !StartsPrefixedLiteral(sql, start))
+        {
+            int end = start + 1;
+            while ((uint)end < (uint)sql.Length && IsIdentifierChar(sql[end]))
+            {
+                end++;
+            }
+
+            _position = end;
+            token = new SqlToken(SqlTokenKind.Word, start, end - start);
+            return true;
+        }
+
+        _position = start;
         SqlTokenKind kind;
         switch (c)
         {
@@ -143,11 +166,39 @@ internal ref struct SqlLexer
         return true;
     }
 
+    /// <summary>E'..', B'..', X'..', N'..', U&amp;'..' and U&amp;"..." start with what would otherwise be a word.</summary>
+    private static bool StartsPrefixedLiteral(ReadOnlySpan<char> sql, int start)
+    {
+        int next = start + 1;
+        if ((uint)next >= (uint)sql.Length)
+        {
+            return false;
+        }
+
+        char c = (char)(sql[start] | 0x20);
+        return sql[next] == '\''
+            ? c is 'e' or 'b' or 'x' or 'n'
+            : c == 'u' && sql[next] == '&';
+    }
+
     internal static bool IsIdentifierStart(char c) =>
-        (uint)((c | 0x20) - 'a') <= 'z' - 'a' || c == '_' || c >= 0x80;
+        c >= 0x80 || (AsciiClasses[c] & IdentifierStartClass) != 0;
 
     internal static bool IsIdentifierChar(char c) =>
-        IsIdentifierStart(c) || IsDigit(c) || c == '$';
+        c >= 0x80 || (AsciiClasses[c] & IdentifierClass) != 0;
+
+    private const byte IdentifierStartClass = 1;
+    private const byte IdentifierClass = 2;
+
+    // Per ASCII character: 1 = may start an identifier (letters, '_'), 2 = may continue one (also digits, '$').
+    // Every character from 0x80 up is an identifier character, as in scan.l (ident_start / ident_cont).
+    private static ReadOnlySpan<byte> AsciiClasses =>
+    [
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0,
+        0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 3,
+        0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0,
+    ];
 
     private static bool IsDigit(char c) => (uint)(c - '0') <= 9;
 
@@ -172,7 +223,7 @@ internal ref struct SqlLexer
             char c = _sql[_position];
             if (IsWhitespace(c))
             {
-                _position++;
+                _position = SkipWhitespace(_sql, _position + 1);
             }
             else if (c == '-' && Peek(1) == '-')
             {
@@ -395,10 +446,25 @@ internal ref struct SqlLexer
 
     private void SkipIdentifierChars()
     {
-        while (_position < _sql.Length && IsIdentifierChar(_sql[_position]))
+        // Locals, not fields: the loop then runs in registers.
+        ReadOnlySpan<char> sql = _sql;
+        int i = _position;
+        while ((uint)i < (uint)sql.Length && IsIdentifierChar(sql[i]))
         {
-            _position++;
+            i++;
         }
+
+        _position = i;
+    }
+
+    private static int SkipWhitespace(ReadOnlySpan<char> sql, int i)
+    {
+        while ((uint)i < (uint)sql.Length && IsWhitespace(sql[i]))
+        {
+            i++;
+        }
+
+        return i;
     }
 
     /// <summary>Reads up to and including the closing quote; the opening quote is already consumed.</summary>

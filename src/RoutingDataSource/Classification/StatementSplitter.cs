@@ -49,13 +49,16 @@ internal struct StatementSplitter
     {
         if (_wordCount < 4)
         {
-            char letter =
-                Eq(word, "create") ? 'c'
-                : Eq(word, "function") ? 'f'
-                : Eq(word, "procedure") ? 'p'
-                : Eq(word, "or") ? 'o'
-                : Eq(word, "replace") ? 'r'
-                : '\0';
+            // The length picks the one keyword worth comparing.
+            char letter = word.Length switch
+            {
+                6 when Eq(word, "create") => 'c',
+                8 when Eq(word, "function") => 'f',
+                9 when Eq(word, "procedure") => 'p',
+                2 when Eq(word, "or") => 'o',
+                7 when Eq(word, "replace") => 'r',
+                _ => '\0',
+            };
             switch (_wordCount)
             {
                 case 0:

@@ -20,6 +20,8 @@ internal struct StatementVerdict
 
     public TransactionAccessMode AccessMode { get; set; }
 
+    public bool ChainsTransaction { get; set; }
+
     public string? PreparedName { get; set; }
 
     public StatementKind? PreparedKind { get; set; }

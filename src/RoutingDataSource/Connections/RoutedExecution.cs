@@ -1,5 +1,6 @@
 using System.Data;
 using RoutingDataSource.Classification;
+using RoutingDataSource.Diagnostics;
 using RoutingDataSource.Resilience;
 using RoutingDataSource.Routing;
 using RoutingDataSource.Topology;
@@ -35,7 +36,7 @@ internal static class RoutedExecution
                     first = again;
                 }
             }
-            first.Backend?.CountRetry();
+            conn.DataSourceInternal.Failover.Count(first.Backend);
             return await conn.DataSourceInternal.Failover.RunAsync(first.Route,
                 (r, ct) => AttemptAsync(statement, conn, c, r, statementCount, mode, behavior, async, ct), cancellationToken).ConfigureAwait(false);
         }
@@ -64,6 +65,7 @@ internal static class RoutedExecution
         // server never does. Instead the caller stops waiting and the physical connection is abandoned.
         var abort = lease.Backend.AbortToken;
         var abandoned = false;
+        using var activity = RoutingActivity.Start(lease.Backend, conn.IsOnPrimary(lease), route);
         try
         {
             await statement.PrepareIfRequestedAsync(async, cancellationToken).ConfigureAwait(false);
@@ -91,6 +93,7 @@ internal static class RoutedExecution
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
+            RoutingActivity.Fail(activity, e);
             // Translate before releasing: whether the physical connection survived tells a slow server from a lost one.
             var translated = FailureTranslator.AfterSend(e, conn, lease, route);
             if (!abandoned)

@@ -194,10 +194,14 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
         var conn = RequireOpenConnection();
         if (_reader is { IsClosed: false })
             throw new InvalidOperationException("A reader of this command is still open; close it first.");
+        var metrics = conn.DataSourceInternal.Metrics;
+        var started = metrics.DecisionTimingEnabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
         var c = Classify(conn);
         if (mode != ExecuteMode.Reader && conn.TryConsumeTransactionControl(c, _inner.CommandText))
             return new(mode == ExecuteMode.NonQuery ? -1 : null);
         var route = conn.DataSourceInternal.Router.Route(c);
+        if (started != 0)
+            metrics.Decision(started);
         return RoutedExecution.ExecuteAsync(this, conn, c, route, 1, mode, behavior, async, cancellationToken);
     }
 

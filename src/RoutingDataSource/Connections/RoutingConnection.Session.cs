@@ -23,6 +23,13 @@ public sealed partial class RoutingConnection
     private NpgsqlTransaction? _physicalTransaction;
     private RoutingTransaction? _transaction;
     private bool _transactionWrote;
+
+    // After its first write a logical connection keeps that primary session (reads still go to standbys), so what a
+    // write leaves in the session works as on a plain connection: currval()/lastval() after an INSERT with a serial
+    // default, for instance. Released when the connection closes, or dropped if it breaks.
+    private NpgsqlConnection? _primarySession;
+    private Backend? _primarySessionBackend;
+    private bool _primarySessionBusy;
     private long _lastWrite;   // TimeProvider timestamp of this connection's last acknowledged write
     private ulong _tokenLsn;   // from a causality token: reads need at least this replay position
 
@@ -74,7 +81,8 @@ public sealed partial class RoutingConnection
                 _pendingBeginSql = sql;
                 return true;
             case TransactionControlKind.Commit or TransactionControlKind.Rollback when _tx == TransactionPhase.Pending && !_pendingFromApi:
-                EndTransaction();
+                if (!c.ChainsTransaction)
+                    EndTransaction(); // with AND CHAIN the (still empty) transaction simply stays pending
                 return true;
             default:
                 return false;
@@ -110,6 +118,8 @@ public sealed partial class RoutingConnection
                 ? await _dataSource.GetReadNodeAsync(this, cancellationToken).ConfigureAwait(false)
                 : await _dataSource.GetPrimaryAsync(cancellationToken).ConfigureAwait(false);
             lease = await OpenPhysicalAsync(node.Backend, async, cancellationToken).ConfigureAwait(false);
+            if (route.Kind != StatementKind.Read && !pinAfter)
+                KeepAsPrimarySession(lease);
             if (pinAfter)
             {
                 Pin(lease, startsTransaction && c.StatementCount == 1 ? PinReason.Transaction : PinReason.Session);
@@ -125,8 +135,12 @@ public sealed partial class RoutingConnection
             else
                 lease.Backend.CountWrite();
         }
+        _dataSource.Metrics.Statement(lease.Backend, IsOnPrimary(lease), route.Kind, statements);
         return lease;
     }
+
+    /// <summary>Whether the lease is on the server the current snapshot calls the primary.</summary>
+    internal bool IsOnPrimary(Lease lease) => ReferenceEquals(_dataSource.Monitor.Current.Primary?.Backend, lease.Backend);
 
     /// <summary>A lease on the primary for internal use (schema queries): the pinned connection when pinned.</summary>
     internal async ValueTask<Lease> AcquireForPrimary(bool async, CancellationToken cancellationToken)
@@ -202,9 +216,31 @@ public sealed partial class RoutingConnection
     /// <summary>The backend of the latest physical connection attempt (to attribute a failure to open it).</summary>
     internal Backend? LastAcquireBackend { get; private set; }
 
+    private void KeepAsPrimarySession(Lease lease)
+    {
+        if (ReferenceEquals(_primarySession, lease.Connection))
+            return;
+        if (_primarySession is { } old && !_primarySessionBusy)
+            old.Dispose(); // the primary changed (failover): let the old session go
+        if (ReferenceEquals(_spare[lease.Backend.Index], lease.Connection))
+            _spare[lease.Backend.Index] = null; // the spare slot gets a fresh object next time
+        _primarySession = lease.Connection;
+        _primarySessionBackend = lease.Backend;
+        _primarySessionBusy = true;
+    }
+
     private async ValueTask<Lease> OpenPhysicalAsync(Backend backend, bool async, CancellationToken cancellationToken)
     {
         LastAcquireBackend = backend;
+        if (_primarySession is { } kept && ReferenceEquals(_primarySessionBackend, backend) && !_primarySessionBusy)
+        {
+            if (kept.State == ConnectionState.Open)
+            {
+                _primarySessionBusy = true;
+                return new Lease(kept, backend, Pinned: false);
+            }
+            DropPrimarySession();
+        }
         var conn = _spare[backend.Index];
         if (conn is null || conn.State != ConnectionState.Closed)
         {
@@ -242,6 +278,12 @@ public sealed partial class RoutingConnection
             _spare[lease.Backend.Index] = null;
         if (ReferenceEquals(_pinned, lease.Connection))
             _pinned = null; // OnPinnedConnectionLost then reports what was lost without touching it
+        if (ReferenceEquals(_primarySession, lease.Connection))
+        {
+            _primarySession = null;
+            _primarySessionBackend = null;
+            _primarySessionBusy = false;
+        }
         operation.ContinueWith(static (_, c) => ((NpgsqlConnection)c!).Dispose(), lease.Connection, CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
@@ -261,8 +303,23 @@ public sealed partial class RoutingConnection
         ReturnPhysical(lease.Connection, lease.Backend);
     }
 
+    private void DropPrimarySession()
+    {
+        _primarySession?.Dispose();
+        _primarySession = null;
+        _primarySessionBackend = null;
+        _primarySessionBusy = false;
+    }
+
     private void ReturnPhysical(NpgsqlConnection conn, Backend backend)
     {
+        if (ReferenceEquals(conn, _primarySession))
+        {
+            _primarySessionBusy = false;
+            if (conn.State != ConnectionState.Open)
+                DropPrimarySession(); // broken (server gone): the next write starts a new session
+            return;
+        }
         if (ReferenceEquals(_spare[backend.Index], conn))
             conn.Close();
         else
@@ -287,7 +344,10 @@ public sealed partial class RoutingConnection
         {
             if (c.TransactionControl == TransactionControlKind.Commit && _transactionWrote)
                 MarkWrite();
-            EndTransaction();
+            if (c.ChainsTransaction)
+                _transactionWrote = false; // AND CHAIN: a new transaction starts at once, on the same server
+            else
+                EndTransaction();
             return;
         }
         if (wrote && c.Kind != StatementKind.TransactionControl)
@@ -486,6 +546,16 @@ public sealed partial class RoutingConnection
             _pinned = null;
             _pinnedBackend = null;
             _pin = PinReason.None;
+            if (_primarySession is { } session)
+            {
+                if (async)
+                    await session.DisposeAsync().ConfigureAwait(false);
+                else
+                    session.Dispose();
+            }
+            _primarySession = null;
+            _primarySessionBackend = null;
+            _primarySessionBusy = false;
         }
     }
 }

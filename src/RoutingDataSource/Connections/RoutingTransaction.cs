@@ -5,7 +5,7 @@ namespace RoutingDataSource.Connections;
 
 /// <summary>
 /// A transaction on a <see cref="RoutingConnection"/>. It is bound to one server by its first statement and stays
-/// there until <see cref="Commit"/> or <see cref="Rollback"/>: the primary, or a standby for a read-only transaction.
+/// there until <see cref="Commit"/> or <see cref="Rollback()"/>: the primary, or a standby for a read-only transaction.
 /// </summary>
 public sealed class RoutingTransaction : DbTransaction
 {

@@ -1,7 +1,7 @@
 namespace RoutingDataSource.DependencyInjection;
 
 /// <summary>
-/// The configuration shape bound by <see cref="RoutingServiceCollectionExtensions.AddRoutingDataSource(Microsoft.Extensions.DependencyInjection.IServiceCollection, Microsoft.Extensions.Configuration.IConfiguration, Action{PgRoutingDataSourceBuilder}?)"/>:
+/// The configuration shape bound by <c>services.AddRoutingDataSource(configuration.GetSection("RoutingDataSource"))</c>:
 /// a <c>Backends</c> array, and every <see cref="RoutingOptions"/> property at the same level.
 /// </summary>
 /// <example>

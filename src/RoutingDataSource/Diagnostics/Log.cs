@@ -23,6 +23,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "No writable primary: {Problem}")]
     public static partial void NoPrimary(ILogger logger, string problem);
 
+    [LoggerMessage(EventId = 1014, Level = LogLevel.Error, Message = "Split brain: {Problem}")]
+    public static partial void SplitBrain(ILogger logger, string problem);
+
     [LoggerMessage(EventId = 1006, Level = LogLevel.Error, Message = "Backend {Backend} fenced: {Reason}")]
     public static partial void Fenced(ILogger logger, string backend, string? reason);
 

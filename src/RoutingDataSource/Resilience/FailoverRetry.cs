@@ -1,5 +1,6 @@
 using Polly;
 using Polly.Retry;
+using RoutingDataSource.Diagnostics;
 using RoutingDataSource.Routing;
 
 namespace RoutingDataSource.Resilience;
@@ -17,9 +18,12 @@ internal sealed class FailoverRetry
     private readonly TimeProvider _time;
     private readonly TimeSpan _budget;
 
-    public FailoverRetry(RoutingOptions options, TimeProvider time)
+    private readonly RoutingMetrics _metrics;
+
+    public FailoverRetry(RoutingOptions options, TimeProvider time, RoutingMetrics metrics)
     {
         _time = time;
+        _metrics = metrics;
         _budget = options.FailoverTimeout;
         _pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
             .AddRetry(new RetryStrategyOptions
@@ -30,14 +34,20 @@ internal sealed class FailoverRetry
                 Delay = TimeSpan.FromMilliseconds(50),
                 MaxDelay = TimeSpan.FromSeconds(1),
                 MaxRetryAttempts = int.MaxValue,
-                OnRetry = static args =>
+                OnRetry = args =>
                 {
-                    if (args.Outcome.Exception is RetryableFailure { Backend: { } b })
-                        b.CountRetry();
+                    Count((args.Outcome.Exception as RetryableFailure)?.Backend);
                     return default;
                 },
             })
             .Build();
+    }
+
+    /// <summary>Counts one retry against the backend that failed (status and metrics).</summary>
+    public void Count(Topology.Backend? backend)
+    {
+        backend?.CountRetry();
+        _metrics.Retry(backend);
     }
 
     private bool Expired(ResilienceContext context)
@@ -54,7 +64,7 @@ internal sealed class FailoverRetry
         var current = route;
         try
         {
-            return await _pipeline.ExecuteAsync(async ctx =>
+            var result = await _pipeline.ExecuteAsync(async ctx =>
             {
                 try
                 {
@@ -66,9 +76,12 @@ internal sealed class FailoverRetry
                     throw;
                 }
             }, context).ConfigureAwait(false);
+            _metrics.RetryOutcome(succeeded: true);
+            return result;
         }
         catch (RetryableFailure last)
         {
+            _metrics.RetryOutcome(succeeded: false);
             throw new RoutingException(RoutingFailure.RetriesExhausted,
                 $"Gave up after retrying for {_budget.TotalSeconds:0.#} s (RoutingOptions.FailoverTimeout): {last.InnerException?.Message}. Nothing was left half-done; retry later.",
                 last.InnerException, last.Backend?.Name);

@@ -31,6 +31,7 @@ internal static class FailureTranslator
         {
             case FailureKind.ReadOnly when !lease.Pinned:
                 lease.Backend.CountReroute();
+                ds.Metrics.Reroute(lease.Backend);
                 var primary = ds.Monitor.Current.Primary;
                 if (primary is not null && ReferenceEquals(primary.Backend, lease.Backend))
                 {
@@ -40,7 +41,8 @@ internal static class FailureTranslator
                     ds.Monitor.RequestProbe();
                     return new RetryableFailure(route with { StandbyAllowed = false, Reason = "re-run after the primary turned read-only" }, e, lease.Backend, immediate: false);
                 }
-                Log.Rerouted(ds.Logger, lease.Backend.Name, primary?.Backend.Name);
+                if (lease.Backend.ShouldLogReroute(ds.Time.GetTimestamp(), ds.Time.TimestampFrequency))
+                    Log.Rerouted(ds.Logger, lease.Backend.Name, primary?.Backend.Name);
                 return new RetryableFailure(route with { StandbyAllowed = false, Reason = "re-run on the primary after 25006" }, e, lease.Backend, immediate: true);
             case FailureKind.ServerGone:
                 OnServerGone(ds, lease.Backend, e);
@@ -58,10 +60,11 @@ internal static class FailureTranslator
 
     private static FailureKind Kind(Exception e, Npgsql.NpgsqlConnection? connection = null)
     {
-        // Callers filter out their own cancellation, so a cancellation here came from the monitor taking the backend
-        // out of service (down, fenced, demoted): the server is gone.
-        if (e is OperationCanceledException)
-            return FailureKind.ServerGone;
+        // Callers filter out their own token's cancellation. A cancellation whose token fired is then the monitor's
+        // abort (the backend went down, was fenced or demoted): the server is gone. DbCommand.Cancel() also surfaces
+        // as a cancellation, but with a token that never fired (and 57014 inside): an ordinary error.
+        if (e is OperationCanceledException oce)
+            return oce.CancellationToken.IsCancellationRequested ? FailureKind.ServerGone : FailureKind.Other;
         var kind = ErrorClassifier.Classify(e);
         // A command timeout that the server answered (the cancellation worked, the connection is still open) is a
         // slow statement on a live server, not a lost one.

@@ -55,6 +55,9 @@ internal sealed class FunctionVolatilityCache
             return FunctionSafety.Write;
         if (_readOnly.Count != 0 && _readOnly.Contains(name))
             return FunctionSafety.Read;
+        // Volatile in pg_proc but only reads (random, clock_timestamp, pg_sleep...): safe on a standby.
+        if (Classification.BuiltinFunctions.IsReadSafe(name))
+            return FunctionSafety.Read;
         if (_known.TryGetValue(name, out var s))
             return s;
         ScheduleLookup(name);

@@ -69,6 +69,17 @@ internal sealed class Backend : IAsyncDisposable
         old.Cancel();
     }
 
+    private long _lastRerouteLog;
+
+    /// <summary>Reroute logs are rate-limited to one per backend every 10 s: a misclassified hot statement must not flood the log.</summary>
+    public bool ShouldLogReroute(long now, long frequency)
+    {
+        var last = Volatile.Read(ref _lastRerouteLog);
+        if (last != 0 && now - last < 10 * frequency)
+            return false;
+        return Interlocked.CompareExchange(ref _lastRerouteLog, now, last) == last;
+    }
+
     /// <summary>The application_name mismatch warning is logged once per backend.</summary>
     public int MismatchLogged;
 

@@ -216,7 +216,9 @@ internal sealed class TopologyMonitor : IAsyncDisposable
         var newPrimary = next.Primary?.Backend.Name;
         if (!string.Equals(oldPrimary, newPrimary, StringComparison.Ordinal))
         {
-            if (newPrimary is null)
+            if (newPrimary is null && next.Problem is { } p && p.StartsWith("two primaries", StringComparison.Ordinal))
+                Log.SplitBrain(_logger, p);
+            else if (newPrimary is null)
                 Log.NoPrimary(_logger, next.Problem ?? "unknown");
             else
                 Log.PrimaryChanged(_logger, oldPrimary, newPrimary);

@@ -68,6 +68,10 @@ public sealed class ConformanceTests(ITestOutputHelper output)
                 else
                 {
                     report.AddMiss(MissCause(classification, volatility), where, sql);
+                    foreach (string unknown in classification.Functions.Where(f => Builtin(volatility, f) is null).Distinct())
+                    {
+                        report.UnknownFunctions[unknown] = report.UnknownFunctions.GetValueOrDefault(unknown) + 1;
+                    }
                 }
 
                 if (routerSent)
@@ -235,6 +239,8 @@ public sealed class ConformanceTests(ITestOutputHelper output)
 
         public Dictionary<string, List<string>> Misses { get; } = [];
 
+        public Dictionary<string, int> UnknownFunctions { get; } = [];
+
         public double ReadYield => OkReads == 0 ? 0 : (double)Sent / OkReads;
 
         public void AddMiss(string cause, string where, string sql)
@@ -266,6 +272,11 @@ public sealed class ConformanceTests(ITestOutputHelper output)
                     text.AppendLine(culture, $"           e.g. {example}");
                 }
             }
+
+            var top = UnknownFunctions.OrderByDescending(f => f.Value).ThenBy(f => f.Key, StringComparer.Ordinal).Take(12);
+            text.Append(culture, $"user-defined functions in reads not sent ({UnknownFunctions.Count} names), most frequent: ")
+                .AppendJoin(", ", top.Select(f => string.Create(culture, $"{f.Key} ({f.Value})")))
+                .AppendLine();
 
             return text.ToString();
         }

@@ -20,6 +20,7 @@ public sealed class StatementStructureTests
     [InlineData("WITH RECURSIVE s AS (SELECT 1 AS id) SEARCH DEPTH FIRST BY id SET ord SELECT * FROM s")]
     [InlineData("WITH RECURSIVE s AS (SELECT 1 AS id) CYCLE id SET is_cycle USING path SELECT * FROM s")]
     [InlineData("SELECT * FROM t FOR READ ONLY")]
+    [InlineData("SELECT b.\"Id\", p.\"Title\" FROM \"Blogs\" AS b LEFT JOIN \"Posts\" AS p ON b.\"Id\" = p.\"BlogId\" WHERE b.\"Rating\" > @__minRating_0 ORDER BY b.\"Id\" LIMIT @__p_1")]
     public void Query_that_only_reads_is_a_read(string sql)
     {
         Assert.Equal(StatementKind.Read, Classify(sql).Kind);
@@ -105,6 +106,7 @@ public sealed class StatementStructureTests
     [InlineData("EXPLAIN (ANALYZE false) DELETE FROM t")]
     [InlineData("EXPLAIN (ANALYZE off, COSTS off) UPDATE t SET a = 1")]
     [InlineData("EXPLAIN VERBOSE SELECT 1")]
+    [InlineData("EXPLAIN (SELECT 1) UNION (SELECT 2)")]
     [InlineData("EXPLAIN ANALYZE SELECT * FROM t")]
     [InlineData("EXPLAIN (ANALYZE, BUFFERS) SELECT upper(a) FROM t")]
     public void Explain_that_executes_nothing_or_only_reads_is_a_read(string sql)

@@ -85,4 +85,18 @@ public sealed class TransactionControlTests
         Assert.False(c.IsReadOnlyTransactionStart);
         Assert.Equal(TransactionControlKind.None, c.TransactionControl);
     }
+
+    [Theory]
+    [InlineData("COMMIT AND CHAIN", TransactionControlKind.Commit, true)]
+    [InlineData("END WORK AND CHAIN", TransactionControlKind.Commit, true)]
+    [InlineData("ROLLBACK TRANSACTION AND CHAIN", TransactionControlKind.Rollback, true)]
+    [InlineData("ABORT AND CHAIN", TransactionControlKind.Rollback, true)]
+    [InlineData("COMMIT AND NO CHAIN", TransactionControlKind.Commit, false)]
+    [InlineData("ROLLBACK", TransactionControlKind.Rollback, false)]
+    public void And_chain_keeps_a_transaction_open(string sql, TransactionControlKind kind, bool chains)
+    {
+        var c = Classify(sql);
+        Assert.Equal(kind, c.TransactionControl);
+        Assert.Equal(chains, c.ChainsTransaction);
+    }
 }

@@ -114,18 +114,29 @@ public sealed class FailoverChaosTests(ITestOutputHelper output)
         });
         await Task.Delay(500);
         await cluster.Primary.StopAsync(immediate: true);
-        await cluster.Node("n1").PromoteAsync();
+        // Promote the most advanced standby, as the coordinator does: with ANY 1 (n1, n2) either may hold the last
+        // acknowledged commits, and the other must be able to follow it.
+        var (winner, follower) = await MostAdvancedFirstAsync(cluster.Node("n1"), cluster.Node("n2"));
+        await winner.PromoteAsync();
         // Synchronous replication: the new primary can commit once a standby streams from it (the coordinator's job).
-        await cluster.Node("n2").FollowAsync(cluster.Node("n1"));
+        await follower.FollowAsync(winner);
         Volatile.Write(ref promotedAt, clock.ElapsedTicks);
         await writer;
         Assert.NotEqual(0, firstWriteAfterPromotion);
         var resume = TimeSpan.FromTicks((long)((firstWriteAfterPromotion - promotedAt) * (TimeSpan.TicksPerSecond / (double)Stopwatch.Frequency)));
         output.WriteLine($"first write on the new primary {resume.TotalMilliseconds:0} ms after promotion and repointing; {acknowledged.Count} writes acknowledged");
         Assert.True(resume < TimeSpan.FromSeconds(1), $"writes resumed {resume.TotalMilliseconds:0} ms after promotion");
-        var onNewPrimary = (await cluster.Node("n1").ScalarAsync<long>($"SELECT count(*) FROM t WHERE id IN ({string.Join(",", acknowledged)})"));
+        var onNewPrimary = (await winner.ScalarAsync<long>($"SELECT count(*) FROM t WHERE id IN ({string.Join(",", acknowledged)})"));
         Assert.Equal(acknowledged.Count, onNewPrimary);
-        Assert.Equal("n1", ds.GetStatus().PrimaryName);
+        Assert.Equal(winner.Name, ds.GetStatus().PrimaryName);
+    }
+
+    private static async Task<(LocalPgNode Winner, LocalPgNode Follower)> MostAdvancedFirstAsync(LocalPgNode a, LocalPgNode b)
+    {
+        const string received = "SELECT pg_last_wal_receive_lsn() - '0/0'::pg_lsn";
+        var la = await a.ScalarAsync<decimal>(received);
+        var lb = await b.ScalarAsync<decimal>(received);
+        return la >= lb ? (a, b) : (b, a);
     }
 
     [Fact]

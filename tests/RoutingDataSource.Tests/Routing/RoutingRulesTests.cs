@@ -375,3 +375,42 @@ public sealed class RoutingRulesTests(ClusterFixture fx)
         return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
     }
 }
+
+[Collection("cluster")]
+public sealed class SessionContinuityTests(ClusterFixture fx)
+{
+    [Fact]
+    public async Task Currval_after_an_insert_with_a_serial_default_runs_in_the_same_primary_session()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "INSERT INTO items(owner) VALUES ('serial-default')"); // nextval() runs inside the default
+        var id = Convert.ToInt64(await ScalarAsync(conn, "SELECT currval('items_id_seq')"));
+        Assert.Equal(id, await fx.Cluster.Primary.ScalarAsync<long>("SELECT max(id) FROM items WHERE owner = 'serial-default'"));
+        Assert.Equal(id, Convert.ToInt64(await ScalarAsync(conn, "SELECT lastval()")));
+    }
+
+    [Fact]
+    public async Task Volatile_builtins_that_only_read_are_served_by_a_standby()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        Assert.Equal(true, await ScalarAsync(conn, "SELECT pg_is_in_recovery() AND random() < 2"));
+        Assert.Equal(1, ds.Backend("n1").ReadCount + ds.Backend("n2").ReadCount);
+    }
+
+    [Fact]
+    public async Task Commit_and_chain_keeps_the_transaction_on_its_server()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "BEGIN");
+        await NonQueryAsync(conn, "INSERT INTO items(owner) VALUES ('chain-1')");
+        await NonQueryAsync(conn, "COMMIT AND CHAIN");
+        Assert.Equal(fx.Cluster.Primary.Port, await ServerPortAsync(conn)); // still in the chained transaction
+        await NonQueryAsync(conn, "INSERT INTO items(owner) VALUES ('chain-2')");
+        await NonQueryAsync(conn, "ROLLBACK");
+        Assert.Equal(0L, await fx.Cluster.Primary.ScalarAsync<long>("SELECT count(*) FROM items WHERE owner = 'chain-2'"));
+        Assert.Equal(1L, await fx.Cluster.Primary.ScalarAsync<long>("SELECT count(*) FROM items WHERE owner = 'chain-1'"));
+    }
+}

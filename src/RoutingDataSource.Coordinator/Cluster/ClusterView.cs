@@ -1,0 +1,47 @@
+namespace RoutingDataSource.Coordinator.Cluster;
+
+/// <summary>
+/// The coordinator's view of the cluster, as <c>GET /cluster</c> returns it (camelCase JSON). The names of the
+/// documented fields (primary, timeline, members: name, host, port, role, state, timeline, lsn, lagBytes) are a
+/// contract; the others are additions.
+/// </summary>
+internal sealed record ClusterView(
+    string? Primary,
+    int Timeline,
+    IReadOnlyList<MemberView> Members,
+    string? Decision,
+    FailoverRecord? LastFailover,
+    long Rounds,
+    DateTimeOffset? ObservedAt)
+{
+    public MemberView? Find(string name) => Members.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.Ordinal));
+}
+
+/// <summary>One member: role "primary" | "standby" | "unknown"; state "up" | "down" | "detached" | "fenced".</summary>
+internal sealed record MemberView(
+    string Name,
+    string Host,
+    int Port,
+    string Role,
+    string State,
+    int? Timeline,
+    string? Lsn,
+    long? LagBytes,
+    int Priority,
+    string? ReceivedLsn,
+    string? SyncState,
+    string? Receiver,
+    DateTimeOffset? LastChange,
+    string? Reason);
+
+/// <summary>The last promotion this coordinator made.</summary>
+internal sealed record FailoverRecord(string? OldPrimary, string NewPrimary, int? Timeline, DateTimeOffset At, long DecisionToPromotedMs, string Trigger);
+
+/// <summary>Body of <c>POST /failover</c>.</summary>
+internal sealed record FailoverRequest(string? Candidate);
+
+/// <summary>Answer of a successful <c>POST /failover</c>.</summary>
+internal sealed record FailoverResponse(string Primary, string? Previous, int? Timeline, long TookMs);
+
+/// <summary>A JSON error body.</summary>
+internal sealed record ErrorResponse(string Error);

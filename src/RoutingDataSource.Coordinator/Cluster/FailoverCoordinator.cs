@@ -1,0 +1,365 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using RoutingDataSource.Coordinator.Actions;
+using RoutingDataSource.Coordinator.Configuration;
+using RoutingDataSource.Coordinator.Decisions;
+using RoutingDataSource.Coordinator.Diagnostics;
+using RoutingDataSource.Topology;
+
+namespace RoutingDataSource.Coordinator.Cluster;
+
+/// <summary>
+/// The coordinator's engine. One loop probes every member each round (every <c>ProbeInterval</c>, every
+/// <c>RetryInterval</c> while the primary fails), builds the view with the data source's own
+/// <see cref="SnapshotBuilder"/>, asks the <see cref="FailureDetector"/> for a verdict and, on a dead primary, the
+/// <see cref="CandidateSelector"/> for a standby; then promotes it and repoints the others. Manual operations
+/// (API) take the same operation lock, so two promotions never overlap.
+/// </summary>
+internal sealed partial class FailoverCoordinator : IAsyncDisposable
+{
+    private readonly CoordinatorOptions _options;
+    private readonly RoutingOptions _routing;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly FailureDetector _detector;
+    private readonly HookRunner _hooks;
+    private readonly SemaphoreSlim _operation = new(1, 1);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Followers _followers;
+    private readonly HashSet<string> _receiverWarned = new(StringComparer.Ordinal);
+    private readonly Lock _publish = new();
+    private volatile ClusterSnapshot _snapshot;
+    private volatile ClusterView _view;
+    private TaskCompletionSource<ClusterView> _nextView = NewViewSignal();
+    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile string? _primary;
+    private volatile string? _primarySync;
+    private volatile string? _decision;
+    private volatile FailoverRecord? _lastFailover;
+    private PrimaryVerdict? _verdict;
+    private string? _lastNoCandidate;
+    private long _rounds;
+
+    public FailoverCoordinator(CoordinatorOptions options, ILoggerFactory loggerFactory, TimeProvider time)
+    {
+        _options = options;
+        _time = time;
+        _logger = loggerFactory.CreateLogger("RoutingDataSource.Coordinator");
+        _routing = new RoutingOptions
+        {
+            HealthCheckMaxRetries = options.FailureThreshold,
+            HealthCheckInterval = options.ProbeInterval,
+            HealthCheckTimeout = options.ProbeTimeout,
+            MaxReplicationLagBytes = null,
+            MaxReplicationLag = null,
+        };
+        Members = options.Backends.Select((b, i) => new Member(i, b, options)).ToArray();
+        _detector = new FailureDetector(options.FailureThreshold, time);
+        _hooks = new HookRunner(options.Hooks.Timeout, _logger);
+        _followers = new Followers(options, _logger, time, _stop.Token);
+        _snapshot = ClusterSnapshot.Initial(Members.Select(m => m.Backend).ToArray());
+        _view = BuildView();
+    }
+
+    public Member[] Members { get; }
+
+    public ILogger Logger => _logger;
+
+    /// <summary>The latest view (immutable).</summary>
+    public ClusterView View => _view;
+
+    /// <summary>Completes with the next view published after this call.</summary>
+    public Task<ClusterView> NextViewAsync(CancellationToken cancellationToken) => Volatile.Read(ref _nextView).Task.WaitAsync(cancellationToken);
+
+    /// <summary>Asks for a probe round now.</summary>
+    public void Wake() => Volatile.Read(ref _wake).TrySetResult();
+
+    public Member? Find(string name) => Members.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.Ordinal));
+
+    /// <summary>The loop; returns when <paramref name="stop"/> or disposal cancels it.</summary>
+    public async Task RunAsync(CancellationToken stop)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(stop, _stop.Token);
+        var ct = linked.Token;
+        Log.Started(_logger, Members.Length, string.Join(", ", Members.Select(m => string.Create(CultureInfo.InvariantCulture, $"{m.Name}={m.Host}:{m.Port} p{m.Priority}"))),
+            (long)_options.ProbeInterval.TotalMilliseconds, (long)_options.ProbeTimeout.TotalMilliseconds, _options.FailureThreshold);
+        while (!ct.IsCancellationRequested)
+        {
+            var started = _time.GetTimestamp();
+            Interlocked.Exchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            try
+            {
+                await RoundAsync(ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                break;
+            }
+#pragma warning disable CA1031 // The loop must survive anything one round throws; it is logged.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                Log.RoundFailed(_logger, e);
+            }
+            var interval = _verdict?.Kind is VerdictKind.Suspect or VerdictKind.Vetoed ? _options.RetryInterval : _options.ProbeInterval;
+            var wait = interval - _time.GetElapsedTime(started);
+            if (wait <= TimeSpan.Zero)
+                continue;
+            try
+            {
+                await Volatile.Read(ref _wake).Task.WaitAsync(wait, _time, ct).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    private Task<MemberObservation[]> ProbeAllAsync(CancellationToken ct) =>
+        Task.WhenAll(Members.Select(m => MemberProbe.ProbeAsync(m, _options.ProbeTimeout, _time, ct)));
+
+    private async Task RoundAsync(CancellationToken ct)
+    {
+        var startedAt = _time.GetUtcNow();
+        var startedTimestamp = _time.GetTimestamp();
+        var observations = await ProbeAllAsync(ct).ConfigureAwait(false);
+        var previous = _snapshot;
+        var next = SnapshotBuilder.Build(previous, observations.Select(o => o.Probe).ToArray(), _routing, startedAt, startedTimestamp);
+        _snapshot = next;
+        OnTransitions(previous, next, observations);
+
+        // A manual operation in progress owns the decisions; this round only refreshes the view.
+        if (await _operation.WaitAsync(0, ct).ConfigureAwait(false))
+        {
+            try
+            {
+                await DecideAsync(next, observations, ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                _operation.Release();
+            }
+        }
+        _followers.Reconcile(_primary, next, observations, Find);
+        Interlocked.Increment(ref _rounds);
+        Publish();
+    }
+
+    private async Task DecideAsync(ClusterSnapshot snapshot, MemberObservation[] observations, CancellationToken ct)
+    {
+        if (snapshot.Primary is { } seen)
+        {
+            var name = seen.Backend.Name;
+            if (!string.Equals(name, _primary, StringComparison.Ordinal))
+            {
+                _primary = name;
+                _detector.Reset(name);
+                Log.PrimaryIs(_logger, name, seen.Timeline);
+            }
+            if (observations[seen.Backend.Index].Details is { } details)
+                _primarySync = details.SynchronousStandbyNames;
+        }
+        if (_primary is not { } primaryName || Find(primaryName) is not { } primary)
+        {
+            _verdict = null;
+            return;
+        }
+
+        var po = observations[primary.Index];
+        var evidence = new List<StandbyEvidence>();
+        foreach (var m in Members)
+        {
+            var o = observations[m.Index];
+            if (m == primary || (o.Probe.Reachable && !o.Probe.InRecovery))
+                continue;
+            evidence.Add(new StandbyEvidence(m.Name, o.Probe.Reachable, o.Details?.ReceiverStatus ?? o.Probe.WalReceiverStatus, StreamsFrom(o.Details, primary)));
+        }
+        var before = _verdict;
+        var verdict = _detector.Evaluate(primary.Name, po.Probe.Reachable, po.Probe.Error, evidence);
+        _verdict = verdict;
+        LogVerdict(before, verdict);
+        if (verdict.Kind == VerdictKind.Dead)
+            await AutomaticFailoverAsync(primary, verdict, observations, ct).ConfigureAwait(false);
+    }
+
+    private void LogVerdict(PrimaryVerdict? before, PrimaryVerdict verdict)
+    {
+        var changed = before is null || before.Kind != verdict.Kind || before.Primary != verdict.Primary;
+        switch (verdict.Kind)
+        {
+            case VerdictKind.Healthy when before is { Kind: not VerdictKind.Healthy } && before.Primary == verdict.Primary:
+                Log.PrimaryRecovered(_logger, verdict.Evidence);
+                _decision = verdict.Evidence;
+                break;
+            case VerdictKind.Suspect:
+                Log.PrimarySuspect(_logger, verdict.Evidence);
+                _decision = verdict.Evidence;
+                break;
+            case VerdictKind.Vetoed when changed:
+                Log.Vetoed(_logger, verdict.Evidence);
+                _decision = "failover vetoed: " + verdict.Evidence;
+                break;
+            case VerdictKind.Dead when changed:
+                Log.PrimaryDead(_logger, verdict.Evidence);
+                _decision = "primary dead: " + verdict.Evidence;
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Whether a standby's WAL sender is the primary: true when it is at the primary's address, false only when it is
+    /// at another member's, null when unknown (no privilege to see it, or an address the configuration does not
+    /// name, e.g. a different network path), which the second opinion treats as "from the primary".
+    /// </summary>
+    private bool? StreamsFrom(MemberDetails? details, Member primary)
+    {
+        if (details is not { SenderHost: { } host, SenderPort: { } port })
+            return null;
+        if (primary.IsAt(host, port))
+            return true;
+        return Members.Any(m => m != primary && m.IsAt(host, port)) ? false : null;
+    }
+
+    private CandidateInfo[] CandidateInfos(MemberObservation[] observations) =>
+        Members.Select(m => new CandidateInfo(m.Name, m.Priority, m.Detached, observations[m.Index].Probe.Reachable,
+            observations[m.Index].Probe.InRecovery, observations[m.Index].ReceivedLsn,
+            WasPrimary: _snapshot.Nodes[m.Index].Role == BackendRole.Primary)).ToArray();
+
+    private async Task AutomaticFailoverAsync(Member oldPrimary, PrimaryVerdict verdict, MemberObservation[] observations, CancellationToken ct)
+    {
+        var sync = SyncStandbyNames.Parse(_primarySync);
+        var choice = CandidateSelector.Choose(CandidateInfos(observations), oldPrimary.Name, sync, _options.AllowDataLoss);
+        if (choice.Chosen is not { } chosen)
+        {
+            if (!string.Equals(choice.Evidence, _lastNoCandidate, StringComparison.Ordinal))
+                Log.NoCandidate(_logger, choice.Evidence);
+            _lastNoCandidate = choice.Evidence;
+            _decision = "primary dead, no failover: " + choice.Evidence;
+            return;
+        }
+        _lastNoCandidate = null;
+        Log.CandidateChosen(_logger, choice.Evidence);
+        await PromoteAsync(Find(chosen.Name)!, oldPrimary, sync, "automatic: " + verdict.Evidence, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Promotes <paramref name="candidate"/>: first its synchronous_standby_names (so the guarantee holds from its
+    /// first commit), a bounded wait for its replay, <c>pg_promote</c>, then the followers are repointed in the
+    /// background and the hook runs. Runs under the operation lock.
+    /// </summary>
+    private async Task<Outcome> PromoteAsync(Member candidate, Member? oldPrimary, SyncStandbyNames? sync, string trigger, CancellationToken ct)
+    {
+        var started = _time.GetTimestamp();
+        Log.Promoting(_logger, candidate.Name, trigger.Length > 200 ? trigger[..200] + "..." : trigger, oldPrimary?.Name);
+        var newSync = sync?.After(candidate.Name, oldPrimary?.Name,
+            n => Find(n) is not { } m || _snapshot.Nodes[m.Index].Role != BackendRole.Primary);
+        int? timeline = null;
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        bound.CancelAfter(_options.CatchUpTimeout + _options.PromoteTimeout + TimeSpan.FromSeconds(10));
+        try
+        {
+            if (sync is not null)
+            {
+                var value = newSync?.Render() ?? "";
+                try
+                {
+                    await ServerActions.SetSynchronousStandbyNamesAsync(candidate, value, bound.Token).ConfigureAwait(false);
+                    Log.SyncNamesSet(_logger, candidate.Name, value, newSync is null
+                        ? $"{sync} of {oldPrimary?.Name ?? "the old primary"} names no other standby: asynchronous until one is configured"
+                        : $"keeps {sync} of {oldPrimary?.Name ?? "the old primary"}");
+                }
+                catch (Exception e) when (ServerErrors.Matches(e, ct))
+                {
+                    Log.SyncNamesFailed(_logger, candidate.Name, BackendProbe.Describe(e));
+                }
+            }
+            if (!await ServerActions.WaitForReplayAsync(candidate, _options.CatchUpTimeout, _time, bound.Token).ConfigureAwait(false))
+                Log.CatchUpTimedOut(_logger, candidate.Name, (long)_options.CatchUpTimeout.TotalMilliseconds);
+            if (!await ServerActions.PromoteAsync(candidate, _options.PromoteTimeout, bound.Token).ConfigureAwait(false))
+            {
+                var error = $"pg_promote() did not finish within {_options.PromoteTimeout.TotalSeconds:0} s";
+                Log.PromoteFailed(_logger, candidate.Name, error);
+                _decision = $"promotion of {candidate.Name} failed: {error}";
+                return Outcome.Failed(_decision);
+            }
+            try
+            {
+                timeline = await ServerActions.TimelineAsync(candidate, bound.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (ServerErrors.Matches(e, ct))
+            {
+                // Only for the log and the hook; the next probe round reads it again.
+            }
+        }
+        catch (Exception e) when (ServerErrors.Matches(e, ct))
+        {
+            var error = BackendProbe.Describe(e);
+            Log.PromoteFailed(_logger, candidate.Name, error);
+            _decision = $"promotion of {candidate.Name} failed: {error}";
+            return Outcome.Failed(_decision);
+        }
+
+        var took = (long)_time.GetElapsedTime(started).TotalMilliseconds;
+        _primary = candidate.Name;
+        _detector.Reset(candidate.Name);
+        _verdict = null;
+        _primarySync = sync is null ? _primarySync : newSync?.Render() ?? "";
+        _lastFailover = new FailoverRecord(oldPrimary?.Name, candidate.Name, timeline, _time.GetUtcNow(), took, trigger.StartsWith("manual", StringComparison.Ordinal) ? "manual" : "automatic");
+        _decision = string.Create(CultureInfo.InvariantCulture, $"promoted {candidate.Name} (timeline {timeline}) in {took} ms; {trigger}");
+        Log.Promoted(_logger, candidate.Name, timeline, took);
+
+        // Old primaries (this one, or earlier ones not rejoined) need pg_rewind before they can follow.
+        var roles = _snapshot.Nodes;
+        _followers.Assign(Members.Where(m => m != candidate && m != oldPrimary && roles[m.Index].Role != BackendRole.Primary), candidate);
+        _ = _hooks.Start("OnFailover", _options.Hooks.OnFailover, HookValues(oldPrimary, candidate, timeline));
+        Publish();
+        Wake();
+        return Outcome.Ok(new FailoverResponse(candidate.Name, oldPrimary?.Name, timeline, took));
+    }
+
+    private void OnTransitions(ClusterSnapshot previous, ClusterSnapshot next, MemberObservation[] observations)
+    {
+        foreach (var m in Members)
+        {
+            var a = previous.Nodes[m.Index];
+            var b = next.Nodes[m.Index];
+            if (a.State != b.State && previous.Version > 0)
+                Log.StateChanged(_logger, m.Name, StateName(a.State), StateName(b.State), b.LastError ?? b.Reason ?? "answers");
+            if (b.State == BackendState.Fenced && a.State != BackendState.Fenced)
+            {
+                Log.Fenced(_logger, m.Name, b.Timeline, next.HighestTimeline);
+                _followers.Forget(m.Name);
+                var primary = next.Primary is { } p ? Members[p.Backend.Index] : null;
+                _ = _hooks.Start("OnFence", _options.Hooks.OnFence, HookValues(m, primary, next.HighestTimeline));
+            }
+            if (observations[m.Index].Details is { WalReceiverTimeoutMs: > 10_000 and var ms } && observations[m.Index].Probe.InRecovery && _receiverWarned.Add(m.Name))
+                Log.SlowReceiverTimeout(_logger, m.Name, ms);
+        }
+    }
+
+    private static Dictionary<string, string> HookValues(Member? old, Member? @new, int? timeline) => new(StringComparer.Ordinal)
+    {
+        ["old_primary"] = old?.Name ?? "",
+        ["old_host"] = old?.Host ?? "",
+        ["old_port"] = old?.Port.ToString(CultureInfo.InvariantCulture) ?? "",
+        ["new_primary"] = @new?.Name ?? "",
+        ["new_host"] = @new?.Host ?? "",
+        ["new_port"] = @new?.Port.ToString(CultureInfo.InvariantCulture) ?? "",
+        ["timeline"] = timeline?.ToString(CultureInfo.InvariantCulture) ?? "",
+    };
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _followers.DrainAsync().ConfigureAwait(false);
+        await _hooks.DisposeAsync().ConfigureAwait(false);
+        foreach (var m in Members)
+            await m.DisposeAsync().ConfigureAwait(false);
+        _stop.Dispose();
+        _operation.Dispose();
+    }
+}

@@ -1,0 +1,100 @@
+namespace RoutingDataSource.Coordinator;
+
+/// <summary>
+/// The coordinator's settings: the <c>Coordinator</c> section of <c>coordinator.json</c>, or built in code for
+/// <see cref="CoordinatorHost.StartAsync(CoordinatorOptions, Microsoft.Extensions.Logging.ILoggerFactory?, CancellationToken)"/>. Checked once at start; every problem is reported together.
+/// </summary>
+public sealed class CoordinatorOptions
+{
+    /// <summary>The configuration section the settings live in.</summary>
+    public const string SectionName = "Coordinator";
+
+    /// <summary>The servers of the cluster, in any role. At least two, at least one with <see cref="CoordinatorBackend.Priority"/> &gt; 0.</summary>
+    public IList<CoordinatorBackend> Backends { get; } = [];
+
+    /// <summary>
+    /// The libpq connection string a standby uses to stream from a new primary, with placeholders <c>{host}</c> and
+    /// <c>{port}</c> (the new primary's) and <c>{name}</c> (the standby's name, used as its <c>application_name</c>),
+    /// e.g. <c>host={host} port={port} user=replicator application_name={name}</c>.
+    /// </summary>
+    public string? ReplicationConnInfo { get; set; }
+
+    /// <summary>How often every backend is probed. Default 1 s.</summary>
+    public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long one probe may take before it counts as a failure. Default 1 s.</summary>
+    public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Consecutive failed probes after which the primary is suspected dead (the standbys still get a say). Default 3.</summary>
+    public int FailureThreshold { get; set; } = 3;
+
+    /// <summary>
+    /// The probe period while the primary is failing (Pgpool's <c>health_check_retry_delay</c>): the failures that
+    /// confirm a suspicion come this far apart, start to start. Default 0.5 s; at most <see cref="ProbeInterval"/>.
+    /// </summary>
+    public TimeSpan RetryInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>The HTTP API's listen address, <c>host:port</c>. Default <c>127.0.0.1:8008</c>; port 0 picks a free one.</summary>
+    public string Http { get; set; } = "127.0.0.1:8008";
+
+    /// <summary>When set, the mutating endpoints (failover, detach, attach) require <c>Authorization: Bearer</c> with it.</summary>
+    public string? ApiToken { get; set; }
+
+    /// <summary>
+    /// With synchronous replication configured on the old primary, promote a standby that may miss acknowledged
+    /// commits when no synchronous one is safe. Default false: rather no primary than lost commits.
+    /// </summary>
+    public bool AllowDataLoss { get; set; }
+
+    /// <summary>How long the chosen standby may take to replay what it has received before it is promoted anyway. Default 5 s.</summary>
+    public TimeSpan CatchUpTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The wait passed to <c>pg_promote(true, seconds)</c>. Default 10 s.</summary>
+    public TimeSpan PromoteTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a repointed standby may take to stream from the new primary before it is reported as not following. Default 15 s.</summary>
+    public TimeSpan FollowTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Commands run after a failover and when an old primary is fenced.</summary>
+    public CoordinatorHooks Hooks { get; } = new();
+}
+
+/// <summary>One server of the cluster as the coordinator knows it.</summary>
+public sealed class CoordinatorBackend
+{
+    /// <summary>
+    /// Unique name: letters, digits, '_', '-' and '.'. It is the standby's <c>application_name</c> (as in
+    /// <c>synchronous_standby_names</c> and <c>pg_stat_replication</c>) and, lower-cased, its replication slot name.
+    /// </summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>Npgsql connection string of one server for the coordinator's role (see the README for its least privileges).</summary>
+    public string ConnectionString { get; set; } = "";
+
+    /// <summary>Promotion preference among equally advanced standbys, higher first; 0 = never promote. Default 1.</summary>
+    public int Priority { get; set; } = 1;
+
+    /// <summary>The host standbys stream from when this server is the primary; default: the connection string's host.</summary>
+    public string? ReplicationHost { get; set; }
+
+    /// <summary>The port standbys stream from when this server is the primary; default: the connection string's port.</summary>
+    public int? ReplicationPort { get; set; }
+}
+
+/// <summary>
+/// Hook commands. Each is a program and its arguments (split like a shell would, but run without one), with
+/// placeholders <c>{old_primary}</c> <c>{old_host}</c> <c>{old_port}</c> <c>{new_primary}</c> <c>{new_host}</c>
+/// <c>{new_port}</c> <c>{timeline}</c>; the same values are in the environment as <c>RDS_OLD_PRIMARY</c>, ...
+/// A hook that fails or times out is logged and never holds up a failover.
+/// </summary>
+public sealed class CoordinatorHooks
+{
+    /// <summary>Run after a promotion (the old primary is the one that failed or was switched over from).</summary>
+    public string? OnFailover { get; set; }
+
+    /// <summary>Run when an old primary answers again as a primary on a lower timeline (old = the fenced server).</summary>
+    public string? OnFence { get; set; }
+
+    /// <summary>How long a hook may run before it is killed. Default 30 s.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
+}

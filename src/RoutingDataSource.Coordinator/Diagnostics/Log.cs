@@ -1,0 +1,94 @@
+using Microsoft.Extensions.Logging;
+
+namespace RoutingDataSource.Coordinator.Diagnostics;
+
+/// <summary>
+/// Every log event of the coordinator (ids 2001-2099, beside the data source's 1001-1099). Each decision is logged
+/// once, where it is made, with its evidence. Never a connection string or a password.
+/// </summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Coordinator started: {Count} backend(s) ({Backends}), probe every {IntervalMs} ms, timeout {TimeoutMs} ms, threshold {Threshold}")]
+    public static partial void Started(ILogger logger, int count, string backends, long intervalMs, long timeoutMs, int threshold);
+
+    [LoggerMessage(EventId = 2028, Level = LogLevel.Information, Message = "HTTP API listening on {Address}")]
+    public static partial void Listening(ILogger logger, Uri address);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Primary is {Primary} (timeline {Timeline})")]
+    public static partial void PrimaryIs(ILogger logger, string primary, int? timeline);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Primary suspect: {Evidence}")]
+    public static partial void PrimarySuspect(ILogger logger, string evidence);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Failover vetoed: {Evidence}")]
+    public static partial void Vetoed(ILogger logger, string evidence);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Error, Message = "Primary declared dead: {Evidence}")]
+    public static partial void PrimaryDead(ILogger logger, string evidence);
+
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Information, Message = "Primary recovered: {Evidence}")]
+    public static partial void PrimaryRecovered(ILogger logger, string evidence);
+
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "Candidate: {Evidence}")]
+    public static partial void CandidateChosen(ILogger logger, string evidence);
+
+    [LoggerMessage(EventId = 2008, Level = LogLevel.Error, Message = "No failover: {Evidence}")]
+    public static partial void NoCandidate(ILogger logger, string evidence);
+
+    [LoggerMessage(EventId = 2009, Level = LogLevel.Warning, Message = "Promoting {Candidate} ({Trigger}; old primary {OldPrimary})")]
+    public static partial void Promoting(ILogger logger, string candidate, string trigger, string? oldPrimary);
+
+    [LoggerMessage(EventId = 2010, Level = LogLevel.Warning, Message = "Promoted {Candidate}: primary on timeline {Timeline}, {ElapsedMs} ms after the decision")]
+    public static partial void Promoted(ILogger logger, string candidate, int? timeline, long elapsedMs);
+
+    [LoggerMessage(EventId = 2011, Level = LogLevel.Error, Message = "Promotion of {Candidate} failed: {Error}")]
+    public static partial void PromoteFailed(ILogger logger, string candidate, string error);
+
+    [LoggerMessage(EventId = 2012, Level = LogLevel.Warning, Message = "{Candidate} had not replayed all it received within {TimeoutMs} ms; promoting anyway (promotion replays the rest)")]
+    public static partial void CatchUpTimedOut(ILogger logger, string candidate, long timeoutMs);
+
+    [LoggerMessage(EventId = 2013, Level = LogLevel.Information, Message = "synchronous_standby_names on {Member} set to '{Value}' ({Why})")]
+    public static partial void SyncNamesSet(ILogger logger, string member, string value, string why);
+
+    [LoggerMessage(EventId = 2014, Level = LogLevel.Warning, Message = "Could not set synchronous_standby_names on {Member}: {Error}")]
+    public static partial void SyncNamesFailed(ILogger logger, string member, string error);
+
+    [LoggerMessage(EventId = 2015, Level = LogLevel.Information, Message = "Repointed {Member} at {Primary} (slot {Slot})")]
+    public static partial void Repointed(ILogger logger, string member, string primary, string slot);
+
+    [LoggerMessage(EventId = 2016, Level = LogLevel.Information, Message = "{Member} streams from {Primary} ({ElapsedMs} ms after the promotion)")]
+    public static partial void Following(ILogger logger, string member, string primary, long elapsedMs);
+
+    [LoggerMessage(EventId = 2017, Level = LogLevel.Warning, Message = "Could not make {Member} follow {Primary}: {Error}; retrying later")]
+    public static partial void FollowFailed(ILogger logger, string member, string primary, string error);
+
+    [LoggerMessage(EventId = 2018, Level = LogLevel.Error, Message = "{Member} answers as a primary on timeline {Timeline}, lower than timeline {Highest}: fenced (it must not take traffic; rejoin it with pg_rewind)")]
+    public static partial void Fenced(ILogger logger, string member, int? timeline, int highest);
+
+    [LoggerMessage(EventId = 2019, Level = LogLevel.Information, Message = "Member {Member}: {OldState} -> {NewState} ({Reason})")]
+    public static partial void StateChanged(ILogger logger, string member, string oldState, string newState, string? reason);
+
+    [LoggerMessage(EventId = 2020, Level = LogLevel.Information, Message = "Hook {Hook} ({Program}) succeeded in {ElapsedMs} ms: {Output}")]
+    public static partial void HookSucceeded(ILogger logger, string hook, string program, long elapsedMs, string output);
+
+    [LoggerMessage(EventId = 2021, Level = LogLevel.Warning, Message = "Hook {Hook} ({Program}) failed: {Error}: {Output}")]
+    public static partial void HookFailed(ILogger logger, string hook, string program, string error, string output);
+
+    [LoggerMessage(EventId = 2022, Level = LogLevel.Warning, Message = "Hook {Hook} ({Program}) killed after {TimeoutMs} ms")]
+    public static partial void HookTimedOut(ILogger logger, string hook, string program, long timeoutMs);
+
+    [LoggerMessage(EventId = 2023, Level = LogLevel.Warning, Message = "Member {Member} {Action} through the API")]
+    public static partial void Membership(ILogger logger, string member, string action);
+
+    [LoggerMessage(EventId = 2024, Level = LogLevel.Warning, Message = "Manual failover to {Candidate} requested")]
+    public static partial void ManualFailover(ILogger logger, string candidate);
+
+    [LoggerMessage(EventId = 2025, Level = LogLevel.Warning, Message = "Standby {Member} has wal_receiver_timeout = {TimeoutMs} ms: a frozen (not crashed) primary is confirmed dead only after that long. A few seconds is recommended.")]
+    public static partial void SlowReceiverTimeout(ILogger logger, string member, int timeoutMs);
+
+    [LoggerMessage(EventId = 2026, Level = LogLevel.Error, Message = "Probe round failed unexpectedly")]
+    public static partial void RoundFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 2027, Level = LogLevel.Warning, Message = "Switchover from live primary {OldPrimary}: its commits now wait for {Candidate} (synchronous_standby_names), which must catch up to {Lsn}")]
+    public static partial void Switchover(ILogger logger, string oldPrimary, string candidate, string lsn);
+}

@@ -1,0 +1,116 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using RoutingDataSource.Coordinator.Cluster;
+
+namespace RoutingDataSource.Coordinator.Http;
+
+/// <summary>
+/// The HTTP API, Patroni-compatible where it makes sense so that HAProxy and load balancer checks work:
+/// <c>GET /primary</c> and <c>GET /replica?name=</c> answer 200 or 503 by role; <c>GET /cluster</c> is the whole view.
+/// Mutating endpoints need the bearer token when one is configured. Errors are JSON <c>{"error": "..."}</c>.
+/// </summary>
+internal static class Api
+{
+    private static readonly string[] CheckMethods = ["GET", "HEAD", "OPTIONS"];
+
+    public static void Map(IEndpointRouteBuilder app, FailoverCoordinator coordinator, string? token)
+    {
+        app.MapGet("/cluster", () => Results.Json(coordinator.View, Json.Options));
+
+        app.MapMethods("/health", CheckMethods, () => coordinator.View.Rounds > 0
+            ? Results.Json(new { status = "ok", rounds = coordinator.View.Rounds, primary = coordinator.View.Primary }, Json.Options)
+            : Results.Json(new { status = "starting", rounds = 0L, primary = (string?)null }, Json.Options, statusCode: 503));
+
+        app.MapMethods("/primary", CheckMethods, (HttpRequest request) =>
+        {
+            var view = coordinator.View;
+            var name = request.Query["name"].ToString();
+            if (name.Length > 0 && view.Find(name) is null)
+                return Error(StatusCodes.Status400BadRequest, $"no member named '{name}'");
+            if (view.Primary is not { } primary || view.Find(primary) is not { } p)
+                return Error(StatusCodes.Status503ServiceUnavailable, "no primary");
+            if (name.Length > 0 && name != primary)
+                return Error(StatusCodes.Status503ServiceUnavailable, $"{name} is not the primary ({primary} is)");
+            return Results.Json(new { name = p.Name, host = p.Host, port = p.Port, timeline = p.Timeline }, Json.Options);
+        });
+
+        app.MapMethods("/replica", CheckMethods, (HttpRequest request) =>
+        {
+            var name = request.Query["name"].ToString();
+            if (name.Length == 0)
+                return Error(StatusCodes.Status400BadRequest, "name is required: /replica?name=NAME[&lag=BYTES]");
+            long? maxLag = null;
+            var lagText = request.Query["lag"].ToString();
+            if (lagText.Length > 0)
+            {
+                if (!long.TryParse(lagText, NumberStyles.None, CultureInfo.InvariantCulture, out var lag))
+                    return Error(StatusCodes.Status400BadRequest, $"lag must be a number of bytes, not '{lagText}'");
+                maxLag = lag;
+            }
+            var view = coordinator.View;
+            if (view.Find(name) is not { } m)
+                return Error(StatusCodes.Status400BadRequest, $"no member named '{name}'");
+            var why = m.Role != "standby" ? $"{name} is not a standby ({m.Role})"
+                : m.State != "up" ? $"{name} is {m.State}"
+                : m.Timeline is { } tl && tl < view.Timeline ? $"{name} is on timeline {tl}, the primary on {view.Timeline}"
+                : maxLag is { } max && (m.LagBytes is not { } lb || lb > max) ? $"{name} lags {m.LagBytes?.ToString(CultureInfo.InvariantCulture) ?? "an unknown number of"} bytes (limit {max})"
+                : null;
+            return why is null
+                ? Results.Json(new { name = m.Name, host = m.Host, port = m.Port, lagBytes = m.LagBytes }, Json.Options)
+                : Error(StatusCodes.Status503ServiceUnavailable, why);
+        });
+
+        app.MapPost("/failover", async (HttpContext context) =>
+        {
+            if (Unauthorized(context, token) is { } denied)
+                return denied;
+            FailoverRequest? body;
+            try
+            {
+                body = await JsonSerializer.DeserializeAsync<FailoverRequest>(context.Request.Body, Json.Options, context.RequestAborted).ConfigureAwait(false);
+            }
+            catch (JsonException e)
+            {
+                return Error(StatusCodes.Status400BadRequest, $"the body must be JSON {{\"candidate\": \"NAME\"}}: {e.Message}");
+            }
+            if (body?.Candidate is not { Length: > 0 } candidate)
+                return Error(StatusCodes.Status400BadRequest, "the body must be JSON {\"candidate\": \"NAME\"}");
+            return ToResult(await coordinator.FailoverToAsync(candidate, context.RequestAborted).ConfigureAwait(false));
+        });
+
+        app.MapPost("/members/{name}/detach", (HttpContext context, string name) =>
+            Unauthorized(context, token) ?? ToResult(coordinator.Detach(name)));
+
+        app.MapPost("/members/{name}/attach", (HttpContext context, string name) =>
+            Unauthorized(context, token) ?? ToResult(coordinator.Attach(name)));
+    }
+
+    private static IResult? Unauthorized(HttpContext context, string? token)
+    {
+        if (token is null)
+            return null;
+        var header = context.Request.Headers.Authorization.ToString();
+        const string Scheme = "Bearer ";
+        if (header.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase)
+            && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[Scheme.Length..].Trim()), Encoding.UTF8.GetBytes(token)))
+            return null;
+        context.Response.Headers.WWWAuthenticate = "Bearer";
+        return Error(StatusCodes.Status401Unauthorized, "this endpoint needs Authorization: Bearer <ApiToken>");
+    }
+
+    private static IResult ToResult(Outcome outcome) => outcome.Kind switch
+    {
+        OutcomeKind.Ok => Results.Json(outcome.Value, Json.Options),
+        OutcomeKind.BadRequest => Error(StatusCodes.Status400BadRequest, outcome.Error!),
+        OutcomeKind.NotFound => Error(StatusCodes.Status404NotFound, outcome.Error!),
+        OutcomeKind.Conflict => Error(StatusCodes.Status409Conflict, outcome.Error!),
+        _ => Error(StatusCodes.Status500InternalServerError, outcome.Error!),
+    };
+
+    private static IResult Error(int status, string message) => Results.Json(new ErrorResponse(message), Json.Options, statusCode: status);
+}

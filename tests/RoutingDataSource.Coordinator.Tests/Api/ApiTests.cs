@@ -1,0 +1,121 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using RoutingDataSource.Coordinator.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace RoutingDataSource.Coordinator.Tests.Api;
+
+/// <summary>The HTTP API in-process, on a real cluster: status codes, JSON shapes, bearer token, detach/attach.</summary>
+public sealed class ApiTests(ITestOutputHelper output)
+{
+    private static async Task<(HttpStatusCode, JsonElement)> SendAsync(HttpClient http, HttpMethod method, string path, string? body = null, string? token = null)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        if (body is not null)
+            request.Content = new StringContent(body, Encoding.UTF8, "application/json");
+        if (token is not null)
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var response = await http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        return (response.StatusCode, text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone());
+    }
+
+    [Fact]
+    public async Task Endpoints_answer_with_the_documented_shapes_and_status_codes()
+    {
+        await using var c = await CoordinatedCluster.StartAsync(output, configure: (o, _) => o.ApiToken = "s3cret");
+        var http = c.Http;
+
+        var (code, cluster) = await SendAsync(http, HttpMethod.Get, "cluster");
+        output.WriteLine(cluster.ToString());
+        Assert.Equal(HttpStatusCode.OK, code);
+        Assert.Equal("n0", cluster.GetProperty("primary").GetString());
+        Assert.Equal(1, cluster.GetProperty("timeline").GetInt32());
+        var members = cluster.GetProperty("members").EnumerateArray().ToArray();
+        Assert.Equal(["n0", "n1", "n2"], members.Select(m => m.GetProperty("name").GetString()));
+        foreach (var m in members)
+        {
+            foreach (var field in new[] { "name", "host", "port", "role", "state", "timeline", "lsn", "lagBytes" })
+                Assert.True(m.TryGetProperty(field, out _), $"member without {field}: {m}");
+        }
+        Assert.Equal("primary", members[0].GetProperty("role").GetString());
+        Assert.Equal("standby", members[1].GetProperty("role").GetString());
+        Assert.Equal("up", members[1].GetProperty("state").GetString());
+        Assert.Equal(c.Cluster.Node("n1").Port, members[1].GetProperty("port").GetInt32());
+
+        (code, var health) = await SendAsync(http, HttpMethod.Get, "health");
+        Assert.Equal(HttpStatusCode.OK, code);
+        Assert.Equal("ok", health.GetProperty("status").GetString());
+
+        (code, var primary) = await SendAsync(http, HttpMethod.Get, "primary");
+        Assert.Equal(HttpStatusCode.OK, code);
+        Assert.Equal("n0", primary.GetProperty("name").GetString());
+        Assert.Equal(c.Cluster.Primary.Port, primary.GetProperty("port").GetInt32());
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await SendAsync(http, HttpMethod.Get, "primary?name=n1")).Item1);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(http, HttpMethod.Get, "primary?name=n0")).Item1);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(http, HttpMethod.Options, "primary")).Item1);
+
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(http, HttpMethod.Get, "replica?name=n1")).Item1);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(http, HttpMethod.Get, "replica?name=n1&lag=1048576")).Item1);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await SendAsync(http, HttpMethod.Get, "replica?name=n0")).Item1);
+        (code, var error) = await SendAsync(http, HttpMethod.Get, "replica");
+        Assert.Equal(HttpStatusCode.BadRequest, code);
+        Assert.Contains("name", error.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(http, HttpMethod.Get, "replica?name=n1&lag=lots")).Item1);
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(http, HttpMethod.Get, "replica?name=zz")).Item1);
+
+        // Mutations need the token; bad bodies get 400 with a JSON error.
+        Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(http, HttpMethod.Post, "failover", """{"candidate":"n1"}""")).Item1);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(http, HttpMethod.Post, "failover", """{"candidate":"n1"}""", "wrong")).Item1);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(http, HttpMethod.Post, "members/n1/detach")).Item1);
+        (code, error) = await SendAsync(http, HttpMethod.Post, "failover", "{not json", "s3cret");
+        Assert.Equal(HttpStatusCode.BadRequest, code);
+        Assert.True(error.TryGetProperty("error", out _));
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(http, HttpMethod.Post, "failover", "{}", "s3cret")).Item1);
+        Assert.Equal(HttpStatusCode.NotFound, (await SendAsync(http, HttpMethod.Post, "failover", """{"candidate":"zz"}""", "s3cret")).Item1);
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(http, HttpMethod.Post, "failover", """{"candidate":"n0"}""", "s3cret")).Item1);
+        Assert.Equal(HttpStatusCode.NotFound, (await SendAsync(http, HttpMethod.Post, "members/zz/detach", null, "s3cret")).Item1);
+        Assert.Equal(HttpStatusCode.Conflict, (await SendAsync(http, HttpMethod.Post, "members/n0/detach", null, "s3cret")).Item1);
+
+        (code, var detached) = await SendAsync(http, HttpMethod.Post, "members/n1/detach", null, "s3cret");
+        Assert.Equal(HttpStatusCode.OK, code);
+        Assert.Equal("detached", detached.GetProperty("state").GetString());
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await SendAsync(http, HttpMethod.Get, "replica?name=n1")).Item1);
+        (code, error) = await SendAsync(http, HttpMethod.Post, "failover", """{"candidate":"n1"}""", "s3cret");
+        Assert.Equal(HttpStatusCode.BadRequest, code);
+        Assert.Contains("detached", error.GetProperty("error").GetString(), StringComparison.Ordinal);
+        (code, var attached) = await SendAsync(http, HttpMethod.Post, "members/n1/attach", null, "s3cret");
+        Assert.Equal(HttpStatusCode.OK, code);
+        Assert.Equal("up", attached.GetProperty("state").GetString());
+        Assert.Equal("up", (await c.GetClusterAsync()).Find("n1")!.State);
+    }
+
+    [Fact]
+    public async Task Detached_standby_is_not_promoted_and_manual_failover_moves_the_primary_without_losing_a_commit()
+    {
+        await using var c = await CoordinatedCluster.StartAsync(output, new RoutingDataSource.Testing.LocalPgClusterOptions { Standbys = 2, SynchronousReplication = true });
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(c.Http, HttpMethod.Post, "members/n1/detach")).Item1);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await c.Cluster.Primary.StopAsync(immediate: true);
+        var (promoted, _) = await c.WaitForWritableAsync(clock, c.Cluster.Primary, TimeSpan.FromSeconds(20), id: 1);
+        Assert.Equal("n2", promoted.Name);
+        await CoordinatedCluster.WaitForStreamingAsync(promoted, c.Cluster.Node("n1"), TimeSpan.FromSeconds(15));
+        Assert.Equal("detached", (await c.GetClusterAsync()).Find("n1")!.State);
+
+        // Back: manual failover (a switchover, n2 is alive) to n1 once attached.
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(c.Http, HttpMethod.Post, "members/n1/attach")).Item1);
+        await promoted.ExecuteAsync("INSERT INTO t SELECT g FROM generate_series(100, 199) g");
+        var (code, body) = await SendAsync(c.Http, HttpMethod.Post, "failover", """{"candidate":"n1"}""");
+        output.WriteLine(body.ToString());
+        Assert.Equal(HttpStatusCode.OK, code);
+        Assert.Equal("n1", body.GetProperty("primary").GetString());
+        Assert.Equal("n2", body.GetProperty("previous").GetString());
+        Assert.Equal(3, body.GetProperty("timeline").GetInt32());
+        Assert.Equal(101L, await c.Cluster.Node("n1").ScalarAsync<long>("SELECT count(*) FROM t"));
+        var view = await c.WaitForViewAsync(v => v.Primary == "n1" && v.Find("n2")!.State == "fenced", TimeSpan.FromSeconds(10), "n1 primary, n2 fenced");
+        Assert.Equal(3, view.Timeline);
+    }
+}

@@ -1,0 +1,27 @@
+using RoutingDataSource.Coordinator.Cli;
+using RoutingDataSource.Coordinator.Cluster;
+
+namespace RoutingDataSource.Coordinator.Tests.Cli;
+
+public sealed class StatusTableTests
+{
+    [Fact]
+    public void Renders_one_aligned_row_per_member_with_the_pool_nodes_columns()
+    {
+        var at = new DateTimeOffset(2026, 5, 1, 12, 0, 0, TimeSpan.Zero);
+        var view = new ClusterView("n1", 2,
+        [
+            new MemberView("n0", "10.0.0.1", 5432, "primary", "fenced", 1, "0/3000000", null, 1, null, null, null, at, "primary on timeline 1, lower than timeline 2 seen: fenced"),
+            new MemberView("n1", "10.0.0.2", 5432, "primary", "up", 2, "0/3000100", 0, 1, null, null, null, at, null),
+            new MemberView("n2", "10.0.0.3", 5432, "standby", "up", 2, "0/3000100", 0, 0, "0/3000100", "quorum", "streaming", at, null),
+        ], "promoted n1", new FailoverRecord("n0", "n1", 2, at, 140, "automatic"), 42, at);
+        var text = StatusTable.Render(view);
+        var lines = text.Split('\n');
+        Assert.StartsWith("primary: n1   timeline: 2", lines[0], StringComparison.Ordinal);
+        Assert.Matches(@"^name\s+host:port\s+role\s+state\s+timeline\s+lsn\s+lag_bytes\s+sync_state\s+priority\s+last_change\s+reason$", lines[1]);
+        Assert.Matches(@"^n0\s+10\.0\.0\.1:5432\s+primary\s+fenced\s+1\s+0/3000000\s+-\s+-\s+1\s+2026-05-01 12:00:00\s+primary on timeline 1", lines[2]);
+        Assert.Matches(@"^n2\s+10\.0\.0\.3:5432\s+standby\s+up\s+2\s+0/3000100\s+0\s+quorum\s+0\s+", lines[4]);
+        Assert.Equal(lines[1].IndexOf("role", StringComparison.Ordinal), lines[3].IndexOf("primary", StringComparison.Ordinal));
+        Assert.Contains("last failover: n0 -> n1 (automatic)", text, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,151 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using Npgsql;
+using RoutingDataSource.Coordinator.Cluster;
+using RoutingDataSource.Coordinator.Http;
+using RoutingDataSource.Testing;
+using Xunit.Abstractions;
+using StatusTable = RoutingDataSource.Coordinator.Cli.StatusTable;
+
+namespace RoutingDataSource.Coordinator.Tests.Infrastructure;
+
+/// <summary>
+/// A real local cluster with a coordinator started in-process over it (HTTP on a free loopback port). Disposal stops
+/// the coordinator first, then every server, even when the test failed.
+/// </summary>
+internal sealed class CoordinatedCluster : IAsyncDisposable
+{
+    /// <summary>How standbys of the harness stream: trust authentication on loopback as postgres.</summary>
+    public const string ReplicationConnInfo = "host={host} port={port} user=postgres application_name={name} connect_timeout=2";
+
+    private CoordinatedCluster(LocalPgCluster cluster, TestLogging logging, CoordinatorOptions options)
+    {
+        Cluster = cluster;
+        Logging = logging;
+        Options = options;
+    }
+
+    public LocalPgCluster Cluster { get; }
+
+    public TestLogging Logging { get; }
+
+    public CoordinatorOptions Options { get; }
+
+    public CoordinatorHost? Host { get; private set; }
+
+    public HttpClient Http { get; private set; } = null!;
+
+    public static async Task<CoordinatedCluster> StartAsync(ITestOutputHelper output, LocalPgClusterOptions? clusterOptions = null,
+        Action<CoordinatorOptions, LocalPgCluster>? configure = null, bool startCoordinator = true)
+    {
+        var cluster = await LocalPgCluster.StartAsync(clusterOptions ?? new LocalPgClusterOptions { Standbys = 2 });
+        try
+        {
+            await cluster.Primary.ExecuteAsync("CREATE TABLE t (id bigint PRIMARY KEY)");
+            await cluster.WaitForReplicationAsync();
+            var options = OptionsFor(cluster);
+            configure?.Invoke(options, cluster);
+            var result = new CoordinatedCluster(cluster, new TestLogging(output), options);
+            if (startCoordinator)
+                await result.StartCoordinatorAsync();
+            return result;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    public static CoordinatorOptions OptionsFor(LocalPgCluster cluster)
+    {
+        var options = new CoordinatorOptions { ReplicationConnInfo = ReplicationConnInfo, Http = "127.0.0.1:0" };
+        foreach (var n in cluster.Nodes)
+            options.Backends.Add(new CoordinatorBackend { Name = n.Name, ConnectionString = n.ConnectionString, Priority = 1 });
+        return options;
+    }
+
+    public async Task StartCoordinatorAsync()
+    {
+        Host = await CoordinatorHost.StartAsync(Options, Logging);
+        Http = new HttpClient { BaseAddress = Host.Address, Timeout = TimeSpan.FromSeconds(30) };
+        await WaitForViewAsync(v => v.Primary is not null && v.Members.All(m => m.State == "up"), TimeSpan.FromSeconds(15), "all members up");
+    }
+
+    public ClusterView View => Host!.Coordinator.View;
+
+    public async Task<ClusterView> GetClusterAsync() => (await Http.GetFromJsonAsync<ClusterView>("cluster", Json.Options))!;
+
+    /// <summary>Polls the coordinator's view until <paramref name="condition"/> holds (bounded).</summary>
+    public async Task<ClusterView> WaitForViewAsync(Func<ClusterView, bool> condition, TimeSpan timeout, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var view = Host!.Coordinator.View;
+            if (condition(view))
+                return view;
+            if (clock.Elapsed > timeout)
+                throw new TimeoutException($"Not within {timeout.TotalSeconds:0} s: {what}. View:\n{StatusTable.Render(view)}");
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>
+    /// Tries an INSERT on every node but <paramref name="except"/> every 20 ms until one accepts it; returns that node
+    /// and when (bounded). Each attempt uses a fresh unpooled connection with a 1 s timeout.
+    /// </summary>
+    public async Task<(LocalPgNode Node, TimeSpan At)> WaitForWritableAsync(Stopwatch since, LocalPgNode except, TimeSpan timeout, long id)
+    {
+        var candidates = Cluster.Nodes.Where(n => n != except).ToArray();
+        while (since.Elapsed < timeout)
+        {
+            foreach (var n in candidates)
+            {
+                try
+                {
+                    await using var conn = new NpgsqlConnection(n.ConnectionStringWith(b => { b.Pooling = false; b.Timeout = 1; b.CommandTimeout = 2; }));
+                    await conn.OpenAsync();
+                    await using var cmd = new NpgsqlCommand($"INSERT INTO t VALUES ({id})", conn);
+                    await cmd.ExecuteNonQueryAsync();
+                    return (n, since.Elapsed);
+                }
+                catch (Exception e) when (e is NpgsqlException or TimeoutException or OperationCanceledException)
+                {
+                }
+            }
+            await Task.Delay(20);
+        }
+        throw new TimeoutException($"No node accepted a write within {timeout.TotalSeconds:0} s.\n{StatusTable.Render(View)}\n{Cluster.DumpLogs(30)}");
+    }
+
+    /// <summary>Waits until <paramref name="primary"/> lists <paramref name="standby"/> as streaming (bounded).</summary>
+    public static async Task WaitForStreamingAsync(LocalPgNode primary, LocalPgNode standby, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var streaming = await primary.ScalarAsync<bool>(
+                $"SELECT EXISTS (SELECT FROM pg_stat_replication WHERE application_name = '{standby.ApplicationName}' AND state = 'streaming')");
+            if (streaming)
+                return;
+            if (clock.Elapsed > timeout)
+                throw new TimeoutException($"{standby.Name} does not stream from {primary.Name} after {timeout.TotalSeconds:0} s.\n{standby.ReadLogTail(30)}");
+            await Task.Delay(100);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            Http?.Dispose();
+            if (Host is not null)
+                await Host.DisposeAsync();
+        }
+        finally
+        {
+            await Cluster.DisposeAsync();
+        }
+    }
+}
