@@ -2,6 +2,7 @@ using System.Globalization;
 using RoutingDataSource.Benchmarks.Comparison.Infrastructure;
 using RoutingDataSource.Benchmarks.Comparison.Pgpool;
 using RoutingDataSource.Benchmarks.Comparison.Systems;
+using RoutingDataSource.Coordinator;
 using RoutingDataSource.Testing;
 
 namespace RoutingDataSource.Benchmarks.Comparison.Failover;
@@ -14,8 +15,8 @@ internal static class FailoverComparison
 {
     private const int Rows = 1000;
 
-    /// <summary>How our side's promotion is done in this build (see <see cref="HarnessPromoter"/>).</summary>
-    public const string RoutingPromotion = "promotion by harness, not coordinator: probe of the primary every 1 s, first failure promotes the most advanced standby";
+    /// <summary>How our side's promotion is done.</summary>
+    public const string RoutingPromotion = "failover coordinator in-process, default settings: probe every 1 s (1 s timeout), 3 failed probes 0.5 s apart plus the standbys' second opinion, promotes the most advanced standby";
 
     public static async Task<FailoverRun> RunAsync(CompareSettings settings, TextWriter progress, CancellationToken cancellationToken)
     {
@@ -41,7 +42,8 @@ internal static class FailoverComparison
 
     private static async Task<LocalPgCluster> StartClusterAsync(CancellationToken cancellationToken)
     {
-        var cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 2, NamePrefix = "fo-" }, cancellationToken);
+        // Plain node names (n0, n1, n2): the coordinator derives slot names from them.
+        var cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 2 }, cancellationToken);
         try
         {
             await cluster.Primary.ExecuteAsync($"CREATE DATABASE {BenchCluster.Database}", cancellationToken);
@@ -63,18 +65,24 @@ internal static class FailoverComparison
         await using var cluster = await StartClusterAsync(cancellationToken);
         await using var system = new RoutingSystem(cluster, n => BenchCluster.ConnectionString(n, "bench-failover"));
         await system.OpenAsync(cancellationToken);
-        TrialOutcome outcome;
-        string? promoted;
-        string? note;
-        await using (var promoter = HarnessPromoter.Start(cluster, TimeSpan.FromSeconds(1)))
+        // The coordinator in-process with its default settings (probe every 1 s, 1 s timeout, 3 failed probes 0.5 s
+        // apart, second opinion from the standbys), as the README configures it.
+        var options = new CoordinatorOptions
         {
-            outcome = await FailoverTrial.RunAsync(system, cluster, Rows, cancellationToken);
-            promoted = promoter.PromotedNode;
-            note = promoter.Error;
-        }
+            ReplicationConnInfo = $"host={{host}} port={{port}} user={LocalPgCluster.SuperUser} application_name={{name}}",
+            Http = "127.0.0.1:0",
+        };
+        foreach (var node in cluster.Nodes)
+            options.Backends.Add(new CoordinatorBackend { Name = node.Name, ConnectionString = node.ConnectionString });
+        await using var coordinator = await CoordinatorHost.StartAsync(options, cancellationToken: cancellationToken);
+        for (var i = 0; i < 600 && coordinator.PrimaryName is null; i++)
+            await Task.Delay(50, cancellationToken);
+        if (coordinator.PrimaryName is null)
+            throw new TimeoutException("The coordinator found no primary within 30 s.");
 
+        var outcome = await FailoverTrial.RunAsync(system, cluster, Rows, cancellationToken);
         var status = system.DataSource.GetStatus();
-        return FailoverTrialRecord.From("routing", trial, outcome, promoted, note ?? $"data source primary afterwards: {status.PrimaryName ?? "none"}");
+        return FailoverTrialRecord.From("routing", trial, outcome, status.PrimaryName, $"coordinator's primary afterwards: {coordinator.PrimaryName ?? "none"}");
     }
 
     private static async Task<FailoverTrialRecord> PgpoolTrialAsync(int trial, string artifacts, CancellationToken cancellationToken)

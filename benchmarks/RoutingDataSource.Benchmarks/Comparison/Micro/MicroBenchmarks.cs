@@ -31,8 +31,9 @@ internal static class MicroBenchmarks
             .WithIterationTime(TimeInterval.FromMilliseconds(250))
             .WithId("short");
         using var logger = new StreamLogger(logPath);
+        // A mutator: it also overrides the jobs that benchmark classes declare with attributes, instead of adding a second job.
         var config = ManualConfig.CreateEmpty()
-            .AddJob(job)
+            .AddJob(job.AsMutator())
             .AddDiagnoser(MemoryDiagnoser.Default)
             .AddColumnProvider(BenchmarkDotNet.Columns.DefaultColumnProviders.Instance)
             .AddLogger(logger)
@@ -50,6 +51,7 @@ internal static class MicroBenchmarks
                 figures.Add(new MicroFigure(
                     c.Descriptor.Type.Name,
                     c.Descriptor.WorkloadMethod.Name,
+                    c.Descriptor.WorkloadMethodDisplayInfo.Trim('\''),
                     parameters,
                     c.Descriptor.Baseline,
                     report.ResultStatistics?.Mean,
@@ -61,7 +63,7 @@ internal static class MicroBenchmarks
         foreach (var f in figures)
         {
             progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {f.Type}.{f.Method}{(f.Parameters.Length > 0 ? $" ({f.Parameters})" : "")}: {(f.MeanNs is { } m ? $"{m:0.0} ns/op" : "failed")}, {(f.AllocatedBytes is { } a ? $"{a} B/op" : "? B/op")}"));
+                $"  {f.Type}.{f.Method} [{f.Description}]{(f.Parameters.Length > 0 ? $" ({f.Parameters})" : "")}: {(f.MeanNs is { } m ? $"{m:0.0} ns/op" : "failed")}, {(f.AllocatedBytes is { } a ? $"{a} B/op" : "? B/op")}"));
         }
 
         return new MicroRun(figures, JobDescription);
@@ -69,7 +71,7 @@ internal static class MicroBenchmarks
 }
 
 /// <summary>One benchmark case: mean time and allocation per operation.</summary>
-internal sealed record MicroFigure(string Type, string Method, string Parameters, bool Baseline, double? MeanNs, double? StdDevNs, long? AllocatedBytes);
+internal sealed record MicroFigure(string Type, string Method, string Description, string Parameters, bool Baseline, double? MeanNs, double? StdDevNs, long? AllocatedBytes);
 
 /// <summary>All figures of the micro part and the job that produced them.</summary>
 internal sealed record MicroRun(IReadOnlyList<MicroFigure> Figures, string Job);

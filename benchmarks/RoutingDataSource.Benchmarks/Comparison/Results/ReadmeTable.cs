@@ -56,17 +56,16 @@ internal static class ReadmeTable
 
         if (report.Micro is { } m)
         {
-            var decision = m.Figures.FirstOrDefault(x => x.Type == "RoutingDecisionBenchmarks");
             var parts = new List<string>();
-            if (decision?.MeanNs is { } ns)
-                parts.Add(string.Create(inv, $"classify + route + pick a standby (cached statement): {ns:0} ns, {decision.AllocatedBytes ?? 0} B allocated per statement"));
+            foreach (var x in m.Figures.Where(x => x.Type == "ClassifierBenchmarks" && x.MeanNs is not null))
+                parts.Add(string.Create(inv, $"classification, {x.Description}: {x.MeanNs:0} ns, {x.AllocatedBytes ?? 0} B"));
+            if (m.Figures.FirstOrDefault(x => x.Type == "RoutingDecisionBenchmarks") is { MeanNs: { } ns } decision)
+                parts.Add(string.Create(inv, $"classify + route + pick a standby (cached statement): {ns:0} ns, {decision.AllocatedBytes ?? 0} B"));
             foreach (var o in m.Overheads)
-                parts.Add(string.Create(inv, $"`SELECT 1` on one server ({o.Parameters}): {o.RoutingNs / 1000:0.0} µs vs {o.NpgsqlNs / 1000:0.0} µs plain Npgsql ({Signed(o.OverheadNs / 1000)} µs, {o.RoutingBytes} vs {o.NpgsqlBytes} B)"));
-            foreach (var x in m.Figures.Where(x => x.Type.Contains("Classif", StringComparison.OrdinalIgnoreCase)))
-                parts.Add(string.Create(inv, $"{x.Type}.{x.Method}{(x.Parameters.Length > 0 ? $" ({x.Parameters})" : "")}: {x.MeanNs:0.0} ns, {x.AllocatedBytes ?? 0} B"));
+                parts.Add(string.Create(inv, $"`SELECT 1` on one server ({o.Parameters}): {o.RoutingNs / 1000:0.0} µs routed vs {o.NpgsqlNs / 1000:0.0} µs plain Npgsql ({Signed(o.OverheadNs / 1000)} µs per statement; {o.RoutingBytes} vs {o.NpgsqlBytes} B)"));
             if (parts.Count > 0)
             {
-                s.AppendLine("Micro benchmarks (BenchmarkDotNet): " + string.Join("; ", parts) + ".");
+                s.AppendLine("Micro benchmarks (BenchmarkDotNet, per statement): " + string.Join("; ", parts) + ".");
                 s.AppendLine();
             }
         }
@@ -91,9 +90,12 @@ internal static class ReadmeTable
         return true;
     }
 
-    private static string LoadNote(BenchReport report) => report.Load.Shared
-        ? string.Create(CultureInfo.InvariantCulture, $" The machine was shared during this run: other processes used {report.Load.OthersCpuMedian * 100 ?? 0:0}% of it in the median measurement.")
-        : "";
+    private static string LoadNote(BenchReport report) => report.Load switch
+    {
+        { Shared: false } => "",
+        { OthersCpuMedian: { } others } => string.Create(CultureInfo.InvariantCulture, $" The machine was shared during this run: other processes used {others * 100:0}% of it in the median measurement."),
+        _ => string.Create(CultureInfo.InvariantCulture, $" The machine was shared during this run (load average {report.Load.LoadAverageAtStart[0]:0.0} when it started)."),
+    };
 
     private static string ShortPg(string version)
     {

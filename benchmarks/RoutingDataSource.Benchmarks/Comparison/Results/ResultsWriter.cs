@@ -169,7 +169,7 @@ internal static class ResultsWriter
         s.AppendLine("| benchmark | parameters | mean ns/op | stddev | allocated B/op |");
         s.AppendLine("|---|---|---:|---:|---:|");
         foreach (var f in mi.Figures)
-            s.AppendLine(inv, $"| {f.Type}.{f.Method}{(f.Baseline ? " (baseline)" : "")} | {f.Parameters} | {f.MeanNs:0.0} | {f.StdDevNs:0.0} | {f.AllocatedBytes} |");
+            s.AppendLine(inv, $"| {f.Type}.{f.Method}{(f.Description != f.Method ? $" ({f.Description})" : "")}{(f.Baseline ? " (baseline)" : "")} | {f.Parameters} | {f.MeanNs:0.0} | {f.StdDevNs:0.0} | {f.AllocatedBytes} |");
         s.AppendLine();
         if (mi.Overheads.Count > 0)
         {
