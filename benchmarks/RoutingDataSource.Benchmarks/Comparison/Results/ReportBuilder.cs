@@ -58,7 +58,7 @@ internal static class ReportBuilder
             },
             Failover = failoverReport,
             Micro = microReport,
-            Targets = Targets(cells, failoverReport),
+            Targets = Targets(cells, measurements, failoverReport),
         };
     }
 
@@ -143,7 +143,7 @@ internal static class ReportBuilder
         return new MicroReport { Job = run.Job, Figures = run.Figures, Overheads = overheads };
     }
 
-    private static List<TargetCheck> Targets(List<ThroughputCell> cells, FailoverReport? failover)
+    private static List<TargetCheck> Targets(List<ThroughputCell> cells, IReadOnlyList<Measurement> measurements, FailoverReport? failover)
     {
         var checks = new List<TargetCheck>();
         string F(double x) => x.ToString("0.00", CultureInfo.InvariantCulture);
@@ -158,17 +158,15 @@ internal static class ReportBuilder
 
         foreach (var cell in cells.Where(c => c.System == Ours && c.Workload == Workload.ReadOnly.Key).OrderBy(c => c.Callers))
         {
-            var multi = cells.FirstOrDefault(c => c.System == "multihost" && c.Workload == cell.Workload && c.Callers == cell.Callers);
-            var pgpool = cells.FirstOrDefault(c => c.System == "pgpool" && c.Workload == cell.Workload && c.Callers == cell.Callers);
-            if (multi is not null)
+            if (cells.Any(c => c.System == "multihost" && c.Workload == cell.Workload && c.Callers == cell.Callers))
             {
-                var r = cell.MedianOpsPerSecond / multi.MedianOpsPerSecond;
+                var r = PairedRatio(measurements, cell.Workload, cell.Callers, "multihost");
                 checks.Add(new TargetCheck($"read-only x{cell.Callers} vs Npgsql multi-host", $"ours ÷ multi-host ≥ {F(MultiHostTarget)}", F(r), r >= MultiHostTarget));
             }
 
-            if (pgpool is not null)
+            if (cells.Any(c => c.System == "pgpool" && c.Workload == cell.Workload && c.Callers == cell.Callers))
             {
-                var r = cell.MedianOpsPerSecond / pgpool.MedianOpsPerSecond;
+                var r = PairedRatio(measurements, cell.Workload, cell.Callers, "pgpool");
                 checks.Add(new TargetCheck($"read-only x{cell.Callers} vs Pgpool-II", $"ours ÷ pgpool ≥ {F(PgpoolTarget)}", F(r), r >= PgpoolTarget));
             }
         }
