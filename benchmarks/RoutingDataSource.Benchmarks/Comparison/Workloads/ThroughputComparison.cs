@@ -36,6 +36,16 @@ internal static class ThroughputComparison
                 await system.OpenAsync(cancellationToken);
 
             var accounts = BenchCluster.Accounts(settings.Scale);
+
+            // One unmeasured second of every workload through every system first, so that JIT tiering and the pools'
+            // growth happen before round 1 and do not count against whichever system happens to go first.
+            foreach (var system in systems)
+            {
+                foreach (var workload in Workload.All)
+                    await WorkloadRunner.RunAsync(system, workload, settings.Callers.Max(), 0, accounts, TimeSpan.Zero, TimeSpan.FromSeconds(1), 1, cancellationToken);
+            }
+
+            progress.WriteLine("warmed up every system; measuring");
             for (var round = 1; round <= settings.Rounds; round++)
             {
                 var order = systems.Skip((round - 1) % systems.Length).Concat(systems.Take((round - 1) % systems.Length)).ToArray();
