@@ -14,7 +14,7 @@ internal sealed record CompareSettings
     public bool Micro { get; init; }
     public int Rounds { get; init; } = 3;
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(1);
-    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(4);
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(3.5);
     public IReadOnlyList<int> Callers { get; init; } = [1, 8, 32];
     public int Scale { get; init; } = 10;
     public int FailoverTrials { get; init; } = 10;

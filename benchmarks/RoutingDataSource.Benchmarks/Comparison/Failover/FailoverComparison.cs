@@ -28,9 +28,20 @@ internal static class FailoverComparison
             var routingFirst = trial % 2 == 1;
             for (var k = 0; k < 2; k++)
             {
-                var record = (k == 0) == routingFirst
-                    ? await RoutingTrialAsync(trial, cancellationToken)
-                    : await PgpoolTrialAsync(trial, settings.ArtifactsDirectory, cancellationToken);
+                var system = (k == 0) == routingFirst ? "routing" : "pgpool";
+                FailoverTrialRecord record;
+                try
+                {
+                    record = system == "routing"
+                        ? await RoutingTrialAsync(trial, cancellationToken)
+                        : await PgpoolTrialAsync(trial, settings.ArtifactsDirectory, cancellationToken);
+                }
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // A trial that breaks is a result too (reported, never dropped); the next one starts clean.
+                    record = new FailoverTrialRecord(system, trial, null, 0, 0, 0, null, $"trial failed: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}", []);
+                }
+
                 (record.System == "routing" ? routing : pgpool).Add(record);
                 progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"failover trial {trial,2} {record.System,-7}: {(record.Milliseconds is { } ms ? $"{ms,5:0} ms" : "no write within 30 s")} to the first write, {record.Errors} failed writes, promoted {record.PromotedNode ?? "?"}"));

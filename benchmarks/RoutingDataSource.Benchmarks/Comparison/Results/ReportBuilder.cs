@@ -10,6 +10,7 @@ internal static class ReportBuilder
 {
     public const string Baseline = "npgsql";
     public const string Ours = "routing";
+    public const string OursOnOneServer = "routing1";
     public const double OverheadTarget = 0.97;
     public const double MultiHostTarget = 1.0;
     public const double PgpoolTarget = 1.5;
@@ -147,11 +148,12 @@ internal static class ReportBuilder
     {
         var checks = new List<TargetCheck>();
         string F(double x) => x.ToString("0.00", CultureInfo.InvariantCulture);
-        foreach (var cell in cells.Where(c => c.System == Ours).OrderBy(c => WorkloadOrder(c.Workload)).ThenBy(c => c.Callers))
+        // The library's overhead: both on the one server (the primary), so nothing but the routing layer differs.
+        foreach (var cell in cells.Where(c => c.System == OursOnOneServer).OrderBy(c => WorkloadOrder(c.Workload)).ThenBy(c => c.Callers))
         {
             checks.Add(new TargetCheck(
-                $"overhead, {cell.Workload} x{cell.Callers}",
-                $"ours ÷ plain Npgsql ≥ {F(OverheadTarget)}",
+                $"overhead on one server, {cell.Workload} x{cell.Callers}",
+                $"ours (primary only) ÷ plain Npgsql ≥ {F(OverheadTarget)}",
                 F(cell.RatioToNpgsql),
                 cell.RatioToNpgsql >= OverheadTarget));
         }

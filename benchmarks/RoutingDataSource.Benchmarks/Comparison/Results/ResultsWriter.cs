@@ -186,8 +186,9 @@ internal static class ResultsWriter
     private static int SystemOrder(string key) => key switch
     {
         "npgsql" => 0,
-        "multihost" => 1,
-        "pgpool" => 2,
-        _ => 3,
+        "routing1" => 1,
+        "multihost" => 2,
+        "pgpool" => 3,
+        _ => 4,
     };
 }

@@ -25,6 +25,7 @@ internal static class ThroughputComparison
         ISystemUnderTest[] systems =
         [
             new PlainNpgsqlSystem(BenchCluster.ConnectionString(cluster.Primary, "bench-npgsql")),
+            new RoutingSystem(cluster, n => BenchCluster.ConnectionString(n, "bench-routing1"), primaryOnly: true),
             new NpgsqlMultiHostSystem(BenchCluster.MultiHostConnectionString(cluster, "bench-multihost"), cluster.Primary.Port),
             new PgpoolSystem(pgpool, BenchCluster.Database),
             new RoutingSystem(cluster, n => BenchCluster.ConnectionString(n, "bench-routing")),
