@@ -58,7 +58,7 @@ internal static class ResultsWriter
         s.AppendLine();
         s.AppendLine(inv, $"- {r.Machine.Describe()}");
         s.AppendLine(inv, $"- {r.Machine.DotNet}; Npgsql {r.Machine.Npgsql}; {r.Machine.PostgreSql}; {r.Machine.Pgpool}; BenchmarkDotNet {r.Machine.BenchmarkDotNet}; RoutingDataSource {r.Machine.RoutingDataSource} at commit {r.Machine.GitCommit}");
-        s.AppendLine(inv, $"- **The client (this process, all four systems' pools), the three PostgreSQL servers and Pgpool-II share these {r.Machine.Cores} cores.** Absolute figures are those of a small shared machine; the ratios are what travel.");
+        s.AppendLine(inv, $"- **The client (this process, all systems' pools), the three PostgreSQL servers and Pgpool-II share these {r.Machine.Cores} cores.** Absolute figures are those of a small shared machine; the ratios are what travel.");
         s.AppendLine(inv, $"- Load average when the run started: {string.Join(" / ", r.Load.LoadAverageAtStart.Select(x => x.ToString("0.00", inv)))} (1 / 5 / 15 min).");
         if (r.Load.OthersCpuMedian is { } others)
         {
@@ -96,7 +96,7 @@ internal static class ResultsWriter
         var inv = CultureInfo.InvariantCulture;
         s.AppendLine("## Throughput");
         s.AppendLine();
-        s.AppendLine(inv, $"One local 1+2 cluster with `pgbench -i -s {r.Parameters.PgbenchScale}` ({BenchCluster.Accounts(r.Parameters.PgbenchScale):#,0} accounts; loaded and replicated in {tp.PgbenchLoadSeconds:0} s). {r.Parameters.Rounds} rounds; in each, for every workload and number of callers, the four systems one after the other (the order rotating per round), each {r.Parameters.WarmupSeconds:0.#} s warm-up then {r.Parameters.DurationSeconds:0.#} s measured. Medians over rounds; ratios are the median of same-round ratios.");
+        s.AppendLine(inv, $"One local 1+2 cluster with `pgbench -i -s {r.Parameters.PgbenchScale}` ({BenchCluster.Accounts(r.Parameters.PgbenchScale):#,0} accounts; loaded and replicated in {tp.PgbenchLoadSeconds:0} s). {r.Parameters.Rounds} rounds; in each, for every workload and number of callers, the {tp.Systems.Count} systems one after the other (the order rotating per round), each {r.Parameters.WarmupSeconds:0.#} s warm-up then {r.Parameters.DurationSeconds:0.#} s measured. Medians over rounds; ratios are the median of same-round ratios.");
         s.AppendLine();
         s.AppendLine("Systems:");
         foreach (var (key, label) in tp.Systems)
