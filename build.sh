@@ -90,10 +90,26 @@ cmd_demo() {
   dotnet run --project samples/QuickStart -c Release --no-build -- "$@"
 }
 
+# Pgpool-II for the side-by-side comparison (Debian 12: pgpool2 is Pgpool-II 4.3). The harness starts its own
+# instance on a loopback port; the package's service is never used (and not started in containers).
+ensure_pgpool() {
+  command -v pgpool >/dev/null 2>&1 || ensure_apt pgpool2
+  command -v pgpool >/dev/null 2>&1 || fail "pgpool not on PATH after installing pgpool2"
+}
+
+# ./build.sh bench                  everything: side-by-side throughput + failover, then the micro benchmarks
+# ./build.sh bench throughput|failover|micro [--rounds N --duration S ...]   one part (see benchmarks/README.md)
+# ./build.sh bench --filter '*Overhead*'      anything else goes to BenchmarkDotNet's switcher
 cmd_bench() {
-  ensure_postgres; ensure_dotnet
+  ensure_postgres; ensure_pgpool; ensure_dotnet
   quietly build-bench dotnet build benchmarks/RoutingDataSource.Benchmarks -c Release --no-restore
-  dotnet run --project benchmarks/RoutingDataSource.Benchmarks -c Release --no-build -- "$@"
+  local run=(dotnet run --project benchmarks/RoutingDataSource.Benchmarks -c Release --no-build --)
+  export BENCH_COMMAND="./build.sh bench${*:+ $*}"   # recorded in the results file
+  case "${1:-all}" in
+    all) [ $# -gt 0 ] && shift; "${run[@]}" compare all "$@" ;;
+    throughput|failover|micro) "${run[@]}" compare "$@" ;;
+    *) "${run[@]}" "$@" ;;
+  esac
 }
 
 cmd_pack() {
@@ -109,7 +125,8 @@ usage() {
 usage: ./build.sh <verb> [args]
   test   [dotnet test args]   install prerequisites, build Release, run the whole test suite
   demo                        install prerequisites, run samples/QuickStart on a local cluster
-  bench  [part]               install prerequisites, run the benchmarks
+  bench  [part] [options]     install prerequisites (PostgreSQL, Pgpool-II), run the benchmarks:
+                              all parts, or throughput | failover | micro; results in benchmarks/results/
   pack                        write the .nupkg files to artifacts/packages
 USAGE
 }

@@ -20,8 +20,15 @@ public class OverheadBenchmarks
     [Params(1, 16)]
     public int Callers { get; set; }
 
+    // Synchronous on purpose: BenchmarkDotNet's in-process toolchain (used by ./build.sh bench) does not await a
+    // Task-returning [GlobalSetup] or [GlobalCleanup]; this is the one sync-over-async place of the benchmarks.
     [GlobalSetup]
-    public async Task SetupAsync()
+    public void Setup() => SetupAsync().GetAwaiter().GetResult();
+
+    [GlobalCleanup]
+    public void Cleanup() => CleanupAsync().GetAwaiter().GetResult();
+
+    private async Task SetupAsync()
     {
         _cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 0 });
         var cs = _cluster.Primary.ConnectionStringWith(b => b.MaxPoolSize = 32);
@@ -33,8 +40,7 @@ public class OverheadBenchmarks
         await _routing.Volatility.WaitForPreloadAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
     }
 
-    [GlobalCleanup]
-    public async Task CleanupAsync()
+    private async Task CleanupAsync()
     {
         await _routing.DisposeAsync();
         await _plain.DisposeAsync();

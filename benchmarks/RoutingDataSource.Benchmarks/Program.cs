@@ -1,3 +1,9 @@
 using BenchmarkDotNet.Running;
+using RoutingDataSource.Benchmarks.Comparison;
 
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+// "compare ..." runs the side-by-side harness (./build.sh bench); anything else goes to BenchmarkDotNet's switcher.
+if (args.Length > 0 && args[0] == "compare")
+    return await CompareCommand.RunAsync(args[1..]);
+
+BenchmarkSwitcher.FromAssembly(typeof(RoutingDataSource.Benchmarks.OverheadBenchmarks).Assembly).Run(args);
+return 0;

@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using RoutingDataSource.Benchmarks.Comparison.Failover;
+using RoutingDataSource.Benchmarks.Comparison.Infrastructure;
+using RoutingDataSource.Benchmarks.Comparison.Micro;
+using RoutingDataSource.Benchmarks.Comparison.Results;
+using RoutingDataSource.Benchmarks.Comparison.Workloads;
+
+namespace RoutingDataSource.Benchmarks.Comparison;
+
+/// <summary>
+/// The <c>compare</c> mode (what <c>./build.sh bench</c> runs): the throughput part, the failover part and the micro
+/// benchmarks, then the results files and the README table. Every process it starts (servers, pgpool) is stopped
+/// before it returns, also on failure and on Ctrl-C.
+/// </summary>
+internal static class CompareCommand
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        CompareSettings settings;
+        try
+        {
+            settings = CompareSettings.Parse(args);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException)
+        {
+            await Console.Error.WriteLineAsync(e.Message);
+            return 2;
+        }
+
+        using var cancel = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            cancel.Cancel();
+        };
+        var progress = Console.Out;
+        var started = DateTimeOffset.Now;
+        var load = ProcFs.LoadAverage();
+        var clock = Stopwatch.StartNew();
+        ThroughputRun? throughput = null;
+        FailoverRun? failover = null;
+        MicroRun? micro = null;
+        if (settings.Throughput)
+        {
+            throughput = await ThroughputComparison.RunAsync(settings, progress, cancel.Token);
+            progress.WriteLine($"throughput part done at {clock.Elapsed.TotalMinutes:0.0} min");
+        }
+
+        if (settings.Failover)
+        {
+            failover = await FailoverComparison.RunAsync(settings, progress, cancel.Token);
+            progress.WriteLine($"failover part done at {clock.Elapsed.TotalMinutes:0.0} min");
+        }
+
+        if (settings.Micro)
+        {
+            micro = MicroBenchmarks.Run(settings, progress);
+            progress.WriteLine($"micro benchmarks done at {clock.Elapsed.TotalMinutes:0.0} min");
+        }
+
+        var machine = await MachineInfo.DescribeAsync(settings.RepositoryRoot, throughput?.ServerVersion ?? await ServerVersionAsync(cancel.Token), cancel.Token);
+        var report = ReportBuilder.Build(settings, started, machine, [load.One, load.Five, load.Fifteen], throughput, failover, micro);
+        var (markdown, table, readme) = ResultsWriter.Write(report, settings);
+        progress.WriteLine();
+        progress.WriteLine(table);
+        progress.WriteLine($"results: {Path.GetRelativePath(settings.RepositoryRoot, markdown)} (+ .json){(readme ? "; README.md's Performance section updated" : "")}");
+        foreach (var t in report.Targets.Where(t => !t.Met))
+            progress.WriteLine($"target missed: {t.Target}: {t.Requirement}, measured {t.Measured}");
+        return 0;
+    }
+
+    // Without the throughput part no cluster reported its version: ask the binaries LocalPgCluster would use.
+    private static async Task<string> ServerVersionAsync(CancellationToken cancellationToken)
+    {
+        await using var cluster = await Testing.LocalPgCluster.StartAsync(new Testing.LocalPgClusterOptions { Standbys = 0, NamePrefix = "v-" }, cancellationToken);
+        return cluster.ServerVersion;
+    }
+}

@@ -1,0 +1,119 @@
+using System.Globalization;
+
+namespace RoutingDataSource.Benchmarks.Comparison;
+
+/// <summary>
+/// What one <c>compare</c> run does, from its command line:
+/// <c>compare [all|throughput|failover|micro]... [--rounds N] [--warmup S] [--duration S] [--callers 1,8,32]
+/// [--scale N] [--trials N] [--out DIR] [--no-readme]</c>.
+/// </summary>
+internal sealed record CompareSettings
+{
+    public bool Throughput { get; init; }
+    public bool Failover { get; init; }
+    public bool Micro { get; init; }
+    public int Rounds { get; init; } = 3;
+    public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(1);
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(3.5);
+    public IReadOnlyList<int> Callers { get; init; } = [1, 8, 32];
+    public int Scale { get; init; } = 10;
+    public int FailoverTrials { get; init; } = 10;
+    public required string RepositoryRoot { get; init; }
+    public required string OutputDirectory { get; init; }
+    public bool UpdateReadme { get; init; } = true;
+
+    /// <summary>Where generated pgpool configurations and logs are kept for inspection (artifacts/bench).</summary>
+    public string ArtifactsDirectory => Path.Combine(RepositoryRoot, "artifacts", "bench");
+
+    /// <summary>The command that produced the results, as the user typed it (build.sh passes it in BENCH_COMMAND).</summary>
+    public required string Command { get; init; }
+
+    /// <summary>Whether every part ran with the default durations: only such a run may rewrite the README's table.</summary>
+    public bool IsFullRun { get; init; }
+
+    public static CompareSettings Parse(IReadOnlyList<string> args)
+    {
+        var root = FindRepositoryRoot();
+        var parts = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var s = new CompareSettings
+        {
+            RepositoryRoot = root,
+            OutputDirectory = Path.Combine(root, "benchmarks", "results"),
+            Command = Environment.GetEnvironmentVariable("BENCH_COMMAND") is { Length: > 0 } c
+                ? c
+                : "dotnet run --project benchmarks/RoutingDataSource.Benchmarks -c Release -- compare " + string.Join(' ', args),
+        };
+        var defaults = true;
+        for (var i = 0; i < args.Count; i++)
+        {
+            var a = args[i];
+            string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{a} needs a value.");
+            double Seconds() => double.Parse(Value(), CultureInfo.InvariantCulture);
+            int Number() => int.Parse(Value(), CultureInfo.InvariantCulture);
+            switch (a)
+            {
+                case "all" or "throughput" or "failover" or "micro":
+                    parts.Add(a);
+                    break;
+                case "--rounds":
+                    s = s with { Rounds = Number() };
+                    defaults = false;
+                    break;
+                case "--warmup":
+                    s = s with { Warmup = TimeSpan.FromSeconds(Seconds()) };
+                    defaults = false;
+                    break;
+                case "--duration":
+                    s = s with { Duration = TimeSpan.FromSeconds(Seconds()) };
+                    defaults = false;
+                    break;
+                case "--callers":
+                    s = s with { Callers = Value().Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray() };
+                    defaults = false;
+                    break;
+                case "--scale":
+                    s = s with { Scale = Number() };
+                    defaults = false;
+                    break;
+                case "--trials":
+                    s = s with { FailoverTrials = Number() };
+                    defaults = false;
+                    break;
+                case "--out":
+                    s = s with { OutputDirectory = Path.GetFullPath(Value()) };
+                    break;
+                case "--no-readme":
+                    s = s with { UpdateReadme = false };
+                    break;
+                default:
+                    throw new ArgumentException($"Unknown argument '{a}'. Usage: compare [all|throughput|failover|micro]... [--rounds N] [--warmup S] [--duration S] [--callers 1,8,32] [--scale N] [--trials N] [--out DIR] [--no-readme]");
+            }
+        }
+
+        var all = parts.Count == 0 || parts.Contains("all");
+        if (s.Rounds < 1 || s.FailoverTrials < 1 || s.Scale < 1 || s.Callers.Count == 0 || s.Callers.Any(c => c < 1) || s.Duration <= TimeSpan.Zero || s.Warmup < TimeSpan.Zero)
+            throw new ArgumentException("Rounds, trials, scale and callers must be at least 1, the duration positive and the warm-up not negative.");
+        return s with
+        {
+            Throughput = all || parts.Contains("throughput"),
+            Failover = all || parts.Contains("failover"),
+            Micro = all || parts.Contains("micro"),
+            IsFullRun = all && defaults,
+        };
+    }
+
+    // build.sh runs from the repository root; the binary may run from elsewhere, so look up from both.
+    private static string FindRepositoryRoot()
+    {
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                if (File.Exists(Path.Combine(dir.FullName, "RoutingDataSource.sln")))
+                    return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("Run from inside the repository: RoutingDataSource.sln was not found above the current directory.");
+    }
+}

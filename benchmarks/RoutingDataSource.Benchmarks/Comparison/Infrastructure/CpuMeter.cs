@@ -1,0 +1,45 @@
+namespace RoutingDataSource.Benchmarks.Comparison.Infrastructure;
+
+/// <summary>
+/// How busy the machine's CPUs were over an interval, and how much of that was this run (the harness process and every
+/// process it started: servers, their backends, pgpool). The rest is other people's work on a shared machine: it is
+/// measured, not guessed, and printed beside the figures.
+/// </summary>
+internal sealed class CpuMeter
+{
+    private readonly long _busy;
+    private readonly long _total;
+    private readonly long _ours;
+
+    private CpuMeter(long busy, long total, long ours)
+    {
+        _busy = busy;
+        _total = total;
+        _ours = ours;
+    }
+
+    /// <summary>Takes the starting sample.</summary>
+    public static CpuMeter Start()
+    {
+        var (busy, total) = ProcFs.MachineTicks();
+        return new CpuMeter(busy, total, OurTicks());
+    }
+
+    /// <summary>Shares of the machine's CPU capacity since <see cref="Start"/>: all busy time, ours, and everyone else's.</summary>
+    public CpuShare Stop()
+    {
+        var (busy, total) = ProcFs.MachineTicks();
+        var ours = OurTicks();
+        var elapsed = Math.Max(1, total - _total);
+        var busyShare = (double)(busy - _busy) / elapsed;
+        var ourShare = Math.Min(busyShare, (double)(ours - _ours) / elapsed);
+        return new CpuShare(busyShare, ourShare, Math.Max(0, busyShare - ourShare));
+    }
+
+    // Processes started by this one were all reaped by a process of the tree (or are still in it), so their CPU time
+    // is in some live member's utime/stime or cutime/cstime. A process re-parented to init would be lost; none is.
+    private static long OurTicks() => ProcFs.Tree(Environment.ProcessId).Sum(p => p.CpuTicks);
+}
+
+/// <summary>Fractions (0..1) of the machine's total CPU capacity over an interval.</summary>
+internal readonly record struct CpuShare(double Busy, double Ours, double Others);

@@ -1,0 +1,112 @@
+using RoutingDataSource.Benchmarks.Comparison.Failover;
+using RoutingDataSource.Benchmarks.Comparison.Micro;
+using RoutingDataSource.Benchmarks.Comparison.Workloads;
+
+namespace RoutingDataSource.Benchmarks.Comparison.Results;
+
+/// <summary>Everything one <c>compare</c> run found: the JSON results file is this object; the markdown file renders it.</summary>
+internal sealed record BenchReport
+{
+    public required DateTimeOffset StartedAt { get; init; }
+    public required DateTimeOffset FinishedAt { get; init; }
+    public required string Command { get; init; }
+    public required MachineInfo Machine { get; init; }
+    public required LoadConditions Load { get; init; }
+    public required RunParameters Parameters { get; init; }
+    public ThroughputReport? Throughput { get; init; }
+    public FailoverReport? Failover { get; init; }
+    public MicroReport? Micro { get; init; }
+    public required IReadOnlyList<TargetCheck> Targets { get; init; }
+}
+
+/// <summary>How busy the machine was besides this run.</summary>
+internal sealed record LoadConditions
+{
+    /// <summary>/proc/loadavg (1, 5, 15 min) when the run started, before it added any load.</summary>
+    public required double[] LoadAverageAtStart { get; init; }
+
+    /// <summary>Median, over the throughput measurements, of the CPU share other processes used (0..1 of all cores).</summary>
+    public double? OthersCpuMedian { get; init; }
+
+    /// <summary>The highest such share in any one measurement.</summary>
+    public double? OthersCpuMax { get; init; }
+
+    /// <summary>Median share this run itself (client, servers, pgpool) used during the measurements.</summary>
+    public double? OursCpuMedian { get; init; }
+
+    /// <summary>True when other processes used more than 10% of the machine in the median measurement.</summary>
+    public bool Shared { get; init; }
+}
+
+/// <summary>The knobs of the run.</summary>
+internal sealed record RunParameters
+{
+    public required int Rounds { get; init; }
+    public required double WarmupSeconds { get; init; }
+    public required double DurationSeconds { get; init; }
+    public required IReadOnlyList<int> Callers { get; init; }
+    public required int PgbenchScale { get; init; }
+    public required int FailoverTrials { get; init; }
+    public required bool FullRun { get; init; }
+}
+
+internal sealed record ThroughputReport
+{
+    public required IReadOnlyDictionary<string, string> Systems { get; init; }
+    public required IReadOnlyList<ThroughputCell> Cells { get; init; }
+    public required IReadOnlyList<Measurement> Measurements { get; init; }
+    public required double PgbenchLoadSeconds { get; init; }
+    public required string PgpoolConfig { get; init; }
+}
+
+/// <summary>One system at one workload and concurrency, over all rounds.</summary>
+internal sealed record ThroughputCell
+{
+    public required string Workload { get; init; }
+    public required int Callers { get; init; }
+    public required string System { get; init; }
+    public required double MedianOpsPerSecond { get; init; }
+    public required double MedianP50Ms { get; init; }
+    public required double MedianP99Ms { get; init; }
+    public required long Errors { get; init; }
+
+    /// <summary>Median over rounds of the share of reads served by standbys; null for a workload without reads.</summary>
+    public required double? StandbyReadShare { get; init; }
+
+    /// <summary>Median over rounds of this system's throughput divided by plain Npgsql's in the same round.</summary>
+    public required double RatioToNpgsql { get; init; }
+
+    public required IReadOnlyList<double> OpsPerSecondByRound { get; init; }
+}
+
+internal sealed record FailoverReport
+{
+    public required IReadOnlyList<FailoverSummary> Systems { get; init; }
+    public required IReadOnlyList<FailoverTrialRecord> Trials { get; init; }
+}
+
+internal sealed record FailoverSummary
+{
+    public required string System { get; init; }
+    public required string Label { get; init; }
+    public required string Promotion { get; init; }
+    public required int Trials { get; init; }
+    public required int WithWrite { get; init; }
+    public required double? MinMs { get; init; }
+    public required double? MedianMs { get; init; }
+    public required double? MaxMs { get; init; }
+    public required long FailedWrites { get; init; }
+}
+
+internal sealed record MicroReport
+{
+    public required string Job { get; init; }
+    public required IReadOnlyList<MicroFigure> Figures { get; init; }
+    public required IReadOnlyList<RoutingOverhead> Overheads { get; init; }
+}
+
+/// <summary>SELECT 1 through the routing data source against plain Npgsql on one server, per statement.</summary>
+internal sealed record RoutingOverhead(string Parameters, double NpgsqlNs, double RoutingNs, double OverheadNs, double Ratio, long? NpgsqlBytes, long? RoutingBytes);
+
+/// <summary>One target of the issue and whether the run met it.</summary>
+internal sealed record TargetCheck(string Target, string Requirement, string Measured, bool Met);

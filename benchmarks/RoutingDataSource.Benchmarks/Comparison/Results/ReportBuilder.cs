@@ -1,0 +1,197 @@
+using System.Globalization;
+using RoutingDataSource.Benchmarks.Comparison.Failover;
+using RoutingDataSource.Benchmarks.Comparison.Micro;
+using RoutingDataSource.Benchmarks.Comparison.Workloads;
+
+namespace RoutingDataSource.Benchmarks.Comparison.Results;
+
+/// <summary>Turns the raw measurements into medians, ratios against plain Npgsql and target checks.</summary>
+internal static class ReportBuilder
+{
+    public const string Baseline = "npgsql";
+    public const string Ours = "routing";
+    public const string OursOnOneServer = "routing1";
+    public const double OverheadTarget = 0.97;
+    public const double MultiHostTarget = 1.0;
+    public const double PgpoolTarget = 1.5;
+    public const double FailoverTargetMs = 3000;
+
+    public static BenchReport Build(CompareSettings settings, DateTimeOffset started, MachineInfo machine, double[] loadAtStart,
+        ThroughputRun? throughput, FailoverRun? failover, MicroRun? micro)
+    {
+        var cells = throughput is null ? [] : Cells(throughput.Measurements);
+        var measurements = throughput?.Measurements ?? [];
+        var others = measurements.Select(m => m.Cpu.Others).ToList();
+        var load = new LoadConditions
+        {
+            LoadAverageAtStart = loadAtStart,
+            OthersCpuMedian = others.Count > 0 ? Stats.Median(others) : null,
+            OthersCpuMax = others.Count > 0 ? others.Max() : null,
+            OursCpuMedian = measurements.Count > 0 ? Stats.Median(measurements.Select(m => m.Cpu.Ours)) : null,
+            Shared = others.Count > 0 ? Stats.Median(others) > 0.10 : loadAtStart[0] > 0.7,
+        };
+        var failoverReport = failover is null ? null : Failover(failover);
+        var microReport = micro is null ? null : Micro(micro);
+        return new BenchReport
+        {
+            StartedAt = started,
+            FinishedAt = DateTimeOffset.Now,
+            Command = settings.Command,
+            Machine = machine,
+            Load = load,
+            Parameters = new RunParameters
+            {
+                Rounds = settings.Rounds,
+                WarmupSeconds = settings.Warmup.TotalSeconds,
+                DurationSeconds = settings.Duration.TotalSeconds,
+                Callers = settings.Callers,
+                PgbenchScale = settings.Scale,
+                FailoverTrials = settings.FailoverTrials,
+                FullRun = settings.IsFullRun,
+            },
+            Throughput = throughput is null ? null : new ThroughputReport
+            {
+                Systems = throughput.Labels,
+                Cells = cells,
+                Measurements = throughput.Measurements,
+                PgbenchLoadSeconds = throughput.LoadTime.TotalSeconds,
+                PgpoolConfig = throughput.PgpoolConfig,
+            },
+            Failover = failoverReport,
+            Micro = microReport,
+            Targets = Targets(cells, measurements, failoverReport),
+        };
+    }
+
+    private static List<ThroughputCell> Cells(IReadOnlyList<Measurement> measurements)
+    {
+        var cells = new List<ThroughputCell>();
+        foreach (var group in measurements.GroupBy(m => (m.Workload, m.Callers, m.System)))
+        {
+            var rounds = group.OrderBy(m => m.Round).ToList();
+            var ratios = rounds.Select(m =>
+                measurements.FirstOrDefault(b => b.System == Baseline && b.Workload == m.Workload && b.Callers == m.Callers && b.Round == m.Round) is { OpsPerSecond: > 0 } b
+                    ? m.OpsPerSecond / b.OpsPerSecond
+                    : double.NaN);
+            var shares = rounds.Where(m => m.StandbyReadShare is not null).Select(m => m.StandbyReadShare!.Value).ToList();
+            cells.Add(new ThroughputCell
+            {
+                Workload = group.Key.Workload,
+                Callers = group.Key.Callers,
+                System = group.Key.System,
+                MedianOpsPerSecond = Stats.Median(rounds.Select(m => m.OpsPerSecond)),
+                MedianP50Ms = Stats.Median(rounds.Select(m => m.P50Ms)),
+                MedianP99Ms = Stats.Median(rounds.Select(m => m.P99Ms)),
+                Errors = rounds.Sum(m => m.Errors),
+                StandbyReadShare = shares.Count > 0 ? Stats.Median(shares) : null,
+                RatioToNpgsql = Stats.Median(ratios),
+                OpsPerSecondByRound = rounds.Select(m => m.OpsPerSecond).ToList(),
+            });
+        }
+
+        return cells;
+    }
+
+    /// <summary>Median over rounds of ours ÷ another system, both measured back to back in the same round.</summary>
+    public static double PairedRatio(IReadOnlyList<Measurement> measurements, string workload, int callers, string other) =>
+        Stats.Median(measurements.Where(m => m.System == Ours && m.Workload == workload && m.Callers == callers)
+            .Select(m => measurements.FirstOrDefault(o => o.System == other && o.Workload == workload && o.Callers == callers && o.Round == m.Round) is { OpsPerSecond: > 0 } o
+                ? m.OpsPerSecond / o.OpsPerSecond
+                : double.NaN));
+
+    private static FailoverReport Failover(FailoverRun run)
+    {
+        FailoverSummary Summary(string system, string label, string promotion, IReadOnlyList<FailoverTrialRecord> trials)
+        {
+            var times = trials.Where(t => t.Milliseconds is not null).Select(t => t.Milliseconds!.Value).ToList();
+            return new FailoverSummary
+            {
+                System = system,
+                Label = label,
+                Promotion = promotion,
+                Trials = trials.Count,
+                WithWrite = times.Count,
+                MinMs = times.Count > 0 ? times.Min() : null,
+                MedianMs = times.Count > 0 ? Stats.Median(times) : null,
+                MaxMs = times.Count > 0 ? times.Max() : null,
+                FailedWrites = trials.Sum(t => t.Errors),
+            };
+        }
+
+        return new FailoverReport
+        {
+            Systems =
+            [
+                Summary(Ours, "RoutingDataSource", run.RoutingPromotion, run.Routing),
+                Summary("pgpool", "Pgpool-II 4.3", "pgpool: health check every 1 s (max_retries 0) and failover_on_backend_error; failover_command promotes the most advanced standby", run.Pgpool),
+            ],
+            Trials = run.Routing.Concat(run.Pgpool).OrderBy(t => t.Trial).ThenBy(t => t.System).ToList(),
+        };
+    }
+
+    private static MicroReport Micro(MicroRun run)
+    {
+        var overheads = new List<RoutingOverhead>();
+        foreach (var routing in run.Figures.Where(f => f.Type == "OverheadBenchmarks" && f.Method == "Routing_SelectOne"))
+        {
+            if (run.Figures.FirstOrDefault(f => f.Type == routing.Type && f.Method == "Npgsql_SelectOne" && f.Parameters == routing.Parameters) is { MeanNs: { } plain } baseline
+                && routing.MeanNs is { } ours)
+            {
+                overheads.Add(new RoutingOverhead(routing.Parameters, plain, ours, ours - plain, ours / plain, baseline.AllocatedBytes, routing.AllocatedBytes));
+            }
+        }
+
+        return new MicroReport { Job = run.Job, Figures = run.Figures, Overheads = overheads };
+    }
+
+    private static List<TargetCheck> Targets(List<ThroughputCell> cells, IReadOnlyList<Measurement> measurements, FailoverReport? failover)
+    {
+        var checks = new List<TargetCheck>();
+        string F(double x) => x.ToString("0.00", CultureInfo.InvariantCulture);
+        // The library's overhead: both on the one server (the primary), so nothing but the routing layer differs.
+        foreach (var cell in cells.Where(c => c.System == OursOnOneServer).OrderBy(c => WorkloadOrder(c.Workload)).ThenBy(c => c.Callers))
+        {
+            checks.Add(new TargetCheck(
+                $"overhead on one server, {cell.Workload} x{cell.Callers}",
+                $"ours (primary only) ÷ plain Npgsql ≥ {F(OverheadTarget)}",
+                F(cell.RatioToNpgsql),
+                cell.RatioToNpgsql >= OverheadTarget));
+        }
+
+        foreach (var cell in cells.Where(c => c.System == Ours && c.Workload == Workload.ReadOnly.Key).OrderBy(c => c.Callers))
+        {
+            if (cells.Any(c => c.System == "multihost" && c.Workload == cell.Workload && c.Callers == cell.Callers))
+            {
+                var r = PairedRatio(measurements, cell.Workload, cell.Callers, "multihost");
+                checks.Add(new TargetCheck($"read-only x{cell.Callers} vs Npgsql multi-host", $"ours ÷ multi-host ≥ {F(MultiHostTarget)}", F(r), r >= MultiHostTarget));
+            }
+
+            if (cells.Any(c => c.System == "pgpool" && c.Workload == cell.Workload && c.Callers == cell.Callers))
+            {
+                var r = PairedRatio(measurements, cell.Workload, cell.Callers, "pgpool");
+                checks.Add(new TargetCheck($"read-only x{cell.Callers} vs Pgpool-II", $"ours ÷ pgpool ≥ {F(PgpoolTarget)}", F(r), r >= PgpoolTarget));
+            }
+        }
+
+        if (failover?.Systems.FirstOrDefault(s => s.System == Ours) is { } ours)
+        {
+            var pgpool = failover.Systems.FirstOrDefault(s => s.System == "pgpool");
+            checks.Add(new TargetCheck(
+                "failover: median time to the first successful write",
+                string.Create(CultureInfo.InvariantCulture, $"< {FailoverTargetMs:0} ms (Pgpool-II beside it)"),
+                string.Create(CultureInfo.InvariantCulture, $"{Ms(ours.MedianMs)} (Pgpool-II {Ms(pgpool?.MedianMs)})"),
+                ours.MedianMs < FailoverTargetMs && ours.WithWrite == ours.Trials));
+        }
+
+        return checks;
+    }
+
+    public static int WorkloadOrder(string key) => key switch
+    {
+        "read" => 0,
+        "mixed" => 1,
+        _ => 2,
+    };
+
+    public static string Ms(double? ms) => ms is { } v ? string.Create(CultureInfo.InvariantCulture, $"{v:0} ms") : "—";
+}

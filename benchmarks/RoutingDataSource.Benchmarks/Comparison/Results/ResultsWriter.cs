@@ -1,0 +1,194 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using RoutingDataSource.Benchmarks.Comparison.Workloads;
+
+namespace RoutingDataSource.Benchmarks.Comparison.Results;
+
+/// <summary>
+/// Writes <c>&lt;date&gt;-&lt;machine&gt;.json</c> (every figure) and <c>.md</c> (the same, readable) into the results
+/// directory, plus README-table.md, and puts that table into README.md between its markers.
+/// </summary>
+internal static class ResultsWriter
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    /// <summary>Writes the files; returns the markdown path and the README table.</summary>
+    public static (string Markdown, string Table, bool ReadmeUpdated) Write(BenchReport report, CompareSettings settings)
+    {
+        Directory.CreateDirectory(settings.OutputDirectory);
+        var baseName = string.Create(CultureInfo.InvariantCulture, $"{report.StartedAt:yyyy-MM-dd}-{Slug(report.Machine.HostName)}");
+        var json = Path.Combine(settings.OutputDirectory, baseName + ".json");
+        var md = Path.Combine(settings.OutputDirectory, baseName + ".md");
+        File.WriteAllText(json, JsonSerializer.Serialize(report, Json) + "\n");
+        File.WriteAllText(md, Markdown(report, baseName));
+        var table = ReadmeTable.Render(report, baseName + ".md");
+        var updated = false;
+        if (settings.UpdateReadme && settings.IsFullRun)
+        {
+            File.WriteAllText(Path.Combine(settings.OutputDirectory, "README-table.md"), table);
+            updated = ReadmeTable.TryUpdateReadme(Path.Combine(settings.RepositoryRoot, "README.md"), table);
+        }
+
+        return (md, table, updated);
+    }
+
+    private static string Slug(string name)
+    {
+        var chars = name.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-').ToArray();
+        return new string(chars).Trim('-') is { Length: > 0 } s ? s : "machine";
+    }
+
+    private static string Markdown(BenchReport r, string baseName)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var s = new StringBuilder();
+        s.AppendLine(inv, $"# Benchmark results {r.StartedAt:yyyy-MM-dd HH:mm zzz}, {r.Machine.HostName}");
+        s.AppendLine();
+        s.AppendLine(inv, $"Command: `{r.Command}` (from the repository root; {(r.FinishedAt - r.StartedAt).TotalMinutes:0.0} min). Every figure is also in [`{baseName}.json`]({baseName}.json).");
+        s.AppendLine();
+        s.AppendLine("## Machine and load");
+        s.AppendLine();
+        s.AppendLine(inv, $"- {r.Machine.Describe()}");
+        s.AppendLine(inv, $"- {r.Machine.DotNet}; Npgsql {r.Machine.Npgsql}; {r.Machine.PostgreSql}; {r.Machine.Pgpool}; BenchmarkDotNet {r.Machine.BenchmarkDotNet}; RoutingDataSource {r.Machine.RoutingDataSource} at commit {r.Machine.GitCommit}");
+        s.AppendLine(inv, $"- **The client (this process, all systems' pools), the three PostgreSQL servers and Pgpool-II share these {r.Machine.Cores} cores.** Absolute figures are those of a small shared machine; the ratios are what travel.");
+        s.AppendLine(inv, $"- Load average when the run started: {string.Join(" / ", r.Load.LoadAverageAtStart.Select(x => x.ToString("0.00", inv)))} (1 / 5 / 15 min).");
+        if (r.Load.OthersCpuMedian is { } others)
+        {
+            s.AppendLine(inv, $"- During the throughput measurements this run used {r.Load.OursCpuMedian * 100:0}% of the machine's CPU (median); other processes used {others * 100:0}% (median), {r.Load.OthersCpuMax * 100:0}% at most (from /proc: all busy time minus this process tree's).");
+        }
+
+        s.AppendLine(r.Load.Shared
+            ? "- **The machine was shared during this run** (other builds and test suites): expect more noise than on a quiet machine; the systems were interleaved so that all of them met the same conditions."
+            : "- The machine was otherwise quiet during this run.");
+        s.AppendLine();
+
+        s.AppendLine("## Targets");
+        s.AppendLine();
+        s.AppendLine("| target | requirement | measured | met |");
+        s.AppendLine("|---|---|---|---|");
+        foreach (var t in r.Targets)
+            s.AppendLine(inv, $"| {t.Target} | {t.Requirement} | {t.Measured} | {(t.Met ? "yes" : "**no**")} |");
+        s.AppendLine();
+
+        if (r.Throughput is { } tp)
+            Throughput(s, r, tp);
+        if (r.Failover is { } fo)
+            Failover(s, fo);
+        if (r.Micro is { } mi)
+            Micro(s, mi);
+
+        s.AppendLine("## Method");
+        s.AppendLine();
+        s.AppendLine("See [benchmarks/README.md](../README.md) for the method and [benchmarks/PGPOOL.md](../PGPOOL.md) for the generated Pgpool-II configuration and failover script.");
+        return s.ToString();
+    }
+
+    private static void Throughput(StringBuilder s, BenchReport r, ThroughputReport tp)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        s.AppendLine("## Throughput");
+        s.AppendLine();
+        s.AppendLine(inv, $"One local 1+2 cluster with `pgbench -i -s {r.Parameters.PgbenchScale}` ({BenchCluster.Accounts(r.Parameters.PgbenchScale):#,0} accounts; loaded and replicated in {tp.PgbenchLoadSeconds:0} s). {r.Parameters.Rounds} rounds; in each, for every workload and number of callers, the {tp.Systems.Count} systems one after the other (the order rotating per round), each {r.Parameters.WarmupSeconds:0.#} s warm-up then {r.Parameters.DurationSeconds:0.#} s measured. Medians over rounds; ratios are the median of same-round ratios.");
+        s.AppendLine();
+        s.AppendLine("Systems:");
+        foreach (var (key, label) in tp.Systems)
+            s.AppendLine(inv, $"- `{key}`: {label}");
+        s.AppendLine();
+        foreach (var workload in Workload.All)
+        {
+            var cells = tp.Cells.Where(c => c.Workload == workload.Key).OrderBy(c => c.Callers).ThenBy(c => SystemOrder(c.System)).ToList();
+            if (cells.Count == 0)
+                continue;
+            s.AppendLine(inv, $"### {workload.Label}");
+            s.AppendLine();
+            s.AppendLine("| callers | system | ops/s (median) | ÷ Npgsql | p50 ms | p99 ms | reads on standbys | errors | ops/s per round |");
+            s.AppendLine("|---:|---|---:|---:|---:|---:|---:|---:|---|");
+            foreach (var c in cells)
+            {
+                s.AppendLine(inv,
+                    $"| {c.Callers} | {c.System} | {ReadmeTable.Number(c.MedianOpsPerSecond)} | {ReadmeTable.Ratio(c.RatioToNpgsql)} | {c.MedianP50Ms:0.000} | {c.MedianP99Ms:0.000} | {ReadmeTable.Share(c.StandbyReadShare)} | {c.Errors} | {string.Join(", ", c.OpsPerSecondByRound.Select(ReadmeTable.Number))} |");
+            }
+
+            s.AppendLine();
+        }
+
+        var errors = tp.Measurements.Where(m => m.ErrorSamples.Count > 0).ToList();
+        if (errors.Count > 0)
+        {
+            s.AppendLine("Errors seen (samples):");
+            s.AppendLine();
+            foreach (var m in errors)
+                s.AppendLine(inv, $"- {m.System}, {m.Workload} x{m.Callers}, round {m.Round}: {string.Join(" / ", m.ErrorSamples)}");
+            s.AppendLine();
+        }
+    }
+
+    private static void Failover(StringBuilder s, FailoverReport fo)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        s.AppendLine("## Failover");
+        s.AppendLine();
+        s.AppendLine(inv, $"Each trial: a fresh 1+2 cluster, {Comparison.Failover.FailoverTrial.Writers} writers updating rows in a closed loop through the system; after 1–2 s (random) the primary is stopped with SIGQUIT (`pg_ctl -m immediate`). Measured: from the stop to the end of the first write that succeeded and had started after the old postmaster was gone. Trials alternate between the systems.");
+        s.AppendLine();
+        s.AppendLine("| system | trials | with a write | min | median | max | failed writes (all trials) | promotion |");
+        s.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|");
+        foreach (var x in fo.Systems)
+            s.AppendLine(inv, $"| {x.Label} | {x.Trials} | {x.WithWrite} | {ReportBuilder.Ms(x.MinMs)} | {ReportBuilder.Ms(x.MedianMs)} | {ReportBuilder.Ms(x.MaxMs)} | {x.FailedWrites} | {x.Promotion} |");
+        s.AppendLine();
+        s.AppendLine("| trial | system | first write after | stop took | writes before | failed writes | promoted | note |");
+        s.AppendLine("|---:|---|---:|---:|---:|---:|---|---|");
+        foreach (var t in fo.Trials)
+            s.AppendLine(inv, $"| {t.Trial} | {t.System} | {ReportBuilder.Ms(t.Milliseconds)} | {t.StopMilliseconds:0} ms | {t.WritesBefore} | {t.Errors} | {t.PromotedNode ?? "?"} | {t.Note ?? ""} |");
+        s.AppendLine();
+        var samples = fo.Trials.SelectMany(t => t.ErrorSamples.Select(e => (t.System, Error: e))).Distinct().Take(12).ToList();
+        if (samples.Count > 0)
+        {
+            s.AppendLine("What the failed writes said (samples):");
+            s.AppendLine();
+            foreach (var (system, error) in samples)
+                s.AppendLine(inv, $"- {system}: {error.ReplaceLineEndings(" ")}");
+            s.AppendLine();
+        }
+    }
+
+    private static void Micro(StringBuilder s, MicroReport mi)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        s.AppendLine("## Micro benchmarks");
+        s.AppendLine();
+        s.AppendLine(inv, $"{mi.Job}.");
+        s.AppendLine();
+        s.AppendLine("| benchmark | parameters | mean ns/op | stddev | allocated B/op |");
+        s.AppendLine("|---|---|---:|---:|---:|");
+        foreach (var f in mi.Figures)
+            s.AppendLine(inv, $"| {f.Type}.{f.Method}{(f.Description != f.Method ? $" ({f.Description})" : "")}{(f.Baseline ? " (baseline)" : "")} | {f.Parameters} | {f.MeanNs:0.0} | {f.StdDevNs:0.0} | {f.AllocatedBytes} |");
+        s.AppendLine();
+        if (mi.Overheads.Count > 0)
+        {
+            s.AppendLine("Routing overhead per statement (`SELECT 1`, one server, same pool size):");
+            s.AppendLine();
+            s.AppendLine("| parameters | plain Npgsql | RoutingDataSource | overhead | ratio | allocated (plain → routing) |");
+            s.AppendLine("|---|---:|---:|---:|---:|---|");
+            foreach (var o in mi.Overheads)
+                s.AppendLine(inv, $"| {o.Parameters} | {o.NpgsqlNs / 1000:0.0} µs | {o.RoutingNs / 1000:0.0} µs | {o.OverheadNs / 1000:+0.0;-0.0} µs | {o.Ratio:0.00} | {o.NpgsqlBytes} → {o.RoutingBytes} B |");
+            s.AppendLine();
+        }
+    }
+
+    private static int SystemOrder(string key) => key switch
+    {
+        "npgsql" => 0,
+        "routing1" => 1,
+        "multihost" => 2,
+        "pgpool" => 3,
+        _ => 4,
+    };
+}
