@@ -7,6 +7,12 @@ namespace RoutingDataSource.Testing.Internal;
 /// </summary>
 internal static class StaleClusterReaper
 {
+    /// <summary>
+    /// A dead owner's directory younger than this is left alone: another test process may be building it right now
+    /// (a test that stamps a cluster with a dead owner on purpose), and a process id can be reused quickly.
+    /// </summary>
+    internal static readonly TimeSpan Grace = TimeSpan.FromSeconds(30);
+
     /// <summary>Blocking (signals and polling); call it inside Task.Run from async code.</summary>
     public static void ReapDeadOwners(string root)
     {
@@ -20,9 +26,22 @@ internal static class StaleClusterReaper
             return;
         }
 
-        foreach (var entry in entries.Where(e => WorkArea.IsStale(Path.GetFileName(e))))
+        var cutoff = DateTime.UtcNow - Grace;
+        foreach (var entry in entries.Where(e => WorkArea.IsStale(Path.GetFileName(e)) && LastTouched(e) < cutoff))
         {
             Remove(entry);
+        }
+    }
+
+    private static DateTime LastTouched(string directory)
+    {
+        try
+        {
+            return Directory.GetLastWriteTimeUtc(directory);
+        }
+        catch (IOException)
+        {
+            return DateTime.MaxValue;
         }
     }
 

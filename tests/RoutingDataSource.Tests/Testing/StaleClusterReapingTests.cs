@@ -25,6 +25,8 @@ public sealed class StaleClusterReapingTests
         await using var leftBehind = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 1 }, deadOwner, timeout.Token);
         var processes = ServerProcesses.Of(leftBehind.Directory);
         Assert.NotEmpty(processes);
+        // Old enough to be reaped: the reaper leaves a dead owner's directory alone for a grace period.
+        Directory.SetLastWriteTimeUtc(leftBehind.Directory, DateTime.UtcNow - StaleClusterReaper.Grace - TimeSpan.FromSeconds(5));
 
         await using var next = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 0 }, timeout.Token);
 
