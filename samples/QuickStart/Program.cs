@@ -1,4 +1,5 @@
 using RoutingDataSource;
+using Spectre.Console;
 using RoutingDataSource.Coordinator;
 using RoutingDataSource.Testing;
 
@@ -28,22 +29,20 @@ await cluster.WaitForReplicationAsync(cancellationToken: ct);
 
 Console.WriteLine();
 Console.WriteLine("2. A mixed workload: 200 orders written, 2,000 reads, 20 read-only transactions.");
-await Workload(ds, writes: 200, reads: 2000, ct);
-Console.WriteLine(ds.GetStatus());
+await Live(ds, () => Workload(ds, writes: 200, reads: 2000, ct));
 
 Console.WriteLine("3. Replay paused on n2 and 2 MB written: n2 lags past MaxReplicationLagBytes (256 KiB) and gets no reads.");
 await cluster.Node("n2").PauseReplayAsync(ct);
 await using (var conn = await ds.OpenConnectionAsync(ct))
     await Exec(conn, "INSERT INTO orders (item, qty) SELECT repeat('x', 200), g FROM generate_series(1, 8000) g");
 await WaitFor(ds, s => s["n2"]!.ServesReads == false, ct);
-await Workload(ds, writes: 0, reads: 1000, ct);
-Console.WriteLine(ds.GetStatus());
+await Live(ds, () => Workload(ds, writes: 0, reads: 1000, ct));
+var lagSeen = ds.GetStatus()["n2"]!;
 
 Console.WriteLine("4. Replay resumed: n2 catches up and serves reads again.");
 await cluster.Node("n2").ResumeReplayAsync(ct);
 await WaitFor(ds, s => s["n2"]!.ServesReads, ct);
-await Workload(ds, writes: 0, reads: 1000, ct);
-Console.WriteLine(ds.GetStatus());
+await Live(ds, () => Workload(ds, writes: 0, reads: 1000, ct));
 
 Console.WriteLine("5. The failover coordinator runs beside the cluster. The primary n0 is stopped (-m immediate):");
 Console.WriteLine("   the coordinator confirms it is gone, promotes the most advanced standby and repoints the other;");
@@ -63,16 +62,73 @@ var stopped = DateTime.UtcNow;
 await cluster.Primary.StopAsync(immediate: true, ct);
 var firstWrite = await WriteUntilAccepted(ds, ct);
 Console.WriteLine($"   {ds.GetStatus().PrimaryName} took over; the first write through the data source succeeded {(firstWrite - stopped).TotalMilliseconds:0} ms after the stop.");
-await Workload(ds, writes: 50, reads: 500, ct);
-Console.WriteLine(ds.GetStatus());
+await Live(ds, () => Workload(ds, writes: 50, reads: 500, ct));
+var failoverMs = (firstWrite - stopped).TotalMilliseconds;
 
 Console.WriteLine("6. The old primary restarts as a primary on the old timeline: it is fenced and gets no traffic.");
 await cluster.Primary.StartAsync(ct);
 await WaitFor(ds, s => s["n0"]!.State == BackendState.Fenced, ct);
-await Workload(ds, writes: 10, reads: 100, ct);
-Console.WriteLine(ds.GetStatus());
+await Live(ds, () => Workload(ds, writes: 10, reads: 100, ct));
+
+var final = ds.GetStatus();
+var reads = final.Backends.Sum(b => b.ReadCount);
+var summary = new Table().Title("[bold]Summary[/]").AddColumn("what").AddColumn("figure");
+summary.AddRow("reads served by standbys (n1, n2 while standbys)", $"{final["n2"]!.ReadCount + final["n1"]!.ReadCount:N0} of {reads:N0}");
+summary.AddRow("reads served by n0 (weight 0: only while no standby was within the lag limit)", final["n0"]!.ReadCount.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
+summary.AddRow("n2's lag while its replay was paused", $"{lagSeen.LagBytes:N0} bytes: no reads until it caught up");
+summary.AddRow("first write after the primary was killed", $"{failoverMs:0} ms (coordinator promotion included)");
+summary.AddRow("old primary n0", $"{final["n0"]!.State}: {final["n0"]!.Reason}");
+AnsiConsole.Write(summary);
 Console.WriteLine("Done: every server the demo started is stopped when it exits.");
 return 0;
+
+// Runs a workload while a live table shows the cluster as the data source sees it (refreshed 4 times a second).
+static async Task Live(PgRoutingDataSource ds, Func<Task> work)
+{
+    var table = StatusTable(ds.GetStatus());
+    await AnsiConsole.Live(table).StartAsync(async ctx =>
+    {
+        var running = work();
+        while (!running.IsCompleted)
+        {
+            await Task.WhenAny(running, Task.Delay(250));
+            Fill(table, ds.GetStatus());
+            ctx.Refresh();
+        }
+        await running;
+        Fill(table, ds.GetStatus());
+        ctx.Refresh();
+    });
+}
+
+static Table StatusTable(ClusterStatus status)
+{
+    var table = new Table().Border(TableBorder.Rounded);
+    foreach (var column in new[] { "backend", "role", "state", "weight", "reads", "writes", "lag bytes", "timeline", "why" })
+        table.AddColumn(column);
+    Fill(table, status);
+    return table;
+}
+
+static void Fill(Table table, ClusterStatus status)
+{
+    table.Rows.Clear();
+    table.Title($"primary: [bold]{Markup.Escape(status.PrimaryName ?? "(none)")}[/]");
+    foreach (var b in status.Backends)
+    {
+        var state = b.State switch
+        {
+            BackendState.Up => "[green]up[/]",
+            BackendState.Fenced => "[red]fenced[/]",
+            BackendState.Down => "[red]down[/]",
+            _ => "[yellow]detached[/]",
+        };
+        table.AddRow(b.Name, b.Role.ToString().ToLowerInvariant(), state, b.Weight.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            b.ReadCount.ToString("N0", System.Globalization.CultureInfo.InvariantCulture), b.WriteCount.ToString("N0", System.Globalization.CultureInfo.InvariantCulture),
+            b.LagBytes?.ToString("N0", System.Globalization.CultureInfo.InvariantCulture) ?? "-", b.Timeline?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-",
+            Markup.Escape(b.Reason ?? ""));
+    }
+}
 
 static async Task Exec(System.Data.Common.DbConnection conn, string sql)
 {
