@@ -35,12 +35,6 @@ public sealed partial class RoutingConnection
 
     internal NpgsqlTransaction? PhysicalTransaction => _physicalTransaction;
 
-    internal RoutingTransaction? CurrentTransaction => _transaction;
-
-    internal TransactionPhase TransactionPhase => _tx;
-
-    internal PinReason PinState => _pin;
-
     internal RoutingTransaction StartTransaction(IsolationLevel isolationLevel, bool readOnly)
     {
         ThrowIfNotOpen();

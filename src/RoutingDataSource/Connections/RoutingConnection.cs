@@ -1,4 +1,3 @@
-using System.ComponentModel;
 using System.Data;
 using System.Data.Common;
 using System.Diagnostics.CodeAnalysis;
@@ -221,7 +220,6 @@ public sealed partial class RoutingConnection : DbConnection
             throw new InvalidOperationException("The connection is not open.");
     }
 
-    /// <summary>Hidden from designers: the physical connection currently pinned (for tests and diagnostics).</summary>
-    [EditorBrowsable(EditorBrowsableState.Never)]
+    /// <summary>The physical connection currently pinned, if any (for tests and diagnostics).</summary>
     internal NpgsqlConnection? PinnedConnection => _pinned;
 }

@@ -40,8 +40,6 @@ internal sealed class TopologyMonitor : IAsyncDisposable
 
     public ClusterSnapshot Current => _current;
 
-    public bool IsStarted => Volatile.Read(ref _started) != 0;
-
     /// <summary>Starts the loop on first use; cheap and idempotent afterwards.</summary>
     public void EnsureStarted()
     {

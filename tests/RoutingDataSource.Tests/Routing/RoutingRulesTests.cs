@@ -414,3 +414,33 @@ public sealed class SessionContinuityTests(ClusterFixture fx)
         Assert.Equal(1L, await fx.Cluster.Primary.ScalarAsync<long>("SELECT count(*) FROM items WHERE owner = 'chain-1'"));
     }
 }
+
+[Collection("cluster")]
+public sealed class DetachTests(ClusterFixture fx)
+{
+    [Fact]
+    public async Task Detached_standby_gets_no_reads_until_it_is_attached_again()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        ds.DetachBackend("n2");
+        var status = await ds.RefreshStatusAsync();
+        Assert.Equal(BackendState.Detached, status["n2"]!.State);
+        Assert.False(status["n2"]!.ServesReads);
+        await using (var conn = await ds.OpenConnectionAsync())
+        {
+            for (var i = 0; i < 30; i++)
+                Assert.Equal(fx.Cluster.Node("n1").Port, await ServerPortAsync(conn));
+        }
+        Assert.Equal(0, ds.Backend("n2").ReadCount);
+
+        ds.AttachBackend("n2");
+        Assert.Equal(BackendState.Up, (await ds.RefreshStatusAsync())["n2"]!.State);
+        await using (var conn = await ds.OpenConnectionAsync())
+        {
+            for (var i = 0; i < 60 && ds.Backend("n2").ReadCount == 0; i++)
+                await ServerPortAsync(conn);
+        }
+        Assert.True(ds.Backend("n2").ReadCount > 0);
+        Assert.Throws<ArgumentException>(() => ds.DetachBackend("nope"));
+    }
+}
