@@ -48,6 +48,11 @@ internal sealed class FunctionVolatilityCache
 
     public bool IsPreloaded => Volatile.Read(ref _preloadState) == 2;
 
+    /// <summary>Completes when the one-time preload of every function name has finished (or failed).</summary>
+    public Task Preloaded => _preloaded.Task;
+
+    private readonly TaskCompletionSource _preloaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     /// <summary>Safety of one function name (lower-cased, schema kept when written). Never blocks, never throws.</summary>
     public FunctionSafety Get(string name)
     {
@@ -99,11 +104,13 @@ internal sealed class FunctionVolatilityCache
             foreach (var (name, v) in unqualified)
                 _known[name] = v ? FunctionSafety.Write : FunctionSafety.Read;
             Volatile.Write(ref _preloadState, 2);
+            _preloaded.TrySetResult();
         }
         catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
         {
             Log.VolatilityLookupFailed(_logger, e.Message);
             Volatile.Write(ref _preloadState, 0); // the next probe round tries again
+            _preloaded.TrySetResult(); // waiters go on without it: unknown functions stay on the primary
         }
     }
 

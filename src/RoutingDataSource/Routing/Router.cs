@@ -25,7 +25,7 @@ internal sealed class Router(FunctionVolatilityCache volatility)
                 case FunctionSafety.Write:
                     return new StatementRoute(StatementKind.Write, false, "calls a volatile function");
                 case FunctionSafety.Unknown:
-                    return new StatementRoute(StatementKind.Write, false, "calls a function of unknown volatility");
+                    return new StatementRoute(StatementKind.Write, false, "calls a function of unknown volatility", AwaitsFunctionLookup: true);
             }
         }
         return new StatementRoute(StatementKind.Read, true, "read");
