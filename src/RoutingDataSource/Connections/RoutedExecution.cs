@@ -1,4 +1,6 @@
 using System.Data;
+using System.Runtime.CompilerServices;
+using Npgsql;
 using RoutingDataSource.Classification;
 using RoutingDataSource.Diagnostics;
 using RoutingDataSource.Resilience;
@@ -15,6 +17,8 @@ namespace RoutingDataSource.Connections;
 /// </summary>
 internal static class RoutedExecution
 {
+    // The state machines of this path are pooled: a routed statement allocates nothing of its own after warm-up.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public static async ValueTask<object?> ExecuteAsync<TStatement>(TStatement statement, RoutingConnection conn, SqlClassification c,
         StatementRoute route, int statementCount, ExecuteMode mode, CommandBehavior behavior, bool async, CancellationToken cancellationToken)
         where TStatement : IRoutedStatement
@@ -25,23 +29,32 @@ internal static class RoutedExecution
         }
         catch (RetryableFailure first)
         {
-            if (first.Immediate)
-            {
-                try
-                {
-                    return await AttemptAsync(statement, conn, c, first.Route, statementCount, mode, behavior, async, cancellationToken).ConfigureAwait(false);
-                }
-                catch (RetryableFailure again)
-                {
-                    first = again;
-                }
-            }
-            conn.DataSourceInternal.Failover.Count(first.Backend);
-            return await conn.DataSourceInternal.Failover.RunAsync(first.Route,
-                (r, ct) => AttemptAsync(statement, conn, c, r, statementCount, mode, behavior, async, ct), cancellationToken).ConfigureAwait(false);
+            return await RetryAsync(first, statement, conn, c, statementCount, mode, behavior, async, cancellationToken).ConfigureAwait(false);
         }
     }
 
+    // Kept apart so that the closure the retry pipeline needs is allocated only when a statement is re-run.
+    private static async ValueTask<object?> RetryAsync<TStatement>(RetryableFailure first, TStatement statement, RoutingConnection conn,
+        SqlClassification c, int statementCount, ExecuteMode mode, CommandBehavior behavior, bool async, CancellationToken cancellationToken)
+        where TStatement : IRoutedStatement
+    {
+        if (first.Immediate)
+        {
+            try
+            {
+                return await AttemptAsync(statement, conn, c, first.Route, statementCount, mode, behavior, async, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RetryableFailure again)
+            {
+                first = again;
+            }
+        }
+        conn.DataSourceInternal.Failover.Count(first.Backend);
+        return await conn.DataSourceInternal.Failover.RunAsync(first.Route,
+            (r, ct) => AttemptAsync(statement, conn, c, r, statementCount, mode, behavior, async, ct), cancellationToken).ConfigureAwait(false);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<object?> AttemptAsync<TStatement>(TStatement statement, RoutingConnection conn, SqlClassification c,
         StatementRoute route, int statementCount, ExecuteMode mode, CommandBehavior behavior, bool async, CancellationToken cancellationToken)
         where TStatement : IRoutedStatement
@@ -60,32 +73,58 @@ internal static class RoutedExecution
         }
 
         statement.Bind(lease.Connection, conn.PhysicalTransaction);
-        // The monitor trips this token when it takes the backend out of service. It is never handed to Npgsql:
-        // Npgsql cancels by sending a cancel request and waiting for the server to close that socket, which a hung
-        // server never does. Instead the caller stops waiting and the physical connection is abandoned.
-        var abort = lease.Backend.AbortToken;
         var abandoned = false;
         using var activity = RoutingActivity.Start(lease.Backend, conn.IsOnPrimary(lease), route);
         try
         {
             await statement.PrepareIfRequestedAsync(async, cancellationToken).ConfigureAwait(false);
+            // CloseConnection applies to the logical connection, which the routing reader closes itself.
+            var physicalBehavior = behavior & ~CommandBehavior.CloseConnection;
             object? result;
-            switch (mode)
+            if (async)
             {
-                case ExecuteMode.NonQuery:
-                    result = async ? await Guard(statement.ExecuteNonQueryAsync(cancellationToken)).ConfigureAwait(false) : statement.ExecuteNonQuery();
-                    break;
-                case ExecuteMode.Scalar:
-                    result = async ? await Guard(statement.ExecuteScalarAsync(cancellationToken)).ConfigureAwait(false) : statement.ExecuteScalar();
-                    break;
-                default:
-                    // CloseConnection applies to the logical connection, which the routing reader closes itself.
-                    var physicalBehavior = behavior & ~CommandBehavior.CloseConnection;
-                    var reader = async
-                        ? await Guard(statement.ExecuteReaderAsync(physicalBehavior, cancellationToken)).ConfigureAwait(false)
-                        : statement.ExecuteReader(physicalBehavior);
-                    statement.Reader.Init(reader, conn, lease, c, route, behavior);
-                    return statement.Reader;
+                var operation = mode switch
+                {
+                    ExecuteMode.NonQuery => statement.ExecuteNonQueryAsync(cancellationToken),
+                    ExecuteMode.Scalar => statement.ExecuteScalarAsync(cancellationToken),
+                    _ => (Task)statement.ExecuteReaderAsync(physicalBehavior, cancellationToken),
+                };
+                if (!operation.IsCompleted)
+                {
+                    // The monitor trips the abort token when it takes the backend out of service. It is never handed
+                    // to Npgsql, whose cancel waits for the server to close the cancel socket, which a hung server
+                    // never does: the caller stops waiting instead and the physical connection is abandoned.
+                    var abort = lease.Backend.AbortToken;
+                    var wait = StatementWait.Rent();
+                    await wait.Until(operation, abort).ConfigureAwait(false);
+                    wait.Finish();
+                    if (!operation.IsCompleted)
+                    {
+                        abandoned = true;
+                        conn.Abandon(lease, operation);
+                        throw new OperationCanceledException("The backend was taken out of service while the statement ran.", abort);
+                    }
+                }
+                result = mode switch
+                {
+                    ExecuteMode.NonQuery => ((Task<int>)operation).GetAwaiter().GetResult(),
+                    ExecuteMode.Scalar => ((Task<object?>)operation).GetAwaiter().GetResult(),
+                    _ => ((Task<NpgsqlDataReader>)operation).GetAwaiter().GetResult(),
+                };
+            }
+            else
+            {
+                result = mode switch
+                {
+                    ExecuteMode.NonQuery => statement.ExecuteNonQuery(),
+                    ExecuteMode.Scalar => statement.ExecuteScalar(),
+                    _ => statement.ExecuteReader(physicalBehavior),
+                };
+            }
+            if (mode == ExecuteMode.Reader)
+            {
+                statement.Reader.Init((NpgsqlDataReader)result!, conn, lease, c, route, behavior);
+                return statement.Reader;
             }
             conn.AfterStatement(c, route);
             conn.Release(lease);
@@ -107,27 +146,6 @@ internal static class RoutedExecution
             if (!abandoned)
                 conn.Release(lease);
             throw;
-        }
-
-        Task<T> Guard<T>(Task<T> task)
-        {
-            if (task.IsCompleted || !abort.CanBeCanceled)
-                return task;
-            return GuardSlow(task);
-        }
-
-        async Task<T> GuardSlow<T>(Task<T> task)
-        {
-            try
-            {
-                return await task.WaitAsync(abort).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (abort.IsCancellationRequested && !task.IsCompleted)
-            {
-                abandoned = true;
-                conn.Abandon(lease, task);
-                throw;
-            }
         }
     }
 }

@@ -139,6 +139,8 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
     /// <summary>Asks the server running this command to cancel it. Does nothing if it is not running.</summary>
     public override void Cancel()
     {
+        // Npgsql ignores a cancel of a command that is not running, so a finished command cannot reach a later
+        // statement on the same (reused) physical connection.
         if (_inner.Connection is { State: ConnectionState.Open or ConnectionState.Executing or ConnectionState.Fetching })
             _inner.Cancel();
     }

@@ -1,4 +1,5 @@
 using System.Data;
+using System.Runtime.CompilerServices;
 using Npgsql;
 using RoutingDataSource.Classification;
 using RoutingDataSource.Routing;
@@ -10,9 +11,8 @@ namespace RoutingDataSource.Connections;
 // transaction binding. Single-threaded by ADO.NET's contract (one command at a time per connection), so no locks.
 public sealed partial class RoutingConnection
 {
-    // One reusable NpgsqlConnection object per backend, so renting from a pool allocates nothing after warm-up.
-    private readonly NpgsqlConnection?[] _spare;
     private NpgsqlConnection? _pinned;
+    private NpgsqlConnection? _exposed; // handed to the application by GetNpgsqlConnectionAsync: never reused
     private Backend? _pinnedBackend;
     private PinReason _pin;
     private TransactionPhase _tx;
@@ -154,11 +154,13 @@ public sealed partial class RoutingConnection
             if (primary is not null && !ReferenceEquals(primary.Backend, _pinnedBackend))
                 throw new InvalidOperationException($"This connection is pinned to {_pinnedBackend!.Name} (a read-only transaction), not to the primary.");
             _pin = PinReason.Session;
+            _exposed = _pinned;
             return _pinned;
         }
         var node = await _dataSource.GetPrimaryAsync(cancellationToken).ConfigureAwait(false);
         var lease = await OpenPhysicalAsync(node.Backend, async, cancellationToken).ConfigureAwait(false);
         Pin(lease, PinReason.Session);
+        _exposed = lease.Connection;
         return lease.Connection;
     }
 
@@ -215,14 +217,13 @@ public sealed partial class RoutingConnection
         if (ReferenceEquals(_primarySession, lease.Connection))
             return;
         if (_primarySession is { } old && !_primarySessionBusy)
-            old.Dispose(); // the primary changed (failover): let the old session go
-        if (ReferenceEquals(_spare[lease.Backend.Index], lease.Connection))
-            _spare[lease.Backend.Index] = null; // the spare slot gets a fresh object next time
+            Recycle(old, _primarySessionBackend!); // the primary changed (failover): let the old session go
         _primarySession = lease.Connection;
         _primarySessionBackend = lease.Backend;
         _primarySessionBusy = true;
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<Lease> OpenPhysicalAsync(Backend backend, bool async, CancellationToken cancellationToken)
     {
         LastAcquireBackend = backend;
@@ -235,32 +236,45 @@ public sealed partial class RoutingConnection
             }
             DropPrimarySession();
         }
-        var conn = _spare[backend.Index];
-        if (conn is null || conn.State != ConnectionState.Closed)
+        var conn = backend.RentConnection();
+        try
         {
-            conn = backend.Pool.CreateConnection();
-            _spare[backend.Index] ??= conn;
-        }
-        if (async)
-        {
-            // A server that accepts TCP but never answers must not hold the open until Npgsql's connect timeout once
-            // the monitor has declared it down.
-            if (cancellationToken.CanBeCanceled)
+            if (async)
             {
-                using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, backend.AbortToken);
-                await conn.OpenAsync(linked.Token).ConfigureAwait(false);
+                var open = conn.OpenAsync(cancellationToken);
+                if (!open.IsCompleted)
+                {
+                    // A server that accepts TCP but never answers must not hold the open until Npgsql's connect
+                    // timeout once the monitor has declared it down (see RoutedExecution for why it is not cancelled).
+                    var abort = backend.AbortToken;
+                    var wait = StatementWait.Rent();
+                    await wait.Until(open, abort).ConfigureAwait(false);
+                    wait.Finish();
+                    if (!open.IsCompleted)
+                    {
+                        DisposeWhenDone(conn, open);
+                        conn = null;
+                        throw new OperationCanceledException("The backend was taken out of service while connecting.", abort);
+                    }
+                }
+                await open.ConfigureAwait(false);
             }
             else
             {
-                await conn.OpenAsync(backend.AbortToken).ConfigureAwait(false);
+                conn.Open();
             }
         }
-        else
+        catch
         {
-            conn.Open();
+            conn?.Dispose();
+            throw;
         }
         return new Lease(conn, backend, Pinned: false);
     }
+
+    private static void DisposeWhenDone(NpgsqlConnection conn, Task operation)
+        => operation.ContinueWith(static (_, c) => ((NpgsqlConnection)c!).Dispose(), conn, CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
     /// <summary>
     /// Lets go of a physical connection whose statement is stuck on a hung server: it is neither closed nor returned
@@ -268,8 +282,6 @@ public sealed partial class RoutingConnection
     /// </summary>
     internal void Abandon(Lease lease, Task operation)
     {
-        if (ReferenceEquals(_spare[lease.Backend.Index], lease.Connection))
-            _spare[lease.Backend.Index] = null;
         if (ReferenceEquals(_pinned, lease.Connection))
             _pinned = null; // OnPinnedConnectionLost then reports what was lost without touching it
         if (ReferenceEquals(_primarySession, lease.Connection))
@@ -278,8 +290,7 @@ public sealed partial class RoutingConnection
             _primarySessionBackend = null;
             _primarySessionBusy = false;
         }
-        operation.ContinueWith(static (_, c) => ((NpgsqlConnection)c!).Dispose(), lease.Connection, CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        DisposeWhenDone(lease.Connection, operation);
     }
 
     private void Pin(Lease lease, PinReason reason)
@@ -299,7 +310,8 @@ public sealed partial class RoutingConnection
 
     private void DropPrimarySession()
     {
-        _primarySession?.Dispose();
+        if (_primarySession is { } session)
+            Recycle(session, _primarySessionBackend!);
         _primarySession = null;
         _primarySessionBackend = null;
         _primarySessionBusy = false;
@@ -314,10 +326,21 @@ public sealed partial class RoutingConnection
                 DropPrimarySession(); // broken (server gone): the next write starts a new session
             return;
         }
-        if (ReferenceEquals(_spare[backend.Index], conn))
-            conn.Close();
-        else
+        Recycle(conn, backend);
+    }
+
+    /// <summary>Closes a physical connection (its connector goes back to Npgsql's pool) and keeps the object for reuse.</summary>
+    private void Recycle(NpgsqlConnection conn, Backend backend)
+    {
+        if (ReferenceEquals(conn, _exposed))
+        {
+            // The application has seen this object (and may have subscribed to its events): never hand it out again.
+            _exposed = null;
             conn.Dispose();
+            return;
+        }
+        conn.Close();
+        backend.ReturnConnection(conn);
     }
 
     /// <summary>
@@ -532,15 +555,8 @@ public sealed partial class RoutingConnection
             {
                 if (async)
                     await conn.CloseAsync().ConfigureAwait(false);
-                else
-                    conn.Close();
-                if (!ReferenceEquals(_spare[_pinnedBackend!.Index], conn) && !ReferenceEquals(conn, _primarySession))
-                {
-                    if (async)
-                        await conn.DisposeAsync().ConfigureAwait(false);
-                    else
-                        conn.Dispose();
-                }
+                if (!ReferenceEquals(conn, _primarySession))
+                    Recycle(conn, _pinnedBackend!);
             }
             _pinned = null;
             _pinnedBackend = null;
@@ -548,9 +564,8 @@ public sealed partial class RoutingConnection
             if (_primarySession is { } session)
             {
                 if (async)
-                    await session.DisposeAsync().ConfigureAwait(false);
-                else
-                    session.Dispose();
+                    await session.CloseAsync().ConfigureAwait(false);
+                Recycle(session, _primarySessionBackend!);
             }
             _primarySession = null;
             _primarySessionBackend = null;

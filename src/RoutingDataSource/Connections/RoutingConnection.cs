@@ -21,7 +21,6 @@ public sealed partial class RoutingConnection : DbConnection
     internal RoutingConnection(PgRoutingDataSource dataSource)
     {
         _dataSource = dataSource;
-        _spare = new NpgsqlConnection?[dataSource.Backends.Length];
     }
 
     /// <summary>The data source this connection routes through.</summary>
@@ -206,12 +205,16 @@ public sealed partial class RoutingConnection : DbConnection
         }
     }
 
+    // The only two transitions a routing connection makes; the event arguments are immutable, so shared.
+    private static readonly StateChangeEventArgs Opened = new(ConnectionState.Closed, ConnectionState.Open);
+    private static readonly StateChangeEventArgs Closed = new(ConnectionState.Open, ConnectionState.Closed);
+
     private void SetState(ConnectionState next)
     {
         var old = _state;
         _state = next;
         if (old != next)
-            OnStateChange(new StateChangeEventArgs(old, next));
+            OnStateChange(next == ConnectionState.Open ? Opened : Closed);
     }
 
     internal void ThrowIfNotOpen()

@@ -38,6 +38,22 @@ internal sealed class Backend : IAsyncDisposable
     /// <summary>The pool application statements use.</summary>
     public NpgsqlDataSource Pool { get; }
 
+    // Closed NpgsqlConnection objects for reuse: renting a physical connection then allocates nothing after warm-up.
+    private readonly Connections.ObjectSlots<NpgsqlConnection> _closedConnections = new(64);
+
+    /// <summary>A closed <see cref="NpgsqlConnection"/> on <see cref="Pool"/>, reused when one is free.</summary>
+    public NpgsqlConnection RentConnection() => _closedConnections.Rent() ?? Pool.CreateConnection();
+
+    /// <summary>
+    /// Takes back a connection from <see cref="RentConnection"/> once it is closed (its connector is back in the pool);
+    /// one that is not closed, or for which no slot is free, is disposed.
+    /// </summary>
+    public void ReturnConnection(NpgsqlConnection connection)
+    {
+        if (connection.State != System.Data.ConnectionState.Closed || !_closedConnections.Return(connection))
+            connection.Dispose();
+    }
+
     /// <summary>A separate small pool for health probes, so an exhausted application pool never blinds the monitor.</summary>
     public NpgsqlDataSource ProbePool { get; }
 

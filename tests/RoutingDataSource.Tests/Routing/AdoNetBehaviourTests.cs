@@ -2,6 +2,7 @@ using System.Data;
 using System.Data.Common;
 using Dapper;
 using Npgsql;
+using RoutingDataSource.Connections;
 using RoutingDataSource.Tests.Infrastructure;
 using static RoutingDataSource.Tests.Infrastructure.TestDataSources;
 
@@ -114,6 +115,50 @@ public sealed class AdoNetBehaviourTests(ClusterFixture fx)
         cmd.Cancel();
         var e = await Assert.ThrowsAnyAsync<Exception>(() => run);
         Assert.True(e is OperationCanceledException || e is PostgresException { SqlState: "57014" }, e.ToString());
+    }
+
+    [Fact]
+    public async Task Cancel_of_a_finished_command_does_not_reach_another_connections_statement()
+    {
+        // Physical NpgsqlConnection objects are reused across logical connections; a finished command must not be
+        // able to cancel whatever a later logical connection runs on the object it used.
+        var builder = new PgRoutingDataSourceBuilder();
+        builder.AddBackend("n0", fx.Cluster.Primary.ConnectionString);
+        await using var ds = builder.Build();
+        await WarmUpAsync(ds);
+        await using var idle = new RoutingCommand("SELECT 1");
+        await using (var first = await ds.OpenConnectionAsync())
+        {
+            idle.Connection = first;
+            Assert.Equal(1, await idle.ExecuteScalarAsync());
+        }
+        await using var second = await ds.OpenConnectionAsync();
+        await using var busy = second.CreateCommand();
+        busy.CommandText = "SELECT pg_sleep(0.6), 7";
+        var run = busy.ExecuteReaderAsync();
+        await Task.Delay(200);
+        idle.Connection = second; // a stale command on an open connection, not running
+        idle.Cancel();
+        await using var r = await run;
+        Assert.True(await r.ReadAsync());
+        Assert.Equal(7, r.GetInt32(1));
+    }
+
+    [Fact]
+    public async Task A_physical_connection_handed_to_the_application_is_never_reused()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        NpgsqlConnection physical;
+        await using (var conn = await ds.OpenConnectionAsync())
+        {
+            physical = await conn.GetNpgsqlConnectionAsync();
+            physical.Notification += (_, _) => { };
+        }
+        // Disposed with its logical connection: an object the application subscribed to is not handed out again.
+        Assert.Throws<ObjectDisposedException>(() => physical.Open());
+        await using var next = await ds.OpenConnectionAsync();
+        var again = await next.GetNpgsqlConnectionAsync();
+        Assert.NotSame(physical, again);
     }
 
     [Fact]
