@@ -98,7 +98,7 @@ ensure_pgpool() {
 }
 
 # ./build.sh bench                  everything: side-by-side throughput + failover, then the micro benchmarks
-# ./build.sh bench throughput|failover|micro [--rounds N --duration S ...]   one part (see benchmarks/README.md)
+# ./build.sh bench throughput|failover|overhead|micro [--rounds N --duration S ...]   one part (see benchmarks/README.md)
 # ./build.sh bench --filter '*Overhead*'      anything else goes to BenchmarkDotNet's switcher
 cmd_bench() {
   ensure_postgres; ensure_pgpool; ensure_dotnet
@@ -107,7 +107,7 @@ cmd_bench() {
   export BENCH_COMMAND="./build.sh bench${*:+ $*}"   # recorded in the results file
   case "${1:-all}" in
     all) [ $# -gt 0 ] && shift; "${run[@]}" compare all "$@" ;;
-    throughput|failover|micro) "${run[@]}" compare "$@" ;;
+    throughput|failover|overhead|micro) "${run[@]}" compare "$@" ;;
     *) "${run[@]}" "$@" ;;
   esac
 }

@@ -260,11 +260,15 @@ public sealed class PgRoutingDataSource : DbDataSource
     }
 
     /// <summary>The write target, waiting (up to <see cref="RoutingOptions.FailoverTimeout"/>) while there is none.</summary>
-    internal async ValueTask<NodeState> GetPrimaryAsync(CancellationToken cancellationToken)
+    internal ValueTask<NodeState> GetPrimaryAsync(CancellationToken cancellationToken)
     {
         var s = Monitor.Current;
-        if (IsUsablePrimary(s))
-            return s.Primary!;
+        return IsUsablePrimary(s) ? new ValueTask<NodeState>(s.Primary!) : WaitForPrimaryAsync(cancellationToken);
+    }
+
+    private async ValueTask<NodeState> WaitForPrimaryAsync(CancellationToken cancellationToken)
+    {
+        ClusterSnapshot s;
         Monitor.EnsureStarted();
         var deadline = Time.GetUtcNow() + Options.FailoverTimeout;
         while (true)
@@ -385,7 +389,16 @@ public sealed class PgRoutingDataSource : DbDataSource
     /// A node to serve a read for <paramref name="session"/>: an eligible standby that has replayed what the session
     /// must see, waiting up to <see cref="RoutingOptions.ReadYourWritesWait"/> for one; else the primary.
     /// </summary>
-    internal async ValueTask<NodeState> GetReadNodeAsync(RoutingConnection session, CancellationToken cancellationToken)
+    internal ValueTask<NodeState> GetReadNodeAsync(RoutingConnection session, CancellationToken cancellationToken)
+    {
+        // The common case answers from the current snapshot without an async state machine.
+        var s = Monitor.Current;
+        if (s.Version != 0 && Balancer.Pick(s, session.RequiredLsn(s)) is { } node)
+            return new ValueTask<NodeState>(node);
+        return GetReadNodeSlowAsync(session, cancellationToken);
+    }
+
+    private async ValueTask<NodeState> GetReadNodeSlowAsync(RoutingConnection session, CancellationToken cancellationToken)
     {
         var s = Monitor.Current;
         if (s.Version == 0)

@@ -2,14 +2,15 @@ using System.Diagnostics;
 using RoutingDataSource.Benchmarks.Comparison.Failover;
 using RoutingDataSource.Benchmarks.Comparison.Infrastructure;
 using RoutingDataSource.Benchmarks.Comparison.Micro;
+using RoutingDataSource.Benchmarks.Comparison.Overhead;
 using RoutingDataSource.Benchmarks.Comparison.Results;
 using RoutingDataSource.Benchmarks.Comparison.Workloads;
 
 namespace RoutingDataSource.Benchmarks.Comparison;
 
 /// <summary>
-/// The <c>compare</c> mode (what <c>./build.sh bench</c> runs): the throughput part, the failover part and the micro
-/// benchmarks, then the results files and the README table. Every process it starts (servers, pgpool) is stopped
+/// The <c>compare</c> mode (what <c>./build.sh bench</c> runs): the throughput part, the failover part, the overhead
+/// part and the micro benchmarks, then the results files and the README table. Every process it starts (servers, pgpool) is stopped
 /// before it returns, also on failure and on Ctrl-C.
 /// </summary>
 internal static class CompareCommand
@@ -39,6 +40,7 @@ internal static class CompareCommand
         var clock = Stopwatch.StartNew();
         ThroughputRun? throughput = null;
         FailoverRun? failover = null;
+        OverheadRun? overhead = null;
         MicroRun? micro = null;
         if (settings.Throughput)
         {
@@ -52,14 +54,20 @@ internal static class CompareCommand
             progress.WriteLine($"failover part done at {clock.Elapsed.TotalMinutes:0.0} min");
         }
 
+        if (settings.Overhead)
+        {
+            overhead = await OverheadComparison.RunAsync(settings, progress, cancel.Token);
+            progress.WriteLine($"overhead part done at {clock.Elapsed.TotalMinutes:0.0} min");
+        }
+
         if (settings.Micro)
         {
             micro = MicroBenchmarks.Run(settings, progress);
             progress.WriteLine($"micro benchmarks done at {clock.Elapsed.TotalMinutes:0.0} min");
         }
 
-        var machine = await MachineInfo.DescribeAsync(settings.RepositoryRoot, throughput?.ServerVersion ?? await ServerVersionAsync(cancel.Token), cancel.Token);
-        var report = ReportBuilder.Build(settings, started, machine, [load.One, load.Five, load.Fifteen], throughput, failover, micro);
+        var machine = await MachineInfo.DescribeAsync(settings.RepositoryRoot, throughput?.ServerVersion ?? overhead?.ServerVersion ?? await ServerVersionAsync(cancel.Token), cancel.Token);
+        var report = ReportBuilder.Build(settings, started, machine, [load.One, load.Five, load.Fifteen], throughput, failover, overhead, micro);
         var (markdown, table, readme) = ResultsWriter.Write(report, settings);
         progress.WriteLine();
         progress.WriteLine(table);

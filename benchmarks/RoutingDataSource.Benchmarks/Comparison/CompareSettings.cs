@@ -4,20 +4,24 @@ namespace RoutingDataSource.Benchmarks.Comparison;
 
 /// <summary>
 /// What one <c>compare</c> run does, from its command line:
-/// <c>compare [all|throughput|failover|micro]... [--rounds N] [--warmup S] [--duration S] [--callers 1,8,32]
-/// [--scale N] [--trials N] [--out DIR] [--no-readme]</c>.
+/// <c>compare [all|throughput|failover|overhead|micro]... [--rounds N] [--warmup S] [--duration S] [--callers 1,8,32]
+/// [--scale N] [--trials N] [--overhead-rounds N] [--out DIR] [--no-readme]</c>.
 /// </summary>
 internal sealed record CompareSettings
 {
     public bool Throughput { get; init; }
     public bool Failover { get; init; }
+    public bool Overhead { get; init; }
     public bool Micro { get; init; }
-    public int Rounds { get; init; } = 3;
-    public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(1);
-    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(3.5);
+    // Five rounds: with five systems each one takes every position of the rotation once (see ThroughputComparison).
+    public int Rounds { get; init; } = 5;
+    public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(0.5);
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(2);
     public IReadOnlyList<int> Callers { get; init; } = [1, 8, 32];
     public int Scale { get; init; } = 10;
     public int FailoverTrials { get; init; } = 10;
+    public int OverheadRounds { get; init; } = 7;
+    public TimeSpan OverheadDuration { get; init; } = TimeSpan.FromSeconds(2);
     public required string RepositoryRoot { get; init; }
     public required string OutputDirectory { get; init; }
     public bool UpdateReadme { get; init; } = true;
@@ -52,7 +56,7 @@ internal sealed record CompareSettings
             int Number() => int.Parse(Value(), CultureInfo.InvariantCulture);
             switch (a)
             {
-                case "all" or "throughput" or "failover" or "micro":
+                case "all" or "throughput" or "failover" or "overhead" or "micro":
                     parts.Add(a);
                     break;
                 case "--rounds":
@@ -79,6 +83,10 @@ internal sealed record CompareSettings
                     s = s with { FailoverTrials = Number() };
                     defaults = false;
                     break;
+                case "--overhead-rounds":
+                    s = s with { OverheadRounds = Number() };
+                    defaults = false;
+                    break;
                 case "--out":
                     s = s with { OutputDirectory = Path.GetFullPath(Value()) };
                     break;
@@ -86,17 +94,18 @@ internal sealed record CompareSettings
                     s = s with { UpdateReadme = false };
                     break;
                 default:
-                    throw new ArgumentException($"Unknown argument '{a}'. Usage: compare [all|throughput|failover|micro]... [--rounds N] [--warmup S] [--duration S] [--callers 1,8,32] [--scale N] [--trials N] [--out DIR] [--no-readme]");
+                    throw new ArgumentException($"Unknown argument '{a}'. Usage: compare [all|throughput|failover|overhead|micro]... [--rounds N] [--warmup S] [--duration S] [--callers 1,8,32] [--scale N] [--trials N] [--overhead-rounds N] [--out DIR] [--no-readme]");
             }
         }
 
         var all = parts.Count == 0 || parts.Contains("all");
-        if (s.Rounds < 1 || s.FailoverTrials < 1 || s.Scale < 1 || s.Callers.Count == 0 || s.Callers.Any(c => c < 1) || s.Duration <= TimeSpan.Zero || s.Warmup < TimeSpan.Zero)
+        if (s.Rounds < 1 || s.FailoverTrials < 1 || s.OverheadRounds < 1 || s.Scale < 1 || s.Callers.Count == 0 || s.Callers.Any(c => c < 1) || s.Duration <= TimeSpan.Zero || s.Warmup < TimeSpan.Zero)
             throw new ArgumentException("Rounds, trials, scale and callers must be at least 1, the duration positive and the warm-up not negative.");
         return s with
         {
             Throughput = all || parts.Contains("throughput"),
             Failover = all || parts.Contains("failover"),
+            Overhead = all || parts.Contains("overhead"),
             Micro = all || parts.Contains("micro"),
             IsFullRun = all && defaults,
         };

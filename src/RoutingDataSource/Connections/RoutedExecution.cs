@@ -17,23 +17,13 @@ namespace RoutingDataSource.Connections;
 /// </summary>
 internal static class RoutedExecution
 {
-    // The state machines of this path are pooled: a routed statement allocates nothing of its own after warm-up.
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public static async ValueTask<object?> ExecuteAsync<TStatement>(TStatement statement, RoutingConnection conn, SqlClassification c,
+    /// <summary>Runs the statement; a failure the translator calls safe to re-run is re-run (see the class summary).</summary>
+    public static ValueTask<object?> ExecuteAsync<TStatement>(TStatement statement, RoutingConnection conn, SqlClassification c,
         StatementRoute route, int statementCount, ExecuteMode mode, CommandBehavior behavior, bool async, CancellationToken cancellationToken)
         where TStatement : IRoutedStatement
-    {
-        try
-        {
-            return await AttemptAsync(statement, conn, c, route, statementCount, mode, behavior, async, cancellationToken).ConfigureAwait(false);
-        }
-        catch (RetryableFailure first)
-        {
-            return await RetryAsync(first, statement, conn, c, statementCount, mode, behavior, async, cancellationToken).ConfigureAwait(false);
-        }
-    }
+        => AttemptAsync(statement, conn, c, route, statementCount, mode, behavior, async, firstAttempt: true, cancellationToken);
 
-    // Kept apart so that the closure the retry pipeline needs is allocated only when a statement is re-run.
+    // Reached only from a first attempt's failure, so that the closure the retry pipeline needs is allocated only then.
     private static async ValueTask<object?> RetryAsync<TStatement>(RetryableFailure first, TStatement statement, RoutingConnection conn,
         SqlClassification c, int statementCount, ExecuteMode mode, CommandBehavior behavior, bool async, CancellationToken cancellationToken)
         where TStatement : IRoutedStatement
@@ -42,7 +32,7 @@ internal static class RoutedExecution
         {
             try
             {
-                return await AttemptAsync(statement, conn, c, first.Route, statementCount, mode, behavior, async, cancellationToken).ConfigureAwait(false);
+                return await AttemptAsync(statement, conn, c, first.Route, statementCount, mode, behavior, async, firstAttempt: false, cancellationToken).ConfigureAwait(false);
             }
             catch (RetryableFailure again)
             {
@@ -51,12 +41,14 @@ internal static class RoutedExecution
         }
         conn.DataSourceInternal.Failover.Count(first.Backend);
         return await conn.DataSourceInternal.Failover.RunAsync(first.Route,
-            (r, ct) => AttemptAsync(statement, conn, c, r, statementCount, mode, behavior, async, ct), cancellationToken).ConfigureAwait(false);
+            (r, ct) => AttemptAsync(statement, conn, c, r, statementCount, mode, behavior, async, firstAttempt: false, ct), cancellationToken).ConfigureAwait(false);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    // The one async layer of a routed statement; its state machine is pooled, so after warm-up a statement allocates
+    // nothing of its own here. A first attempt that fails safely goes on to the retries from its catch block.
     private static async ValueTask<object?> AttemptAsync<TStatement>(TStatement statement, RoutingConnection conn, SqlClassification c,
-        StatementRoute route, int statementCount, ExecuteMode mode, CommandBehavior behavior, bool async, CancellationToken cancellationToken)
+        StatementRoute route, int statementCount, ExecuteMode mode, CommandBehavior behavior, bool async, bool firstAttempt, CancellationToken cancellationToken)
         where TStatement : IRoutedStatement
     {
         Lease lease;
@@ -67,6 +59,8 @@ internal static class RoutedExecution
         catch (Exception e) when (e is not RoutingException && !cancellationToken.IsCancellationRequested)
         {
             var translated = FailureTranslator.BeforeSend(e, conn, route, conn.LastAcquireBackend);
+            if (firstAttempt && translated is RetryableFailure retry)
+                return await RetryAsync(retry, statement, conn, c, statementCount, mode, behavior, async, cancellationToken).ConfigureAwait(false);
             if (ReferenceEquals(translated, e))
                 throw;
             throw translated;
@@ -137,6 +131,11 @@ internal static class RoutedExecution
             var translated = FailureTranslator.AfterSend(e, conn, lease, route);
             if (!abandoned)
                 conn.Release(lease);
+            if (firstAttempt && translated is RetryableFailure retry)
+            {
+                activity?.Dispose(); // the failed attempt's span ends here; the re-runs get their own
+                return await RetryAsync(retry, statement, conn, c, statementCount, mode, behavior, async, cancellationToken).ConfigureAwait(false);
+            }
             if (ReferenceEquals(translated, e))
                 throw;
             throw translated;

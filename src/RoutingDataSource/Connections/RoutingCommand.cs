@@ -234,14 +234,14 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
         _inner.Transaction = transaction;
     }
 
-    async ValueTask IRoutedStatement.PrepareIfRequestedAsync(bool async, CancellationToken cancellationToken)
+    ValueTask IRoutedStatement.PrepareIfRequestedAsync(bool async, CancellationToken cancellationToken)
     {
         if (!_prepareRequested)
-            return;
+            return default;
         if (async)
-            await _inner.PrepareAsync(cancellationToken).ConfigureAwait(false);
-        else
-            _inner.Prepare();
+            return new ValueTask(_inner.PrepareAsync(cancellationToken));
+        _inner.Prepare();
+        return default;
     }
 
     Task<int> IRoutedStatement.ExecuteNonQueryAsync(CancellationToken cancellationToken) => _inner.ExecuteNonQueryAsync(cancellationToken);

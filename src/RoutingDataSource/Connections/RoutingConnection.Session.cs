@@ -85,43 +85,70 @@ public sealed partial class RoutingConnection
 
     /// <summary>
     /// Chooses the server for one statement and lends a physical connection on it; counts the statement there.
+    /// Outside a session or transaction, with a snapshot at hand and an idle pooled connection, it completes without
+    /// an async state machine.
     /// </summary>
-    internal async ValueTask<Lease> AcquireAsync(SqlClassification c, StatementRoute route, bool async, CancellationToken cancellationToken, int statements = 1)
+    internal ValueTask<Lease> AcquireAsync(SqlClassification c, StatementRoute route, bool async, CancellationToken cancellationToken, int statements = 1)
     {
         ThrowIfNotOpen();
-        Lease lease;
         if (_pinned is not null)
         {
             ThrowIfPinnedLost();
-            lease = new Lease(_pinned, _pinnedBackend!, Pinned: true);
             if (route.Kind == StatementKind.SessionState && _pin == PinReason.Transaction)
                 _pin = PinReason.Session; // SET inside a transaction outlives the COMMIT
             if (c.Kind == StatementKind.TransactionControl && c.TransactionControl == TransactionControlKind.Begin && c.StatementCount == 1)
                 _tx = TransactionPhase.Active;
+            return new ValueTask<Lease>(Counted(new Lease(_pinned, _pinnedBackend!, Pinned: true), route, statements));
         }
-        else if (_tx == TransactionPhase.Pending)
+        if (_tx == TransactionPhase.Pending)
+            return BindAndCountAsync(c, route, async, cancellationToken, statements);
+        var startsTransaction = c.Kind == StatementKind.TransactionControl && c.TransactionControl == TransactionControlKind.Begin;
+        var node = route.StandbyAllowed || (startsTransaction && c.IsReadOnlyTransactionStart && c.StatementCount == 1)
+            ? _dataSource.GetReadNodeAsync(this, cancellationToken)
+            : _dataSource.GetPrimaryAsync(cancellationToken);
+        if (!node.IsCompletedSuccessfully)
+            return AcquireAfterNodeAsync(node, c, route, async, cancellationToken, statements);
+        var open = OpenPhysicalAsync(node.Result.Backend, async, cancellationToken);
+        if (!open.IsCompletedSuccessfully)
+            return AcquireAfterOpenAsync(open, c, route, statements);
+        return new ValueTask<Lease>(AfterOpen(open.Result, c, route, statements));
+    }
+
+    private async ValueTask<Lease> BindAndCountAsync(SqlClassification c, StatementRoute route, bool async, CancellationToken cancellationToken, int statements)
+        => Counted(await BindTransactionAsync(c, async, cancellationToken).ConfigureAwait(false), route, statements);
+
+    private async ValueTask<Lease> AcquireAfterNodeAsync(ValueTask<NodeState> node, SqlClassification c, StatementRoute route, bool async,
+        CancellationToken cancellationToken, int statements)
+    {
+        var n = await node.ConfigureAwait(false);
+        var lease = await OpenPhysicalAsync(n.Backend, async, cancellationToken).ConfigureAwait(false);
+        return AfterOpen(lease, c, route, statements);
+    }
+
+    private async ValueTask<Lease> AcquireAfterOpenAsync(ValueTask<Lease> open, SqlClassification c, StatementRoute route, int statements)
+        => AfterOpen(await open.ConfigureAwait(false), c, route, statements);
+
+    // What a freshly opened (unpinned) lease means for the session: a write keeps the primary session; SET, a
+    // multi-statement transaction control or BEGIN pins it.
+    private Lease AfterOpen(Lease lease, SqlClassification c, StatementRoute route, int statements)
+    {
+        var startsTransaction = c.Kind == StatementKind.TransactionControl && c.TransactionControl == TransactionControlKind.Begin;
+        var pinAfter = route.Kind == StatementKind.SessionState
+            || (c.Kind == StatementKind.TransactionControl && (c.StatementCount > 1 || startsTransaction));
+        if (route.Kind != StatementKind.Read && !pinAfter)
+            KeepAsPrimarySession(lease);
+        if (pinAfter)
         {
-            lease = await BindTransactionAsync(c, async, cancellationToken).ConfigureAwait(false);
+            Pin(lease, startsTransaction && c.StatementCount == 1 ? PinReason.Transaction : PinReason.Session);
+            if (startsTransaction && c.StatementCount == 1)
+                _tx = TransactionPhase.Active;
+            lease = lease with { Pinned = true };
         }
-        else
-        {
-            var startsTransaction = c.Kind == StatementKind.TransactionControl && c.TransactionControl == TransactionControlKind.Begin;
-            var pinAfter = route.Kind == StatementKind.SessionState
-                || (c.Kind == StatementKind.TransactionControl && (c.StatementCount > 1 || startsTransaction));
-            var node = route.StandbyAllowed || (startsTransaction && c.IsReadOnlyTransactionStart && c.StatementCount == 1)
-                ? await _dataSource.GetReadNodeAsync(this, cancellationToken).ConfigureAwait(false)
-                : await _dataSource.GetPrimaryAsync(cancellationToken).ConfigureAwait(false);
-            lease = await OpenPhysicalAsync(node.Backend, async, cancellationToken).ConfigureAwait(false);
-            if (route.Kind != StatementKind.Read && !pinAfter)
-                KeepAsPrimarySession(lease);
-            if (pinAfter)
-            {
-                Pin(lease, startsTransaction && c.StatementCount == 1 ? PinReason.Transaction : PinReason.Session);
-                if (startsTransaction && c.StatementCount == 1)
-                    _tx = TransactionPhase.Active;
-                lease = lease with { Pinned = true };
-            }
-        }
+        return Counted(lease, route, statements);
+    }
+
+    private Lease Counted(Lease lease, StatementRoute route, int statements)
+    {
         for (var i = 0; i < statements; i++)
         {
             if (route.Kind == StatementKind.Read)
@@ -223,8 +250,7 @@ public sealed partial class RoutingConnection
         _primarySessionBusy = true;
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<Lease> OpenPhysicalAsync(Backend backend, bool async, CancellationToken cancellationToken)
+    private ValueTask<Lease> OpenPhysicalAsync(Backend backend, bool async, CancellationToken cancellationToken)
     {
         LastAcquireBackend = backend;
         if (_primarySession is { } kept && ReferenceEquals(_primarySessionBackend, backend) && !_primarySessionBusy)
@@ -232,41 +258,58 @@ public sealed partial class RoutingConnection
             if (kept.State == ConnectionState.Open)
             {
                 _primarySessionBusy = true;
-                return new Lease(kept, backend, Pinned: false);
+                return new ValueTask<Lease>(new Lease(kept, backend, Pinned: false));
             }
             DropPrimarySession();
         }
         var conn = backend.RentConnection();
+        Task open;
         try
         {
-            if (async)
-            {
-                var open = conn.OpenAsync(cancellationToken);
-                if (!open.IsCompleted)
-                {
-                    // A server that accepts TCP but never answers must not hold the open until Npgsql's connect
-                    // timeout once the monitor has declared it down (see RoutedExecution for why it is not cancelled).
-                    var abort = backend.AbortToken;
-                    var wait = StatementWait.Rent();
-                    await wait.Until(open, abort).ConfigureAwait(false);
-                    wait.Finish();
-                    if (!open.IsCompleted)
-                    {
-                        DisposeWhenDone(conn, open);
-                        conn = null;
-                        throw new OperationCanceledException("The backend was taken out of service while connecting.", abort);
-                    }
-                }
-                await open.ConfigureAwait(false);
-            }
-            else
+            if (!async)
             {
                 conn.Open();
+                return new ValueTask<Lease>(new Lease(conn, backend, Pinned: false));
             }
+            open = conn.OpenAsync(cancellationToken);
         }
         catch
         {
-            conn?.Dispose();
+            conn.Dispose();
+            throw;
+        }
+        // An idle pooled connector makes the open complete at once: no state machine for the common case.
+        if (open.IsCompletedSuccessfully)
+            return new ValueTask<Lease>(new Lease(conn, backend, Pinned: false));
+        return FinishOpenAsync(conn, open, backend);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<Lease> FinishOpenAsync(NpgsqlConnection conn, Task open, Backend backend)
+    {
+        var abandoned = false;
+        try
+        {
+            if (!open.IsCompleted)
+            {
+                // A server that accepts TCP but never answers must not hold the open until Npgsql's connect timeout
+                // once the monitor has declared it down (see RoutedExecution for why it is not cancelled).
+                var abort = backend.AbortToken;
+                var wait = StatementWait.Rent();
+                await wait.Until(open, abort).ConfigureAwait(false);
+                wait.Finish();
+                if (!open.IsCompleted)
+                {
+                    abandoned = true;
+                    DisposeWhenDone(conn, open);
+                    throw new OperationCanceledException("The backend was taken out of service while connecting.", abort);
+                }
+            }
+            await open.ConfigureAwait(false);
+        }
+        catch when (!abandoned)
+        {
+            conn.Dispose();
             throw;
         }
         return new Lease(conn, backend, Pinned: false);
@@ -524,7 +567,28 @@ public sealed partial class RoutingConnection
                 cause, backend, clusterState: _dataSource.Monitor.Current.Problem);
     }
 
-    private async Task ResetSession(bool async)
+    private Task ResetSession(bool async)
+    {
+        if (_physicalTransaction is null && _pinned is null && _primarySession is null)
+        {
+            // Nothing held on a server (the common case between statements): no I/O and no state machine.
+            _transaction?.MarkLost();
+            ForgetTransaction();
+            return Task.CompletedTask;
+        }
+        return ResetSessionAsync(async);
+    }
+
+    private void ForgetTransaction()
+    {
+        _physicalTransaction = null;
+        _transaction = null;
+        _tx = TransactionPhase.None;
+        _transactionWrote = false;
+        _pendingBeginSql = null;
+    }
+
+    private async Task ResetSessionAsync(bool async)
     {
         try
         {
@@ -546,11 +610,7 @@ public sealed partial class RoutingConnection
         }
         finally
         {
-            _physicalTransaction = null;
-            _transaction = null;
-            _tx = TransactionPhase.None;
-            _transactionWrote = false;
-            _pendingBeginSql = null;
+            ForgetTransaction();
             if (_pinned is { } conn)
             {
                 if (async)

@@ -105,11 +105,20 @@ public sealed partial class RoutingConnection : DbConnection
     }
 
     /// <inheritdoc cref="Close" />
-    public override async Task CloseAsync()
+    public override Task CloseAsync()
     {
         if (_state == ConnectionState.Closed)
-            return;
-        await ResetSession(async: true).ConfigureAwait(false);
+            return Task.CompletedTask;
+        var reset = ResetSession(async: true);
+        if (!reset.IsCompletedSuccessfully)
+            return FinishCloseAsync(reset);
+        SetState(ConnectionState.Closed);
+        return Task.CompletedTask;
+    }
+
+    private async Task FinishCloseAsync(Task reset)
+    {
+        await reset.ConfigureAwait(false);
         SetState(ConnectionState.Closed);
     }
 
@@ -122,10 +131,19 @@ public sealed partial class RoutingConnection : DbConnection
     }
 
     /// <inheritdoc />
-    public override async ValueTask DisposeAsync()
+    public override ValueTask DisposeAsync()
     {
-        await CloseAsync().ConfigureAwait(false);
-        await base.DisposeAsync().ConfigureAwait(false);
+        var close = CloseAsync();
+        if (!close.IsCompletedSuccessfully)
+            return FinishDisposeAsync(close);
+        Dispose(); // what DbConnection.DisposeAsync does
+        return default;
+    }
+
+    private async ValueTask FinishDisposeAsync(Task close)
+    {
+        await close.ConfigureAwait(false);
+        Dispose();
     }
 
     /// <summary>Creates a command on this connection.</summary>

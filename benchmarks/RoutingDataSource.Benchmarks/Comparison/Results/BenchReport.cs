@@ -1,5 +1,6 @@
 using RoutingDataSource.Benchmarks.Comparison.Failover;
 using RoutingDataSource.Benchmarks.Comparison.Micro;
+using RoutingDataSource.Benchmarks.Comparison.Overhead;
 using RoutingDataSource.Benchmarks.Comparison.Workloads;
 
 namespace RoutingDataSource.Benchmarks.Comparison.Results;
@@ -15,6 +16,7 @@ internal sealed record BenchReport
     public required RunParameters Parameters { get; init; }
     public ThroughputReport? Throughput { get; init; }
     public FailoverReport? Failover { get; init; }
+    public OverheadReport? Overhead { get; init; }
     public MicroReport? Micro { get; init; }
     public required IReadOnlyList<TargetCheck> Targets { get; init; }
 }
@@ -47,6 +49,8 @@ internal sealed record RunParameters
     public required IReadOnlyList<int> Callers { get; init; }
     public required int PgbenchScale { get; init; }
     public required int FailoverTrials { get; init; }
+    public required int OverheadRounds { get; init; }
+    public required double OverheadDurationSeconds { get; init; }
     public required bool FullRun { get; init; }
 }
 
@@ -96,6 +100,30 @@ internal sealed record FailoverSummary
     public required double? MedianMs { get; init; }
     public required double? MaxMs { get; init; }
     public required long FailedWrites { get; init; }
+}
+
+/// <summary><c>SELECT 1</c> end to end through the routing data source on one server against plain Npgsql on it.</summary>
+internal sealed record OverheadReport
+{
+    public required string Statement { get; init; }
+    public required IReadOnlyList<OverheadCell> Cells { get; init; }
+    public required IReadOnlyList<OverheadMeasurement> Measurements { get; init; }
+}
+
+/// <summary>One system at one concurrency, over all rounds of the overhead part.</summary>
+internal sealed record OverheadCell
+{
+    public required int Callers { get; init; }
+    public required string System { get; init; }
+    public required double MedianOpsPerSecond { get; init; }
+
+    /// <summary>Median over rounds of this system's throughput divided by plain Npgsql's in the same round.</summary>
+    public required double RatioToNpgsql { get; init; }
+
+    public required double MedianAllocatedBytesPerOp { get; init; }
+    public required double MedianProcessCpuMicrosecondsPerOp { get; init; }
+    public required long Errors { get; init; }
+    public required IReadOnlyList<double> OpsPerSecondByRound { get; init; }
 }
 
 internal sealed record MicroReport

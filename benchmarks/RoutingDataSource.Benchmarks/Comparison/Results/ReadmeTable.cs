@@ -55,6 +55,22 @@ internal static class ReadmeTable
             s.AppendLine();
         }
 
+        if (report.Overhead is { } oh)
+        {
+            s.AppendLine(inv, $"Routing overhead ([`benchmarks/results/{ResultsWriter.OverheadFile}`](benchmarks/results/{ResultsWriter.OverheadFile})): `{oh.Statement}` end to end (open, execute, close) through RDS with one backend against plain Npgsql on the same server, {report.Parameters.OverheadRounds} alternating rounds of {report.Parameters.OverheadDurationSeconds:0.#} s:");
+            s.AppendLine();
+            s.AppendLine("| callers | Npgsql ops/s | RDS ops/s | RDS ÷ Npgsql | allocated per statement, Npgsql → RDS |");
+            s.AppendLine("|---:|---:|---:|---:|---|");
+            foreach (var group in oh.Cells.GroupBy(c => c.Callers).OrderBy(g => g.Key))
+            {
+                var plain = group.FirstOrDefault(c => c.System == ReportBuilder.Baseline);
+                var ours = group.FirstOrDefault(c => c.System == ReportBuilder.OursOnOneServer);
+                s.AppendLine(inv, $"| {group.Key} | {Number(plain?.MedianOpsPerSecond ?? double.NaN)} | {Number(ours?.MedianOpsPerSecond ?? double.NaN)} | {Ratio(ours?.RatioToNpgsql)} | {plain?.MedianAllocatedBytesPerOp:0} → {ours?.MedianAllocatedBytesPerOp:0} B |");
+            }
+
+            s.AppendLine();
+        }
+
         if (report.Micro is { } m)
         {
             var parts = new List<string>();

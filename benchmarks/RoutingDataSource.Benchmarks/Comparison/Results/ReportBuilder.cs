@@ -1,6 +1,7 @@
 using System.Globalization;
 using RoutingDataSource.Benchmarks.Comparison.Failover;
 using RoutingDataSource.Benchmarks.Comparison.Micro;
+using RoutingDataSource.Benchmarks.Comparison.Overhead;
 using RoutingDataSource.Benchmarks.Comparison.Workloads;
 
 namespace RoutingDataSource.Benchmarks.Comparison.Results;
@@ -17,7 +18,7 @@ internal static class ReportBuilder
     public const double FailoverTargetMs = 3000;
 
     public static BenchReport Build(CompareSettings settings, DateTimeOffset started, MachineInfo machine, double[] loadAtStart,
-        ThroughputRun? throughput, FailoverRun? failover, MicroRun? micro)
+        ThroughputRun? throughput, FailoverRun? failover, OverheadRun? overhead, MicroRun? micro)
     {
         var cells = throughput is null ? [] : Cells(throughput.Measurements);
         var measurements = throughput?.Measurements ?? [];
@@ -32,6 +33,7 @@ internal static class ReportBuilder
         };
         var failoverReport = failover is null ? null : Failover(failover);
         var microReport = micro is null ? null : Micro(micro);
+        var overheadReport = overhead is null ? null : Overhead(overhead);
         return new BenchReport
         {
             StartedAt = started,
@@ -47,6 +49,8 @@ internal static class ReportBuilder
                 Callers = settings.Callers,
                 PgbenchScale = settings.Scale,
                 FailoverTrials = settings.FailoverTrials,
+                OverheadRounds = settings.OverheadRounds,
+                OverheadDurationSeconds = settings.OverheadDuration.TotalSeconds,
                 FullRun = settings.IsFullRun,
             },
             Throughput = throughput is null ? null : new ThroughputReport
@@ -58,8 +62,9 @@ internal static class ReportBuilder
                 PgpoolConfig = throughput.PgpoolConfig,
             },
             Failover = failoverReport,
+            Overhead = overheadReport,
             Micro = microReport,
-            Targets = Targets(cells, measurements, failoverReport),
+            Targets = Targets(cells, measurements, failoverReport, overheadReport),
         };
     }
 
@@ -129,6 +134,37 @@ internal static class ReportBuilder
         };
     }
 
+    private static OverheadReport Overhead(OverheadRun run)
+    {
+        var cells = new List<OverheadCell>();
+        foreach (var group in run.Measurements.GroupBy(m => (m.Callers, m.System)))
+        {
+            var rounds = group.OrderBy(m => m.Round).ToList();
+            var ratios = rounds.Select(m =>
+                run.Measurements.FirstOrDefault(b => b.System == Baseline && b.Callers == m.Callers && b.Round == m.Round) is { OpsPerSecond: > 0 } b
+                    ? m.OpsPerSecond / b.OpsPerSecond
+                    : double.NaN);
+            cells.Add(new OverheadCell
+            {
+                Callers = group.Key.Callers,
+                System = group.Key.System,
+                MedianOpsPerSecond = Stats.Median(rounds.Select(m => m.OpsPerSecond)),
+                RatioToNpgsql = Stats.Median(ratios),
+                MedianAllocatedBytesPerOp = Stats.Median(rounds.Select(m => m.AllocatedBytesPerOp)),
+                MedianProcessCpuMicrosecondsPerOp = Stats.Median(rounds.Select(m => m.ProcessCpuMicrosecondsPerOp)),
+                Errors = rounds.Sum(m => m.Errors),
+                OpsPerSecondByRound = rounds.Select(m => m.OpsPerSecond).ToList(),
+            });
+        }
+
+        return new OverheadReport
+        {
+            Statement = OverheadComparison.Statement,
+            Cells = cells.OrderBy(c => c.Callers).ThenBy(c => c.System == Baseline ? 0 : 1).ToList(),
+            Measurements = run.Measurements,
+        };
+    }
+
     private static MicroReport Micro(MicroRun run)
     {
         var overheads = new List<RoutingOverhead>();
@@ -144,10 +180,19 @@ internal static class ReportBuilder
         return new MicroReport { Job = run.Job, Figures = run.Figures, Overheads = overheads };
     }
 
-    private static List<TargetCheck> Targets(List<ThroughputCell> cells, IReadOnlyList<Measurement> measurements, FailoverReport? failover)
+    private static List<TargetCheck> Targets(List<ThroughputCell> cells, IReadOnlyList<Measurement> measurements, FailoverReport? failover, OverheadReport? overhead)
     {
         var checks = new List<TargetCheck>();
         string F(double x) => x.ToString("0.00", CultureInfo.InvariantCulture);
+        foreach (var cell in overhead?.Cells.Where(c => c.System == OursOnOneServer) ?? [])
+        {
+            checks.Add(new TargetCheck(
+                $"overhead, {OverheadComparison.Statement} x{cell.Callers}",
+                $"ours (one backend) ÷ plain Npgsql ≥ {F(OverheadTarget)}",
+                F(cell.RatioToNpgsql),
+                cell.RatioToNpgsql >= OverheadTarget));
+        }
+
         // The library's overhead: both on the one server (the primary), so nothing but the routing layer differs.
         foreach (var cell in cells.Where(c => c.System == OursOnOneServer).OrderBy(c => WorkloadOrder(c.Workload)).ThenBy(c => c.Callers))
         {

@@ -29,6 +29,8 @@ internal static class ResultsWriter
         var md = Path.Combine(settings.OutputDirectory, baseName + ".md");
         File.WriteAllText(json, JsonSerializer.Serialize(report, Json) + "\n");
         File.WriteAllText(md, Markdown(report, baseName));
+        if (report.Overhead is not null)
+            File.WriteAllText(Path.Combine(settings.OutputDirectory, OverheadFile), OverheadMarkdown(report, baseName));
         var table = ReadmeTable.Render(report, baseName + ".md");
         var updated = false;
         if (settings.UpdateReadme && settings.IsFullRun)
@@ -40,10 +42,26 @@ internal static class ResultsWriter
         return (md, table, updated);
     }
 
+    /// <summary>The routing layer's overhead on its own (issue: "record in benchmarks/results/overhead.md").</summary>
+    public const string OverheadFile = "overhead.md";
+
     private static string Slug(string name)
     {
         var chars = name.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-').ToArray();
         return new string(chars).Trim('-') is { Length: > 0 } s ? s : "machine";
+    }
+
+    private static string OverheadMarkdown(BenchReport r, string baseName)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var s = new StringBuilder();
+        s.AppendLine(inv, $"# Routing overhead {r.StartedAt:yyyy-MM-dd HH:mm zzz}, {r.Machine.HostName}");
+        s.AppendLine();
+        Header(s, r, baseName);
+        Overhead(s, r, r.Overhead!);
+        if (r.Micro is { Overheads.Count: > 0 } mi)
+            MicroOverheads(s, mi);
+        return s.ToString();
     }
 
     private static string Markdown(BenchReport r, string baseName)
@@ -52,6 +70,34 @@ internal static class ResultsWriter
         var s = new StringBuilder();
         s.AppendLine(inv, $"# Benchmark results {r.StartedAt:yyyy-MM-dd HH:mm zzz}, {r.Machine.HostName}");
         s.AppendLine();
+        Header(s, r, baseName);
+
+        s.AppendLine("## Targets");
+        s.AppendLine();
+        s.AppendLine("| target | requirement | measured | met |");
+        s.AppendLine("|---|---|---|---|");
+        foreach (var t in r.Targets)
+            s.AppendLine(inv, $"| {t.Target} | {t.Requirement} | {t.Measured} | {(t.Met ? "yes" : "**no**")} |");
+        s.AppendLine();
+
+        if (r.Throughput is { } tp)
+            Throughput(s, r, tp);
+        if (r.Failover is { } fo)
+            Failover(s, fo);
+        if (r.Overhead is { } oh)
+            Overhead(s, r, oh);
+        if (r.Micro is { } mi)
+            Micro(s, mi);
+
+        s.AppendLine("## Method");
+        s.AppendLine();
+        s.AppendLine("See [benchmarks/README.md](../README.md) for the method and [benchmarks/PGPOOL.md](../PGPOOL.md) for the generated Pgpool-II configuration and failover script.");
+        return s.ToString();
+    }
+
+    private static void Header(StringBuilder s, BenchReport r, string baseName)
+    {
+        var inv = CultureInfo.InvariantCulture;
         s.AppendLine(inv, $"Command: `{r.Command}` (from the repository root; {(r.FinishedAt - r.StartedAt).TotalMinutes:0.0} min). Every figure is also in [`{baseName}.json`]({baseName}.json).");
         s.AppendLine();
         s.AppendLine("## Machine and load");
@@ -69,26 +115,36 @@ internal static class ResultsWriter
             ? "- **The machine was shared during this run** (other builds and test suites): expect more noise than on a quiet machine; the systems were interleaved so that all of them met the same conditions."
             : "- The machine was otherwise quiet during this run.");
         s.AppendLine();
+    }
 
-        s.AppendLine("## Targets");
+    private static void Overhead(StringBuilder s, BenchReport r, OverheadReport oh)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        s.AppendLine("## Routing overhead on one server");
         s.AppendLine();
-        s.AppendLine("| target | requirement | measured | met |");
-        s.AppendLine("|---|---|---|---|");
-        foreach (var t in r.Targets)
-            s.AppendLine(inv, $"| {t.Target} | {t.Requirement} | {t.Measured} | {(t.Met ? "yes" : "**no**")} |");
+        s.AppendLine(inv, $"`{oh.Statement}` through `PgRoutingDataSource` with one backend (`routing1`) against a plain `NpgsqlDataSource` (`npgsql`) on the same server, default pool settings. Each caller opens a connection, runs the statement and closes the connection, in a closed loop. {r.Parameters.OverheadRounds} rounds; in each, per number of callers, both systems one after the other (the order alternating), each 0.5 s warm-up then {r.Parameters.OverheadDurationSeconds:0.#} s measured. Medians over rounds; the ratio is the median of same-round ratios. Allocated: every byte the process allocated in the window (the routing data source's health monitor included) per statement. CPU: this process's CPU time per statement (thread-pool spinning included).");
         s.AppendLine();
+        s.AppendLine("| callers | system | ops/s (median) | ÷ Npgsql | allocated B/op | client CPU µs/op | errors | ops/s per round |");
+        s.AppendLine("|---:|---|---:|---:|---:|---:|---:|---|");
+        foreach (var c in oh.Cells)
+        {
+            s.AppendLine(inv,
+                $"| {c.Callers} | {c.System} | {ReadmeTable.Number(c.MedianOpsPerSecond)} | {ReadmeTable.Ratio(c.RatioToNpgsql)} | {c.MedianAllocatedBytesPerOp:0} | {c.MedianProcessCpuMicrosecondsPerOp:0.0} | {c.Errors} | {string.Join(", ", c.OpsPerSecondByRound.Select(ReadmeTable.Number))} |");
+        }
 
-        if (r.Throughput is { } tp)
-            Throughput(s, r, tp);
-        if (r.Failover is { } fo)
-            Failover(s, fo);
-        if (r.Micro is { } mi)
-            Micro(s, mi);
-
-        s.AppendLine("## Method");
         s.AppendLine();
-        s.AppendLine("See [benchmarks/README.md](../README.md) for the method and [benchmarks/PGPOOL.md](../PGPOOL.md) for the generated Pgpool-II configuration and failover script.");
-        return s.ToString();
+    }
+
+    private static void MicroOverheads(StringBuilder s, MicroReport mi)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        s.AppendLine("Routing overhead per statement (`SELECT 1`, one server, same pool size):");
+        s.AppendLine();
+        s.AppendLine("| parameters | plain Npgsql | RoutingDataSource | overhead | ratio | allocated (plain → routing) |");
+        s.AppendLine("|---|---:|---:|---:|---:|---|");
+        foreach (var o in mi.Overheads)
+            s.AppendLine(inv, $"| {o.Parameters} | {o.NpgsqlNs / 1000:0.0} µs | {o.RoutingNs / 1000:0.0} µs | {o.OverheadNs / 1000:+0.0;-0.0} µs | {o.Ratio:0.00} | {o.NpgsqlBytes} → {o.RoutingBytes} B |");
+        s.AppendLine();
     }
 
     private static void Throughput(StringBuilder s, BenchReport r, ThroughputReport tp)
@@ -172,15 +228,7 @@ internal static class ResultsWriter
             s.AppendLine(inv, $"| {f.Type}.{f.Method}{(f.Description != f.Method ? $" ({f.Description})" : "")}{(f.Baseline ? " (baseline)" : "")} | {f.Parameters} | {f.MeanNs:0.0} | {f.StdDevNs:0.0} | {f.AllocatedBytes} |");
         s.AppendLine();
         if (mi.Overheads.Count > 0)
-        {
-            s.AppendLine("Routing overhead per statement (`SELECT 1`, one server, same pool size):");
-            s.AppendLine();
-            s.AppendLine("| parameters | plain Npgsql | RoutingDataSource | overhead | ratio | allocated (plain → routing) |");
-            s.AppendLine("|---|---:|---:|---:|---:|---|");
-            foreach (var o in mi.Overheads)
-                s.AppendLine(inv, $"| {o.Parameters} | {o.NpgsqlNs / 1000:0.0} µs | {o.RoutingNs / 1000:0.0} µs | {o.OverheadNs / 1000:+0.0;-0.0} µs | {o.Ratio:0.00} | {o.NpgsqlBytes} → {o.RoutingBytes} B |");
-            s.AppendLine();
-        }
+            MicroOverheads(s, mi);
     }
 
     private static int SystemOrder(string key) => key switch

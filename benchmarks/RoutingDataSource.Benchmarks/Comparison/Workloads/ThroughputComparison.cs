@@ -8,7 +8,7 @@ namespace RoutingDataSource.Benchmarks.Comparison.Workloads;
 /// <summary>
 /// The side-by-side throughput part: one cluster with the pgbench data set, the four systems open side by side for the
 /// whole part, and for every round, workload and concurrency each system measured in turn. The order of the systems
-/// rotates from round to round so that none always runs first (on a warmer or colder machine).
+/// rotates from round to round and from cell to cell so that none always runs first (on a warmer or colder machine).
 /// </summary>
 internal static class ThroughputComparison
 {
@@ -49,11 +49,16 @@ internal static class ThroughputComparison
             progress.WriteLine("warmed up every system; measuring");
             for (var round = 1; round <= settings.Rounds; round++)
             {
-                var order = systems.Skip((round - 1) % systems.Length).Concat(systems.Take((round - 1) % systems.Length)).ToArray();
+                var cell = 0;
                 foreach (var workload in Workload.All)
                 {
                     foreach (var callers in settings.Callers)
                     {
+                        // A Latin square: the starting system moves by one per round and per cell, so over as many rounds
+                        // as there are systems each system takes every position once in every cell, and a drift of the
+                        // machine within a cell (or a carry-over from the cell before) favours none of them.
+                        var shift = (round - 1 + cell++) % systems.Length;
+                        var order = systems.Skip(shift).Concat(systems.Take(shift)).ToArray();
                         var line = new List<string>();
                         foreach (var system in order)
                         {

@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using System.Globalization;
+using Npgsql;
+using RoutingDataSource.Testing;
+
+namespace RoutingDataSource.Benchmarks.Comparison.Overhead;
+
+/// <summary>
+/// The routing layer's own cost, end to end: <c>SELECT 1</c> through a <see cref="PgRoutingDataSource"/> whose only
+/// backend is one server, against a plain <see cref="NpgsqlDataSource"/> on that same server, at 1 and 16 concurrent
+/// callers. Each caller opens a connection, runs the statement and closes the connection, in a closed loop. Rounds
+/// alternate the two systems (the order rotating), each measured for a fixed window after a short warm-up; the
+/// throughput ratio is the median of same-round ratios. Allocation is every byte the process allocated in the window
+/// (the routing data source's health monitor included) divided by the statements completed in it.
+/// </summary>
+internal static class OverheadComparison
+{
+    public const string Statement = "SELECT 1";
+    public static readonly IReadOnlyList<int> Callers = [1, 16];
+    private static readonly TimeSpan Warmup = TimeSpan.FromSeconds(0.5);
+
+    public static async Task<OverheadRun> RunAsync(CompareSettings settings, TextWriter progress, CancellationToken cancellationToken)
+    {
+        var options = new LocalPgClusterOptions { Standbys = 0, NamePrefix = "oh-", StartTimeout = TimeSpan.FromSeconds(120) };
+        await using var cluster = await LocalPgCluster.StartAsync(options, cancellationToken);
+        var cs = cluster.Primary.ConnectionStringWith(b => b.ApplicationName = "bench-overhead");
+        await using var plain = NpgsqlDataSource.Create(cs);
+        var builder = new PgRoutingDataSourceBuilder();
+        builder.AddBackend(cluster.Primary.Name, cs);
+        await using var routing = builder.Build();
+        await routing.RefreshStatusAsync(cancellationToken);
+
+        (string Key, Func<Task> Run)[] systems =
+        [
+            ("npgsql", async () =>
+            {
+                await using var conn = await plain.OpenConnectionAsync(CancellationToken.None);
+                await using var cmd = new NpgsqlCommand(Statement, conn);
+                await cmd.ExecuteScalarAsync(CancellationToken.None);
+            }),
+            ("routing1", async () =>
+            {
+                await using var conn = await routing.OpenConnectionAsync(CancellationToken.None);
+                await using var cmd = conn.CreateCommand();
+                cmd.CommandText = Statement;
+                await cmd.ExecuteScalarAsync(CancellationToken.None);
+            }),
+        ];
+
+        // JIT tiering and pool growth before anything is measured.
+        foreach (var (_, run) in systems)
+            await MeasureAsync(run, Callers.Max(), TimeSpan.Zero, TimeSpan.FromSeconds(1), cancellationToken);
+
+        progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"overhead: {Statement} on one server, {settings.OverheadRounds} rounds of {settings.OverheadDuration.TotalSeconds:0.#} s per system and concurrency"));
+        var measurements = new List<OverheadMeasurement>();
+        for (var round = 1; round <= settings.OverheadRounds; round++)
+        {
+            foreach (var callers in Callers)
+            {
+                var order = round % 2 == 1 ? systems : systems.Reverse().ToArray();
+                var line = new List<string>();
+                foreach (var (key, run) in order)
+                {
+                    var w = await MeasureAsync(run, callers, Warmup, settings.OverheadDuration, cancellationToken);
+                    measurements.Add(new OverheadMeasurement(key, callers, round, w.Ops / w.Seconds, w.AllocatedBytes / (double)Math.Max(1, w.Ops),
+                        w.ProcessCpu.TotalMicroseconds / Math.Max(1, w.Ops), w.Errors));
+                    line.Add(string.Create(CultureInfo.InvariantCulture, $"{key} {w.Ops / w.Seconds,7:0}/s {w.AllocatedBytes / (double)Math.Max(1, w.Ops),5:0} B/op"));
+                }
+
+                progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"overhead round {round} x{callers,-2}: {string.Join(" | ", line)}"));
+            }
+        }
+
+        return new OverheadRun(measurements, cluster.ServerVersion);
+    }
+
+    private sealed record Window(long Ops, long Errors, double Seconds, long AllocatedBytes, TimeSpan ProcessCpu);
+
+    private static async Task<Window> MeasureAsync(Func<Task> statement, int callers, TimeSpan warmup, TimeSpan duration, CancellationToken cancellationToken)
+    {
+        var freq = Stopwatch.Frequency;
+        var from = Stopwatch.GetTimestamp() + (long)(warmup.TotalSeconds * freq);
+        var to = from + (long)(duration.TotalSeconds * freq);
+        var ops = new long[callers];
+        var errors = new long[callers];
+        var tasks = new Task[callers];
+        for (var i = 0; i < callers; i++)
+        {
+            var me = i;
+            tasks[i] = Task.Run(async () =>
+            {
+                while (true)
+                {
+                    var now = Stopwatch.GetTimestamp();
+                    if (now >= to || cancellationToken.IsCancellationRequested)
+                        return;
+                    try
+                    {
+                        await statement();
+                    }
+                    catch (Exception e) when (e is NpgsqlException or RoutingException or InvalidOperationException)
+                    {
+                        errors[me]++;
+                        continue;
+                    }
+
+                    var done = Stopwatch.GetTimestamp();
+                    if (done >= from && done < to)
+                        ops[me]++;
+                }
+            }, CancellationToken.None);
+        }
+
+        await DelayUntilAsync(from, cancellationToken);
+        var allocated = GC.GetTotalAllocatedBytes(precise: true);
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        await DelayUntilAsync(to, cancellationToken);
+        allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated;
+        cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+        await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
+        return new Window(ops.Sum(), errors.Sum(), duration.TotalSeconds, allocated, cpu);
+    }
+
+    private static async Task DelayUntilAsync(long timestamp, CancellationToken cancellationToken)
+    {
+        var left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), timestamp);
+        if (left > TimeSpan.Zero)
+            await Task.Delay(left, cancellationToken);
+    }
+}
+
+/// <summary>One system at one concurrency in one round.</summary>
+internal sealed record OverheadMeasurement(string System, int Callers, int Round, double OpsPerSecond, double AllocatedBytesPerOp, double ProcessCpuMicrosecondsPerOp, long Errors);
+
+/// <summary>Everything the overhead part measured.</summary>
+internal sealed record OverheadRun(IReadOnlyList<OverheadMeasurement> Measurements, string ServerVersion);
