@@ -20,8 +20,8 @@ internal sealed record CompareSettings
     public IReadOnlyList<int> Callers { get; init; } = [1, 8, 32];
     public int Scale { get; init; } = 10;
     public int FailoverTrials { get; init; } = 10;
-    public int OverheadRounds { get; init; } = 7;
-    public TimeSpan OverheadDuration { get; init; } = TimeSpan.FromSeconds(2);
+    public int OverheadRounds { get; init; } = 15;
+    public TimeSpan OverheadDuration { get; init; } = TimeSpan.FromSeconds(1);
     public required string RepositoryRoot { get; init; }
     public required string OutputDirectory { get; init; }
     public bool UpdateReadme { get; init; } = true;

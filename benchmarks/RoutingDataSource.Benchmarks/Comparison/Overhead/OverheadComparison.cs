@@ -17,7 +17,7 @@ internal static class OverheadComparison
 {
     public const string Statement = "SELECT 1";
     public static readonly IReadOnlyList<int> Callers = [1, 16];
-    private static readonly TimeSpan Warmup = TimeSpan.FromSeconds(0.5);
+    private static readonly TimeSpan Warmup = TimeSpan.FromSeconds(0.25);
 
     public static async Task<OverheadRun> RunAsync(CompareSettings settings, TextWriter progress, CancellationToken cancellationToken)
     {
