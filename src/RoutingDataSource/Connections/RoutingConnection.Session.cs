@@ -96,14 +96,13 @@ public sealed partial class RoutingConnection
             ThrowIfPinnedLost();
             if (route.Kind == StatementKind.SessionState && _pin == PinReason.Transaction)
                 _pin = PinReason.Session; // SET inside a transaction outlives the COMMIT
-            if (c.Kind == StatementKind.TransactionControl && c.TransactionControl == TransactionControlKind.Begin && c.StatementCount == 1)
+            if (IsBegin(c) && c.StatementCount == 1)
                 _tx = TransactionPhase.Active;
             return new ValueTask<Lease>(Counted(new Lease(_pinned, _pinnedBackend!, Pinned: true), route, statements));
         }
         if (_tx == TransactionPhase.Pending)
             return BindAndCountAsync(c, route, async, cancellationToken, statements);
-        var startsTransaction = c.Kind == StatementKind.TransactionControl && c.TransactionControl == TransactionControlKind.Begin;
-        var node = route.StandbyAllowed || (startsTransaction && c.IsReadOnlyTransactionStart && c.StatementCount == 1)
+        var node = route.StandbyAllowed || (IsBegin(c) && c.IsReadOnlyTransactionStart && c.StatementCount == 1)
             ? _dataSource.GetReadNodeAsync(this, cancellationToken)
             : _dataSource.GetPrimaryAsync(cancellationToken);
         if (!node.IsCompletedSuccessfully)
@@ -132,7 +131,7 @@ public sealed partial class RoutingConnection
     // multi-statement transaction control or BEGIN pins it.
     private Lease AfterOpen(Lease lease, SqlClassification c, StatementRoute route, int statements)
     {
-        var startsTransaction = c.Kind == StatementKind.TransactionControl && c.TransactionControl == TransactionControlKind.Begin;
+        var startsTransaction = IsBegin(c);
         var pinAfter = route.Kind == StatementKind.SessionState
             || (c.Kind == StatementKind.TransactionControl && (c.StatementCount > 1 || startsTransaction));
         if (route.Kind != StatementKind.Read && !pinAfter)
@@ -146,6 +145,8 @@ public sealed partial class RoutingConnection
         }
         return Counted(lease, route, statements);
     }
+
+    private static bool IsBegin(SqlClassification c) => c.Kind == StatementKind.TransactionControl && c.TransactionControl == TransactionControlKind.Begin;
 
     private Lease Counted(Lease lease, StatementRoute route, int statements)
     {
