@@ -18,6 +18,8 @@ public sealed class WebApiSampleTests(ITestOutputHelper output)
         var environment = new Dictionary<string, string>
         {
             ["RoutingDataSource__HealthCheckInterval"] = "00:00:00.250",
+            // Printed only when the test fails: the routing decisions that led there.
+            ["Logging__LogLevel__RoutingDataSource"] = "Debug",
         };
         for (var i = 0; i < cluster.Nodes.Count; i++)
             environment[$"RoutingDataSource__Backends__{i}__ConnectionString"] = cluster.Nodes[i].ConnectionString;
@@ -64,10 +66,28 @@ public sealed class WebApiSampleTests(ITestOutputHelper output)
             Assert.Equal(created.Id, item!.Id);
             Assert.Equal("kettle", item.Name);
 
-            // Once replicated, a plain read is served by a standby.
+            // Once replicated, a read without the token is served by a standby. A client of its own: this one holds
+            // the token's cookie, and a read carrying it stays on the primary until the monitor has seen a standby
+            // replay the write (its next round), which may be after the replication finished.
             await cluster.WaitForReplicationAsync(cancellationToken: ct);
-            var plain = await http.GetFromJsonAsync<ItemDto>($"/items/{created.Id}", ct);
-            Assert.Contains(plain!.ServedBy, new[] { "n1", "n2" });
+            using (var fresh = new HttpClient(new HttpClientHandler { UseCookies = false }) { BaseAddress = app.BaseAddress, Timeout = TimeSpan.FromSeconds(30) })
+            {
+                var plain = await fresh.GetFromJsonAsync<ItemDto>($"/items/{created.Id}", ct);
+                Assert.Contains(plain!.ServedBy, new[] { "n1", "n2" });
+            }
+
+            // The cookie carries the token to later reads; they move to a standby once the monitor has seen one
+            // replay the write (a health round: 250 ms here).
+            var servedBy = new List<string?>();
+            var until = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            while (DateTime.UtcNow < until && servedBy.LastOrDefault() is not ("n1" or "n2"))
+            {
+                servedBy.Add((await http.GetFromJsonAsync<ItemDto>($"/items/{created.Id}", ct))!.ServedBy);
+                await Task.Delay(50, ct);
+            }
+            output.WriteLine($"reads with the cookie served by: {string.Join(", ", servedBy)}");
+            Assert.Contains(servedBy[^1], new[] { "n1", "n2" });
+            Assert.All(servedBy.SkipLast(1), s => Assert.Equal("n0", s));
         }
         catch
         {
