@@ -9,7 +9,8 @@ namespace RoutingDataSource.Benchmarks.Comparison.Overhead;
 /// The routing layer's own cost, end to end: <c>SELECT 1</c> through a <see cref="PgRoutingDataSource"/> whose only
 /// backend is one server, against a plain <see cref="NpgsqlDataSource"/> on that same server, at 1 and 16 concurrent
 /// callers. Each caller opens a connection, runs the statement and closes the connection, in a closed loop. Rounds
-/// alternate the two systems (the order rotating), each measured for a fixed window after a short warm-up; the
+/// alternate the two systems (the order rotating), each measured for a fixed window after a short warm-up, each pair
+/// after an unmeasured ramp at its concurrency (the system measured second runs it); the
 /// throughput ratio is the median of same-round ratios. Allocation is every byte the process allocated in the window
 /// (the routing data source's health monitor included) divided by the statements completed in it.
 /// </summary>
@@ -18,6 +19,10 @@ internal static class OverheadComparison
     public const string Statement = "SELECT 1";
     public static readonly IReadOnlyList<int> Callers = [1, 16];
     private static readonly TimeSpan Warmup = TimeSpan.FromSeconds(0.25);
+
+    // The first window after the number of callers changes runs slower whichever system it measures (thread pool and
+    // server processes settling): an unmeasured ramp at the new concurrency comes before each pair.
+    internal static readonly TimeSpan Ramp = TimeSpan.FromSeconds(0.5);
 
     public static async Task<OverheadRun> RunAsync(CompareSettings settings, TextWriter progress, CancellationToken cancellationToken)
     {
@@ -60,6 +65,7 @@ internal static class OverheadComparison
             {
                 var order = round % 2 == 1 ? systems : systems.Reverse().ToArray();
                 var line = new List<string>();
+                await MeasureAsync(order[^1].Run, callers, TimeSpan.Zero, Ramp, cancellationToken);
                 foreach (var (key, run) in order)
                 {
                     var w = await MeasureAsync(run, callers, Warmup, settings.OverheadDuration, cancellationToken);

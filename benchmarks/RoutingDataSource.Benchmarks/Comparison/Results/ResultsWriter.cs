@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using RoutingDataSource.Benchmarks.Comparison.Overhead;
 using RoutingDataSource.Benchmarks.Comparison.Workloads;
 
 namespace RoutingDataSource.Benchmarks.Comparison.Results;
@@ -122,7 +123,7 @@ internal static class ResultsWriter
         var inv = CultureInfo.InvariantCulture;
         s.AppendLine("## Routing overhead on one server");
         s.AppendLine();
-        s.AppendLine(inv, $"`{oh.Statement}` through `PgRoutingDataSource` with one backend (`routing1`) against a plain `NpgsqlDataSource` (`npgsql`) on the same server, default pool settings. Each caller opens a connection, runs the statement and closes the connection, in a closed loop. {r.Parameters.OverheadRounds} rounds; in each, per number of callers, both systems one after the other (the order alternating), each 0.25 s warm-up then {r.Parameters.OverheadDurationSeconds:0.#} s measured. Medians over rounds; the ratio is the median of same-round ratios. Allocated: every byte the process allocated in the window (the routing data source's health monitor included) per statement. CPU: this process's CPU time per statement (thread-pool spinning included).");
+        s.AppendLine(inv, $"`{oh.Statement}` through `PgRoutingDataSource` with one backend (`routing1`) against a plain `NpgsqlDataSource` (`npgsql`) on the same server, default pool settings. Each caller opens a connection, runs the statement and closes the connection, in a closed loop. {r.Parameters.OverheadRounds} rounds; in each, per number of callers, after an unmeasured {OverheadComparison.Ramp.TotalSeconds:0.#} s ramp at that concurrency, both systems one after the other (the order alternating), each 0.25 s warm-up then {r.Parameters.OverheadDurationSeconds:0.#} s measured. Medians over rounds; the ratio is the median of same-round ratios. Allocated: every byte the process allocated in the window (the routing data source's health monitor included) per statement. CPU: this process's CPU time per statement (thread-pool spinning included).");
         s.AppendLine();
         s.AppendLine("| callers | system | ops/s (median) | ÷ Npgsql | allocated B/op | client CPU µs/op | errors | ops/s per round |");
         s.AppendLine("|---:|---|---:|---:|---:|---:|---:|---|");
@@ -152,7 +153,7 @@ internal static class ResultsWriter
         var inv = CultureInfo.InvariantCulture;
         s.AppendLine("## Throughput");
         s.AppendLine();
-        s.AppendLine(inv, $"One local 1+2 cluster with `pgbench -i -s {r.Parameters.PgbenchScale}` ({BenchCluster.Accounts(r.Parameters.PgbenchScale):#,0} accounts; loaded and replicated in {tp.PgbenchLoadSeconds:0} s). {r.Parameters.Rounds} rounds; in each, for every workload and number of callers, the {tp.Systems.Count} systems one after the other (the order rotating per round), each {r.Parameters.WarmupSeconds:0.#} s warm-up then {r.Parameters.DurationSeconds:0.#} s measured. Medians over rounds; ratios are the median of same-round ratios.");
+        s.AppendLine(inv, $"One local 1+2 cluster with `pgbench -i -s {r.Parameters.PgbenchScale}` ({BenchCluster.Accounts(r.Parameters.PgbenchScale):#,0} accounts; loaded and replicated in {tp.PgbenchLoadSeconds:0} s). {r.Parameters.Rounds} rounds; in each, for every workload and number of callers, after an unmeasured {r.Parameters.WarmupSeconds:0.#} s ramp, the {tp.Systems.Count} systems one after the other (a Latin square: the first system moves by one per round and per cell), each {r.Parameters.WarmupSeconds:0.#} s warm-up then {r.Parameters.DurationSeconds:0.#} s measured. Medians over rounds; ratios are the median of same-round ratios.");
         s.AppendLine();
         s.AppendLine("Systems:");
         foreach (var (key, label) in tp.Systems)

@@ -8,7 +8,8 @@ namespace RoutingDataSource.Benchmarks.Comparison.Workloads;
 /// <summary>
 /// The side-by-side throughput part: one cluster with the pgbench data set, the four systems open side by side for the
 /// whole part, and for every round, workload and concurrency each system measured in turn. The order of the systems
-/// rotates from round to round and from cell to cell so that none always runs first (on a warmer or colder machine).
+/// rotates from round to round and from cell to cell so that none always runs first (on a warmer or colder machine),
+/// and each cell starts with an unmeasured ramp at its workload and concurrency.
 /// </summary>
 internal static class ThroughputComparison
 {
@@ -60,6 +61,9 @@ internal static class ThroughputComparison
                         var shift = (round - 1 + cell++) % systems.Length;
                         var order = systems.Skip(shift).Concat(systems.Take(shift)).ToArray();
                         var line = new List<string>();
+                        // Unmeasured: the first window after the workload or the number of callers changes runs slower
+                        // whichever system it measures. The system measured last runs this ramp.
+                        await WorkloadRunner.RunAsync(order[^1], workload, callers, round, accounts, TimeSpan.Zero, settings.Warmup, 1, cancellationToken);
                         foreach (var system in order)
                         {
                             var seed = HashCode.Combine(round, workload.Key, callers) & 0x7fff;
