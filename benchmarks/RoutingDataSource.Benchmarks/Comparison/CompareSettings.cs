@@ -20,7 +20,7 @@ internal sealed record CompareSettings
     public IReadOnlyList<int> Callers { get; init; } = [1, 8, 32];
     public int Scale { get; init; } = 10;
     public int FailoverTrials { get; init; } = 10;
-    public int OverheadRounds { get; init; } = 15;
+    public int OverheadRounds { get; init; } = 25;
     public TimeSpan OverheadDuration { get; init; } = TimeSpan.FromSeconds(1);
     public required string RepositoryRoot { get; init; }
     public required string OutputDirectory { get; init; }
@@ -34,6 +34,12 @@ internal sealed record CompareSettings
 
     /// <summary>Whether every part ran with the default durations: only such a run may rewrite the README's table.</summary>
     public bool IsFullRun { get; init; }
+
+    /// <summary>
+    /// Appended to the results files' base name: empty for a full run; otherwise the parts (and "-custom" when a
+    /// duration or count differs from the default), so that a partial run never overwrites the day's full results.
+    /// </summary>
+    public string ResultsSuffix { get; init; } = "";
 
     public static CompareSettings Parse(IReadOnlyList<string> args)
     {
@@ -108,6 +114,9 @@ internal sealed record CompareSettings
             Overhead = all || parts.Contains("overhead"),
             Micro = all || parts.Contains("micro"),
             IsFullRun = all && defaults,
+            ResultsSuffix = all && defaults ? ""
+                : "-" + (all ? "all" : string.Join('-', new[] { "throughput", "failover", "overhead", "micro" }.Where(parts.Contains)))
+                    + (defaults ? "" : "-custom"),
         };
     }
 

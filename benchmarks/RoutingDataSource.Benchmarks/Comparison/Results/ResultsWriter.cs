@@ -9,7 +9,7 @@ namespace RoutingDataSource.Benchmarks.Comparison.Results;
 
 /// <summary>
 /// Writes <c>&lt;date&gt;-&lt;machine&gt;.json</c> (every figure) and <c>.md</c> (the same, readable) into the results
-/// directory, plus README-table.md, and puts that table into README.md between its markers.
+/// directory (a partial run adds its parts to the name, see <see cref="CompareSettings.ResultsSuffix"/>), plus README-table.md, and puts that table into README.md between its markers.
 /// </summary>
 internal static class ResultsWriter
 {
@@ -25,7 +25,7 @@ internal static class ResultsWriter
     public static (string Markdown, string Table, bool ReadmeUpdated) Write(BenchReport report, CompareSettings settings)
     {
         Directory.CreateDirectory(settings.OutputDirectory);
-        var baseName = string.Create(CultureInfo.InvariantCulture, $"{report.StartedAt:yyyy-MM-dd}-{Slug(report.Machine.HostName)}");
+        var baseName = string.Create(CultureInfo.InvariantCulture, $"{report.StartedAt:yyyy-MM-dd}-{Slug(report.Machine.HostName)}{settings.ResultsSuffix}");
         var json = Path.Combine(settings.OutputDirectory, baseName + ".json");
         var md = Path.Combine(settings.OutputDirectory, baseName + ".md");
         File.WriteAllText(json, JsonSerializer.Serialize(report, Json) + "\n");
