@@ -1,5 +1,7 @@
 using System.Data;
 using Npgsql;
+using RoutingDataSource.Classification;
+using RoutingDataSource.Routing;
 
 namespace RoutingDataSource.Connections;
 
@@ -9,6 +11,9 @@ namespace RoutingDataSource.Connections;
 /// </summary>
 internal interface IRoutedStatement
 {
+    /// <summary>Classifies and routes the statement afresh (once the one-time function-volatility load is in).</summary>
+    (SqlClassification Classification, StatementRoute Route) Plan(RoutingConnection connection);
+
     void Bind(NpgsqlConnection connection, NpgsqlTransaction? transaction);
 
     ValueTask PrepareIfRequestedAsync(bool async, CancellationToken cancellationToken);

@@ -21,7 +21,28 @@ internal static class RoutedExecution
     public static ValueTask<object?> ExecuteAsync<TStatement>(TStatement statement, RoutingConnection conn, SqlClassification c,
         StatementRoute route, int statementCount, ExecuteMode mode, CommandBehavior behavior, bool async, CancellationToken cancellationToken)
         where TStatement : IRoutedStatement
-        => AttemptAsync(statement, conn, c, route, statementCount, mode, behavior, async, firstAttempt: true, cancellationToken);
+        => route.AwaitsFunctionLookup && !conn.DataSourceInternal.Volatility.IsPreloaded
+            ? AfterPreloadAsync(statement, conn, statementCount, mode, behavior, async, cancellationToken)
+            : AttemptAsync(statement, conn, c, route, statementCount, mode, behavior, async, firstAttempt: true, cancellationToken);
+
+    // Start-up only: until the one-time load of every function's volatility is in, a read calling an ordinary
+    // built-in would go to the primary. Wait for it (bounded by HealthCheckTimeout), then plan the statement again.
+    private static async ValueTask<object?> AfterPreloadAsync<TStatement>(TStatement statement, RoutingConnection conn, int statementCount,
+        ExecuteMode mode, CommandBehavior behavior, bool async, CancellationToken cancellationToken)
+        where TStatement : IRoutedStatement
+    {
+        var ds = conn.DataSourceInternal;
+        try
+        {
+            await ds.Volatility.Preloaded.WaitAsync(ds.Options.HealthCheckTimeout, ds.Time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Go on: the statement simply stays on the primary.
+        }
+        var (c, route) = statement.Plan(conn);
+        return await AttemptAsync(statement, conn, c, route, statementCount, mode, behavior, async, firstAttempt: true, cancellationToken).ConfigureAwait(false);
+    }
 
     // Reached only from a first attempt's failure, so that the closure the retry pipeline needs is allocated only then.
     private static async ValueTask<object?> RetryAsync<TStatement>(RetryableFailure first, TStatement statement, RoutingConnection conn,

@@ -161,6 +161,8 @@ public sealed class RoutingBatch : DbBatch, IRoutedStatement
         return RoutedExecution.ExecuteAsync(this, conn, c, route, _inner.BatchCommands.Count, mode, behavior, async, cancellationToken);
     }
 
+    (SqlClassification, StatementRoute) IRoutedStatement.Plan(RoutingConnection connection) => Plan(connection);
+
     RoutingDataReader IRoutedStatement.Reader => _reader ??= new RoutingDataReader();
 
     void IRoutedStatement.Bind(NpgsqlConnection connection, NpgsqlTransaction? transaction)

@@ -3,6 +3,7 @@ using System.Data.Common;
 using System.Diagnostics.CodeAnalysis;
 using Npgsql;
 using RoutingDataSource.Classification;
+using RoutingDataSource.Routing;
 
 namespace RoutingDataSource.Connections;
 
@@ -204,26 +205,13 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
         var route = conn.DataSourceInternal.Router.Route(c);
         if (started != 0)
             metrics.Decision(started);
-        if (route.AwaitsFunctionLookup && !conn.DataSourceInternal.Volatility.IsPreloaded)
-            return ExecuteAfterPreloadAsync(conn, c, mode, behavior, async, cancellationToken);
         return RoutedExecution.ExecuteAsync(this, conn, c, route, 1, mode, behavior, async, cancellationToken);
     }
 
-    // Start-up only: until the one-time load of every function's volatility has finished, a read calling a built-in
-    // would go to the primary. Wait for it (bounded), then route again.
-    private async ValueTask<object?> ExecuteAfterPreloadAsync(RoutingConnection conn, SqlClassification c, ExecuteMode mode,
-        CommandBehavior behavior, bool async, CancellationToken cancellationToken)
+    (SqlClassification, StatementRoute) IRoutedStatement.Plan(RoutingConnection connection)
     {
-        var ds = conn.DataSourceInternal;
-        try
-        {
-            await ds.Volatility.Preloaded.WaitAsync(ds.Options.HealthCheckTimeout, ds.Time, cancellationToken).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            // Go on: the statement simply stays on the primary.
-        }
-        return await RoutedExecution.ExecuteAsync(this, conn, c, ds.Router.Route(c), 1, mode, behavior, async, cancellationToken).ConfigureAwait(false);
+        var c = Classify(connection);
+        return (c, connection.DataSourceInternal.Router.Route(c));
     }
 
     RoutingDataReader IRoutedStatement.Reader => _reader ??= new RoutingDataReader();

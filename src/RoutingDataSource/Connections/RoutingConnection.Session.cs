@@ -622,15 +622,9 @@ public sealed partial class RoutingConnection
             _pinned = null;
             _pinnedBackend = null;
             _pin = PinReason.None;
-            if (_primarySession is { } session)
-            {
-                if (async)
-                    await session.CloseAsync().ConfigureAwait(false);
-                Recycle(session, _primarySessionBackend!);
-            }
-            _primarySession = null;
-            _primarySessionBackend = null;
-            _primarySessionBusy = false;
+            if (async && _primarySession is { } session)
+                await session.CloseAsync().ConfigureAwait(false);
+            DropPrimarySession();
         }
     }
 }

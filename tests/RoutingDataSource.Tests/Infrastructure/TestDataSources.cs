@@ -11,6 +11,14 @@ internal static class TestDataSources
     /// </summary>
     public static async Task<PgRoutingDataSource> CreateAsync(LocalPgCluster cluster, Action<PgRoutingDataSourceBuilder>? configure = null, int primaryWeight = 0)
     {
+        var ds = Build(cluster, configure, primaryWeight);
+        await WarmUpAsync(ds);
+        return ds;
+    }
+
+    /// <summary>The same data source, not warmed up: it has not seen the cluster nor loaded function volatility yet.</summary>
+    public static PgRoutingDataSource Build(LocalPgCluster cluster, Action<PgRoutingDataSourceBuilder>? configure = null, int primaryWeight = 0)
+    {
         var b = new PgRoutingDataSourceBuilder();
         foreach (var n in cluster.Nodes)
             b.AddBackend(n.Name, n.ConnectionString, ReferenceEquals(n, cluster.Primary) ? primaryWeight : 1);
@@ -18,9 +26,7 @@ internal static class TestDataSources
         b.Options.HealthCheckTimeout = TimeSpan.FromSeconds(2);
         b.Options.FailoverTimeout = TimeSpan.FromSeconds(10);
         configure?.Invoke(b);
-        var ds = b.Build();
-        await WarmUpAsync(ds);
-        return ds;
+        return b.Build();
     }
 
     public static async Task WarmUpAsync(PgRoutingDataSource ds)

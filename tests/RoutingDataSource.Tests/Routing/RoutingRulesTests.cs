@@ -218,6 +218,32 @@ public sealed class RoutingRulesTests(ClusterFixture fx)
         Assert.Equal(2, ds.Backend("n1").ReadCount + ds.Backend("n2").ReadCount);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task At_start_up_a_read_calling_a_function_waits_for_the_volatility_load_instead_of_going_to_the_primary(bool asBatch)
+    {
+        // Not warmed up: the first statement comes before the first health round and the one-time load of pg_proc.
+        await using var ds = Build(fx.Cluster);
+        await using var conn = await ds.OpenConnectionAsync();
+        object? answer;
+        if (asBatch)
+        {
+            await using var batch = conn.CreateBatch();
+            var bc = batch.CreateBatchCommand();
+            bc.CommandText = "SELECT stable_answer()";
+            batch.BatchCommands.Add(bc);
+            answer = await batch.ExecuteScalarAsync();
+        }
+        else
+        {
+            answer = await ScalarAsync(conn, "SELECT stable_answer()");
+        }
+        Assert.Equal(42, answer);
+        Assert.Equal(0, ds.Backend("n0").ReadCount + ds.Backend("n0").WriteCount);
+        Assert.Equal(1, ds.Backend("n1").ReadCount + ds.Backend("n2").ReadCount);
+    }
+
     [Fact]
     public async Task Function_lists_in_options_force_either_way()
     {
