@@ -16,7 +16,7 @@ public class RoutingDecisionBenchmarks
     private const string Sql = "SELECT a.id, lower(a.name) FROM accounts a JOIN branches b ON b.id = a.branch WHERE a.id = $1";
     private SqlClassifier _classifier = null!;
     private Router _router = null!;
-    private WeightedRandomBalancer _balancer = null!;
+    private WeightedRoundRobinBalancer _balancer = null!;
     private ClusterSnapshot _snapshot = null!;
     private Backend[] _backends = null!;
 
@@ -26,7 +26,7 @@ public class RoutingDecisionBenchmarks
         _classifier = new SqlClassifier();
         var volatility = new FunctionVolatilityCache(["lower"], [], Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, TimeProvider.System);
         _router = new Router(volatility);
-        _balancer = new WeightedRandomBalancer(new Random(42));
+        _balancer = new WeightedRoundRobinBalancer();
         _backends = Enumerable.Range(0, 3).Select(i => new Backend(i, "n" + i, "127.0.0.1", 5432 + i, i == 0 ? 0 : 1,
             NpgsqlDataSource.Create("Host=127.0.0.1;Port=1"), NpgsqlDataSource.Create("Host=127.0.0.1;Port=1"))).ToArray();
         var at = DateTimeOffset.UtcNow;

@@ -25,7 +25,7 @@ public sealed class PgRoutingDataSource : DbDataSource
     private int _disposed;
     private long _lastWrite; // TimeProvider timestamp of the last write acknowledged through this data source
 
-    internal PgRoutingDataSource(Backend[] backends, RoutingOptions options, ILoggerFactory loggerFactory, TimeProvider time, Random random)
+    internal PgRoutingDataSource(Backend[] backends, RoutingOptions options, ILoggerFactory loggerFactory, TimeProvider time)
     {
         Backends = backends;
         Options = options;
@@ -34,7 +34,7 @@ public sealed class PgRoutingDataSource : DbDataSource
         Classifier = new SqlClassifier(options.ClassificationCacheSize);
         Volatility = new FunctionVolatilityCache(options.ReadOnlyFunctions, options.WriteFunctions, Logger, time);
         Router = new Router(Volatility);
-        Balancer = options.PreferLowerLagStandby ? new LeastLagBalancer() : new WeightedRandomBalancer(random);
+        Balancer = options.PreferLowerLagStandby ? new LeastLagBalancer() : new WeightedRoundRobinBalancer();
         Monitor = new TopologyMonitor(backends, options, Logger, time);
         Metrics = new RoutingMetrics(() => Monitor.Current);
         Failover = new FailoverRetry(options, time, Metrics);

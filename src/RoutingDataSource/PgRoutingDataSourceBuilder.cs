@@ -36,8 +36,6 @@ public sealed class PgRoutingDataSourceBuilder
 
     internal TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
-    internal Random Random { get; set; } = Random.Shared;
-
     /// <summary>
     /// Adds a server of the cluster. Its role (primary or standby) is discovered, not configured.
     /// </summary>
@@ -134,6 +132,6 @@ public sealed class PgRoutingDataSourceBuilder
                 c(probe);
             backends[i] = new Backend(i, name, csb.Host!, csb.Port, weight, pool.Build(), probe.Build());
         }
-        return new PgRoutingDataSource(backends, options, loggerFactory, TimeProvider, Random);
+        return new PgRoutingDataSource(backends, options, loggerFactory, TimeProvider);
     }
 }

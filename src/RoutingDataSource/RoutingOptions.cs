@@ -39,7 +39,7 @@ public sealed class RoutingOptions
     public TimeSpan? MaxReplicationLag { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// Pick the least-lagging eligible standby for each read instead of a weighted random one. Default false.
+    /// Pick the least-lagging eligible standby for each read instead of taking the standbys in turn by weight (weighted round robin). Default false.
     /// </summary>
     public bool PreferLowerLagStandby { get; set; }
 

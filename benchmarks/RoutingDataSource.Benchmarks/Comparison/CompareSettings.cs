@@ -13,7 +13,8 @@ internal sealed record CompareSettings
     public bool Failover { get; init; }
     public bool Overhead { get; init; }
     public bool Micro { get; init; }
-    // Five rounds: with five systems each one takes every position of the rotation once (see ThroughputComparison).
+    // Five rounds: with the five systems of the mixed and write cells each one takes every position of the rotation once
+    // (see ThroughputComparison); the read-only cells add a sixth.
     public int Rounds { get; init; } = 5;
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(0.5);
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(2);

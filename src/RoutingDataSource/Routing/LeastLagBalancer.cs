@@ -10,7 +10,7 @@ internal sealed class LeastLagBalancer : IReadBalancer
         NodeState? best = null;
         foreach (var n in snapshot.ReadCandidates)
         {
-            if (!WeightedRandomBalancer.IsUsable(n, snapshot, minimumLsn))
+            if (!WeightedRoundRobinBalancer.IsUsable(n, snapshot, minimumLsn))
                 continue;
             if (best is null || (n.LagBytes ?? long.MaxValue) < (best.LagBytes ?? long.MaxValue))
                 best = n;

@@ -41,15 +41,36 @@ public sealed class RoutingRulesTests(ClusterFixture fx)
     [Fact]
     public async Task Reads_are_spread_by_weight()
     {
-        // Weights 1 and 3: n1 should get about a quarter of the reads.
+        // Weights 1 and 3, taken in turn: exactly one read in every four consecutive reads runs on n1.
         await using var weighted = await BuildWeightedAsync(n1: 1, n2: 3);
         await using var conn = await weighted.OpenConnectionAsync();
+        var n1Port = fx.Cluster.Node("n1").Port;
+        var onN1 = new List<bool>();
         for (var i = 0; i < 400; i++)
-            await ServerPortAsync(conn);
-        var n1 = weighted.Backend("n1").ReadCount;
-        var n2 = weighted.Backend("n2").ReadCount;
-        Assert.Equal(400, n1 + n2);
-        Assert.InRange(n1, 60, 140); // expectation 100; a binomial(400, 0.25) is outside this range with p < 1e-6
+            onN1.Add(await ServerPortAsync(conn) == n1Port);
+        Assert.Equal(100, weighted.Backend("n1").ReadCount);
+        Assert.Equal(300, weighted.Backend("n2").ReadCount);
+        for (var i = 0; i + 4 <= onN1.Count; i++)
+            Assert.True(onN1.Skip(i).Take(4).Count(x => x) == 1, $"reads {i}..{i + 3}: {onN1.Skip(i).Take(4).Count(x => x)} on n1, expected 1");
+    }
+
+    [Fact]
+    public async Task Concurrent_reads_take_the_standbys_in_turn()
+    {
+        // Every read takes the next turn, whichever caller it comes from: 8 callers x 50 reads split exactly in half.
+        // (A random choice gives exactly 200 each in about 4% of runs.)
+        await using var ds = await fx.CreateDataSourceAsync();
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        {
+            for (var i = 0; i < 50; i++)
+            {
+                await using var conn = await ds.OpenConnectionAsync();
+                await ScalarAsync(conn, "SELECT 1");
+            }
+        })));
+        Assert.Equal(0, ds.Backend("n0").ReadCount);
+        Assert.Equal(200, ds.Backend("n1").ReadCount);
+        Assert.Equal(200, ds.Backend("n2").ReadCount);
     }
 
     [Fact]

@@ -101,7 +101,7 @@ internal static class FailoverComparison
         await using var cluster = await StartClusterAsync(cancellationToken);
         var tools = PgTools.Beside(cluster.Primary);
         await using var pgpool = await PgpoolInstance.StartAsync(cluster, tools, Path.Combine(artifacts, $"pgpool-failover-{trial.ToString(CultureInfo.InvariantCulture)}"), cancellationToken);
-        await using var system = new PgpoolSystem(pgpool, BenchCluster.Database);
+        await using var system = new PgpoolSystem(pgpool, BenchCluster.Database, cluster.Standbys[0].Port);
         await system.OpenAsync(cancellationToken);
         var outcome = await FailoverTrial.RunAsync(system, cluster, Rows, cancellationToken);
         var log = pgpool.ReadFailoverLog();

@@ -77,6 +77,9 @@ internal sealed record ThroughputCell
     /// <summary>Median over rounds of the share of reads served by standbys; null for a workload without reads.</summary>
     public required double? StandbyReadShare { get; init; }
 
+    /// <summary>Median over rounds of the first standby's (n1's) part of the standbys' reads; null when they served none.</summary>
+    public required double? FirstStandbyShare { get; init; }
+
     /// <summary>Median over rounds of this system's throughput divided by plain Npgsql's in the same round.</summary>
     public required double RatioToNpgsql { get; init; }
 

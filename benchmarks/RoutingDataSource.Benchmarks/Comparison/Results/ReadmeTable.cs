@@ -26,8 +26,8 @@ internal static class ReadmeTable
         {
             s.AppendLine(inv, $"Throughput, operations per second (median of {report.Parameters.Rounds} interleaved rounds of {report.Parameters.DurationSeconds:0.#} s after {report.Parameters.WarmupSeconds:0.#} s warm-up; pgbench scale {report.Parameters.PgbenchScale}; primary weight 0, standbys 1):");
             s.AppendLine();
-            s.AppendLine("| workload | callers | Npgsql, primary only | RDS, primary only | Npgsql multi-host | Pgpool-II | **RDS** | RDS primary only ÷ Npgsql | RDS ÷ Npgsql | RDS ÷ multi-host | RDS ÷ Pgpool-II | reads on standbys (RDS) |");
-            s.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            s.AppendLine("| workload | callers | Npgsql, primary only | RDS, primary only | Npgsql multi-host | Pgpool-II | **RDS** | RDS primary only ÷ Npgsql | RDS ÷ Npgsql | RDS ÷ multi-host | RDS 2 : 1 ÷ multi-host | RDS ÷ Pgpool-II | reads on standbys (RDS) | n1 : n2, multi-host / RDS |");
+            s.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
             foreach (var group in t.Cells.GroupBy(c => (c.Workload, c.Callers)).OrderBy(g => ReportBuilder.WorkloadOrder(g.Key.Workload)).ThenBy(g => g.Key.Callers))
             {
                 var bySystem = group.ToDictionary(c => c.System);
@@ -36,11 +36,12 @@ internal static class ReadmeTable
                 var oneServer = bySystem.GetValueOrDefault(ReportBuilder.OursOnOneServer);
                 var multi = ReportBuilder.PairedRatio(t.Measurements, group.Key.Workload, group.Key.Callers, "multihost");
                 var pgpool = ReportBuilder.PairedRatio(t.Measurements, group.Key.Workload, group.Key.Callers, "pgpool");
-                s.AppendLine(inv, $"| {group.Key.Workload} | {group.Key.Callers} | {Ops("npgsql")} | {Ops(ReportBuilder.OursOnOneServer)} | {Ops("multihost")} | {Ops("pgpool")} | **{Ops(ReportBuilder.Ours)}** | {Ratio(oneServer?.RatioToNpgsql)} | {Ratio(ours?.RatioToNpgsql)} | {Ratio(multi)} | {Ratio(pgpool)} | {Share(ours?.StandbyReadShare)} |");
+                var placed = ReportBuilder.PairedRatio(t.Measurements, group.Key.Workload, group.Key.Callers, "multihost", ReportBuilder.OursTwoToOne);
+                s.AppendLine(inv, $"| {group.Key.Workload} | {group.Key.Callers} | {Ops("npgsql")} | {Ops(ReportBuilder.OursOnOneServer)} | {Ops("multihost")} | {Ops("pgpool")} | **{Ops(ReportBuilder.Ours)}** | {Ratio(oneServer?.RatioToNpgsql)} | {Ratio(ours?.RatioToNpgsql)} | {Ratio(multi)} | {Ratio(placed)} | {Ratio(pgpool)} | {Share(ours?.StandbyReadShare)} | {Split(bySystem.GetValueOrDefault("multihost"))} / {Split(ours)} |");
             }
 
             s.AppendLine();
-            s.AppendLine("RDS = RoutingDataSource over the three servers (reads to the standbys); \"RDS, primary only\" = the same library with the primary as its only backend, on the same one server as plain Npgsql: its ratio is the library's own overhead. Standbys on the same 2 cores add no capacity, so spreading reads cannot beat one server here; Npgsql multi-host, which spreads them the same way without any routing logic, is the reference for that effect.");
+            s.AppendLine("RDS = RoutingDataSource over the three servers (reads to the standbys, weights 1 : 1); \"RDS, primary only\" = the same library with the primary as its only backend, on the same one server as plain Npgsql: its ratio is the library's own overhead. Standbys on the same 2 cores add no capacity, so spreading reads cannot beat one server here, and the more evenly the reads are spread the more it costs. Npgsql multi-host does not split them evenly: its round robin counts the primary too and hands the primary's turn to the next host, so n1 serves two reads in three. \"RDS 2 : 1\" is RDS with standby weights 2 : 1, the same split, measured in the read-only cells: that column compares the two with the reads placed alike.");
             s.AppendLine();
         }
 
@@ -129,6 +130,9 @@ internal static class ReadmeTable
     internal static string Number(double value) => double.IsNaN(value) ? "—" : value.ToString("#,0", CultureInfo.InvariantCulture);
 
     internal static string Ratio(double? value) => value is { } v && !double.IsNaN(v) ? v.ToString("0.00", CultureInfo.InvariantCulture) : "—";
+
+    private static string Split(ThroughputCell? cell) =>
+        cell?.FirstStandbyShare is { } n1 ? string.Create(CultureInfo.InvariantCulture, $"{n1 * 100:0} : {(1 - n1) * 100:0}") : "—";
 
     internal static string Share(double? value) => value is { } v ? (v * 100).ToString("0", CultureInfo.InvariantCulture) + "%" : "—";
 

@@ -12,6 +12,7 @@ internal static class ReportBuilder
     public const string Baseline = "npgsql";
     public const string Ours = "routing";
     public const string OursOnOneServer = "routing1";
+    public const string OursTwoToOne = "routing21";
     public const double OverheadTarget = 0.97;
     public const double MultiHostTarget = 1.0;
     public const double PgpoolTarget = 1.5;
@@ -79,6 +80,7 @@ internal static class ReportBuilder
                     ? m.OpsPerSecond / b.OpsPerSecond
                     : double.NaN);
             var shares = rounds.Where(m => m.StandbyReadShare is not null).Select(m => m.StandbyReadShare!.Value).ToList();
+            var firstShares = rounds.Where(m => m.FirstStandbyShare is not null).Select(m => m.FirstStandbyShare!.Value).ToList();
             cells.Add(new ThroughputCell
             {
                 Workload = group.Key.Workload,
@@ -89,6 +91,7 @@ internal static class ReportBuilder
                 MedianP99Ms = Stats.Median(rounds.Select(m => m.P99Ms)),
                 Errors = rounds.Sum(m => m.Errors),
                 StandbyReadShare = shares.Count > 0 ? Stats.Median(shares) : null,
+                FirstStandbyShare = firstShares.Count > 0 ? Stats.Median(firstShares) : null,
                 RatioToNpgsql = Stats.Median(ratios),
                 OpsPerSecondByRound = rounds.Select(m => m.OpsPerSecond).ToList(),
             });
@@ -97,9 +100,9 @@ internal static class ReportBuilder
         return cells;
     }
 
-    /// <summary>Median over rounds of ours ÷ another system, both measured back to back in the same round.</summary>
-    public static double PairedRatio(IReadOnlyList<Measurement> measurements, string workload, int callers, string other) =>
-        Stats.Median(measurements.Where(m => m.System == Ours && m.Workload == workload && m.Callers == callers)
+    /// <summary>Median over rounds of ours (or <paramref name="system"/>) ÷ another system, both measured in the same round.</summary>
+    public static double PairedRatio(IReadOnlyList<Measurement> measurements, string workload, int callers, string other, string system = Ours) =>
+        Stats.Median(measurements.Where(m => m.System == system && m.Workload == workload && m.Callers == callers)
             .Select(m => measurements.FirstOrDefault(o => o.System == other && o.Workload == workload && o.Callers == callers && o.Round == m.Round) is { OpsPerSecond: > 0 } o
                 ? m.OpsPerSecond / o.OpsPerSecond
                 : double.NaN));
@@ -209,6 +212,12 @@ internal static class ReportBuilder
             {
                 var r = PairedRatio(measurements, cell.Workload, cell.Callers, "multihost");
                 checks.Add(new TargetCheck($"read-only x{cell.Callers} vs Npgsql multi-host", $"ours ÷ multi-host ≥ {F(MultiHostTarget)}", F(r), r >= MultiHostTarget));
+                if (cells.Any(c => c.System == OursTwoToOne && c.Workload == cell.Workload && c.Callers == cell.Callers))
+                {
+                    var placed = PairedRatio(measurements, cell.Workload, cell.Callers, "multihost", OursTwoToOne);
+                    checks.Add(new TargetCheck($"read-only x{cell.Callers} vs Npgsql multi-host, reads split alike (2 : 1)",
+                        $"ours (standby weights 2 : 1) ÷ multi-host ≥ {F(MultiHostTarget)}", F(placed), placed >= MultiHostTarget));
+                }
             }
 
             if (cells.Any(c => c.System == "pgpool" && c.Workload == cell.Workload && c.Callers == cell.Callers))

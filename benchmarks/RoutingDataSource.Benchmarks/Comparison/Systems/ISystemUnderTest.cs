@@ -21,12 +21,16 @@ internal interface ISystemUnderTest : IAsyncDisposable
     /// <summary>An update of one pgbench_accounts row (<see cref="Statements.Write"/>).</summary>
     Task WriteAsync(int aid, int delta, CancellationToken cancellationToken);
 
-    /// <summary>Reads served so far: by standbys, and in total, as this system can tell (cumulative counters).</summary>
+    /// <summary>
+    /// Reads served so far: by standbys, by the first standby (n1) alone, and in total, as this system can tell
+    /// (cumulative counters). The first standby's part shows how the system splits reads between the standbys.
+    /// </summary>
     Task<ReadPlacement> ReadPlacementAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>Cumulative read counts; a measurement takes the difference of two.</summary>
-internal readonly record struct ReadPlacement(long OnStandbys, long Total)
+internal readonly record struct ReadPlacement(long OnStandbys, long OnFirstStandby, long Total)
 {
-    public static ReadPlacement operator -(ReadPlacement after, ReadPlacement before) => new(after.OnStandbys - before.OnStandbys, after.Total - before.Total);
+    public static ReadPlacement operator -(ReadPlacement after, ReadPlacement before) =>
+        new(after.OnStandbys - before.OnStandbys, after.OnFirstStandby - before.OnFirstStandby, after.Total - before.Total);
 }

@@ -13,7 +13,7 @@ namespace RoutingDataSource.Benchmarks.Comparison.Systems;
 /// three servers one after the other (three extra round trips per statement); a pgpool user would turn it off, and the
 /// benchmark's statements leave no session state behind.
 /// </remarks>
-internal sealed class PgpoolSystem(PgpoolInstance pgpool, string database) : ISystemUnderTest
+internal sealed class PgpoolSystem(PgpoolInstance pgpool, string database, int firstStandbyPort) : ISystemUnderTest
 {
     private NpgsqlDataSource? _dataSource;
 
@@ -47,7 +47,8 @@ internal sealed class PgpoolSystem(PgpoolInstance pgpool, string database) : ISy
     public async Task<ReadPlacement> ReadPlacementAsync(CancellationToken cancellationToken)
     {
         var nodes = await pgpool.ShowPoolNodesAsync(cancellationToken);
-        return new ReadPlacement(nodes.Where(n => n.Role == "standby").Sum(n => n.SelectCount), nodes.Sum(n => n.SelectCount));
+        return new ReadPlacement(nodes.Where(n => n.Role == "standby").Sum(n => n.SelectCount), nodes.Where(n => n.Port == firstStandbyPort).Sum(n => n.SelectCount),
+            nodes.Sum(n => n.SelectCount));
     }
 
     public async ValueTask DisposeAsync()

@@ -38,7 +38,7 @@ internal sealed class PlainNpgsqlSystem(string primaryConnectionString) : ISyste
     }
 
     public Task<ReadPlacement> ReadPlacementAsync(CancellationToken cancellationToken) =>
-        Task.FromResult(new ReadPlacement(0, Interlocked.Read(ref _reads)));
+        Task.FromResult(new ReadPlacement(0, 0, Interlocked.Read(ref _reads)));
 
     public async ValueTask DisposeAsync()
     {

@@ -6,31 +6,46 @@ namespace RoutingDataSource.Benchmarks.Comparison.Systems;
 /// <see cref="PgRoutingDataSource"/> over the three servers, primary weight 0 and standbys weight 1 (the same as
 /// Pgpool-II's backend_weight here), default options otherwise. The application sends every statement through one
 /// data source; the library decides where it runs. Where reads ran comes from <see cref="PgRoutingDataSource.GetStatus"/>.
-/// With <paramref name="primaryOnly"/> it has the primary as its only backend (weight 1, so it serves the reads too):
-/// every statement still goes through classification, routing and the health monitor, but on the same one server as
-/// plain Npgsql, which isolates the library's own overhead from where the reads run.
+/// The other layouts (<see cref="RoutingLayout"/>) isolate one difference each from the systems it is compared with.
 /// </summary>
-internal sealed class RoutingSystem(LocalPgCluster cluster, Func<LocalPgNode, string> connectionString, bool primaryOnly = false) : ISystemUnderTest
+internal sealed class RoutingSystem(LocalPgCluster cluster, Func<LocalPgNode, string> connectionString, RoutingLayout layout = RoutingLayout.Standbys) : ISystemUnderTest
 {
     private PgRoutingDataSource? _dataSource;
 
-    public string Key => primaryOnly ? "routing1" : "routing";
+    public string Key => layout switch
+    {
+        RoutingLayout.PrimaryOnly => "routing1",
+        RoutingLayout.StandbysTwoToOne => "routing21",
+        _ => "routing",
+    };
 
-    public string Label => primaryOnly ? "RoutingDataSource with the primary as its only backend (same server as plain Npgsql)" : "RoutingDataSource";
+    public string Label => layout switch
+    {
+        RoutingLayout.PrimaryOnly => "RoutingDataSource with the primary as its only backend (same server as plain Npgsql)",
+        RoutingLayout.StandbysTwoToOne => "RoutingDataSource with standby weights 2 : 1 (the split Npgsql multi-host's round robin makes; read-only workload only)",
+        _ => "RoutingDataSource",
+    };
+
+    private string FirstStandby => cluster.Standbys[0].Name;
 
     public PgRoutingDataSource DataSource => _dataSource ?? throw new InvalidOperationException("Not opened.");
 
     public async Task OpenAsync(CancellationToken cancellationToken)
     {
         var builder = new PgRoutingDataSourceBuilder();
-        if (primaryOnly)
+        if (layout == RoutingLayout.PrimaryOnly)
         {
             builder.AddBackend(cluster.Primary.Name, connectionString(cluster.Primary), weight: 1);
         }
         else
         {
             foreach (var node in cluster.Nodes)
-                builder.AddBackend(node.Name, connectionString(node), weight: ReferenceEquals(node, cluster.Primary) ? 0 : 1);
+            {
+                var weight = ReferenceEquals(node, cluster.Primary) ? 0
+                    : layout == RoutingLayout.StandbysTwoToOne && node.Name == FirstStandby ? 2
+                    : 1;
+                builder.AddBackend(node.Name, connectionString(node), weight);
+            }
         }
 
         _dataSource = builder.Build();
@@ -61,7 +76,8 @@ internal sealed class RoutingSystem(LocalPgCluster cluster, Func<LocalPgNode, st
     {
         var status = DataSource.GetStatus();
         var standby = status.Backends.Where(b => b.Role == BackendRole.Standby).Sum(b => b.ReadCount);
-        return Task.FromResult(new ReadPlacement(standby, status.Backends.Sum(b => b.ReadCount)));
+        var first = status.Backends.Where(b => b.Role == BackendRole.Standby && b.Name == FirstStandby).Sum(b => b.ReadCount);
+        return Task.FromResult(new ReadPlacement(standby, first, status.Backends.Sum(b => b.ReadCount)));
     }
 
     public async ValueTask DisposeAsync()
@@ -69,4 +85,23 @@ internal sealed class RoutingSystem(LocalPgCluster cluster, Func<LocalPgNode, st
         if (_dataSource is not null)
             await _dataSource.DisposeAsync();
     }
+}
+
+/// <summary>Which servers a <see cref="RoutingSystem"/> uses, and with which weights.</summary>
+internal enum RoutingLayout
+{
+    /// <summary>Primary weight 0, both standbys weight 1: the configuration every comparison is about.</summary>
+    Standbys,
+
+    /// <summary>
+    /// The primary as the only backend: every statement still goes through classification, routing and the health
+    /// monitor, but on the same one server as plain Npgsql, which isolates the library's own overhead.
+    /// </summary>
+    PrimaryOnly,
+
+    /// <summary>
+    /// Standby weights 2 : 1, the split Npgsql multi-host's round robin ends up with: compares the two with the reads
+    /// placed alike, which matters when all servers share the client's cores.
+    /// </summary>
+    StandbysTwoToOne,
 }

@@ -20,6 +20,9 @@ internal sealed record Measurement
     /// <summary>Reads served by standbys over all reads, as the system counted them in the window; null without reads.</summary>
     public required double? StandbyReadShare { get; init; }
 
+    /// <summary>The first standby's (n1's) part of the reads the standbys served; null when they served none.</summary>
+    public required double? FirstStandbyShare { get; init; }
+
     public required CpuShare Cpu { get; init; }
     public required IReadOnlyList<string> ErrorSamples { get; init; }
 }

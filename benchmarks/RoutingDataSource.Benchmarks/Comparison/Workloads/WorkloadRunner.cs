@@ -66,6 +66,7 @@ internal static class WorkloadRunner
             P50Ms = samples.PercentileMs(0.50),
             P99Ms = samples.PercentileMs(0.99),
             StandbyReadShare = placement.Total > 0 ? Math.Clamp((double)placement.OnStandbys / placement.Total, 0, 1) : null,
+            FirstStandbyShare = placement.OnStandbys > 0 ? Math.Clamp((double)placement.OnFirstStandby / placement.OnStandbys, 0, 1) : null,
             Cpu = cpuShare,
             ErrorSamples = states.SelectMany(s => s.ErrorSamples).Distinct().Take(5).ToList(),
         };
