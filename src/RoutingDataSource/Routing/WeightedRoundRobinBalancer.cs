@@ -6,8 +6,8 @@ namespace RoutingDataSource.Routing;
 /// Weighted round robin among the usable candidates: one shared counter, each read takes the next ticket, and a
 /// backend of weight w owns w consecutive tickets of every cycle. Over any run of reads the shares follow the weights
 /// exactly (weights 1 and 3: one read in every four on the first), and concurrent callers spread evenly at every
-/// moment. A random choice gave one standby more of the in-flight reads at a time than the other and grew both pools;
-/// at 32 callers that cost about 2.5% of throughput on the benchmark machine (see benchmarks/README.md).
+/// moment (a random choice gives one standby more of the in-flight reads at a time than the other). No throughput
+/// difference against the random choice could be measured on the benchmark machine (see benchmarks/README.md).
 /// </summary>
 internal sealed class WeightedRoundRobinBalancer : IReadBalancer
 {
