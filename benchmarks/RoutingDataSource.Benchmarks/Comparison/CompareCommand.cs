@@ -72,8 +72,8 @@ internal static class CompareCommand
         progress.WriteLine();
         progress.WriteLine(table);
         progress.WriteLine($"results: {Path.GetRelativePath(settings.RepositoryRoot, markdown)} (+ .json){(readme ? "; README.md's Performance section updated" : "")}");
-        foreach (var t in report.Targets.Where(t => !t.Met))
-            progress.WriteLine($"target missed: {t.Target}: {t.Requirement}, measured {t.Measured}");
+        foreach (var t in report.Targets.Where(t => t.Verdict != TargetVerdict.Met))
+            progress.WriteLine($"target {(t.Verdict == TargetVerdict.Missed ? "missed" : "undecided")}: {t.Target}: {t.Requirement}, measured {t.Measured}");
         return 0;
     }
 

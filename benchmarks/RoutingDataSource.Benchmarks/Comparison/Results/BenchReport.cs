@@ -80,8 +80,11 @@ internal sealed record ThroughputCell
     /// <summary>Median over rounds of the first standby's (n1's) part of the standbys' reads; null when they served none.</summary>
     public required double? FirstStandbyShare { get; init; }
 
-    /// <summary>Median over rounds of this system's throughput divided by plain Npgsql's in the same round.</summary>
-    public required double RatioToNpgsql { get; init; }
+    /// <summary>
+    /// Median over rounds of this system's throughput divided by plain Npgsql's in the same round, with its 95%
+    /// confidence interval.
+    /// </summary>
+    public required Estimate RatioToNpgsql { get; init; }
 
     public required IReadOnlyList<double> OpsPerSecondByRound { get; init; }
 }
@@ -120,8 +123,11 @@ internal sealed record OverheadCell
     public required string System { get; init; }
     public required double MedianOpsPerSecond { get; init; }
 
-    /// <summary>Median over rounds of this system's throughput divided by plain Npgsql's in the same round.</summary>
-    public required double RatioToNpgsql { get; init; }
+    /// <summary>
+    /// Median over rounds of this system's throughput divided by plain Npgsql's in the same round, with its 95%
+    /// confidence interval.
+    /// </summary>
+    public required Estimate RatioToNpgsql { get; init; }
 
     public required double MedianAllocatedBytesPerOp { get; init; }
     public required double MedianProcessCpuMicrosecondsPerOp { get; init; }
@@ -139,5 +145,8 @@ internal sealed record MicroReport
 /// <summary>SELECT 1 through the routing data source against plain Npgsql on one server, per statement.</summary>
 internal sealed record RoutingOverhead(string Parameters, double NpgsqlNs, double RoutingNs, double OverheadNs, double Ratio, long? NpgsqlBytes, long? RoutingBytes);
 
-/// <summary>One target of the issue and whether the run met it.</summary>
-internal sealed record TargetCheck(string Target, string Requirement, string Measured, bool Met);
+/// <summary>
+/// One target of the issue and what the run says about it: met or missed when the 95% confidence interval of the
+/// measured figure lies wholly on one side of the requirement, undecided when it straddles it.
+/// </summary>
+internal sealed record TargetCheck(string Target, string Requirement, string Measured, TargetVerdict Verdict);

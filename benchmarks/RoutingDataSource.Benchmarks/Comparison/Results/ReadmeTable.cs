@@ -22,9 +22,16 @@ internal static class ReadmeTable
         s.AppendLine(inv, $"Machine: {report.Machine.Describe()}; PostgreSQL {ShortPg(report.Machine.PostgreSql)}, Pgpool-II {PgpoolVersion(report.Machine.Pgpool)}, {report.Machine.DotNet}, Npgsql {report.Machine.Npgsql}.");
         s.AppendLine(inv, $"**The client and all three servers (and Pgpool-II) share these {report.Machine.Cores} cores**, so absolute figures are small and only the ratios travel.{LoadNote(report)}");
         s.AppendLine();
+        if (report.Targets.Count > 0)
+        {
+            s.AppendLine("Targets. A target counts as met (or missed) only when the 95% confidence interval of the measured figure lies wholly on one side of the requirement; \"undecided\" means this machine's noise leaves both possible:");
+            s.AppendLine();
+            Targets(s, report.Targets);
+        }
+
         if (report.Throughput is { } t)
         {
-            s.AppendLine(inv, $"Throughput, operations per second (median of {report.Parameters.Rounds} interleaved rounds of {report.Parameters.DurationSeconds:0.#} s after {report.Parameters.WarmupSeconds:0.#} s warm-up; pgbench scale {report.Parameters.PgbenchScale}; primary weight 0, standbys 1):");
+            s.AppendLine(inv, $"Throughput, operations per second (median of {report.Parameters.Rounds} interleaved rounds of {report.Parameters.DurationSeconds:0.#} s after {report.Parameters.WarmupSeconds:0.##} s warm-up; pgbench scale {report.Parameters.PgbenchScale}; primary weight 0, standbys 1):");
             s.AppendLine();
             s.AppendLine("| workload | callers | Npgsql, primary only | RDS, primary only | Npgsql multi-host | Pgpool-II | **RDS** | RDS primary only ÷ Npgsql | RDS ÷ Npgsql | RDS ÷ multi-host | RDS 2 : 1 ÷ multi-host | RDS ÷ Pgpool-II | reads on standbys (RDS) | n1 : n2, multi-host / RDS |");
             s.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
@@ -58,7 +65,7 @@ internal static class ReadmeTable
 
         if (report.Overhead is { } oh)
         {
-            s.AppendLine(inv, $"Routing overhead ([`benchmarks/results/{ResultsWriter.OverheadFile}`](benchmarks/results/{ResultsWriter.OverheadFile})): `{oh.Statement}` end to end (open, execute, close) through RDS with one backend against plain Npgsql on the same server, {report.Parameters.OverheadRounds} alternating rounds of {report.Parameters.OverheadDurationSeconds:0.#} s:");
+            s.AppendLine(inv, $"Routing overhead ([`benchmarks/results/{ResultsWriter.OverheadFile}`](benchmarks/results/{ResultsWriter.OverheadFile})): `{oh.Statement}` end to end (open, execute, close) through RDS with one backend against plain Npgsql on the same server, {report.Parameters.OverheadRounds} alternating pairs of {report.Parameters.OverheadDurationSeconds:0.#} s windows per number of callers (the ratio: median of the pairs' ratios, 95% confidence interval in brackets):");
             s.AppendLine();
             s.AppendLine("| callers | Npgsql ops/s | RDS ops/s | RDS ÷ Npgsql | allocated per statement, Npgsql → RDS |");
             s.AppendLine("|---:|---:|---:|---:|---|");
@@ -66,7 +73,7 @@ internal static class ReadmeTable
             {
                 var plain = group.FirstOrDefault(c => c.System == ReportBuilder.Baseline);
                 var ours = group.FirstOrDefault(c => c.System == ReportBuilder.OursOnOneServer);
-                s.AppendLine(inv, $"| {group.Key} | {Number(plain?.MedianOpsPerSecond ?? double.NaN)} | {Number(ours?.MedianOpsPerSecond ?? double.NaN)} | {Ratio(ours?.RatioToNpgsql)} | {plain?.MedianAllocatedBytesPerOp:0} → {ours?.MedianAllocatedBytesPerOp:0} B |");
+                s.AppendLine(inv, $"| {group.Key} | {Number(plain?.MedianOpsPerSecond ?? double.NaN)} | {Number(ours?.MedianOpsPerSecond ?? double.NaN)} | {RatioWithInterval(ours?.RatioToNpgsql)} | {plain?.MedianAllocatedBytesPerOp:0} → {ours?.MedianAllocatedBytesPerOp:0} B |");
             }
 
             s.AppendLine();
@@ -130,6 +137,30 @@ internal static class ReadmeTable
     internal static string Number(double value) => double.IsNaN(value) ? "—" : value.ToString("#,0", CultureInfo.InvariantCulture);
 
     internal static string Ratio(double? value) => value is { } v && !double.IsNaN(v) ? v.ToString("0.00", CultureInfo.InvariantCulture) : "—";
+
+    internal static string Ratio(Estimate? estimate) => Ratio(estimate?.Median);
+
+    /// <summary>"0.98 (0.95–1.01)": the median ratio and its 95% confidence interval, when there are pairs enough to bound it.</summary>
+    internal static string RatioWithInterval(Estimate? estimate) => estimate is { Bounded: true } e
+        ? string.Create(CultureInfo.InvariantCulture, $"{e.Median:0.00} ({e.Low:0.00}–{e.High:0.00})")
+        : Ratio(estimate);
+
+    /// <summary>The target table (the results file and the README show the same one).</summary>
+    internal static void Targets(StringBuilder s, IReadOnlyList<TargetCheck> targets)
+    {
+        s.AppendLine("| target | requirement | measured | met |");
+        s.AppendLine("|---|---|---|---|");
+        foreach (var t in targets)
+            s.AppendLine(CultureInfo.InvariantCulture, $"| {t.Target} | {t.Requirement} | {t.Measured} | {Verdict(t.Verdict)} |");
+        s.AppendLine();
+    }
+
+    internal static string Verdict(TargetVerdict verdict) => verdict switch
+    {
+        TargetVerdict.Met => "yes",
+        TargetVerdict.Missed => "**no**",
+        _ => "undecided",
+    };
 
     private static string Split(ThroughputCell? cell) =>
         cell?.FirstStandbyShare is { } n1 ? string.Create(CultureInfo.InvariantCulture, $"{n1 * 100:0} : {(1 - n1) * 100:0}") : "—";

@@ -75,11 +75,9 @@ internal static class ResultsWriter
 
         s.AppendLine("## Targets");
         s.AppendLine();
-        s.AppendLine("| target | requirement | measured | met |");
-        s.AppendLine("|---|---|---|---|");
-        foreach (var t in r.Targets)
-            s.AppendLine(inv, $"| {t.Target} | {t.Requirement} | {t.Measured} | {(t.Met ? "yes" : "**no**")} |");
+        s.AppendLine("A target is met (or missed) only when the 95% confidence interval of the measured figure lies wholly on one side of the requirement; otherwise this run leaves it undecided. The interval of a median of n values is distribution-free: from the k-th smallest to the k-th largest value, with k from the binomial distribution (n = 10 gives the 2nd to the 9th; below 6 values there is none).");
         s.AppendLine();
+        ReadmeTable.Targets(s, r.Targets);
 
         if (r.Throughput is { } tp)
             Throughput(s, r, tp);
@@ -123,14 +121,14 @@ internal static class ResultsWriter
         var inv = CultureInfo.InvariantCulture;
         s.AppendLine("## Routing overhead on one server");
         s.AppendLine();
-        s.AppendLine(inv, $"`{oh.Statement}` through `PgRoutingDataSource` with one backend (`routing1`) against a plain `NpgsqlDataSource` (`npgsql`) on the same server, default pool settings. Each caller opens a connection, runs the statement and closes the connection, in a closed loop. {r.Parameters.OverheadRounds} rounds; in each, per number of callers, after an unmeasured {OverheadComparison.Ramp.TotalSeconds:0.#} s ramp at that concurrency, both systems one after the other (the order alternating), each 0.25 s warm-up then {r.Parameters.OverheadDurationSeconds:0.#} s measured. Medians over rounds; the ratio is the median of same-round ratios. Allocated: every byte the process allocated in the window (the routing data source's health monitor included) per statement. CPU: this process's CPU time per statement (thread-pool spinning included).");
+        s.AppendLine(inv, $"`{oh.Statement}` through `PgRoutingDataSource` with one backend (`routing1`) against a plain `NpgsqlDataSource` (`npgsql`) on the same server, default pool settings. Each caller opens a connection, runs the statement and closes the connection, in a closed loop. Per number of callers, after an unmeasured {OverheadComparison.Ramp.TotalSeconds:0.#} s ramp at that concurrency, {r.Parameters.OverheadRounds} pairs: both systems one after the other (the order alternating), each {OverheadComparison.Warmup.TotalSeconds:0.##} s warm-up then {r.Parameters.OverheadDurationSeconds:0.#} s measured. Medians over pairs; the ratio is the median of the pairs' ratios, with its 95% confidence interval. Allocated: every byte the process allocated in the window (the routing data source's health monitor included) per statement. CPU: this process's CPU time per statement (thread-pool spinning included).");
         s.AppendLine();
-        s.AppendLine("| callers | system | ops/s (median) | ÷ Npgsql | allocated B/op | client CPU µs/op | errors | ops/s per round |");
+        s.AppendLine("| callers | system | ops/s (median) | ÷ Npgsql | allocated B/op | client CPU µs/op | errors | ops/s, 10th–90th percentile of the windows |");
         s.AppendLine("|---:|---|---:|---:|---:|---:|---:|---|");
         foreach (var c in oh.Cells)
         {
             s.AppendLine(inv,
-                $"| {c.Callers} | {c.System} | {ReadmeTable.Number(c.MedianOpsPerSecond)} | {ReadmeTable.Ratio(c.RatioToNpgsql)} | {c.MedianAllocatedBytesPerOp:0} | {c.MedianProcessCpuMicrosecondsPerOp:0.0} | {c.Errors} | {string.Join(", ", c.OpsPerSecondByRound.Select(ReadmeTable.Number))} |");
+                $"| {c.Callers} | {c.System} | {ReadmeTable.Number(c.MedianOpsPerSecond)} | {ReadmeTable.RatioWithInterval(c.RatioToNpgsql)} | {c.MedianAllocatedBytesPerOp:0} | {c.MedianProcessCpuMicrosecondsPerOp:0.0} | {c.Errors} | {ReadmeTable.Number(Stats.Percentile(c.OpsPerSecondByRound, 0.1))}–{ReadmeTable.Number(Stats.Percentile(c.OpsPerSecondByRound, 0.9))} |");
         }
 
         s.AppendLine();
@@ -153,7 +151,7 @@ internal static class ResultsWriter
         var inv = CultureInfo.InvariantCulture;
         s.AppendLine("## Throughput");
         s.AppendLine();
-        s.AppendLine(inv, $"One local 1+2 cluster with `pgbench -i -s {r.Parameters.PgbenchScale}` ({BenchCluster.Accounts(r.Parameters.PgbenchScale):#,0} accounts; loaded and replicated in {tp.PgbenchLoadSeconds:0} s). {r.Parameters.Rounds} rounds; in each, for every workload and number of callers, after an unmeasured {r.Parameters.WarmupSeconds:0.#} s ramp, the {tp.Systems.Count} systems one after the other (a Latin square: the first system moves by one per round and per cell), each {r.Parameters.WarmupSeconds:0.#} s warm-up then {r.Parameters.DurationSeconds:0.#} s measured. Medians over rounds; ratios are the median of same-round ratios.");
+        s.AppendLine(inv, $"One local 1+2 cluster with `pgbench -i -s {r.Parameters.PgbenchScale}` ({BenchCluster.Accounts(r.Parameters.PgbenchScale):#,0} accounts; loaded and replicated in {tp.PgbenchLoadSeconds:0} s). {r.Parameters.Rounds} rounds; in each, for every workload and number of callers, after an unmeasured {ThroughputComparison.Ramp.TotalSeconds:0.#} s ramp, the {tp.Systems.Count} systems one after the other (a Latin square: the first system moves by one per round and per cell), each {r.Parameters.WarmupSeconds:0.##} s warm-up then {r.Parameters.DurationSeconds:0.#} s measured. Medians over rounds; ratios are the median of same-round ratios, with their 95% confidence interval where the rounds are enough to bound it.");
         s.AppendLine();
         s.AppendLine("Systems:");
         foreach (var (key, label) in tp.Systems)
@@ -171,7 +169,7 @@ internal static class ResultsWriter
             foreach (var c in cells)
             {
                 s.AppendLine(inv,
-                    $"| {c.Callers} | {c.System} | {ReadmeTable.Number(c.MedianOpsPerSecond)} | {ReadmeTable.Ratio(c.RatioToNpgsql)} | {c.MedianP50Ms:0.000} | {c.MedianP99Ms:0.000} | {ReadmeTable.Share(c.StandbyReadShare)} | {ReadmeTable.Share(c.FirstStandbyShare)} | {c.Errors} | {string.Join(", ", c.OpsPerSecondByRound.Select(ReadmeTable.Number))} |");
+                    $"| {c.Callers} | {c.System} | {ReadmeTable.Number(c.MedianOpsPerSecond)} | {ReadmeTable.RatioWithInterval(c.RatioToNpgsql)} | {c.MedianP50Ms:0.000} | {c.MedianP99Ms:0.000} | {ReadmeTable.Share(c.StandbyReadShare)} | {ReadmeTable.Share(c.FirstStandbyShare)} | {c.Errors} | {string.Join(", ", c.OpsPerSecondByRound.Select(ReadmeTable.Number))} |");
             }
 
             s.AppendLine();

@@ -14,6 +14,9 @@ namespace RoutingDataSource.Benchmarks.Comparison.Workloads;
 /// </summary>
 internal static class ThroughputComparison
 {
+    // The first window after the workload or the number of callers changes runs slower whichever system it measures.
+    internal static readonly TimeSpan Ramp = TimeSpan.FromSeconds(0.5);
+
     public static async Task<ThroughputRun> RunAsync(CompareSettings settings, TextWriter progress, CancellationToken cancellationToken)
     {
         await using var cluster = await BenchCluster.StartAsync("tp-", cancellationToken);
@@ -67,7 +70,7 @@ internal static class ThroughputComparison
                         var line = new List<string>();
                         // Unmeasured: the first window after the workload or the number of callers changes runs slower
                         // whichever system it measures. The system measured last runs this ramp.
-                        await WorkloadRunner.RunAsync(order[^1], workload, callers, round, accounts, TimeSpan.Zero, settings.Warmup, 1, cancellationToken);
+                        await WorkloadRunner.RunAsync(order[^1], workload, callers, round, accounts, TimeSpan.Zero, Ramp, 1, cancellationToken);
                         foreach (var system in order)
                         {
                             var seed = HashCode.Combine(round, workload.Key, callers) & 0x7fff;
