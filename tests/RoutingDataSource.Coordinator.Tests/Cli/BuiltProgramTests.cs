@@ -125,7 +125,9 @@ public sealed class BuiltProgramTests(ITestOutputHelper output) : IDisposable
 
     private static async Task WaitForHealthAsync(string url, BuiltProgram daemon)
     {
-        using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(2) };
+        // The first request of a freshly started daemon can take seconds on a busy 2-core machine (JIT): an attempt
+        // that times out is retried like a refused one, until the overall deadline.
+        using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(5) };
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < TimeSpan.FromSeconds(30))
         {
@@ -136,7 +138,7 @@ public sealed class BuiltProgramTests(ITestOutputHelper output) : IDisposable
                 if (r.IsSuccessStatusCode)
                     return;
             }
-            catch (HttpRequestException)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException { InnerException: TimeoutException })
             {
             }
             await Task.Delay(100);
