@@ -252,7 +252,7 @@ internal static class ReportBuilder
         var inv = CultureInfo.InvariantCulture;
         return e.Bounded
             ? string.Create(inv, $"{e.Median:0.00} (95% CI {e.Low:0.00}–{e.High:0.00}, {e.Count} pairs)")
-            : string.Create(inv, $"{e.Median:0.00} ({e.Count} pairs: too few to bound)");
+            : string.Create(inv, $"{e.Median:0.00} ({e.Count} pair{(e.Count == 1 ? "" : "s")}: too few to bound)");
     }
 
     public static int WorkloadOrder(string key) => key switch
