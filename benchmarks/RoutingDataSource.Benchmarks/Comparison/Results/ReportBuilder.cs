@@ -75,10 +75,6 @@ internal static class ReportBuilder
         foreach (var group in measurements.GroupBy(m => (m.Workload, m.Callers, m.System)))
         {
             var rounds = group.OrderBy(m => m.Round).ToList();
-            var ratios = rounds.Select(m =>
-                measurements.FirstOrDefault(b => b.System == Baseline && b.Workload == m.Workload && b.Callers == m.Callers && b.Round == m.Round) is { OpsPerSecond: > 0 } b
-                    ? m.OpsPerSecond / b.OpsPerSecond
-                    : double.NaN);
             var shares = rounds.Where(m => m.StandbyReadShare is not null).Select(m => m.StandbyReadShare!.Value).ToList();
             var firstShares = rounds.Where(m => m.FirstStandbyShare is not null).Select(m => m.FirstStandbyShare!.Value).ToList();
             cells.Add(new ThroughputCell
@@ -92,7 +88,7 @@ internal static class ReportBuilder
                 Errors = rounds.Sum(m => m.Errors),
                 StandbyReadShare = shares.Count > 0 ? Stats.Median(shares) : null,
                 FirstStandbyShare = firstShares.Count > 0 ? Stats.Median(firstShares) : null,
-                RatioToNpgsql = Stats.MedianWithInterval(ratios),
+                RatioToNpgsql = PairedRatio(measurements, group.Key.Workload, group.Key.Callers, Baseline, group.Key.System),
                 OpsPerSecondByRound = rounds.Select(m => m.OpsPerSecond).ToList(),
             });
         }
