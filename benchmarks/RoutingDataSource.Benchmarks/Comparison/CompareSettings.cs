@@ -23,10 +23,10 @@ internal sealed record CompareSettings
     public IReadOnlyList<int> Callers { get; init; } = [1, 8, 32];
     public int Scale { get; init; } = 10;
     public int FailoverTrials { get; init; } = 10;
-    // Many short pairs (see OverheadComparison): 80 pairs of 0.5 s bound the median ratio to about ±4–6%
-    // on this machine (the interval of 25 pairs of 1 s was about twice as wide).
-    public int OverheadRounds { get; init; } = 80;
-    public TimeSpan OverheadDuration { get; init; } = TimeSpan.FromSeconds(0.5);
+    // Many short pairs (see OverheadComparison): 200 pairs of 0.2 s bound the median ratio at 16 callers to about
+    // ±2–3% on this machine, in about the time 80 pairs of 0.5 s took (±4–6%).
+    public int OverheadRounds { get; init; } = 200;
+    public TimeSpan OverheadDuration { get; init; } = TimeSpan.FromSeconds(0.2);
     public required string RepositoryRoot { get; init; }
     public required string OutputDirectory { get; init; }
     public bool UpdateReadme { get; init; } = true;

@@ -1,5 +1,4 @@
 using System.Data;
-using System.Runtime.CompilerServices;
 using Npgsql;
 using RoutingDataSource.Classification;
 using RoutingDataSource.Diagnostics;
@@ -15,21 +14,25 @@ namespace RoutingDataSource.Connections;
 /// <see cref="FailureTranslator"/>; what it calls safe is re-run (at once for a 25006 reroute, else through the
 /// failover retry pipeline), everything else reaches the caller.
 /// </summary>
+/// <remarks>
+/// Generic in the result (<c>int</c>, <c>object?</c> or the reader type) so that each ADO.NET method gets its own
+/// <see cref="Task{TResult}"/> straight from the one async method here: a statement that had to wait completes that
+/// task directly, with no wrapping task or extra continuation in between, and the synchronous API (which completes
+/// without awaiting anything) allocates no task at all.
+/// </remarks>
 internal static class RoutedExecution
 {
     /// <summary>Runs the statement; a failure the translator calls safe to re-run is re-run (see the class summary).</summary>
-    public static ValueTask<object?> ExecuteAsync<TStatement>(TStatement statement, RoutingConnection conn, SqlClassification c,
+    public static ValueTask<TResult> ExecuteAsync<TResult>(IRoutedStatement statement, RoutingConnection conn, SqlClassification c,
         StatementRoute route, int statementCount, ExecuteMode mode, CommandBehavior behavior, bool async, CancellationToken cancellationToken)
-        where TStatement : IRoutedStatement
         => route.AwaitsFunctionLookup && !conn.DataSourceInternal.Volatility.IsPreloaded
-            ? AfterPreloadAsync(statement, conn, statementCount, mode, behavior, async, cancellationToken)
-            : AttemptAsync(statement, conn, c, route, statementCount, mode, behavior, async, firstAttempt: true, cancellationToken);
+            ? AfterPreloadAsync<TResult>(statement, conn, statementCount, mode, behavior, async, cancellationToken)
+            : AttemptAsync<TResult>(statement, conn, c, route, statementCount, mode, behavior, async, firstAttempt: true, cancellationToken);
 
     // Start-up only: until the one-time load of every function's volatility is in, a read calling an ordinary
     // built-in would go to the primary. Wait for it (bounded by HealthCheckTimeout), then plan the statement again.
-    private static async ValueTask<object?> AfterPreloadAsync<TStatement>(TStatement statement, RoutingConnection conn, int statementCount,
+    private static async ValueTask<TResult> AfterPreloadAsync<TResult>(IRoutedStatement statement, RoutingConnection conn, int statementCount,
         ExecuteMode mode, CommandBehavior behavior, bool async, CancellationToken cancellationToken)
-        where TStatement : IRoutedStatement
     {
         var ds = conn.DataSourceInternal;
         try
@@ -41,19 +44,18 @@ internal static class RoutedExecution
             // Go on: the statement simply stays on the primary.
         }
         var (c, route) = statement.Plan(conn);
-        return await AttemptAsync(statement, conn, c, route, statementCount, mode, behavior, async, firstAttempt: true, cancellationToken).ConfigureAwait(false);
+        return await AttemptAsync<TResult>(statement, conn, c, route, statementCount, mode, behavior, async, firstAttempt: true, cancellationToken).ConfigureAwait(false);
     }
 
     // Reached only from a first attempt's failure, so that the closure the retry pipeline needs is allocated only then.
-    private static async ValueTask<object?> RetryAsync<TStatement>(RetryableFailure first, TStatement statement, RoutingConnection conn,
+    private static async ValueTask<TResult> RetryAsync<TResult>(RetryableFailure first, IRoutedStatement statement, RoutingConnection conn,
         SqlClassification c, int statementCount, ExecuteMode mode, CommandBehavior behavior, bool async, CancellationToken cancellationToken)
-        where TStatement : IRoutedStatement
     {
         if (first.Immediate)
         {
             try
             {
-                return await AttemptAsync(statement, conn, c, first.Route, statementCount, mode, behavior, async, firstAttempt: false, cancellationToken).ConfigureAwait(false);
+                return await AttemptAsync<TResult>(statement, conn, c, first.Route, statementCount, mode, behavior, async, firstAttempt: false, cancellationToken).ConfigureAwait(false);
             }
             catch (RetryableFailure again)
             {
@@ -62,15 +64,14 @@ internal static class RoutedExecution
         }
         conn.DataSourceInternal.Failover.Count(first.Backend);
         return await conn.DataSourceInternal.Failover.RunAsync(first.Route,
-            (r, ct) => AttemptAsync(statement, conn, c, r, statementCount, mode, behavior, async, firstAttempt: false, ct), cancellationToken).ConfigureAwait(false);
+            (r, ct) => AttemptAsync<TResult>(statement, conn, c, r, statementCount, mode, behavior, async, firstAttempt: false, ct), cancellationToken).ConfigureAwait(false);
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    // The one async layer of a routed statement; its state machine is pooled, so after warm-up a statement allocates
-    // nothing of its own here. A first attempt that fails safely goes on to the retries from its catch block.
-    private static async ValueTask<object?> AttemptAsync<TStatement>(TStatement statement, RoutingConnection conn, SqlClassification c,
+    // The one async layer of a routed statement. Its state machine is not pooled on purpose: when it has to wait, its
+    // box is the Task<TResult> the caller gets (see the class remarks), which costs less than a pooled box plus the
+    // task that would wrap it. A first attempt that fails safely goes on to the retries from its catch block.
+    private static async ValueTask<TResult> AttemptAsync<TResult>(IRoutedStatement statement, RoutingConnection conn, SqlClassification c,
         StatementRoute route, int statementCount, ExecuteMode mode, CommandBehavior behavior, bool async, bool firstAttempt, CancellationToken cancellationToken)
-        where TStatement : IRoutedStatement
     {
         Lease lease;
         try
@@ -81,7 +82,7 @@ internal static class RoutedExecution
         {
             var translated = FailureTranslator.BeforeSend(e, conn, route, conn.LastAcquireBackend);
             if (firstAttempt && translated is RetryableFailure retry)
-                return await RetryAsync(retry, statement, conn, c, statementCount, mode, behavior, async, cancellationToken).ConfigureAwait(false);
+                return await RetryAsync<TResult>(retry, statement, conn, c, statementCount, mode, behavior, async, cancellationToken).ConfigureAwait(false);
             if (ReferenceEquals(translated, e))
                 throw;
             throw translated;
@@ -95,14 +96,14 @@ internal static class RoutedExecution
             await statement.PrepareIfRequestedAsync(async, cancellationToken).ConfigureAwait(false);
             // CloseConnection applies to the logical connection, which the routing reader closes itself.
             var physicalBehavior = behavior & ~CommandBehavior.CloseConnection;
-            object? result;
+            Task? operation = null;
             if (async)
             {
-                var operation = mode switch
+                operation = mode switch
                 {
                     ExecuteMode.NonQuery => statement.ExecuteNonQueryAsync(cancellationToken),
                     ExecuteMode.Scalar => statement.ExecuteScalarAsync(cancellationToken),
-                    _ => (Task)statement.ExecuteReaderAsync(physicalBehavior, cancellationToken),
+                    _ => statement.ExecuteReaderAsync(physicalBehavior, cancellationToken),
                 };
                 if (!operation.IsCompleted)
                 {
@@ -120,26 +121,21 @@ internal static class RoutedExecution
                         throw new OperationCanceledException("The backend was taken out of service while the statement ran.", abort);
                     }
                 }
-                result = mode switch
-                {
-                    ExecuteMode.NonQuery => ((Task<int>)operation).GetAwaiter().GetResult(),
-                    ExecuteMode.Scalar => ((Task<object?>)operation).GetAwaiter().GetResult(),
-                    _ => ((Task<NpgsqlDataReader>)operation).GetAwaiter().GetResult(),
-                };
             }
-            else
+            TResult result;
+            switch (mode)
             {
-                result = mode switch
-                {
-                    ExecuteMode.NonQuery => statement.ExecuteNonQuery(),
-                    ExecuteMode.Scalar => statement.ExecuteScalar(),
-                    _ => statement.ExecuteReader(physicalBehavior),
-                };
-            }
-            if (mode == ExecuteMode.Reader)
-            {
-                statement.Reader.Init((NpgsqlDataReader)result!, conn, lease, c, route, behavior);
-                return statement.Reader;
+                case ExecuteMode.NonQuery:
+                    // TResult is int here: the JIT drops the box and unbox of this cast.
+                    result = (TResult)(object)(operation is null ? statement.ExecuteNonQuery() : ((Task<int>)operation).GetAwaiter().GetResult());
+                    break;
+                case ExecuteMode.Scalar:
+                    result = (TResult)(operation is null ? statement.ExecuteScalar() : ((Task<object?>)operation).GetAwaiter().GetResult())!;
+                    break;
+                default:
+                    var reader = operation is null ? statement.ExecuteReader(physicalBehavior) : ((Task<NpgsqlDataReader>)operation).GetAwaiter().GetResult();
+                    statement.Reader.Init(reader, conn, lease, c, route, behavior);
+                    return (TResult)(object)statement.Reader;
             }
             conn.AfterStatement(c, route);
             conn.Release(lease);
@@ -155,7 +151,7 @@ internal static class RoutedExecution
             if (firstAttempt && translated is RetryableFailure retry)
             {
                 activity?.Dispose(); // the failed attempt's span ends here; the re-runs get their own
-                return await RetryAsync(retry, statement, conn, c, statementCount, mode, behavior, async, cancellationToken).ConfigureAwait(false);
+                return await RetryAsync<TResult>(retry, statement, conn, c, statementCount, mode, behavior, async, cancellationToken).ConfigureAwait(false);
             }
             if (ReferenceEquals(translated, e))
                 throw;

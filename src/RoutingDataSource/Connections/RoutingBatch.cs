@@ -92,26 +92,26 @@ public sealed class RoutingBatch : DbBatch, IRoutedStatement
     }
 
     /// <inheritdoc />
-    public override int ExecuteNonQuery() => (int)SyncPath.Wait(Execute(ExecuteMode.NonQuery, CommandBehavior.Default, false, default))!;
+    public override int ExecuteNonQuery() => SyncPath.Wait(Execute<int>(ExecuteMode.NonQuery, CommandBehavior.Default, false, default));
 
     /// <inheritdoc />
-    public override async Task<int> ExecuteNonQueryAsync(CancellationToken cancellationToken = default)
-        => (int)(await Execute(ExecuteMode.NonQuery, CommandBehavior.Default, true, cancellationToken).ConfigureAwait(false))!;
+    public override Task<int> ExecuteNonQueryAsync(CancellationToken cancellationToken = default)
+        => Execute<int>(ExecuteMode.NonQuery, CommandBehavior.Default, true, cancellationToken).AsTask();
 
     /// <inheritdoc />
-    public override object? ExecuteScalar() => SyncPath.Wait(Execute(ExecuteMode.Scalar, CommandBehavior.Default, false, default));
+    public override object? ExecuteScalar() => SyncPath.Wait(Execute<object?>(ExecuteMode.Scalar, CommandBehavior.Default, false, default));
 
     /// <inheritdoc />
     public override Task<object?> ExecuteScalarAsync(CancellationToken cancellationToken = default)
-        => Execute(ExecuteMode.Scalar, CommandBehavior.Default, true, cancellationToken).AsTask();
+        => Execute<object?>(ExecuteMode.Scalar, CommandBehavior.Default, true, cancellationToken).AsTask();
 
     /// <inheritdoc />
     protected override DbDataReader ExecuteDbDataReader(CommandBehavior behavior)
-        => (DbDataReader)SyncPath.Wait(Execute(ExecuteMode.Reader, behavior, false, default))!;
+        => SyncPath.Wait(Execute<DbDataReader>(ExecuteMode.Reader, behavior, false, default));
 
     /// <inheritdoc />
-    protected override async Task<DbDataReader> ExecuteDbDataReaderAsync(CommandBehavior behavior, CancellationToken cancellationToken)
-        => (DbDataReader)(await Execute(ExecuteMode.Reader, behavior, true, cancellationToken).ConfigureAwait(false))!;
+    protected override Task<DbDataReader> ExecuteDbDataReaderAsync(CommandBehavior behavior, CancellationToken cancellationToken)
+        => Execute<DbDataReader>(ExecuteMode.Reader, behavior, true, cancellationToken).AsTask();
 
     private RoutingConnection RequireOpenConnection()
     {
@@ -150,15 +150,23 @@ public sealed class RoutingBatch : DbBatch, IRoutedStatement
         _ => 3,
     };
 
-    private ValueTask<object?> Execute(ExecuteMode mode, CommandBehavior behavior, bool async, CancellationToken cancellationToken)
+    // TResult as in RoutingCommand.Execute; on the async path a failure before anything runs comes back in the task.
+    private ValueTask<TResult> Execute<TResult>(ExecuteMode mode, CommandBehavior behavior, bool async, CancellationToken cancellationToken)
     {
-        var conn = RequireOpenConnection();
-        if (_inner.BatchCommands.Count == 0)
-            throw new InvalidOperationException("The batch has no commands.");
-        if (_reader is { IsClosed: false })
-            throw new InvalidOperationException("A reader of this batch is still open; close it first.");
-        var (c, route) = Plan(conn);
-        return RoutedExecution.ExecuteAsync(this, conn, c, route, _inner.BatchCommands.Count, mode, behavior, async, cancellationToken);
+        try
+        {
+            var conn = RequireOpenConnection();
+            if (_inner.BatchCommands.Count == 0)
+                throw new InvalidOperationException("The batch has no commands.");
+            if (_reader is { IsClosed: false })
+                throw new InvalidOperationException("A reader of this batch is still open; close it first.");
+            var (c, route) = Plan(conn);
+            return RoutedExecution.ExecuteAsync<TResult>(this, conn, c, route, _inner.BatchCommands.Count, mode, behavior, async, cancellationToken);
+        }
+        catch (Exception e) when (async)
+        {
+            return ValueTask.FromException<TResult>(e);
+        }
     }
 
     (SqlClassification, StatementRoute) IRoutedStatement.Plan(RoutingConnection connection) => Plan(connection);

@@ -147,36 +147,36 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
     }
 
     /// <inheritdoc />
-    public override int ExecuteNonQuery() => (int)SyncPath.Wait(Execute(ExecuteMode.NonQuery, CommandBehavior.Default, async: false, default))!;
+    public override int ExecuteNonQuery() => SyncPath.Wait(Execute<int>(ExecuteMode.NonQuery, CommandBehavior.Default, async: false, default));
 
     /// <inheritdoc />
-    public override async Task<int> ExecuteNonQueryAsync(CancellationToken cancellationToken)
-        => (int)(await Execute(ExecuteMode.NonQuery, CommandBehavior.Default, async: true, cancellationToken).ConfigureAwait(false))!;
+    public override Task<int> ExecuteNonQueryAsync(CancellationToken cancellationToken)
+        => Execute<int>(ExecuteMode.NonQuery, CommandBehavior.Default, async: true, cancellationToken).AsTask();
 
     /// <inheritdoc />
-    public override object? ExecuteScalar() => SyncPath.Wait(Execute(ExecuteMode.Scalar, CommandBehavior.Default, async: false, default));
+    public override object? ExecuteScalar() => SyncPath.Wait(Execute<object?>(ExecuteMode.Scalar, CommandBehavior.Default, async: false, default));
 
     /// <inheritdoc />
     public override Task<object?> ExecuteScalarAsync(CancellationToken cancellationToken)
-        => Execute(ExecuteMode.Scalar, CommandBehavior.Default, async: true, cancellationToken).AsTask();
+        => Execute<object?>(ExecuteMode.Scalar, CommandBehavior.Default, async: true, cancellationToken).AsTask();
 
     /// <summary>Executes and returns a reader; the physical connection returns to its pool when the reader closes.</summary>
     public new RoutingDataReader ExecuteReader() => ExecuteReader(CommandBehavior.Default);
 
     /// <inheritdoc cref="ExecuteReader()" />
     public new RoutingDataReader ExecuteReader(CommandBehavior behavior)
-        => (RoutingDataReader)SyncPath.Wait(Execute(ExecuteMode.Reader, behavior, async: false, default))!;
+        => SyncPath.Wait(Execute<RoutingDataReader>(ExecuteMode.Reader, behavior, async: false, default));
 
     /// <inheritdoc cref="ExecuteReader()" />
-    public new async Task<RoutingDataReader> ExecuteReaderAsync(CommandBehavior behavior = CommandBehavior.Default, CancellationToken cancellationToken = default)
-        => (RoutingDataReader)(await Execute(ExecuteMode.Reader, behavior, async: true, cancellationToken).ConfigureAwait(false))!;
+    public new Task<RoutingDataReader> ExecuteReaderAsync(CommandBehavior behavior = CommandBehavior.Default, CancellationToken cancellationToken = default)
+        => Execute<RoutingDataReader>(ExecuteMode.Reader, behavior, async: true, cancellationToken).AsTask();
 
     /// <inheritdoc />
     protected override DbDataReader ExecuteDbDataReader(CommandBehavior behavior) => ExecuteReader(behavior);
 
     /// <inheritdoc />
-    protected override async Task<DbDataReader> ExecuteDbDataReaderAsync(CommandBehavior behavior, CancellationToken cancellationToken)
-        => await ExecuteReaderAsync(behavior, cancellationToken).ConfigureAwait(false);
+    protected override Task<DbDataReader> ExecuteDbDataReaderAsync(CommandBehavior behavior, CancellationToken cancellationToken)
+        => Execute<DbDataReader>(ExecuteMode.Reader, behavior, async: true, cancellationToken).AsTask();
 
     private RoutingConnection RequireOpenConnection()
     {
@@ -192,20 +192,29 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
         _ => StatementClassifications.Procedure,
     };
 
-    private ValueTask<object?> Execute(ExecuteMode mode, CommandBehavior behavior, bool async, CancellationToken cancellationToken)
+    // TResult is int for NonQuery, object? for Scalar, and RoutingDataReader or DbDataReader for Reader. On the async
+    // path a failure before anything runs comes back in the task, as from an async method.
+    private ValueTask<TResult> Execute<TResult>(ExecuteMode mode, CommandBehavior behavior, bool async, CancellationToken cancellationToken)
     {
-        var conn = RequireOpenConnection();
-        if (_reader is { IsClosed: false })
-            throw new InvalidOperationException("A reader of this command is still open; close it first.");
-        var metrics = conn.DataSourceInternal.Metrics;
-        var started = metrics.DecisionTimingEnabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
-        var c = Classify(conn);
-        if (mode != ExecuteMode.Reader && conn.TryConsumeTransactionControl(c, _inner.CommandText))
-            return new(mode == ExecuteMode.NonQuery ? -1 : null);
-        var route = conn.DataSourceInternal.Router.Route(c);
-        if (started != 0)
-            metrics.Decision(started);
-        return RoutedExecution.ExecuteAsync(this, conn, c, route, 1, mode, behavior, async, cancellationToken);
+        try
+        {
+            var conn = RequireOpenConnection();
+            if (_reader is { IsClosed: false })
+                throw new InvalidOperationException("A reader of this command is still open; close it first.");
+            var metrics = conn.DataSourceInternal.Metrics;
+            var started = metrics.DecisionTimingEnabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+            var c = Classify(conn);
+            if (mode != ExecuteMode.Reader && conn.TryConsumeTransactionControl(c, _inner.CommandText))
+                return new(mode == ExecuteMode.NonQuery ? (TResult)(object)(-1) : default!);
+            var route = conn.DataSourceInternal.Router.Route(c);
+            if (started != 0)
+                metrics.Decision(started);
+            return RoutedExecution.ExecuteAsync<TResult>(this, conn, c, route, 1, mode, behavior, async, cancellationToken);
+        }
+        catch (Exception e) when (async)
+        {
+            return ValueTask.FromException<TResult>(e);
+        }
     }
 
     (SqlClassification, StatementRoute) IRoutedStatement.Plan(RoutingConnection connection)

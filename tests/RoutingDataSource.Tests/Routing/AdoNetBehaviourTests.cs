@@ -189,6 +189,68 @@ public sealed class AdoNetBehaviourTests(ClusterFixture fx)
     }
 
     [Fact]
+    public async Task Every_execute_method_returns_its_own_result_type_sync_and_async()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "UPDATE items SET v = v WHERE false";
+        Assert.Equal(0, cmd.ExecuteNonQuery());
+        Assert.Equal(0, await cmd.ExecuteNonQueryAsync());
+        cmd.CommandText = "SELECT 7";
+        Assert.Equal(7, cmd.ExecuteScalar());
+        Assert.Equal(7, await cmd.ExecuteScalarAsync());
+        cmd.CommandText = "SELECT NULL::int";
+        Assert.Equal(DBNull.Value, await cmd.ExecuteScalarAsync());
+        cmd.CommandText = "SELECT 8";
+        await using (var r = await cmd.ExecuteReaderAsync())
+            Assert.True(await r.ReadAsync() && r.GetInt32(0) == 8);
+        await using (var r = await ((DbCommand)cmd).ExecuteReaderAsync())
+            Assert.True(await r.ReadAsync() && r.GetInt32(0) == 8);
+        using (var r = ((IDbCommand)cmd).ExecuteReader())
+            Assert.True(r.Read() && r.GetInt32(0) == 8);
+        cmd.CommandText = "BEGIN"; // consumed without a server: NonQuery reports -1, Scalar null
+        Assert.Equal(-1, await cmd.ExecuteNonQueryAsync());
+        cmd.CommandText = "ROLLBACK";
+        Assert.Null(await cmd.ExecuteScalarAsync());
+
+        await using var batch = conn.CreateBatch();
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("UPDATE items SET v = v WHERE false"));
+        Assert.Equal(0, batch.ExecuteNonQuery());
+        Assert.Equal(0, await batch.ExecuteNonQueryAsync());
+        batch.BatchCommands.Clear();
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT 9"));
+        Assert.Equal(9, await batch.ExecuteScalarAsync());
+        await using (var r = await batch.ExecuteReaderAsync())
+            Assert.True(await r.ReadAsync() && r.GetInt32(0) == 9);
+    }
+
+    [Fact]
+    public async Task Async_execute_methods_report_misuse_in_the_task_not_by_throwing()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        var conn = ds.CreateConnection(); // never opened
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "SELECT 1";
+        await using var batch = conn.CreateBatch();
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT 1"));
+        Func<Task>[] calls =
+        [
+            () => cmd.ExecuteNonQueryAsync(), () => cmd.ExecuteScalarAsync(), () => cmd.ExecuteReaderAsync(),
+            () => ((DbCommand)cmd).ExecuteReaderAsync(),
+            () => batch.ExecuteNonQueryAsync(), () => batch.ExecuteScalarAsync(), () => batch.ExecuteReaderAsync(),
+        ];
+        foreach (var call in calls)
+        {
+            var task = call(); // must not throw here
+            var e = await Assert.ThrowsAsync<InvalidOperationException>(() => task);
+            Assert.Contains("not open", e.Message, StringComparison.Ordinal);
+        }
+        Assert.Throws<InvalidOperationException>(() => cmd.ExecuteScalar());
+        Assert.Throws<InvalidOperationException>(() => batch.ExecuteNonQuery());
+    }
+
+    [Fact]
     public async Task Unsupported_operations_say_why()
     {
         await using var ds = await fx.CreateDataSourceAsync();

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Npgsql;
+using RoutingDataSource.Benchmarks.Comparison.Infrastructure;
 using RoutingDataSource.Testing;
 
 namespace RoutingDataSource.Benchmarks.Comparison.Overhead;
@@ -17,13 +18,15 @@ namespace RoutingDataSource.Benchmarks.Comparison.Overhead;
 /// <remarks>
 /// Why many short pairs rather than a few long ones: on the 2-core machine the noise of one window (about ±14% on a
 /// log scale) hardly shrinks between 0.2 s and 1 s windows, because it comes from the machine, not from the count of
-/// statements; only more pairs narrow the interval of the median (about ±4–6% at 80 pairs at 16 callers).
+/// statements; only more pairs narrow the interval of the median. 200 pairs of 0.2 s windows take about as long as 80
+/// pairs of 0.5 s did and bound the ratio at 16 callers to about ±2–3% (80 pairs: ±4–6%).
 /// </remarks>
 internal static class OverheadComparison
 {
     public const string Statement = "SELECT 1";
     public static readonly IReadOnlyList<int> Callers = [1, 16];
-    internal static readonly TimeSpan Warmup = TimeSpan.FromSeconds(0.1);
+    // Enough for the callers to get going on the system just switched to (its own pool is already warm).
+    internal static readonly TimeSpan Warmup = TimeSpan.FromSeconds(0.05);
 
     // The first window after the number of callers changes runs slower whichever system it measures (thread pool and
     // server processes settling): an unmeasured ramp at the new concurrency comes before each pair.
@@ -126,10 +129,10 @@ internal static class OverheadComparison
 
         await DelayUntilAsync(from, cancellationToken);
         var allocated = GC.GetTotalAllocatedBytes(precise: true);
-        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var cpu = ResourceUsage.ProcessCpu();
         await DelayUntilAsync(to, cancellationToken);
         allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated;
-        cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+        cpu = ResourceUsage.ProcessCpu() - cpu;
         await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
         return new Window(ops.Sum(), errors.Sum(), duration.TotalSeconds, allocated, cpu);
     }
