@@ -194,9 +194,10 @@ public sealed class AdoNetBehaviourTests(ClusterFixture fx)
         await using var ds = await fx.CreateDataSourceAsync();
         await using var conn = await ds.OpenConnectionAsync();
         await using var cmd = conn.CreateCommand();
-        cmd.CommandText = "UPDATE items SET v = v WHERE false";
-        Assert.Equal(0, cmd.ExecuteNonQuery());
-        Assert.Equal(0, await cmd.ExecuteNonQueryAsync());
+        // Row counts other than 0, so that a default value cannot pass for the result.
+        cmd.CommandText = "INSERT INTO items(owner) VALUES ('exec-kinds'), ('exec-kinds')";
+        Assert.Equal(2, cmd.ExecuteNonQuery());
+        Assert.Equal(2, await cmd.ExecuteNonQueryAsync());
         cmd.CommandText = "SELECT 7";
         Assert.Equal(7, cmd.ExecuteScalar());
         Assert.Equal(7, await cmd.ExecuteScalarAsync());
@@ -215,14 +216,19 @@ public sealed class AdoNetBehaviourTests(ClusterFixture fx)
         Assert.Null(await cmd.ExecuteScalarAsync());
 
         await using var batch = conn.CreateBatch();
-        batch.BatchCommands.Add(new NpgsqlBatchCommand("UPDATE items SET v = v WHERE false"));
-        Assert.Equal(0, batch.ExecuteNonQuery());
-        Assert.Equal(0, await batch.ExecuteNonQueryAsync());
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("INSERT INTO items(owner) VALUES ('exec-kinds')"));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("INSERT INTO items(owner) VALUES ('exec-kinds'), ('exec-kinds')"));
+        Assert.Equal(3, batch.ExecuteNonQuery());
+        Assert.Equal(3, await batch.ExecuteNonQueryAsync());
         batch.BatchCommands.Clear();
         batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT 9"));
+        Assert.Equal(9, batch.ExecuteScalar());
         Assert.Equal(9, await batch.ExecuteScalarAsync());
+        using (var r = batch.ExecuteReader())
+            Assert.True(r.Read() && r.GetInt32(0) == 9);
         await using (var r = await batch.ExecuteReaderAsync())
             Assert.True(await r.ReadAsync() && r.GetInt32(0) == 9);
+        Assert.Equal(10L, await fx.Cluster.Primary.ScalarAsync<long>("SELECT count(*) FROM items WHERE owner = 'exec-kinds'"));
     }
 
     [Fact]

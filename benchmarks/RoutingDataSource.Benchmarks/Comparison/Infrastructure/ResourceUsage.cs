@@ -36,7 +36,7 @@ internal static partial class ResourceUsage
     public static TimeSpan ProcessCpu()
     {
         if (GetRUsage(Self, out var u) != 0)
-            return Process.GetCurrentProcess().TotalProcessorTime; // not on Linux: the coarser figure
+            throw new InvalidOperationException($"getrusage(RUSAGE_SELF) failed: errno {Marshal.GetLastPInvokeError()}.");
         return TimeSpan.FromMicroseconds((u.UserSeconds + u.SystemSeconds) * 1_000_000d + u.UserMicroseconds + u.SystemMicroseconds);
     }
 }
