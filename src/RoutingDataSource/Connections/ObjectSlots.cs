@@ -5,14 +5,29 @@ namespace RoutingDataSource.Connections;
 /// no allocation. When every slot is empty a rent returns null (the caller makes a new object); when every slot is
 /// full a return is refused (the caller lets the object go).
 /// </summary>
-internal sealed class ObjectSlots<T>(int capacity) where T : class
+/// <remarks>
+/// Each processor starts its search in its own region of <see cref="SlotsPerRegion"/> slots and moves on to the others
+/// only when that one is empty (rent) or full (return): processors rarely write to the same cache lines.
+/// </remarks>
+internal sealed class ObjectSlots<T> where T : class
 {
-    private readonly T?[] _slots = new T?[capacity];
+    /// <summary>Two 64-byte cache lines of references.</summary>
+    public const int SlotsPerRegion = 16;
+
+    private readonly T?[] _slots;
+    private readonly int _regions;
+
+    public ObjectSlots(int capacity)
+    {
+        _slots = new T?[capacity];
+        _regions = Math.Max(1, capacity / SlotsPerRegion);
+    }
 
     public T? Rent()
     {
         var slots = _slots;
-        for (var i = 0; i < slots.Length; i++)
+        var i = Start();
+        for (var n = 0; n < slots.Length; n++, i = i + 1 == slots.Length ? 0 : i + 1)
         {
             var item = Volatile.Read(ref slots[i]);
             if (item is not null && ReferenceEquals(Interlocked.CompareExchange(ref slots[i], null, item), item))
@@ -24,11 +39,14 @@ internal sealed class ObjectSlots<T>(int capacity) where T : class
     public bool Return(T item)
     {
         var slots = _slots;
-        for (var i = 0; i < slots.Length; i++)
+        var i = Start();
+        for (var n = 0; n < slots.Length; n++, i = i + 1 == slots.Length ? 0 : i + 1)
         {
             if (Volatile.Read(ref slots[i]) is null && Interlocked.CompareExchange(ref slots[i], item, null) is null)
                 return true;
         }
         return false;
     }
+
+    private int Start() => _regions == 1 ? 0 : Thread.GetCurrentProcessorId() % _regions * SlotsPerRegion;
 }

@@ -92,7 +92,7 @@ internal static class RoutedExecution
 
         statement.Bind(lease.Connection, conn.PhysicalTransaction);
         var abandoned = false;
-        using var activity = RoutingActivity.Start(lease.Backend, conn.IsOnPrimary(lease), route);
+        using var activity = RoutingActivity.Start(conn, lease, route);
         try
         {
             await statement.PrepareIfRequestedAsync(async, cancellationToken).ConfigureAwait(false);
@@ -113,7 +113,7 @@ internal static class RoutedExecution
                     // to Npgsql, whose cancel waits for the server to close the cancel socket, which a hung server
                     // never does: the caller stops waiting instead and the physical connection is abandoned.
                     var abort = lease.Backend.AbortToken;
-                    var wait = StatementWait.Rent();
+                    var wait = StatementWait.Rent(lease.Backend);
                     await wait.Until(operation, abort).ConfigureAwait(false);
                     wait.Finish();
                     if (!operation.IsCompleted)

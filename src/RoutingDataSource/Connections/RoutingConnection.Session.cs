@@ -150,14 +150,12 @@ public sealed partial class RoutingConnection
 
     private Lease Counted(Lease lease, StatementRoute route, int statements)
     {
-        for (var i = 0; i < statements; i++)
-        {
-            if (route.Kind == StatementKind.Read)
-                lease.Backend.CountRead();
-            else
-                lease.Backend.CountWrite();
-        }
-        _dataSource.Metrics.Statement(lease.Backend, IsOnPrimary(lease), route.Kind, statements);
+        if (route.Kind == StatementKind.Read)
+            lease.Backend.CountReads(statements);
+        else
+            lease.Backend.CountWrites(statements);
+        if (_dataSource.Metrics.StatementsEnabled)
+            _dataSource.Metrics.Statement(lease.Backend, IsOnPrimary(lease), route.Kind, statements);
         return lease;
     }
 
@@ -296,7 +294,7 @@ public sealed partial class RoutingConnection
                 // A server that accepts TCP but never answers must not hold the open until Npgsql's connect timeout
                 // once the monitor has declared it down (see RoutedExecution for why it is not cancelled).
                 var abort = backend.AbortToken;
-                var wait = StatementWait.Rent();
+                var wait = StatementWait.Rent(backend);
                 await wait.Until(open, abort).ConfigureAwait(false);
                 wait.Finish();
                 if (!open.IsCompleted)
@@ -506,12 +504,12 @@ public sealed partial class RoutingConnection
         {
             var c = _dataSource.Classifier.Classify(sql);
             var lease = await BindTransactionAsync(c, async, cancellationToken).ConfigureAwait(false);
-            lease.Backend.CountWrite();
+            lease.Backend.CountWrites(1);
         }
         if (_pinned is null || _tx != TransactionPhase.Active)
             throw new InvalidOperationException("No transaction is in progress.");
         ThrowIfPinnedLost();
-        _pinnedBackend!.CountWrite();
+        _pinnedBackend!.CountWrites(1);
         await RunAsync(_pinned, sql, async, cancellationToken).ConfigureAwait(false);
     }
 

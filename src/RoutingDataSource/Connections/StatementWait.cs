@@ -1,31 +1,46 @@
 using System.Threading.Tasks.Sources;
+using RoutingDataSource.Topology;
 
 namespace RoutingDataSource.Connections;
 
 /// <summary>
 /// Waits for a driver operation to finish or for its backend to be taken out of service, whichever comes first,
-/// without allocating: the object is pooled, the awaited <see cref="ValueTask"/> is backed by it, the task
-/// continuation is a cached delegate and the abort registration reuses the token source's nodes.
+/// without allocating and without touching shared state per statement: the objects are pooled per backend, each stays
+/// registered on the backend's abort token while it sits in the pool, the awaited <see cref="ValueTask"/> is backed by
+/// the object and the task continuation is a cached delegate.
 /// </summary>
 /// <remarks>
 /// Npgsql is never asked to cancel on an abort (its cancel request waits for the hung server); the caller stops
 /// waiting and abandons the physical connection instead. An object whose abort fired first is not reused: the driver
-/// task's continuation still points at it.
+/// task's continuation still points at it. A registration per statement would take the token source's lock twice per
+/// statement, a lock every statement on the backend shares.
 /// </remarks>
 internal sealed class StatementWait : IValueTaskSource
 {
-    private static readonly ObjectSlots<StatementWait> Pool = new(Math.Max(16, Environment.ProcessorCount * 16));
-    private static readonly Action<object?> OnAbort = static s => ((StatementWait)s!).Signal(aborted: true);
+    private const int Idle = 0;
+    private const int Waiting = 1;
+    private const int Done = 2;
+    private const int Aborted = 3;
 
+    private static readonly Action<object?> OnAbort = static s => ((StatementWait)s!).Signal(Aborted);
+
+    private readonly ObjectSlots<StatementWait> _pool;
     private readonly Action _onOperationDone;
     private ManualResetValueTaskSourceCore<bool> _core;
+    private CancellationToken _registeredOn;
     private CancellationTokenRegistration _registration;
-    private int _signalled; // 0 waiting, 1 the operation finished, 2 the abort fired
+    private int _state;
 
-    private StatementWait() => _onOperationDone = () => Signal(aborted: false);
+    private StatementWait(ObjectSlots<StatementWait> pool)
+    {
+        _pool = pool;
+        _onOperationDone = () => Signal(Done);
+    }
 
-    /// <summary>A wait object (pooled). Use: <c>await wait.Until(operation, abort); wait.Finish();</c>.</summary>
-    public static StatementWait Rent() => Pool.Rent() ?? new StatementWait();
+    /// <summary>
+    /// A wait object from the backend's pool. Use: <c>await wait.Until(operation, backend.AbortToken); wait.Finish();</c>.
+    /// </summary>
+    public static StatementWait Rent(Backend backend) => backend.Waits.Rent() ?? new StatementWait(backend.Waits);
 
     /// <summary>
     /// Completes when <paramref name="operation"/> has finished or <paramref name="abort"/> has fired. Afterwards call
@@ -34,27 +49,41 @@ internal sealed class StatementWait : IValueTaskSource
     /// </summary>
     public ValueTask Until(Task operation, CancellationToken abort)
     {
+        if (_registeredOn != abort)
+        {
+            // New, or the backend's token was replaced after an abort. Disposing the old registration waits for its
+            // callback if that is running right now, so no callback of the old token can reach the wait below.
+            _registration.Dispose();
+            _registration = abort.UnsafeRegister(OnAbort, this);
+            _registeredOn = abort;
+        }
         _core.Reset();
-        _signalled = 0;
-        _registration = abort.UnsafeRegister(OnAbort, this);
+        // A full fence between this write and the read below: an abort that fired before the wait began is seen by
+        // the read; one that fires after finds the wait in place.
+        Interlocked.Exchange(ref _state, Waiting);
+        if (abort.IsCancellationRequested)
+            Signal(Aborted);
         operation.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onOperationDone);
         return new ValueTask(this, _core.Version);
     }
 
-    /// <summary>Ends the wait; the object goes back to the pool unless the abort fired first.</summary>
+    /// <summary>Ends the wait; the object goes back to its pool unless the abort fired first.</summary>
     public void Finish()
     {
-        // Dispose waits for an abort callback already running, so afterwards nothing but the operation's own
-        // continuation can still touch this object, and that one has run when the operation won.
-        _registration.Dispose();
-        _registration = default;
-        if (Volatile.Read(ref _signalled) == 1)
-            Pool.Return(this);
+        if (Volatile.Read(ref _state) != Done)
+            return;
+        _state = Idle;
+        if (!_pool.Return(this))
+        {
+            // Not kept: it must not stay registered on a token that lives as long as the backend.
+            _registration.Dispose();
+            _registration = default;
+        }
     }
 
-    private void Signal(bool aborted)
+    private void Signal(int outcome)
     {
-        if (Interlocked.CompareExchange(ref _signalled, aborted ? 2 : 1, 0) == 0)
+        if (Interlocked.CompareExchange(ref _state, outcome, Waiting) == Waiting)
             _core.SetResult(true);
     }
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
+using RoutingDataSource.Connections;
 using RoutingDataSource.Routing;
-using RoutingDataSource.Topology;
 
 namespace RoutingDataSource.Diagnostics;
 
@@ -14,10 +14,12 @@ internal static class RoutingActivity
 
     private static readonly ActivitySource Source = new(SourceName, typeof(RoutingActivity).Assembly.GetName().Version?.ToString());
 
-    public static Activity? Start(Backend backend, bool onPrimary, in StatementRoute route)
+    public static Activity? Start(RoutingConnection connection, Lease lease, in StatementRoute route)
     {
         if (!Source.HasListeners())
             return null;
+        var backend = lease.Backend;
+        var onPrimary = connection.IsOnPrimary(lease);
         var activity = Source.StartActivity("route", ActivityKind.Internal);
         if (activity is null)
             return null;

@@ -41,6 +41,9 @@ internal sealed class RoutingMetrics : IDisposable
 
     public bool DecisionTimingEnabled => _decision.Enabled;
 
+    /// <summary>Whether anything listens to the statement counter (then the caller works out the role to tag it with).</summary>
+    public bool StatementsEnabled => _statements.Enabled;
+
     /// <summary>This data source's meter (tests tell its instruments from other data sources' by it).</summary>
     internal Meter Meter => _meter;
 

@@ -19,13 +19,19 @@ internal sealed class WeightedRoundRobinBalancer : IReadBalancer
         if (candidates.Length == 0)
             return null;
         var total = 0;
+        var choices = 0;
+        NodeState? last = null;
         foreach (var n in candidates)
         {
-            if (IsUsable(n, snapshot, minimumLsn))
+            if (IsUsable(n, snapshot, minimumLsn) && n.Backend.Weight > 0)
+            {
                 total += n.Backend.Weight;
+                choices++;
+                last = n;
+            }
         }
-        if (total == 0)
-            return null;
+        if (choices <= 1)
+            return last; // nothing to balance: no ticket, so no write to the counter every caller shares
         var ticket = (int)((uint)Interlocked.Increment(ref _next) % (uint)total);
         foreach (var n in candidates)
         {

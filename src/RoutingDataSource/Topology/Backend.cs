@@ -8,8 +8,9 @@ namespace RoutingDataSource.Topology;
 /// </summary>
 internal sealed class Backend : IAsyncDisposable
 {
-    private long _reads;
-    private long _writes;
+    // Added to by every statement: kept off this object's cache lines, which routing reads on every statement.
+    private readonly StripedCounter _reads = new();
+    private readonly StripedCounter _writes = new();
     private long _reroutes;
     private long _retries;
 
@@ -53,6 +54,9 @@ internal sealed class Backend : IAsyncDisposable
         if (connection.State != System.Data.ConnectionState.Closed || !_closedConnections.Return(connection))
             connection.Dispose();
     }
+
+    /// <summary>Statement waits for this backend (see <see cref="Connections.StatementWait"/>), each registered on its abort token.</summary>
+    public Connections.ObjectSlots<Connections.StatementWait> Waits { get; } = new(Math.Max(16, Environment.ProcessorCount * Connections.ObjectSlots<Connections.StatementWait>.SlotsPerRegion));
 
     /// <summary>A separate small pool for health probes, so an exhausted application pool never blinds the monitor.</summary>
     public NpgsqlDataSource ProbePool { get; }
@@ -102,17 +106,17 @@ internal sealed class Backend : IAsyncDisposable
     /// <summary>Set by DetachBackend: still probed, never routed to.</summary>
     public volatile bool Detached;
 
-    public long Reads => Interlocked.Read(ref _reads);
+    public long Reads => _reads.Value;
 
-    public long Writes => Interlocked.Read(ref _writes);
+    public long Writes => _writes.Value;
 
     public long Reroutes => Interlocked.Read(ref _reroutes);
 
     public long Retries => Interlocked.Read(ref _retries);
 
-    public void CountRead() => Interlocked.Increment(ref _reads);
+    public void CountReads(int statements) => _reads.Add(statements);
 
-    public void CountWrite() => Interlocked.Increment(ref _writes);
+    public void CountWrites(int statements) => _writes.Add(statements);
 
     public void CountReroute() => Interlocked.Increment(ref _reroutes);
 
