@@ -5,5 +5,5 @@ using RoutingDataSource.Benchmarks.Comparison;
 if (args.Length > 0 && args[0] == "compare")
     return await CompareCommand.RunAsync(args[1..]);
 
-BenchmarkSwitcher.FromAssembly(typeof(RoutingDataSource.Benchmarks.OverheadBenchmarks).Assembly).Run(args);
+BenchmarkSwitcher.FromAssembly(typeof(RoutingDataSource.Benchmarks.RoutingDecisionBenchmarks).Assembly).Run(args);
 return 0;

@@ -131,6 +131,13 @@ internal sealed record OverheadCell
 
     public required double MedianAllocatedBytesPerOp { get; init; }
     public required double MedianProcessCpuMicrosecondsPerOp { get; init; }
+
+    /// <summary>
+    /// The routing overhead per statement: median over rounds of this system's client CPU per statement minus plain
+    /// Npgsql's in the same round, in µs, with its 95% confidence interval (0 for plain Npgsql itself).
+    /// </summary>
+    public required Estimate CpuOverMicroseconds { get; init; }
+
     public required long Errors { get; init; }
     public required IReadOnlyList<double> OpsPerSecondByRound { get; init; }
 }
@@ -139,11 +146,7 @@ internal sealed record MicroReport
 {
     public required string Job { get; init; }
     public required IReadOnlyList<MicroFigure> Figures { get; init; }
-    public required IReadOnlyList<RoutingOverhead> Overheads { get; init; }
 }
-
-/// <summary>SELECT 1 through the routing data source against plain Npgsql on one server, per statement.</summary>
-internal sealed record RoutingOverhead(string Parameters, double NpgsqlNs, double RoutingNs, double OverheadNs, double Ratio, long? NpgsqlBytes, long? RoutingBytes);
 
 /// <summary>
 /// One target of the issue and what the run says about it: met or missed when the 95% confidence interval of the

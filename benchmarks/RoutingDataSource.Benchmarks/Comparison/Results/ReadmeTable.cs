@@ -67,13 +67,13 @@ internal static class ReadmeTable
         {
             s.AppendLine(inv, $"Routing overhead ([`benchmarks/results/{ResultsWriter.OverheadFile}`](benchmarks/results/{ResultsWriter.OverheadFile})): `{oh.Statement}` end to end (open, execute, close) through RDS with one backend against plain Npgsql on the same server, {report.Parameters.OverheadRounds} alternating pairs of {report.Parameters.OverheadDurationSeconds:0.#} s windows per number of callers (the ratio: median of the pairs' ratios, 95% confidence interval in brackets):");
             s.AppendLine();
-            s.AppendLine("| callers | Npgsql ops/s | RDS ops/s | RDS ÷ Npgsql | allocated per statement, Npgsql → RDS |");
-            s.AppendLine("|---:|---:|---:|---:|---|");
+            s.AppendLine("| callers | Npgsql ops/s | RDS ops/s | RDS ÷ Npgsql | client CPU per statement, Npgsql → RDS (RDS's extra, 95% CI) | allocated per statement, Npgsql → RDS |");
+            s.AppendLine("|---:|---:|---:|---:|---|---|");
             foreach (var group in oh.Cells.GroupBy(c => c.Callers).OrderBy(g => g.Key))
             {
                 var plain = group.FirstOrDefault(c => c.System == ReportBuilder.Baseline);
                 var ours = group.FirstOrDefault(c => c.System == ReportBuilder.OursOnOneServer);
-                s.AppendLine(inv, $"| {group.Key} | {Number(plain?.MedianOpsPerSecond ?? double.NaN)} | {Number(ours?.MedianOpsPerSecond ?? double.NaN)} | {RatioWithInterval(ours?.RatioToNpgsql)} | {plain?.MedianAllocatedBytesPerOp:0} → {ours?.MedianAllocatedBytesPerOp:0} B |");
+                s.AppendLine(inv, $"| {group.Key} | {Number(plain?.MedianOpsPerSecond ?? double.NaN)} | {Number(ours?.MedianOpsPerSecond ?? double.NaN)} | {RatioWithInterval(ours?.RatioToNpgsql)} | {plain?.MedianProcessCpuMicrosecondsPerOp:0.0} → {ours?.MedianProcessCpuMicrosecondsPerOp:0.0} µs ({DifferenceWithInterval(ours?.CpuOverMicroseconds, "µs")}) | {plain?.MedianAllocatedBytesPerOp:0} → {ours?.MedianAllocatedBytesPerOp:0} B |");
             }
 
             s.AppendLine();
@@ -86,8 +86,6 @@ internal static class ReadmeTable
                 parts.Add(string.Create(inv, $"classification, {x.Description}: {x.MeanNs:0} ns, {x.AllocatedBytes ?? 0} B"));
             if (m.Figures.FirstOrDefault(x => x.Type == "RoutingDecisionBenchmarks") is { MeanNs: { } ns } decision)
                 parts.Add(string.Create(inv, $"classify + route + pick a standby (cached statement): {ns:0} ns, {decision.AllocatedBytes ?? 0} B"));
-            foreach (var o in m.Overheads)
-                parts.Add(string.Create(inv, $"`SELECT 1` on one server ({o.Parameters}): {o.RoutingNs / 1000:0.0} µs routed vs {o.NpgsqlNs / 1000:0.0} µs plain Npgsql ({Signed(o.OverheadNs / 1000)} µs per statement; {o.RoutingBytes} vs {o.NpgsqlBytes} B)"));
             if (parts.Count > 0)
             {
                 s.AppendLine("Micro benchmarks (BenchmarkDotNet, per statement): " + string.Join("; ", parts) + ".");
@@ -166,6 +164,16 @@ internal static class ReadmeTable
         cell?.FirstStandbyShare is { } n1 ? string.Create(CultureInfo.InvariantCulture, $"{n1 * 100:0} : {(1 - n1) * 100:0}") : "—";
 
     internal static string Share(double? value) => value is { } v ? (v * 100).ToString("0", CultureInfo.InvariantCulture) + "%" : "—";
+
+    /// <summary>A signed difference with its 95% confidence interval, or the median alone when the interval is unbounded.</summary>
+    internal static string DifferenceWithInterval(Estimate? estimate, string unit)
+    {
+        if (estimate is not { } e || double.IsNaN(e.Median))
+            return "—";
+        return e.Bounded
+            ? string.Create(CultureInfo.InvariantCulture, $"{Signed(e.Median)} {unit}, {Signed(e.Low)} to {Signed(e.High)}")
+            : string.Create(CultureInfo.InvariantCulture, $"{Signed(e.Median)} {unit}");
+    }
 
     private static string Signed(double value) => (value >= 0 ? "+" : "") + value.ToString("0.0", CultureInfo.InvariantCulture);
 }

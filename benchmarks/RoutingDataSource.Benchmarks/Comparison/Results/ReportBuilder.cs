@@ -142,10 +142,14 @@ internal static class ReportBuilder
         foreach (var group in run.Measurements.GroupBy(m => (m.Callers, m.System)))
         {
             var rounds = group.OrderBy(m => m.Round).ToList();
-            var ratios = rounds.Select(m =>
-                run.Measurements.FirstOrDefault(b => b.System == Baseline && b.Callers == m.Callers && b.Round == m.Round) is { OpsPerSecond: > 0 } b
-                    ? m.OpsPerSecond / b.OpsPerSecond
-                    : double.NaN);
+            var ratios = new List<double>();
+            var cpuOver = new List<double>();
+            foreach (var m in rounds)
+            {
+                var b = run.Measurements.FirstOrDefault(b => b.System == Baseline && b.Callers == m.Callers && b.Round == m.Round);
+                ratios.Add(b is { OpsPerSecond: > 0 } ? m.OpsPerSecond / b.OpsPerSecond : double.NaN);
+                cpuOver.Add(b is null ? double.NaN : m.ProcessCpuMicrosecondsPerOp - b.ProcessCpuMicrosecondsPerOp);
+            }
             cells.Add(new OverheadCell
             {
                 Callers = group.Key.Callers,
@@ -154,6 +158,7 @@ internal static class ReportBuilder
                 RatioToNpgsql = Stats.MedianWithInterval(ratios),
                 MedianAllocatedBytesPerOp = Stats.Median(rounds.Select(m => m.AllocatedBytesPerOp)),
                 MedianProcessCpuMicrosecondsPerOp = Stats.Median(rounds.Select(m => m.ProcessCpuMicrosecondsPerOp)),
+                CpuOverMicroseconds = Stats.MedianWithInterval(cpuOver),
                 Errors = rounds.Sum(m => m.Errors),
                 OpsPerSecondByRound = rounds.Select(m => m.OpsPerSecond).ToList(),
             });
@@ -167,20 +172,7 @@ internal static class ReportBuilder
         };
     }
 
-    private static MicroReport Micro(MicroRun run)
-    {
-        var overheads = new List<RoutingOverhead>();
-        foreach (var routing in run.Figures.Where(f => f.Type == "OverheadBenchmarks" && f.Method == "Routing_SelectOne"))
-        {
-            if (run.Figures.FirstOrDefault(f => f.Type == routing.Type && f.Method == "Npgsql_SelectOne" && f.Parameters == routing.Parameters) is { MeanNs: { } plain } baseline
-                && routing.MeanNs is { } ours)
-            {
-                overheads.Add(new RoutingOverhead(routing.Parameters, plain, ours, ours - plain, ours / plain, baseline.AllocatedBytes, routing.AllocatedBytes));
-            }
-        }
-
-        return new MicroReport { Job = run.Job, Figures = run.Figures, Overheads = overheads };
-    }
+    private static MicroReport Micro(MicroRun run) => new() { Job = run.Job, Figures = run.Figures };
 
     private static List<TargetCheck> Targets(List<ThroughputCell> cells, IReadOnlyList<Measurement> measurements, FailoverReport? failover, OverheadReport? overhead)
     {

@@ -60,8 +60,6 @@ internal static class ResultsWriter
         s.AppendLine();
         Header(s, r, baseName);
         Overhead(s, r, r.Overhead!);
-        if (r.Micro is { Overheads.Count: > 0 } mi)
-            MicroOverheads(s, mi);
         return s.ToString();
     }
 
@@ -123,26 +121,14 @@ internal static class ResultsWriter
         s.AppendLine();
         s.AppendLine(inv, $"`{oh.Statement}` through `PgRoutingDataSource` with one backend (`routing1`) against a plain `NpgsqlDataSource` (`npgsql`) on the same server, default pool settings. Each caller opens a connection, runs the statement and closes the connection, in a closed loop. Per number of callers, after an unmeasured {OverheadComparison.Ramp.TotalSeconds:0.#} s ramp at that concurrency, {r.Parameters.OverheadRounds} pairs: both systems one after the other (the order alternating), each {OverheadComparison.Warmup.TotalSeconds:0.##} s warm-up then {r.Parameters.OverheadDurationSeconds:0.#} s measured. Medians over pairs; the ratio is the median of the pairs' ratios, with its 95% confidence interval. Allocated: every byte the process allocated in the window (the routing data source's health monitor included) per statement. CPU: this process's CPU time per statement (getrusage(2), to the microsecond; thread-pool spinning included).");
         s.AppendLine();
-        s.AppendLine("| callers | system | ops/s (median) | ÷ Npgsql | allocated B/op | client CPU µs/op | errors | ops/s, 10th–90th percentile of the windows |");
-        s.AppendLine("|---:|---|---:|---:|---:|---:|---:|---|");
+        s.AppendLine("| callers | system | ops/s (median) | ÷ Npgsql | allocated B/op | client CPU µs/op | CPU over Npgsql per statement (95% CI) | errors | ops/s, 10th–90th percentile of the windows |");
+        s.AppendLine("|---:|---|---:|---:|---:|---:|---|---:|---|");
         foreach (var c in oh.Cells)
         {
             s.AppendLine(inv,
-                $"| {c.Callers} | {c.System} | {ReadmeTable.Number(c.MedianOpsPerSecond)} | {ReadmeTable.RatioWithInterval(c.RatioToNpgsql)} | {c.MedianAllocatedBytesPerOp:0} | {c.MedianProcessCpuMicrosecondsPerOp:0.0} | {c.Errors} | {ReadmeTable.Number(Stats.Percentile(c.OpsPerSecondByRound, 0.1))}–{ReadmeTable.Number(Stats.Percentile(c.OpsPerSecondByRound, 0.9))} |");
+                $"| {c.Callers} | {c.System} | {ReadmeTable.Number(c.MedianOpsPerSecond)} | {ReadmeTable.RatioWithInterval(c.RatioToNpgsql)} | {c.MedianAllocatedBytesPerOp:0} | {c.MedianProcessCpuMicrosecondsPerOp:0.0} | {(c.System == ReportBuilder.Baseline ? "" : ReadmeTable.DifferenceWithInterval(c.CpuOverMicroseconds, "µs"))} | {c.Errors} | {ReadmeTable.Number(Stats.Percentile(c.OpsPerSecondByRound, 0.1))}–{ReadmeTable.Number(Stats.Percentile(c.OpsPerSecondByRound, 0.9))} |");
         }
 
-        s.AppendLine();
-    }
-
-    private static void MicroOverheads(StringBuilder s, MicroReport mi)
-    {
-        var inv = CultureInfo.InvariantCulture;
-        s.AppendLine("Routing overhead per statement (`SELECT 1`, one server, same pool size):");
-        s.AppendLine();
-        s.AppendLine("| parameters | plain Npgsql | RoutingDataSource | overhead | ratio | allocated (plain → routing) |");
-        s.AppendLine("|---|---:|---:|---:|---:|---|");
-        foreach (var o in mi.Overheads)
-            s.AppendLine(inv, $"| {o.Parameters} | {o.NpgsqlNs / 1000:0.0} µs | {o.RoutingNs / 1000:0.0} µs | {o.OverheadNs / 1000:+0.0;-0.0} µs | {o.Ratio:0.00} | {o.NpgsqlBytes} → {o.RoutingBytes} B |");
         s.AppendLine();
     }
 
@@ -226,8 +212,6 @@ internal static class ResultsWriter
         foreach (var f in mi.Figures)
             s.AppendLine(inv, $"| {f.Type}.{f.Method}{(f.Description != f.Method ? $" ({f.Description})" : "")}{(f.Baseline ? " (baseline)" : "")} | {f.Parameters} | {f.MeanNs:0.0} | {f.StdDevNs:0.0} | {f.AllocatedBytes} |");
         s.AppendLine();
-        if (mi.Overheads.Count > 0)
-            MicroOverheads(s, mi);
     }
 
     private static int SystemOrder(string key) => key switch
