@@ -26,6 +26,10 @@ internal static class ResultsWriter
     {
         Directory.CreateDirectory(settings.OutputDirectory);
         var baseName = string.Create(CultureInfo.InvariantCulture, $"{report.StartedAt:yyyy-MM-dd}-{Slug(report.Machine.HostName)}{settings.ResultsSuffix}");
+        // A second run on the same day and machine gets its own files: earlier results are never overwritten.
+        var first = baseName;
+        for (var n = 2; File.Exists(Path.Combine(settings.OutputDirectory, baseName + ".json")) || File.Exists(Path.Combine(settings.OutputDirectory, baseName + ".md")); n++)
+            baseName = string.Create(CultureInfo.InvariantCulture, $"{first}-{n}");
         var json = Path.Combine(settings.OutputDirectory, baseName + ".json");
         var md = Path.Combine(settings.OutputDirectory, baseName + ".md");
         File.WriteAllText(json, JsonSerializer.Serialize(report, Json) + "\n");
