@@ -99,7 +99,7 @@ ensure_pgpool() {
 
 # ./build.sh bench                  everything: side-by-side throughput + failover, then the micro benchmarks
 # ./build.sh bench throughput|failover|overhead|micro [--rounds N --duration S ...]   one part (see benchmarks/README.md)
-# ./build.sh bench --filter '*Overhead*'      anything else goes to BenchmarkDotNet's switcher
+# ./build.sh bench --filter '*RoutingDecision*'  anything else goes to BenchmarkDotNet's switcher
 cmd_bench() {
   ensure_postgres; ensure_pgpool; ensure_dotnet
   quietly build-bench dotnet build benchmarks/RoutingDataSource.Benchmarks -c Release --no-restore

@@ -23,10 +23,13 @@ internal sealed class ObjectSlots<T> where T : class
         _regions = Math.Max(1, capacity / SlotsPerRegion);
     }
 
-    public T? Rent()
+    public T? Rent() => Rent(Start());
+
+    /// <summary>A rent whose search starts at slot <paramref name="start"/> (tests use every start).</summary>
+    internal T? Rent(int start)
     {
         var slots = _slots;
-        var i = Start();
+        var i = start;
         for (var n = 0; n < slots.Length; n++, i = i + 1 == slots.Length ? 0 : i + 1)
         {
             var item = Volatile.Read(ref slots[i]);
@@ -36,10 +39,13 @@ internal sealed class ObjectSlots<T> where T : class
         return null;
     }
 
-    public bool Return(T item)
+    public bool Return(T item) => Return(item, Start());
+
+    /// <summary>A return whose search starts at slot <paramref name="start"/> (tests use every start).</summary>
+    internal bool Return(T item, int start)
     {
         var slots = _slots;
-        var i = Start();
+        var i = start;
         for (var n = 0; n < slots.Length; n++, i = i + 1 == slots.Length ? 0 : i + 1)
         {
             if (Volatile.Read(ref slots[i]) is null && Interlocked.CompareExchange(ref slots[i], item, null) is null)
@@ -47,6 +53,9 @@ internal sealed class ObjectSlots<T> where T : class
         }
         return false;
     }
+
+    /// <summary>The number of slots.</summary>
+    internal int Capacity => _slots.Length;
 
     private int Start() => _regions == 1 ? 0 : Thread.GetCurrentProcessorId() % _regions * SlotsPerRegion;
 }

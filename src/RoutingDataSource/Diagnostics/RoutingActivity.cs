@@ -18,11 +18,11 @@ internal static class RoutingActivity
     {
         if (!Source.HasListeners())
             return null;
-        var backend = lease.Backend;
-        var onPrimary = connection.IsOnPrimary(lease);
         var activity = Source.StartActivity("route", ActivityKind.Internal);
         if (activity is null)
             return null;
+        var backend = lease.Backend;
+        var onPrimary = connection.IsOnPrimary(lease);
         activity.SetTag("db.system.name", "postgresql");
         activity.SetTag("server.address", backend.Host);
         activity.SetTag("server.port", backend.Port);

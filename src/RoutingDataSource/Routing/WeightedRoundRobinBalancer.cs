@@ -3,8 +3,9 @@ using RoutingDataSource.Topology;
 namespace RoutingDataSource.Routing;
 
 /// <summary>
-/// Weighted round robin among the usable candidates: one shared counter, each read takes the next ticket, and a
-/// backend of weight w owns w consecutive tickets of every cycle. Over any run of reads the shares follow the weights
+/// Weighted round robin among the usable candidates: one shared counter, each read with a choice takes the next ticket
+/// (a read with one usable candidate takes none), and a backend of weight w owns w consecutive tickets of every cycle.
+/// Over any run of reads with the same candidates the shares follow the weights
 /// exactly (weights 1 and 3: one read in every four on the first), and concurrent callers spread evenly at every
 /// moment (a random choice gives one standby more of the in-flight reads at a time than the other). No throughput
 /// difference against the random choice could be measured on the benchmark machine (see benchmarks/README.md).

@@ -22,19 +22,23 @@ public sealed class SharedCounterAndSlotsTests
     }
 
     [Fact]
-    public void Slots_hold_exactly_their_capacity_whichever_region_a_processor_starts_in()
+    public void Slots_hold_exactly_their_capacity_whichever_slot_a_search_starts_at()
     {
-        var slots = new ObjectSlots<object>(3 * ObjectSlots<object>.SlotsPerRegion + 5);
-        var items = Enumerable.Range(0, 3 * ObjectSlots<object>.SlotsPerRegion + 5).Select(_ => new object()).ToList();
-        foreach (var item in items)
-            Assert.True(slots.Return(item));
-        Assert.False(slots.Return(new object()));
+        // Not a multiple of the region size: the last region is short, and searches wrap around from every start.
+        var slots = new ObjectSlots<object>((3 * ObjectSlots<object>.SlotsPerRegion) + 5);
+        for (var start = 0; start < slots.Capacity; start++)
+        {
+            var items = Enumerable.Range(0, slots.Capacity).Select(_ => new object()).ToList();
+            foreach (var item in items)
+                Assert.True(slots.Return(item, start));
+            Assert.False(slots.Return(new object(), start));
 
-        var rented = new HashSet<object>(ReferenceEqualityComparer.Instance);
-        while (slots.Rent() is { } item)
-            Assert.True(rented.Add(item));
-        Assert.Equal(items.Count, rented.Count);
-        Assert.All(items, i => Assert.Contains(i, rented));
+            var rented = new HashSet<object>(ReferenceEqualityComparer.Instance);
+            while (slots.Rent(start) is { } item)
+                Assert.True(rented.Add(item));
+            Assert.Equal(items.Count, rented.Count);
+            Assert.All(items, i => Assert.Contains(i, rented));
+        }
     }
 
     [Fact]

@@ -166,7 +166,8 @@ public sealed class FailoverChaosTests(ITestOutputHelper output)
     public async Task A_primary_frozen_again_after_it_recovered_still_cannot_hang_a_write()
     {
         // The statement waits stay registered on the backend's abort token while pooled. The first freeze fires that
-        // token and the backend gets a new one: the second freeze must reach waits that were registered on the old one.
+        // token and the backend gets a new one: waits pooled before it must register on the new one when next used, or
+        // the second freeze cannot release the write it catches (this test then times out at 30 s).
         await using var cluster = await StartAsync();
         await using var ds = await CreateAsync(cluster);
         for (var round = 1; round <= 2; round++)

@@ -32,14 +32,25 @@ internal sealed class CpuMeter
         var ours = OurTicks();
         var elapsed = Math.Max(1, total - _total);
         var busyShare = (double)(busy - _busy) / elapsed;
-        var ourShare = Math.Min(busyShare, (double)(ours - _ours) / elapsed);
-        return new CpuShare(busyShare, ourShare, Math.Max(0, busyShare - ourShare));
+        var ourShare = (double)(ours - _ours) / elapsed;
+        // The tree is read one process at a time: a server backend that exits and is reaped between the read of its
+        // parent and the listing of the children is in neither at that sample, and its whole CPU time drops out of the
+        // sum (a backend pruned from an idle pool after minutes of work: several seconds). Such a window cannot say how
+        // the CPU was shared: unknown, rather than "other processes used 700%".
+        if (ourShare < 0 || ourShare > busyShare + 0.05)
+            return new CpuShare(busyShare, double.NaN, double.NaN);
+        ourShare = Math.Min(busyShare, ourShare);
+        return new CpuShare(busyShare, ourShare, busyShare - ourShare);
     }
 
     // Processes started by this one were all reaped by a process of the tree (or are still in it), so their CPU time
     // is in some live member's utime/stime or cutime/cstime. A process re-parented to init would be lost; none is.
+    // (Between samples, that is: see Stop for a reap that races with one.)
     private static long OurTicks() => ProcFs.Tree(Environment.ProcessId).Sum(p => p.CpuTicks);
 }
 
-/// <summary>Fractions (0..1) of the machine's total CPU capacity over an interval.</summary>
+/// <summary>
+/// Fractions (0..1) of the machine's total CPU capacity over an interval; <see cref="Ours"/> and <see cref="Others"/> are
+/// NaN when the sample of this run's processes was torn (see <see cref="CpuMeter.Stop"/>).
+/// </summary>
 internal readonly record struct CpuShare(double Busy, double Ours, double Others);

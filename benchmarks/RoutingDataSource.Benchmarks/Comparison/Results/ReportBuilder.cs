@@ -23,7 +23,7 @@ internal static class ReportBuilder
     {
         var cells = throughput is null ? [] : Cells(throughput.Measurements);
         var measurements = throughput?.Measurements ?? [];
-        var others = measurements.Select(m => m.Cpu.Others).ToList();
+        var others = measurements.Select(m => m.Cpu.Others).Where(x => !double.IsNaN(x)).ToList();
         var load = new LoadConditions
         {
             LoadAverageAtStart = loadAtStart,

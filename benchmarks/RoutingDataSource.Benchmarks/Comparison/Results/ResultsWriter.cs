@@ -9,7 +9,9 @@ namespace RoutingDataSource.Benchmarks.Comparison.Results;
 
 /// <summary>
 /// Writes <c>&lt;date&gt;-&lt;machine&gt;.json</c> (every figure) and <c>.md</c> (the same, readable) into the results
-/// directory (a partial run adds its parts to the name, see <see cref="CompareSettings.ResultsSuffix"/>), plus README-table.md, and puts that table into README.md between its markers.
+/// directory (a partial run adds its parts to the name, see <see cref="CompareSettings.ResultsSuffix"/>; a name already
+/// taken gets <c>-2</c>, <c>-3</c>... so that no earlier result is overwritten), plus README-table.md, and puts that
+/// table into README.md between its markers.
 /// </summary>
 internal static class ResultsWriter
 {
