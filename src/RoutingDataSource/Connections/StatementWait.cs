@@ -17,7 +17,7 @@ namespace RoutingDataSource.Connections;
 /// </remarks>
 internal sealed class StatementWait : IValueTaskSource
 {
-    private const int Idle = 0;
+    // _state: 0 until the first wait, then Waiting during one and its outcome after it (no signal leaves an outcome).
     private const int Waiting = 1;
     private const int Done = 2;
     private const int Aborted = 3;
@@ -72,7 +72,6 @@ internal sealed class StatementWait : IValueTaskSource
     {
         if (Volatile.Read(ref _state) != Done)
             return;
-        _state = Idle;
         if (!_pool.Return(this))
         {
             // Not kept: it must not stay registered on a token that lives as long as the backend.

@@ -17,8 +17,6 @@ internal sealed class WeightedRoundRobinBalancer : IReadBalancer
     public NodeState? Pick(ClusterSnapshot snapshot, ulong minimumLsn)
     {
         var candidates = snapshot.ReadCandidates;
-        if (candidates.Length == 0)
-            return null;
         var total = 0;
         var choices = 0;
         NodeState? last = null;
