@@ -413,10 +413,14 @@ public sealed partial class RoutingConnection
             _transactionWrote = true;
     }
 
+    // The connection's own mark is always kept (causality tokens need it). The data source's mark is a write to state
+    // every connection shares, so it is made only where a read consults it: in the DataSource scope (the options are
+    // fixed when the data source is built).
     private void MarkWrite()
     {
         _lastWrite = _dataSource.Time.GetTimestamp();
-        _dataSource.MarkWrite(_lastWrite);
+        if (_dataSource.Options.ReadYourWrites == ReadYourWritesScope.DataSource)
+            _dataSource.MarkWrite(_lastWrite);
     }
 
     /// <summary>The replay position a standby needs to serve this connection's next read (see <see cref="ReadRequirement"/>).</summary>

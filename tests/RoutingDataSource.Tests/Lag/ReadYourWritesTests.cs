@@ -57,6 +57,7 @@ public sealed class ReadYourWritesTests(LagClusterFixture fx, ITestOutputHelper 
         var s = ds.GetStatus();
         output.WriteLine($"DataSource scope, n2 paused: {seen}/100 reads saw the row; reads n0={s["n0"]!.ReadCount} n1={s["n1"]!.ReadCount} n2={s["n2"]!.ReadCount}");
         Assert.Equal(100, seen);
+        Assert.NotEqual(0, ds.LastWrite);
         Assert.Equal(0, s["n2"]!.ReadCount);
         Assert.Equal(100, s["n0"]!.ReadCount + s["n1"]!.ReadCount);
     }
@@ -83,6 +84,8 @@ public sealed class ReadYourWritesTests(LagClusterFixture fx, ITestOutputHelper 
         output.WriteLine($"Connection scope: own connection 50/50 saw its write (n0={afterOwn["n0"]!.ReadCount}, n1={afterOwn["n1"]!.ReadCount}, n2=0); other connection's reads went n0={s["n0"]!.ReadCount - afterOwn["n0"]!.ReadCount} n1={s["n1"]!.ReadCount - afterOwn["n1"]!.ReadCount} n2={s["n2"]!.ReadCount}");
         Assert.True(s["n2"]!.ReadCount > 0, "other connections are not held back by this connection's write");
         Assert.Equal(afterOwn["n0"]!.ReadCount, s["n0"]!.ReadCount);
+        // No write to the data source's shared mark in this scope: nothing reads it, and every writer would contend on it.
+        Assert.Equal(0, ds.LastWrite);
     }
 
     [Fact]
