@@ -47,10 +47,9 @@ internal sealed class RoutingMetrics : IDisposable
     /// <summary>This data source's meter (tests tell its instruments from other data sources' by it).</summary>
     internal Meter Meter => _meter;
 
+    /// <summary>Counts statements; call only when <see cref="StatementsEnabled"/> (the caller checks it before working out the role).</summary>
     public void Statement(Backend backend, bool onPrimary, StatementKind kind, int count)
     {
-        if (!_statements.Enabled)
-            return;
         var tags = new TagList
         {
             { "routing.backend", backend.Name },

@@ -56,7 +56,7 @@ internal sealed class Backend : IAsyncDisposable
     }
 
     /// <summary>Statement waits for this backend (see <see cref="Connections.StatementWait"/>), each registered on its abort token.</summary>
-    public Connections.ObjectSlots<Connections.StatementWait> Waits { get; } = new(Math.Max(16, Environment.ProcessorCount * Connections.ObjectSlots<Connections.StatementWait>.SlotsPerRegion));
+    public Connections.ObjectSlots<Connections.StatementWait> Waits { get; } = new(Environment.ProcessorCount * Connections.ObjectSlots<Connections.StatementWait>.SlotsPerRegion);
 
     /// <summary>A separate small pool for health probes, so an exhausted application pool never blinds the monitor.</summary>
     public NpgsqlDataSource ProbePool { get; }
