@@ -16,6 +16,12 @@ internal interface IRoutedStatement
 
     void Bind(NpgsqlConnection connection, NpgsqlTransaction? transaction);
 
+    /// <summary>
+    /// The Npgsql command or batch was abandoned with its statement on a hung server: use a new one from now on, with
+    /// the same text, settings and parameters.
+    /// </summary>
+    void ReplaceAbandoned();
+
     ValueTask PrepareIfRequestedAsync(bool async, CancellationToken cancellationToken);
 
     // Async variants hand back Npgsql's own task, so the caller can stop waiting for it (abandon a hung server)

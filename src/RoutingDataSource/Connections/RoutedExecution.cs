@@ -120,6 +120,7 @@ internal static class RoutedExecution
                     {
                         abandoned = true;
                         conn.Abandon(lease, operation);
+                        statement.ReplaceAbandoned();
                         throw new OperationCanceledException("The backend was taken out of service while the statement ran.", abort);
                     }
                 }
@@ -141,6 +142,8 @@ internal static class RoutedExecution
             }
             conn.AfterStatement(c, route);
             conn.Release(lease);
+            if (route.Kind != StatementKind.Read && lease.Backend.CommitWarnings.TakeCutShort(lease.Connection))
+                throw FailureTranslator.CommitNotAcknowledged(conn, lease.Backend.Name);
             return result;
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)

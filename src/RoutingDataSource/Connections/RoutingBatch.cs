@@ -12,7 +12,7 @@ namespace RoutingDataSource.Connections;
 /// </summary>
 public sealed class RoutingBatch : DbBatch, IRoutedStatement
 {
-    private readonly NpgsqlBatch _inner = new();
+    private NpgsqlBatch _inner = new(); // replaced only after an abandoned statement (see RoutingCommand.ReplaceAbandoned)
     private RoutingConnection? _connection;
     private RoutingTransaction? _transaction;
     private RoutingDataReader? _reader;
@@ -177,6 +177,19 @@ public sealed class RoutingBatch : DbBatch, IRoutedStatement
     {
         _inner.Connection = connection;
         _inner.Transaction = transaction;
+    }
+
+    void IRoutedStatement.ReplaceAbandoned()
+    {
+        var old = _inner;
+        var fresh = new NpgsqlBatch { Timeout = old.Timeout, EnableErrorBarriers = old.EnableErrorBarriers };
+        var commands = new List<NpgsqlBatchCommand>(old.BatchCommands.Count);
+        for (var i = 0; i < old.BatchCommands.Count; i++)
+            commands.Add(old.BatchCommands[i]);
+        old.BatchCommands.Clear();
+        foreach (var command in commands)
+            fresh.BatchCommands.Add(command);
+        _inner = fresh;
     }
 
     ValueTask IRoutedStatement.PrepareIfRequestedAsync(bool async, CancellationToken cancellationToken) => default;

@@ -16,7 +16,8 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
 {
     // The Npgsql command does the real work on whichever physical connection the statement is routed to; keeping one
     // per routing command keeps parameters, prepared state and settings in one place and allocates nothing per call.
-    private readonly NpgsqlCommand _inner = new();
+    // Replaced only when a statement it ran was abandoned on a hung server (see ReplaceAbandoned).
+    private NpgsqlCommand _inner = new();
     private RoutingConnection? _connection;
     private RoutingTransaction? _transaction;
     private bool _prepareRequested;
@@ -229,6 +230,28 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
     {
         _inner.Connection = connection;
         _inner.Transaction = transaction;
+    }
+
+    void IRoutedStatement.ReplaceAbandoned()
+    {
+        // The abandoned Npgsql command is still executing on the hung server's connection, and may resume whenever that
+        // server does: it must never run another statement. The parameters move to the new one, so the caller's
+        // references to them stay valid.
+        var old = _inner;
+        var fresh = new NpgsqlCommand
+        {
+            CommandText = old.CommandText,
+            CommandType = old.CommandType,
+            CommandTimeout = old.CommandTimeout,
+            UpdatedRowSource = old.UpdatedRowSource,
+            AllResultTypesAreUnknown = old.AllResultTypesAreUnknown,
+        };
+        if (old.UnknownResultTypeList is { } unknown)
+            fresh.UnknownResultTypeList = unknown;
+        var parameters = old.Parameters.ToArray();
+        old.Parameters.Clear();
+        fresh.Parameters.AddRange(parameters);
+        _inner = fresh;
     }
 
     ValueTask IRoutedStatement.PrepareIfRequestedAsync(bool async, CancellationToken cancellationToken)

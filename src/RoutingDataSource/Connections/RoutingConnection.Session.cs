@@ -30,6 +30,7 @@ public sealed partial class RoutingConnection
     private NpgsqlConnection? _primarySession;
     private Backend? _primarySessionBackend;
     private bool _primarySessionBusy;
+    private NpgsqlCommand? _commit; // COMMIT for API transactions, never cancelled (see CommitPinnedAsync)
     private long _lastWrite;   // TimeProvider timestamp of this connection's last acknowledged write
     private ulong _tokenLsn;   // from a causality token: reads need at least this replay position
 
@@ -342,10 +343,14 @@ public sealed partial class RoutingConnection
         _pin = reason;
     }
 
-    /// <summary>Gives an unpinned physical connection back to its pool after its statement (or reader) finished.</summary>
+    /// <summary>
+    /// Gives an unpinned physical connection back to its pool after its statement (or reader) finished. A pinned one
+    /// belongs to the session, which gives it back when it unpins (possibly already, when the failure that ended the
+    /// statement also lost the session): returning it here too would put one object in the pool twice.
+    /// </summary>
     internal void Release(Lease lease)
     {
-        if (lease.Pinned && ReferenceEquals(lease.Connection, _pinned))
+        if (lease.Pinned)
             return;
         ReturnPhysical(lease.Connection, lease.Backend);
     }
@@ -479,10 +484,8 @@ public sealed partial class RoutingConnection
             {
                 if (commit)
                 {
-                    if (async)
-                        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-                    else
-                        tx.Commit();
+                    ThrowIfPinnedLost();
+                    await CommitPinnedAsync(cancellationToken).ConfigureAwait(false);
                 }
                 else if (async)
                 {
@@ -500,6 +503,57 @@ public sealed partial class RoutingConnection
         }
         if (commit && wrote)
             MarkWrite();
+    }
+
+    /// <summary>
+    /// Commits the pinned transaction. A commit is never cancelled: not by Npgsql's command timeout, not by the caller's
+    /// token. Cancelling it would cut its wait for synchronous replication short, and PostgreSQL would then report
+    /// success for a commit no standby may hold. Instead the library stops waiting (the server was taken out of service,
+    /// the caller cancelled, or the connection's command timeout passed), abandons the physical connection, and reports
+    /// that the commit may have happened. Runs on Npgsql's async path even for the sync API, so it can be abandoned.
+    /// </summary>
+    private async Task CommitPinnedAsync(CancellationToken cancellationToken)
+    {
+        var connection = _pinned!;
+        var backend = _pinnedBackend!;
+        var command = _commit ??= new NpgsqlCommand("COMMIT") { CommandTimeout = 0 };
+        command.Connection = connection;
+        var operation = command.ExecuteNonQueryAsync(CancellationToken.None);
+        if (!operation.IsCompleted)
+        {
+            var timeout = connection.CommandTimeout;
+            using var giveUp = CancellationTokenSource.CreateLinkedTokenSource(backend.AbortToken, cancellationToken);
+            if (timeout > 0)
+                giveUp.CancelAfter(TimeSpan.FromSeconds(timeout));
+            try
+            {
+                await operation.WaitAsync(giveUp.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException e) when (!operation.IsCompleted)
+            {
+                var why = backend.AbortToken.IsCancellationRequested ? "the server was taken out of service"
+                    : cancellationToken.IsCancellationRequested ? "the caller cancelled"
+                    : $"it outlasted the command timeout of {timeout} s";
+                _commit = null; // goes with its abandoned statement
+                _physicalTransaction = null; // on a connection in use: never touched again
+                Abandon(new Lease(connection, backend, Pinned: true), operation);
+                throw Resilience.FailureTranslator.CommitAbandoned(this, backend.Name, why, e);
+            }
+        }
+        try
+        {
+            await operation.ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            _physicalTransaction = null;
+            var translated = Resilience.FailureTranslator.AtCommit(e, this, backend);
+            if (ReferenceEquals(translated, e))
+                throw;
+            throw translated;
+        }
+        if (backend.CommitWarnings.TakeCutShort(connection))
+            throw Resilience.FailureTranslator.CommitNotAcknowledged(this, backend.Name);
     }
 
     internal async Task SavepointAsync(string sql, bool async, CancellationToken cancellationToken)

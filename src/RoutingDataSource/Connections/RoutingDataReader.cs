@@ -4,6 +4,7 @@ using System.Data;
 using System.Data.Common;
 using Npgsql;
 using RoutingDataSource.Classification;
+using RoutingDataSource.Resilience;
 using RoutingDataSource.Routing;
 
 namespace RoutingDataSource.Connections;
@@ -165,35 +166,81 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
     /// <inheritdoc />
     public override Task<ReadOnlyCollection<DbColumn>> GetColumnSchemaAsync(CancellationToken cancellationToken = default) => Task.FromResult(GetColumnSchema());
 
-    /// <inheritdoc />
-    public override bool Read() => Inner.Read();
+    // A write's results (INSERT ... RETURNING outside a transaction) end with its commit: reading them to the end can
+    // fail the way the write itself can, and must say so the same way (RoutingException, MayHaveCommitted). Reads keep
+    // the direct path.
+    private bool IsWrite => _route.Kind != StatementKind.Read;
 
     /// <inheritdoc />
-    public override Task<bool> ReadAsync(CancellationToken cancellationToken) => Inner.ReadAsync(cancellationToken);
+    public override bool Read() => IsWrite ? Translated(static r => r.Read(), Inner) : Inner.Read();
 
     /// <inheritdoc />
-    public override bool NextResult() => Inner.NextResult();
+    public override Task<bool> ReadAsync(CancellationToken cancellationToken)
+        => IsWrite ? TranslatedAsync(static (r, ct) => r.ReadAsync(ct), Inner, cancellationToken) : Inner.ReadAsync(cancellationToken);
 
     /// <inheritdoc />
-    public override Task<bool> NextResultAsync(CancellationToken cancellationToken) => Inner.NextResultAsync(cancellationToken);
+    public override bool NextResult() => IsWrite ? Translated(static r => r.NextResult(), Inner) : Inner.NextResult();
+
+    /// <inheritdoc />
+    public override Task<bool> NextResultAsync(CancellationToken cancellationToken)
+        => IsWrite ? TranslatedAsync(static (r, ct) => r.NextResultAsync(ct), Inner, cancellationToken) : Inner.NextResultAsync(cancellationToken);
+
+    private bool Translated(Func<NpgsqlDataReader, bool> step, NpgsqlDataReader inner)
+    {
+        try
+        {
+            return step(inner);
+        }
+        catch (Exception e) when (TranslateAtEnd(e) is { } translated)
+        {
+            throw translated;
+        }
+    }
+
+    private async Task<bool> TranslatedAsync(Func<NpgsqlDataReader, CancellationToken, Task<bool>> step, NpgsqlDataReader inner, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await step(inner, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested && TranslateAtEnd(e) is { } translated)
+        {
+            throw translated;
+        }
+    }
+
+    // Null: rethrow the original. The physical connection then stays with the reader until it is closed.
+    private Exception? TranslateAtEnd(Exception e)
+    {
+        if (_connection is not { } conn)
+            return null;
+        var translated = FailureTranslator.AtWriteResultEnd(e, conn, _lease, _route);
+        return ReferenceEquals(translated, e) ? null : translated;
+    }
 
     /// <inheritdoc />
     public override IEnumerator GetEnumerator() => new DbEnumerator(this, closeReader: false);
 
-    /// <summary>Closes the results and gives the physical connection back (unless the session is pinned).</summary>
+    /// <summary>
+    /// Closes the results and gives the physical connection back (unless the session is pinned). For a write outside a
+    /// transaction this is where its commit is confirmed: a failure here, or a commit whose synchronous wait was cut
+    /// short, raises a <see cref="RoutingException"/> with <see cref="RoutingException.MayHaveCommitted"/>.
+    /// </summary>
     public override void Close()
     {
         if (_closed)
             return;
         _closed = true;
+        Exception? failure = null;
         try
         {
             _inner!.Close();
         }
-        finally
+        catch (Exception e)
         {
-            SyncPath.Wait(Finish(async: false));
+            failure = e;
         }
+        SyncPath.Wait(Finish(failure, abandoned: null, async: false));
     }
 
     /// <inheritdoc cref="Close" />
@@ -202,24 +249,58 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
         if (_closed)
             return;
         _closed = true;
+        Exception? failure = null;
+        Task? abandoned = null;
         try
         {
-            await _inner!.CloseAsync().ConfigureAwait(false);
+            var close = _inner!.CloseAsync();
+            if (!close.IsCompleted && IsWrite)
+            {
+                // The end of a write's results waits for its commit: on a hung server it is abandoned like a statement.
+                var backend = _lease.Backend;
+                var wait = StatementWait.Rent(backend);
+                await wait.Until(close, backend.AbortToken).ConfigureAwait(false);
+                wait.Finish();
+                if (!close.IsCompleted)
+                    abandoned = close;
+            }
+            if (abandoned is null)
+                await close.ConfigureAwait(false);
         }
-        finally
+        catch (Exception e)
         {
-            await Finish(async: true).ConfigureAwait(false);
+            failure = e;
         }
+        await Finish(failure, abandoned, async: true).ConfigureAwait(false);
     }
 
-    private async Task Finish(bool async)
+    private async Task Finish(Exception? failure, Task? abandoned, bool async)
     {
         var conn = _connection!;
-        conn.AfterStatement(_classification!, _route);
-        conn.Release(_lease);
+        var lease = _lease;
         _inner = null;
         _lease = default;
         _connection = null;
+        Exception? toThrow = null;
+        if (abandoned is not null)
+        {
+            conn.Abandon(lease, abandoned);
+            var lost = FailureTranslator.AtWriteResultEnd(
+                new OperationCanceledException("The backend was taken out of service while the write's results were read.", lease.Backend.AbortToken), conn, lease, _route);
+            toThrow = lost;
+        }
+        else if (failure is not null)
+        {
+            toThrow = IsWrite ? FailureTranslator.AtWriteResultEnd(failure, conn, lease, _route) : ReadCloseFailure(failure, conn, lease);
+            conn.Release(lease);
+        }
+        else
+        {
+            conn.AfterStatement(_classification!, _route);
+            conn.Release(lease);
+            if (IsWrite && lease.Backend.CommitWarnings.TakeCutShort(lease.Connection))
+                toThrow = FailureTranslator.CommitNotAcknowledged(conn, lease.Backend.Name);
+        }
         if ((_behavior & CommandBehavior.CloseConnection) != 0)
         {
             if (async)
@@ -227,6 +308,16 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
             else
                 conn.Close();
         }
+        if (toThrow is not null)
+            throw toThrow;
+    }
+
+    // A read's results were handed over already: a server lost while closing them costs the caller nothing (it is
+    // told through the monitor), anything else is reported as it is.
+    private Exception? ReadCloseFailure(Exception failure, RoutingConnection conn, Lease lease)
+    {
+        var translated = FailureTranslator.AfterSend(failure, conn, lease, _route);
+        return translated is RetryableFailure ? null : translated;
     }
 
     /// <inheritdoc />

@@ -43,7 +43,17 @@ internal sealed class Backend : IAsyncDisposable
     private readonly Connections.ObjectSlots<NpgsqlConnection> _closedConnections = new(64);
 
     /// <summary>A closed <see cref="NpgsqlConnection"/> on <see cref="Pool"/>, reused when one is free.</summary>
-    public NpgsqlConnection RentConnection() => _closedConnections.Rent() ?? Pool.CreateConnection();
+    public NpgsqlConnection RentConnection() => _closedConnections.Rent() ?? NewConnection();
+
+    private NpgsqlConnection NewConnection()
+    {
+        var connection = Pool.CreateConnection();
+        CommitWarnings.Watch(connection);
+        return connection;
+    }
+
+    /// <summary>Notices on this backend's connections that a commit's synchronous wait was cut short.</summary>
+    public Connections.CommitWarnings CommitWarnings { get; } = new();
 
     /// <summary>
     /// Takes back a connection from <see cref="RentConnection"/> once it is closed (its connector is back in the pool);
