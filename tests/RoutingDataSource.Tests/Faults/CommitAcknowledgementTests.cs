@@ -74,6 +74,34 @@ public sealed class CommitAcknowledgementTests(FaultClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_crash_while_a_write_reader_closes_is_reported_as_may_have_committed()
+    {
+        await using var ds = await CreateAsync(Cluster, b => b.Options.FailoverTimeout = TimeSpan.FromSeconds(2));
+        var id = NextId();
+        RoutingException e;
+        await using (await fixture.BlockCommitsAsync())
+        {
+            await using var conn = await ds.OpenConnectionAsync();
+            await using var cmd = conn.CreateCommand();
+            cmd.CommandText = $"INSERT INTO acks VALUES ({id}, 'crash at close') RETURNING id";
+            var reader = await cmd.ExecuteReaderAsync();
+            Assert.True(await reader.ReadAsync()); // the row comes before the commit, which waits for 'ghost'
+            await Cluster.Primary.StopAsync(immediate: true);
+            try
+            {
+                e = await Assert.ThrowsAsync<RoutingException>(() => reader.CloseAsync());
+            }
+            finally
+            {
+                await Cluster.Primary.StartAsync();
+            }
+        }
+        Assert.Equal(RoutingFailure.ConnectionLost, e.Failure);
+        Assert.True(e.MayHaveCommitted);
+        await Cluster.WaitForReplicationAsync();
+    }
+
+    [Fact]
     public async Task A_unit_of_work_commit_is_never_cancelled_and_is_given_up_as_may_have_committed()
     {
         await using var ds = await ShortTimeoutDataSourceAsync();
