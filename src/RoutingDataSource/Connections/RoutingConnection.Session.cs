@@ -315,9 +315,31 @@ public sealed partial class RoutingConnection
         return new Lease(conn, backend, Pinned: false);
     }
 
-    private static void DisposeWhenDone(NpgsqlConnection conn, Task operation)
-        => operation.ContinueWith(static (_, c) => ((NpgsqlConnection)c!).Dispose(), conn, CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    private static void DisposeWhenDone(NpgsqlConnection conn, Task operation) => _ = DisposeAfterAsync(conn, operation);
+
+    // Closing gives the server back its session (an open transaction is rolled back, its locks released). It runs off
+    // the driver's completion path (a synchronous close inside Npgsql's own continuation can fail and leave the session
+    // open, idle in transaction), and nothing it throws can reach anyone: the statement belongs to no caller any more.
+    private static async Task DisposeAfterAsync(NpgsqlConnection conn, Task operation)
+    {
+        try
+        {
+            await operation.ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // the abandoned statement's outcome is nobody's
+        catch (Exception)
+        {
+        }
+        await Task.Yield();
+        try
+        {
+            await conn.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+        }
+#pragma warning restore CA1031
+    }
 
     /// <summary>
     /// Lets go of a physical connection whose statement is stuck on a hung server: it is neither closed nor returned
