@@ -65,6 +65,9 @@ public sealed class LocalPgNode
 
     internal bool IsInitialStandby { get; }
 
+    /// <summary>How the last <see cref="RejoinAsync"/> brought this node back, or null before any.</summary>
+    internal RejoinOutcome? LastRejoin { get; private set; }
+
     // The harness's own statements: never pooled (a pooled connection would outlive restarts
     // and freezes), bounded, and named so that tests can tell them from the library's traffic.
     internal string AdminConnectionString => ConnectionStringWith(b =>
@@ -116,33 +119,8 @@ public sealed class LocalPgNode
     /// <paramref name="immediate"/> false, fast shutdown (<c>-m fast</c>: clean, sessions
     /// cancelled). A frozen node is thawed first. Does nothing when it is not running.
     /// </summary>
-    public async Task StopAsync(bool immediate = true, CancellationToken cancellationToken = default)
-    {
-        await _lifecycle.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            ThawCore();
-            if (Postmaster.FindRunning(DataDirectory) is not { } pid)
-            {
-                ForgetServerProcess();
-                return;
-            }
-
-            // The signals pg_ctl sends; sent directly, the wait below notices the exit at once.
-            Posix.Signal(pid, immediate ? Posix.SigQuit : Posix.SigInt);
-            var timeout = _cluster.Options.OperationTimeout;
-            await Poll.UntilAsync(
-                _ => Task.FromResult(!Posix.IsAlive(pid)),
-                timeout,
-                () => $"Node {Name} did not stop within {timeout.TotalSeconds:0} s.\n{LogSection()}",
-                cancellationToken).ConfigureAwait(false);
-            ForgetServerProcess();
-        }
-        finally
-        {
-            _lifecycle.Release();
-        }
-    }
+    public Task StopAsync(bool immediate = true, CancellationToken cancellationToken = default) =>
+        StopCoreAsync(immediate, _cluster.Options.OperationTimeout, cancellationToken);
 
     /// <summary>A clean restart: fast shutdown, then start.</summary>
     public async Task RestartAsync(CancellationToken cancellationToken = default)
@@ -237,11 +215,7 @@ public sealed class LocalPgNode
             throw new ArgumentException("A node cannot follow itself.", nameof(newPrimary));
         }
 
-        await Sql.ExecuteAsync(
-            newPrimary.AdminConnectionString,
-            "SELECT pg_create_physical_replication_slot($1::name, true) WHERE NOT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = $1::name)",
-            cancellationToken,
-            SlotName).ConfigureAwait(false);
+        await EnsureSlotOnAsync(newPrimary, cancellationToken).ConfigureAwait(false);
 
         // ALTER SYSTEM refuses to run inside a transaction block, so one statement per round trip.
         foreach (var statement in new[]
@@ -254,16 +228,88 @@ public sealed class LocalPgNode
             await Sql.ExecuteAsync(AdminConnectionString, statement, cancellationToken).ConfigureAwait(false);
         }
 
+        await WaitUntilStreamingFromAsync(newPrimary, logStart: null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Brings this node, an old primary (crashed, stopped, frozen, or still running fenced on an old timeline),
+    /// back as a streaming standby of <paramref name="newPrimary"/>, with its own port, application name and
+    /// slot, and waits until <paramref name="newPrimary"/> reports it streaming. The steps are those of the
+    /// README's "Rejoining an old primary": a clean stop (immediate if that hangs), this node's slot on
+    /// <paramref name="newPrimary"/>, a CHECKPOINT there (so that its control file names its new timeline),
+    /// <c>pg_rewind</c>, this node's own configuration files put back, <c>primary_conninfo</c> (with
+    /// application_name) and <c>primary_slot_name</c>, standby.signal, start. When pg_rewind fails, or the
+    /// rewound node cannot come up (the WAL it needs is gone from <paramref name="newPrimary"/>), the data
+    /// directory is replaced by a fresh <c>pg_basebackup</c> instead. Anything written on this node after the
+    /// fork is discarded.
+    /// </summary>
+    /// <remarks>Not to be run concurrently with other lifecycle operations on this node.</remarks>
+    /// <exception cref="InvalidOperationException"><paramref name="newPrimary"/> is not a primary, or neither way worked (the message holds both logs).</exception>
+    public async Task RejoinAsync(LocalPgNode newPrimary, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(newPrimary);
+        if (ReferenceEquals(newPrimary, this))
+        {
+            throw new ArgumentException("A node cannot rejoin itself.", nameof(newPrimary));
+        }
+
+        if (!ReferenceEquals(newPrimary._cluster, _cluster))
+        {
+            throw new ArgumentException($"Node {newPrimary.Name} belongs to another cluster.", nameof(newPrimary));
+        }
+
+        if (await newPrimary.IsInRecoveryAsync(cancellationToken).ConfigureAwait(false))
+        {
+            throw new InvalidOperationException($"Node {newPrimary.Name} is in recovery, not a primary: {Name} cannot rejoin it.");
+        }
+
+        await StopCleanlyIfPossibleAsync(cancellationToken).ConfigureAwait(false);
+        var ownConfiguration = Rejoin.SaveConfiguration(DataDirectory);
+        // Before the CHECKPOINT below can recycle it: the WAL this node will need from now on stays on newPrimary.
+        await EnsureSlotOnAsync(newPrimary, cancellationToken).ConfigureAwait(false);
+        await CheckpointUntilControlFileShowsTimelineAsync(newPrimary, cancellationToken).ConfigureAwait(false);
+
         var timeout = _cluster.Options.OperationTimeout;
-        await Poll.UntilAsync(
-            async ct => await Sql.ScalarAsync<bool>(
-                newPrimary.AdminConnectionString,
-                "SELECT EXISTS (SELECT FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming')",
-                ct,
-                ApplicationName).ConfigureAwait(false),
-            timeout,
-            () => $"Node {Name} did not start streaming from {newPrimary.Name} within {timeout.TotalSeconds:0} s.\n{LogSection()}\n{newPrimary.LogSection()}",
-            cancellationToken).ConfigureAwait(false);
+        var rewind = await Rejoin.RewindAsync(_cluster.Binaries, DataDirectory, SourceConnectionInfo(newPrimary), timeout, cancellationToken).ConfigureAwait(false);
+        string rewindProblem;
+        if (rewind.Succeeded)
+        {
+            await Rejoin.WriteStandbyConfigurationAsync(
+                DataDirectory, ownConfiguration, NodeSettings.PrimaryConnectionInfo(newPrimary, this), SlotName, cancellationToken).ConfigureAwait(false);
+            if (await TryStartAsStandbyOfAsync(newPrimary, cancellationToken).ConfigureAwait(false) is not { } startProblem)
+            {
+                LastRejoin = new RejoinOutcome(RejoinMethod.Rewind, null);
+                return;
+            }
+
+            rewindProblem = $"pg_rewind succeeded, but the rewound node did not come up as a standby: {startProblem}\n{rewind.Output}";
+            await StopAsync(immediate: true, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            rewindProblem = $"pg_rewind failed (exit code {rewind.ExitCode}):\n{rewind.Output}";
+        }
+
+        WorkArea.TryDelete(DataDirectory);
+        if (Directory.Exists(DataDirectory))
+        {
+            throw new InvalidOperationException($"Node {Name}: could not remove {DataDirectory} for a fresh base backup after: {rewindProblem}");
+        }
+
+        var backup = await Rejoin.BaseBackupAsync(_cluster.Binaries, DataDirectory, SourceConnectionInfo(newPrimary), SlotName, timeout, cancellationToken).ConfigureAwait(false);
+        if (!backup.Succeeded)
+        {
+            throw new InvalidOperationException($"Node {Name} could not rejoin {newPrimary.Name}. {rewindProblem}\npg_basebackup failed too (exit code {backup.ExitCode}):\n{backup.Output}");
+        }
+
+        await Rejoin.WriteStandbyConfigurationAsync(
+            DataDirectory, ownConfiguration, NodeSettings.PrimaryConnectionInfo(newPrimary, this), SlotName, cancellationToken).ConfigureAwait(false);
+        if (await TryStartAsStandbyOfAsync(newPrimary, cancellationToken).ConfigureAwait(false) is { } problem)
+        {
+            throw new InvalidOperationException($"Node {Name} could not rejoin {newPrimary.Name}. {rewindProblem}\nAfter a fresh base backup: {problem}");
+        }
+
+        LastRejoin = new RejoinOutcome(RejoinMethod.BaseBackup, rewindProblem);
     }
 
     /// <summary>
@@ -356,6 +402,138 @@ public sealed class LocalPgNode
     /// <summary>A headed log tail for exception messages.</summary>
     internal string LogSection(int lines = 40) => $"--- last {lines} lines of {Name}'s log ({LogPath}) ---\n{ReadLogTail(lines)}\n--- end of {Name}'s log ---";
 
+    /// <summary>Stops the server within <paramref name="timeout"/> (see <see cref="StopAsync"/>); a <see cref="TimeoutException"/> after it.</summary>
+    internal async Task StopCoreAsync(bool immediate, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        await _lifecycle.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            ThawCore();
+            if (Postmaster.FindRunning(DataDirectory) is not { } pid)
+            {
+                ForgetServerProcess();
+                return;
+            }
+
+            // The signals pg_ctl sends; sent directly, the wait below notices the exit at once.
+            Posix.Signal(pid, immediate ? Posix.SigQuit : Posix.SigInt);
+            await Poll.UntilAsync(
+                _ => Task.FromResult(!Posix.IsAlive(pid)),
+                timeout,
+                () => $"Node {Name} did not stop within {timeout.TotalSeconds:0} s.\n{LogSection()}",
+                cancellationToken).ConfigureAwait(false);
+            ForgetServerProcess();
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    // pg_rewind wants a cleanly shut-down target (it recovers a crashed one itself, in single-user mode, which
+    // takes longer); a fast shutdown that hangs is cut short by an immediate one.
+    private async Task StopCleanlyIfPossibleAsync(CancellationToken cancellationToken)
+    {
+        var patience = TimeSpan.FromTicks(Math.Min(_cluster.Options.OperationTimeout.Ticks, TimeSpan.FromSeconds(10).Ticks));
+        try
+        {
+            await StopCoreAsync(immediate: false, patience, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            await StopAsync(immediate: true, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private Task EnsureSlotOnAsync(LocalPgNode primary, CancellationToken cancellationToken) =>
+        Sql.ExecuteAsync(
+            primary.AdminConnectionString,
+            "SELECT pg_create_physical_replication_slot($1::name, true) WHERE NOT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = $1::name)",
+            cancellationToken,
+            SlotName);
+
+    // Right after a promotion the control file still names the old timeline until a checkpoint completes;
+    // pg_rewind reads the source's timeline from it, and with the old one it wrongly finds nothing to rewind
+    // (then the node cannot start: "requested timeline N does not contain minimum recovery point").
+    private static Task CheckpointUntilControlFileShowsTimelineAsync(LocalPgNode primary, CancellationToken cancellationToken)
+    {
+        var timeout = primary._cluster.Options.OperationTimeout;
+        return Poll.UntilAsync(
+            async ct =>
+            {
+                await Sql.ExecuteAsync(primary.AdminConnectionString, "CHECKPOINT", ct).ConfigureAwait(false);
+                var inControlFile = await Sql.ScalarAsync<int>(primary.AdminConnectionString, "SELECT timeline_id FROM pg_control_checkpoint()", ct).ConfigureAwait(false);
+                return inControlFile == await primary.GetTimelineAsync(ct).ConfigureAwait(false);
+            },
+            timeout,
+            () => $"The control file of {primary.Name} did not show its current timeline after CHECKPOINT within {timeout.TotalSeconds:0} s.\n{primary.LogSection()}",
+            cancellationToken);
+    }
+
+    // pg_rewind and pg_basebackup read the source as the superuser (pg_rewind needs superuser, or EXECUTE on
+    // pg_ls_dir, pg_stat_file, pg_read_binary_file; pg_basebackup the REPLICATION attribute).
+    private static string SourceConnectionInfo(LocalPgNode source) =>
+        string.Create(CultureInfo.InvariantCulture, $"host={source.Host} port={source.Port} user={LocalPgCluster.SuperUser} dbname={LocalPgCluster.DefaultDatabase} connect_timeout=5");
+
+    /// <summary>Starts this node as a standby and waits until <paramref name="primary"/> sees it streaming; the reason when it cannot.</summary>
+    private async Task<string?> TryStartAsStandbyOfAsync(LocalPgNode primary, CancellationToken cancellationToken)
+    {
+        var logStart = LogLength();
+        try
+        {
+            await StartCoreAsync(portMayMove: false, cancellationToken, giveUpOnHopelessLog: true).ConfigureAwait(false);
+            await WaitUntilStreamingFromAsync(primary, logStart, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        catch (Exception e) when (e is HopelessStartException or TimeoutException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
+        {
+            return $"{e.Message}\n{ReadLogFrom(logStart)}";
+        }
+    }
+
+    /// <summary>
+    /// Waits until <paramref name="primary"/> lists this node as streaming. With <paramref name="logStart"/>,
+    /// gives up at once when this node's log since then says it never will (<see cref="HopelessStartException"/>).
+    /// </summary>
+    private Task WaitUntilStreamingFromAsync(LocalPgNode primary, long? logStart, CancellationToken cancellationToken)
+    {
+        var timeout = _cluster.Options.OperationTimeout;
+        return Poll.UntilAsync(
+            async ct =>
+            {
+                if (logStart is { } start && Rejoin.FindHopelessStart(ReadLogFrom(start)) is { } line)
+                {
+                    throw new HopelessStartException(line);
+                }
+
+                return await Sql.ScalarAsync<bool>(
+                    primary.AdminConnectionString,
+                    "SELECT EXISTS (SELECT FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming')",
+                    ct,
+                    ApplicationName).ConfigureAwait(false);
+            },
+            timeout,
+            () => $"Node {Name} did not start streaming from {primary.Name} within {timeout.TotalSeconds:0} s.\n{LogSection()}\n{primary.LogSection()}",
+            cancellationToken);
+    }
+
+    private long LogLength() => File.Exists(LogPath) ? new FileInfo(LogPath).Length : 0;
+
+    private string ReadLogFrom(long offset)
+    {
+        try
+        {
+            using var stream = new FileStream(LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            stream.Seek(Math.Min(offset, stream.Length), SeekOrigin.Begin);
+            using var reader = new StreamReader(stream);
+            return reader.ReadToEnd();
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+    }
+
     /// <summary>
     /// Starts the server and waits until it accepts connections. During cluster start the port
     /// may be taken by another process between allocation and bind: then, if
@@ -366,8 +544,10 @@ public sealed class LocalPgNode
     /// process: this process reaps it when it exits (pg_ctl would orphan it to an init that may
     /// never reap, leaving zombies) and a process-tree kill of the test host reaches it.
     /// Readiness is read from postmaster.pid, as pg_ctl does, but polled faster.
+    /// With <paramref name="giveUpOnHopelessLog"/>, a start whose log says the server will never get there
+    /// (a standby whose WAL is gone) ends at once with a <see cref="HopelessStartException"/>.
     /// </remarks>
-    internal async Task StartCoreAsync(bool portMayMove, CancellationToken cancellationToken)
+    internal async Task StartCoreAsync(bool portMayMove, CancellationToken cancellationToken, bool giveUpOnHopelessLog = false)
     {
         await _lifecycle.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -380,13 +560,15 @@ public sealed class LocalPgNode
                 }
 
                 ForgetServerProcess();
-                var logStart = File.Exists(LogPath) ? new FileInfo(LogPath).Length : 0;
+                var logStart = LogLength();
                 var server = LaunchPostmaster();
                 var timeout = _cluster.Options.OperationTimeout;
                 try
                 {
                     await Poll.UntilAsync(
-                        _ => Task.FromResult(server.HasExited ? throw new ServerExitedException() : IsAcceptingConnections()),
+                        _ => Task.FromResult(server.HasExited ? throw new ServerExitedException()
+                            : giveUpOnHopelessLog && Rejoin.FindHopelessStart(ReadLogFrom(logStart)) is { } line ? throw new HopelessStartException(line)
+                            : IsAcceptingConnections()),
                         timeout,
                         () => $"Node {Name} did not accept connections within {timeout.TotalSeconds:0} s.\n{LogSection()}",
                         cancellationToken).ConfigureAwait(false);
@@ -489,6 +671,8 @@ public sealed class LocalPgNode
     }
 
     private sealed class ServerExitedException : Exception;
+
+    private sealed class HopelessStartException(string logLine) : Exception($"The server log says it cannot come up: {logLine}");
 
     private static string Seconds(TimeSpan timeout) => ((int)Math.Ceiling(timeout.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
 }
