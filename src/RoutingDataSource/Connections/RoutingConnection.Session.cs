@@ -358,6 +358,22 @@ public sealed partial class RoutingConnection
         DisposeWhenDone(lease.Connection, operation);
     }
 
+    /// <summary>Forgets the pinned physical connection and closes it in the background, never returning it to a pool as it is.</summary>
+    private void DiscardPinned()
+    {
+        if (_pinned is not { } conn)
+            return;
+        if (ReferenceEquals(conn, _primarySession))
+        {
+            _primarySession = null;
+            _primarySessionBackend = null;
+            _primarySessionBusy = false;
+        }
+        _pinned = null;
+        _pinnedBackend?.Pool.Clear(); // the connector is closed, not pooled, when it comes back
+        DisposeWhenDone(conn, Task.CompletedTask);
+    }
+
     private void Pin(Lease lease, PinReason reason)
     {
         _pinned = lease.Connection;
@@ -509,13 +525,24 @@ public sealed partial class RoutingConnection
                     ThrowIfPinnedLost();
                     await CommitPinnedAsync(cancellationToken).ConfigureAwait(false);
                 }
-                else if (async)
-                {
-                    await tx.RollbackAsync(cancellationToken).ConfigureAwait(false);
-                }
                 else
                 {
-                    tx.Rollback();
+                    try
+                    {
+                        if (async)
+                            await tx.RollbackAsync(cancellationToken).ConfigureAwait(false);
+                        else
+                            tx.Rollback();
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                    {
+                        // A rollback that failed leaves the server session in a state nobody knows: never give it back
+                        // to a pool (closing it is what rolls it back on the server). What is left is gone either way.
+                        _physicalTransaction = null;
+                        DiscardPinned();
+                        if (e is not NpgsqlException and not InvalidOperationException)
+                            throw;
+                    }
                 }
             }
         }
