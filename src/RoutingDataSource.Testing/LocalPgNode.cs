@@ -274,8 +274,7 @@ public sealed class LocalPgNode
         string rewindProblem;
         if (rewind.Succeeded)
         {
-            await Rejoin.WriteStandbyConfigurationAsync(
-                DataDirectory, ownConfiguration, NodeSettings.PrimaryConnectionInfo(newPrimary, this), SlotName, cancellationToken).ConfigureAwait(false);
+            await ConfigureAsStandbyOfAsync(newPrimary, ownConfiguration, cancellationToken).ConfigureAwait(false);
             if (await TryStartAsStandbyOfAsync(newPrimary, cancellationToken).ConfigureAwait(false) is not { } startProblem)
             {
                 LastRejoin = new RejoinOutcome(RejoinMethod.Rewind, null);
@@ -302,8 +301,7 @@ public sealed class LocalPgNode
             throw new InvalidOperationException($"Node {Name} could not rejoin {newPrimary.Name}. {rewindProblem}\npg_basebackup failed too (exit code {backup.ExitCode}):\n{backup.Output}");
         }
 
-        await Rejoin.WriteStandbyConfigurationAsync(
-            DataDirectory, ownConfiguration, NodeSettings.PrimaryConnectionInfo(newPrimary, this), SlotName, cancellationToken).ConfigureAwait(false);
+        await ConfigureAsStandbyOfAsync(newPrimary, ownConfiguration, cancellationToken).ConfigureAwait(false);
         if (await TryStartAsStandbyOfAsync(newPrimary, cancellationToken).ConfigureAwait(false) is { } problem)
         {
             throw new InvalidOperationException($"Node {Name} could not rejoin {newPrimary.Name}. {rewindProblem}\nAfter a fresh base backup: {problem}");
@@ -474,6 +472,18 @@ public sealed class LocalPgNode
     // pg_ls_dir, pg_stat_file, pg_read_binary_file; pg_basebackup the REPLICATION attribute).
     private static string SourceConnectionInfo(LocalPgNode source) =>
         string.Create(CultureInfo.InvariantCulture, $"host={source.Host} port={source.Port} user={LocalPgCluster.SuperUser} dbname={LocalPgCluster.DefaultDatabase} connect_timeout=5");
+
+    private async Task ConfigureAsStandbyOfAsync(LocalPgNode primary, Dictionary<string, byte[]> ownConfiguration, CancellationToken cancellationToken)
+    {
+        // A data directory lost in an earlier, failed rejoin has no settings file of its own left to keep.
+        if (!ownConfiguration.ContainsKey(ClusterTemplate.NodeSettingsFile))
+        {
+            await _cluster.WriteSettingsAsync(this, cancellationToken).ConfigureAwait(false);
+        }
+
+        await Rejoin.WriteStandbyConfigurationAsync(
+            DataDirectory, ownConfiguration, NodeSettings.PrimaryConnectionInfo(primary, this), SlotName, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>Starts this node as a standby and waits until <paramref name="primary"/> sees it streaming; the reason when it cannot.</summary>
     private async Task<string?> TryStartAsStandbyOfAsync(LocalPgNode primary, CancellationToken cancellationToken)
