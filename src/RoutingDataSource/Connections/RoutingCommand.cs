@@ -207,6 +207,8 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
             var c = Classify(conn);
             if (mode != ExecuteMode.Reader && conn.TryConsumeTransactionControl(c, _inner.CommandText))
                 return new(mode == ExecuteMode.NonQuery ? (TResult)(object)(-1) : default!);
+            if (mode != ExecuteMode.Reader && conn.IsSqlCommitOfPinnedTransaction(c))
+                return CommitAsync<TResult>(conn, mode, cancellationToken);
             var route = conn.DataSourceInternal.Router.Route(c);
             if (started != 0)
                 metrics.Decision(started);
@@ -216,6 +218,12 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
         {
             return ValueTask.FromException<TResult>(e);
         }
+    }
+
+    private static async ValueTask<TResult> CommitAsync<TResult>(RoutingConnection conn, ExecuteMode mode, CancellationToken cancellationToken)
+    {
+        await conn.CommitSqlTransactionAsync(cancellationToken).ConfigureAwait(false);
+        return mode == ExecuteMode.NonQuery ? (TResult)(object)(-1) : default!;
     }
 
     (SqlClassification, StatementRoute) IRoutedStatement.Plan(RoutingConnection connection)

@@ -555,6 +555,31 @@ public sealed partial class RoutingConnection
     }
 
     /// <summary>
+    /// A lone SQL <c>COMMIT</c> (or <c>END</c>) of the session's own SQL-level transaction: committed the way
+    /// <see cref="RoutingTransaction.CommitAsync"/> commits (never cancelled, see <see cref="CommitPinnedAsync"/>).
+    /// </summary>
+    internal bool IsSqlCommitOfPinnedTransaction(SqlClassification c)
+        => c.Kind == StatementKind.TransactionControl && c.StatementCount == 1 && c.TransactionControl == TransactionControlKind.Commit
+            && !c.ChainsTransaction && _tx == TransactionPhase.Active && _transaction is null && _pinned is not null;
+
+    internal async ValueTask CommitSqlTransactionAsync(CancellationToken cancellationToken)
+    {
+        ThrowIfPinnedLost();
+        var wrote = _transactionWrote;
+        _pinnedBackend!.CountWrites(1);
+        try
+        {
+            await CommitPinnedAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            EndTransaction();
+        }
+        if (wrote)
+            MarkWrite();
+    }
+
+    /// <summary>
     /// Commits the pinned transaction. A commit is never cancelled: not by Npgsql's command timeout, not by the caller's
     /// token. Cancelling it would cut its wait for synchronous replication short, and PostgreSQL would then report
     /// success for a commit no standby may hold. Instead the library stops waiting (the server was taken out of service,

@@ -125,6 +125,27 @@ public sealed class CommitAcknowledgementTests(FaultClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_sql_commit_is_never_cancelled_and_is_given_up_as_may_have_committed()
+    {
+        await using var ds = await ShortTimeoutDataSourceAsync();
+        var id = NextId();
+        RoutingException e;
+        await using (await fixture.BlockCommitsAsync())
+        {
+            await using var conn = await ds.OpenConnectionAsync();
+            await NonQueryAsync(conn, "BEGIN");
+            await NonQueryAsync(conn, $"INSERT INTO acks VALUES ({id}, 'sql commit')");
+            e = await Assert.ThrowsAsync<RoutingException>(() => NonQueryAsync(conn, "COMMIT"));
+            Assert.True(await fixture.SessionsWaitingForSyncRepAsync() >= 1, "the COMMIT was cancelled (its synchronous wait cut short) instead of abandoned");
+            // The transaction is over for the connection: its next statement is routed afresh.
+            Assert.Contains(await ServerPortAsync(conn), new[] { Cluster.Node("n1").Port, Cluster.Node("n2").Port });
+        }
+        Assert.Equal(RoutingFailure.ConnectionLost, e.Failure);
+        Assert.True(e.MayHaveCommitted);
+        Assert.True(await CommittedOnPrimaryAsync(id));
+    }
+
+    [Fact]
     public async Task A_commit_through_the_transaction_api_cancelled_by_the_caller_is_not_acknowledged()
     {
         await using var ds = await ShortTimeoutDataSourceAsync();
