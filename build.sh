@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One entry point for everything: ./build.sh test | demo | bench [part] | pack
+# One entry point for everything: ./build.sh test | demo | bench [part] | chaos [faults] [seed] | pack
 # Each verb first installs what is missing (PostgreSQL server binaries, NuGet packages),
 # then runs. Quiet on success; on failure it says what failed and exits non-zero.
 set -euo pipefail
@@ -112,6 +112,16 @@ cmd_bench() {
   esac
 }
 
+# ./build.sh chaos [faults] [seed]   the chaos soak of issue 18 (default 30 faults, a random seed, printed); results in
+# benchmarks/results/<date>-chaos.md (+ .json), logs in artifacts/chaos/. Exits non-zero when a write was lost, a
+# failed write is present anyway, or a write failed with a raw exception.
+cmd_chaos() {
+  ensure_postgres; ensure_dotnet
+  quietly build-chaos dotnet build benchmarks/RoutingDataSource.Chaos -c Release --no-restore -warnaserror
+  export CHAOS_COMMAND="./build.sh chaos${*:+ $*}"   # recorded in the results file
+  dotnet run --project benchmarks/RoutingDataSource.Chaos -c Release --no-build -- "$@"
+}
+
 cmd_pack() {
   ensure_dotnet
   rm -rf "$ROOT/artifacts/packages"
@@ -127,6 +137,8 @@ usage: ./build.sh <verb> [args]
   demo                        install prerequisites, run samples/QuickStart on a local cluster
   bench  [part] [options]     install prerequisites (PostgreSQL, Pgpool-II), run the benchmarks:
                               all parts, or throughput | failover | micro; results in benchmarks/results/
+  chaos  [faults] [seed]      install prerequisites, run the chaos soak (default 30 faults, random seed):
+                              crashes, freezes and cuts under a checked workload; results in benchmarks/results/
   pack                        write the .nupkg files to artifacts/packages
 USAGE
 }
@@ -137,6 +149,7 @@ case "$verb" in
   test)  cmd_test "$@" ;;
   demo)  cmd_demo "$@" ;;
   bench) cmd_bench "$@" ;;
+  chaos) cmd_chaos "$@" ;;
   pack)  cmd_pack "$@" ;;
   -h|--help|help) usage ;;
   *) usage >&2; exit 2 ;;

@@ -1,0 +1,157 @@
+using System.Globalization;
+using RoutingDataSource.Chaos.Cluster;
+using RoutingDataSource.Testing;
+
+namespace RoutingDataSource.Chaos.Faults;
+
+/// <summary>
+/// Inflicts one fault on a whole cluster and repairs it: waits for the coordinator's failover where the primary was
+/// hit, rejoins the old primary as a standby of the new one (<see cref="Rejoin"/>), restarts a crashed standby, and
+/// returns once the cluster is whole again so that the next fault meets a full cluster. Every wait is bounded.
+/// </summary>
+internal sealed class FaultInjector(ChaosCluster cluster, ChaosSettings settings, Random random, TextWriter progress)
+{
+    // How long a crashed primary may go unreplaced before the harness gives up waiting and restarts it.
+    private static readonly TimeSpan FailoverLimit = TimeSpan.FromSeconds(30);
+    // After a thaw or a heal, how long a promotion already under way may still take to show.
+    private static readonly TimeSpan LateFailover = TimeSpan.FromSeconds(5);
+
+    private RunClock Clock => cluster.Clock;
+
+    /// <summary>Runs one fault; its record is added to <paramref name="records"/> before the fault is inflicted, so a harness failure keeps it.</summary>
+    public async Task RunAsync(int number, FaultKind kind, List<FaultRecord> records, CancellationToken cancellationToken)
+    {
+        var primary = await cluster.WaitUntilWholeAsync(settings.RecoveryTimeout, cancellationToken);
+        var standbys = cluster.Nodes.Where(n => n != primary).OrderBy(n => n.Name, StringComparer.Ordinal).ToArray();
+        var target = kind == FaultKind.CrashStandby ? standbys[random.Next(standbys.Length)] : primary;
+        var record = new FaultRecord { Number = number, Kind = kind, Target = target.Name, PrimaryBefore = primary.Name, Injected = Clock.Now };
+        records.Add(record);
+        try
+        {
+            switch (kind)
+            {
+                case FaultKind.CrashPrimary:
+                    await CrashPrimaryAsync(primary, record, cancellationToken);
+                    break;
+                case FaultKind.FreezePrimary:
+                    await FreezePrimaryAsync(primary, record, settings.FreezeDuration, TimeSpan.Zero, cancellationToken);
+                    break;
+                case FaultKind.LateReturn:
+                    await FreezePrimaryAsync(primary, record, settings.FreezeDuration, settings.LateReturnHold, cancellationToken);
+                    break;
+                case FaultKind.CrashStandby:
+                    await target.StopAsync(immediate: true, cancellationToken);
+                    await Task.Delay(settings.StandbyDownFor, cancellationToken);
+                    await target.StartAsync(cancellationToken);
+                    break;
+                case FaultKind.CutPrimary:
+                    await CutPrimaryAsync(primary, record, cancellationToken);
+                    break;
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
+            }
+
+            await cluster.WaitUntilWholeAsync(settings.RecoveryTimeout, cancellationToken);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            record.Note = $"harness failed: {e.GetType().Name}: {e.Message.Split('\n')[0]}";
+            throw;
+        }
+        finally
+        {
+            record.Recovered = Clock.Now;
+        }
+
+        progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"[{Clock.Now,7:0.0}] fault {number} {kind} of {target.Name} at {record.Injected:0.0} s: {(record.Promoted is { } p ? $"{p} promoted after {record.FailoverSeconds:0.0} s" : "no promotion")}{(record.Rejoin is { } r ? $"; {record.PrimaryBefore} rejoined by {r} in {record.RejoinSeconds:0.0} s" : "")}; whole again after {record.Recovered - record.Injected:0.0} s{(record.Note is { } n ? $" ({n})" : "")}"));
+    }
+
+    private async Task CrashPrimaryAsync(LocalPgNode primary, FaultRecord record, CancellationToken cancellationToken)
+    {
+        await primary.StopAsync(immediate: true, cancellationToken);
+        if (await WaitForFailoverAsync(primary, record, FailoverLimit, cancellationToken) is { } promoted)
+        {
+            await RejoinAsync(primary, promoted, record, cancellationToken);
+            return;
+        }
+
+        record.Note = $"no failover within {FailoverLimit.TotalSeconds:0} s: {primary.Name} restarted as it was";
+        await primary.StartAsync(cancellationToken);
+    }
+
+    private async Task FreezePrimaryAsync(LocalPgNode primary, FaultRecord record, TimeSpan frozenFor, TimeSpan fencedFor, CancellationToken cancellationToken)
+    {
+        await primary.FreezeAsync(cancellationToken);
+        LocalPgNode? promoted;
+        try
+        {
+            promoted = await WaitForFailoverAsync(primary, record, frozenFor, cancellationToken);
+            var left = record.Injected + frozenFor.TotalSeconds - Clock.Now;
+            if (left > 0)
+                await Task.Delay(TimeSpan.FromSeconds(left), cancellationToken);
+        }
+        finally
+        {
+            await primary.ThawAsync(CancellationToken.None);
+        }
+
+        promoted ??= await WaitForFailoverAsync(primary, record, LateFailover, cancellationToken);
+        if (promoted is null)
+        {
+            record.Note = $"no failover while frozen for {frozenFor.TotalSeconds:0} s";
+            return;
+        }
+
+        // The old primary runs on, fenced, as a server that comes back late would.
+        if (fencedFor > TimeSpan.Zero)
+            await Task.Delay(fencedFor, cancellationToken);
+        await RejoinAsync(primary, promoted, record, cancellationToken);
+    }
+
+    private async Task CutPrimaryAsync(LocalPgNode primary, FaultRecord record, CancellationToken cancellationToken)
+    {
+        var paths = cluster.Paths(primary);
+        paths.Cut();
+        LocalPgNode? promoted;
+        try
+        {
+            promoted = await WaitForFailoverAsync(primary, record, settings.CutDuration, cancellationToken);
+            var left = record.Injected + settings.CutDuration.TotalSeconds - Clock.Now;
+            if (left > 0)
+                await Task.Delay(TimeSpan.FromSeconds(left), cancellationToken);
+        }
+        finally
+        {
+            paths.Heal();
+        }
+
+        promoted ??= await WaitForFailoverAsync(primary, record, LateFailover, cancellationToken);
+        if (promoted is null)
+        {
+            record.Note = $"no failover while cut off for {settings.CutDuration.TotalSeconds:0} s";
+            return;
+        }
+
+        await RejoinAsync(primary, promoted, record, cancellationToken);
+    }
+
+    private async Task<LocalPgNode?> WaitForFailoverAsync(LocalPgNode old, FaultRecord record, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var promoted = await cluster.WaitForNewPrimaryAsync(old, timeout, cancellationToken);
+        if (promoted is not null && record.Promoted is null)
+        {
+            record.Promoted = promoted.Name;
+            record.FailoverSeconds = Clock.Now - record.Injected;
+        }
+
+        return promoted;
+    }
+
+    private async Task RejoinAsync(LocalPgNode old, LocalPgNode promoted, FaultRecord record, CancellationToken cancellationToken)
+    {
+        var started = Clock.Now;
+        record.Rejoin = await Rejoin.RejoinAsync(cluster, old, promoted, cancellationToken);
+        record.RejoinSeconds = Clock.Now - started;
+    }
+}

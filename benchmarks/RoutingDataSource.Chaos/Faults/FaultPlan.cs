@@ -1,0 +1,29 @@
+namespace RoutingDataSource.Chaos.Faults;
+
+/// <summary>The seeded fault sequence.</summary>
+internal static class FaultPlan
+{
+    // One deck: primary crashes most often (they carry a target of their own), the slow late return least.
+    private static readonly FaultKind[] Deck =
+    [
+        FaultKind.CrashPrimary, FaultKind.CrashPrimary, FaultKind.CrashPrimary,
+        FaultKind.FreezePrimary, FaultKind.FreezePrimary,
+        FaultKind.CrashStandby, FaultKind.CrashStandby,
+        FaultKind.CutPrimary, FaultKind.CutPrimary,
+        FaultKind.LateReturn,
+    ];
+
+    /// <summary>Deals <paramref name="count"/> faults from shuffled decks: every ten faults hold each kind in the deck's proportions.</summary>
+    public static IReadOnlyList<FaultKind> Pick(int count, Random random)
+    {
+        var picked = new List<FaultKind>(count);
+        while (picked.Count < count)
+        {
+            var deck = (FaultKind[])Deck.Clone();
+            random.Shuffle(deck);
+            picked.AddRange(deck.Take(count - picked.Count));
+        }
+
+        return picked;
+    }
+}
