@@ -33,45 +33,52 @@ public sealed class CommitAcknowledgementTests(FaultClusterFixture fixture)
     private async Task<bool> CommittedOnPrimaryAsync(long id)
         => await Cluster.Primary.ScalarAsync<long>($"SELECT count(*) FROM acks WHERE id = {id}") == 1;
 
-    [Fact]
-    public async Task A_write_whose_synchronous_wait_was_cancelled_is_not_acknowledged()
+    /// <summary>
+    /// Runs <paramref name="write"/> (on a data source whose statements time out after 1 s, with a fresh id for the
+    /// acks table) while every commit waits for a synchronous standby that never comes. It must fail with
+    /// <c>ConnectionLost</c> and <c>MayHaveCommitted</c>, and it did commit on the primary: that is why it may be lost
+    /// at a failover, and why it is not an acknowledgement. With <paramref name="commitStillWaits"/>, the library gave
+    /// up without cancelling: the COMMIT still waits on the server.
+    /// </summary>
+    private async Task<RoutingException> NotAcknowledgedAsync(Func<PgRoutingDataSource, long, Task> write, bool commitStillWaits = false)
     {
         await using var ds = await ShortTimeoutDataSourceAsync();
         var id = NextId();
         RoutingException e;
         await using (await fixture.BlockCommitsAsync())
         {
-            await using var conn = await ds.OpenConnectionAsync();
-            e = await Assert.ThrowsAsync<RoutingException>(() => NonQueryAsync(conn, $"INSERT INTO acks VALUES ({id}, 'autocommit')"));
+            e = await Assert.ThrowsAsync<RoutingException>(() => write(ds, id));
+            if (commitStillWaits)
+                Assert.True(await fixture.SessionsWaitingForSyncRepAsync() >= 1, "the COMMIT was cancelled (its synchronous wait cut short) instead of abandoned");
         }
         Assert.Equal(RoutingFailure.ConnectionLost, e.Failure);
         Assert.True(e.MayHaveCommitted);
-        Assert.Equal("n0", e.BackendName);
-        Assert.True(await CommittedOnPrimaryAsync(id), "the insert committed locally: that is why it may be lost, and why it is not an acknowledgement");
+        Assert.True(await CommittedOnPrimaryAsync(id), "the write did not commit locally");
+        return e;
     }
 
     [Fact]
-    public async Task An_insert_returning_whose_synchronous_wait_was_cancelled_at_reader_close_is_not_acknowledged()
+    public async Task A_write_whose_synchronous_wait_was_cancelled_is_not_acknowledged()
     {
-        await using var ds = await ShortTimeoutDataSourceAsync();
-        var id = NextId();
-        RoutingException e;
-        await using (await fixture.BlockCommitsAsync())
+        var e = await NotAcknowledgedAsync(async (ds, id) =>
+        {
+            await using var conn = await ds.OpenConnectionAsync();
+            await NonQueryAsync(conn, $"INSERT INTO acks VALUES ({id}, 'autocommit')");
+        });
+        Assert.Equal("n0", e.BackendName);
+    }
+
+    [Fact]
+    public Task An_insert_returning_whose_synchronous_wait_was_cancelled_at_reader_close_is_not_acknowledged()
+        => NotAcknowledgedAsync(async (ds, id) =>
         {
             await using var conn = await ds.OpenConnectionAsync();
             await using var cmd = conn.CreateCommand();
             cmd.CommandText = $"INSERT INTO acks VALUES ({id}, 'returning') RETURNING id";
-            e = await Assert.ThrowsAsync<RoutingException>(async () =>
-            {
-                await using var reader = await cmd.ExecuteReaderAsync();
-                while (await reader.ReadAsync())
-                    Assert.Equal(id, reader.GetInt64(0));
-            });
-        }
-        Assert.Equal(RoutingFailure.ConnectionLost, e.Failure);
-        Assert.True(e.MayHaveCommitted);
-        Assert.True(await CommittedOnPrimaryAsync(id));
-    }
+            await using var reader = await cmd.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+                Assert.Equal(id, reader.GetInt64(0));
+        });
 
     [Fact]
     public async Task A_crash_while_a_write_reader_closes_is_reported_as_may_have_committed()
@@ -104,67 +111,51 @@ public sealed class CommitAcknowledgementTests(FaultClusterFixture fixture)
     [Fact]
     public async Task A_unit_of_work_commit_is_never_cancelled_and_is_given_up_as_may_have_committed()
     {
-        await using var ds = await ShortTimeoutDataSourceAsync();
-        var id = NextId();
-        RoutingException e;
-        await using (await fixture.BlockCommitsAsync())
+        await NotAcknowledgedAsync((ds, id) => ds.ExecuteAsync(async (conn, ct) =>
         {
-            e = await Assert.ThrowsAsync<RoutingException>(() => ds.ExecuteAsync(async (conn, ct) =>
-            {
-                await using var cmd = conn.CreateCommand();
-                cmd.CommandText = $"INSERT INTO acks VALUES ({id}, 'unit')";
-                await cmd.ExecuteNonQueryAsync(ct);
-            }));
-            // Given up by the library after the command timeout, but not cancelled: the COMMIT still waits on the server.
-            Assert.True(await fixture.SessionsWaitingForSyncRepAsync() >= 1, "the COMMIT was cancelled (its synchronous wait cut short) instead of abandoned");
-        }
-        Assert.Equal(RoutingFailure.ConnectionLost, e.Failure);
-        Assert.True(e.MayHaveCommitted);
+            await using var cmd = conn.CreateCommand();
+            cmd.CommandText = $"INSERT INTO acks VALUES ({id}, 'unit')";
+            await cmd.ExecuteNonQueryAsync(ct);
+        }), commitStillWaits: true);
         Assert.DoesNotContain("canceling wait for synchronous replication", Cluster.Primary.ReadLogTail(200), StringComparison.Ordinal);
-        Assert.True(await CommittedOnPrimaryAsync(id));
     }
 
     [Fact]
-    public async Task A_sql_commit_is_never_cancelled_and_is_given_up_as_may_have_committed()
-    {
-        await using var ds = await ShortTimeoutDataSourceAsync();
-        var id = NextId();
-        RoutingException e;
-        await using (await fixture.BlockCommitsAsync())
+    public Task A_sql_commit_is_never_cancelled_and_is_given_up_as_may_have_committed()
+        => NotAcknowledgedAsync(async (ds, id) =>
         {
             await using var conn = await ds.OpenConnectionAsync();
             await NonQueryAsync(conn, "BEGIN");
             await NonQueryAsync(conn, $"INSERT INTO acks VALUES ({id}, 'sql commit')");
-            e = await Assert.ThrowsAsync<RoutingException>(() => NonQueryAsync(conn, "COMMIT"));
-            Assert.True(await fixture.SessionsWaitingForSyncRepAsync() >= 1, "the COMMIT was cancelled (its synchronous wait cut short) instead of abandoned");
-            // The transaction is over for the connection: its next statement is routed afresh.
-            Assert.Contains(await ServerPortAsync(conn), new[] { Cluster.Node("n1").Port, Cluster.Node("n2").Port });
-        }
-        Assert.Equal(RoutingFailure.ConnectionLost, e.Failure);
-        Assert.True(e.MayHaveCommitted);
-        Assert.True(await CommittedOnPrimaryAsync(id));
-    }
+            try
+            {
+                await NonQueryAsync(conn, "COMMIT");
+            }
+            finally
+            {
+                // The transaction is over for the connection: its next statement is routed afresh, to a standby.
+                Assert.Contains(await ServerPortAsync(conn), new[] { Cluster.Node("n1").Port, Cluster.Node("n2").Port });
+            }
+        }, commitStillWaits: true);
 
     [Fact]
-    public async Task A_commit_through_the_transaction_api_cancelled_by_the_caller_is_not_acknowledged()
-    {
-        await using var ds = await ShortTimeoutDataSourceAsync();
-        var id = NextId();
-        RoutingException e;
-        await using (await fixture.BlockCommitsAsync())
+    public Task A_commit_through_the_transaction_api_cancelled_by_the_caller_is_not_acknowledged()
+        => NotAcknowledgedAsync(async (ds, id) =>
         {
             await using var conn = await ds.OpenConnectionAsync();
             await using var tx = await conn.BeginTransactionAsync();
             await NonQueryAsync(conn, $"INSERT INTO acks VALUES ({id}, 'caller cancels')");
             using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
-            e = await Assert.ThrowsAsync<RoutingException>(() => tx.CommitAsync(cts.Token));
-            // The connection stays usable: its next statement runs on a fresh physical connection.
-            Assert.Equal(1L, Convert.ToInt64(await ScalarAsync(conn, "SELECT 1::bigint")));
-        }
-        Assert.Equal(RoutingFailure.ConnectionLost, e.Failure);
-        Assert.True(e.MayHaveCommitted);
-        Assert.True(await CommittedOnPrimaryAsync(id));
-    }
+            try
+            {
+                await tx.CommitAsync(cts.Token);
+            }
+            finally
+            {
+                // The connection stays usable: its next statement runs on a fresh physical connection.
+                Assert.Equal(1L, Convert.ToInt64(await ScalarAsync(conn, "SELECT 1::bigint")));
+            }
+        }, commitStillWaits: true);
 }
 
 [Collection("faults")]
