@@ -266,6 +266,8 @@ internal sealed class ChaosCluster : IAsyncDisposable
                 return $"{standby.Name} answers as a primary too";
             if (!await IsStreamingAsync(primary, standby, cancellationToken))
                 return $"{standby.Name} does not stream from {primary.Name}";
+            if (!await IsOnTimelineOfAsync(standby, primary, cancellationToken))
+                return $"{standby.Name} does not receive {primary.Name}'s timeline";
             if (await SenderPortAsync(standby, cancellationToken) != Paths(primary).Replication.Port)
             {
                 await StreamThroughProxyAsync(standby, primary, cancellationToken);
@@ -296,6 +298,38 @@ internal sealed class ChaosCluster : IAsyncDisposable
         {
             return await primary.ScalarAsync<bool>(
                 $"SELECT EXISTS (SELECT FROM pg_stat_replication WHERE application_name = '{standby.ApplicationName}' AND state = 'streaming')", cancellationToken);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// The standbys other than those stopped or frozen that do not stream <paramref name="primary"/>'s timeline: after
+    /// a failover, a standby that replayed past the new primary's fork point can never follow it (its log says "new
+    /// timeline N forked off current database system timeline M before current recovery point").
+    /// </summary>
+    public async Task<IReadOnlyList<LocalPgNode>> StrayStandbysAsync(LocalPgNode primary, CancellationToken cancellationToken)
+    {
+        var stray = new List<LocalPgNode>();
+        foreach (var standby in Cluster.Nodes.Where(n => n != primary && n.IsRunning && !n.IsFrozen))
+        {
+            if (await AnswersAsPrimaryAsync(standby, cancellationToken))
+                continue;
+            if (!await IsStreamingAsync(primary, standby, cancellationToken) || !await IsOnTimelineOfAsync(standby, primary, cancellationToken))
+                stray.Add(standby);
+        }
+
+        return stray;
+    }
+
+    private static async Task<bool> IsOnTimelineOfAsync(LocalPgNode standby, LocalPgNode primary, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var received = await standby.ScalarAsync<int?>("SELECT received_tli FROM pg_stat_wal_receiver WHERE status = 'streaming'", cancellationToken);
+            return received is { } tli && tli == await primary.GetTimelineAsync(cancellationToken);
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
         {

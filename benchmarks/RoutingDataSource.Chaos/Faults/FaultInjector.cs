@@ -15,6 +15,8 @@ internal sealed class FaultInjector(ChaosCluster cluster, ChaosSettings settings
     private static readonly TimeSpan FailoverLimit = TimeSpan.FromSeconds(30);
     // After a thaw or a heal, how long a promotion already under way may still take to show.
     private static readonly TimeSpan LateFailover = TimeSpan.FromSeconds(5);
+    // How long a standby may take to follow the primary after a fault before it counts as stray and is rejoined.
+    private static readonly TimeSpan StrayAfter = TimeSpan.FromSeconds(20);
 
     private RunClock Clock => cluster.Clock;
 
@@ -51,6 +53,7 @@ internal sealed class FaultInjector(ChaosCluster cluster, ChaosSettings settings
                     throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
             }
 
+            await RepairStraysAsync(record, cancellationToken);
             await cluster.WaitUntilWholeAsync(settings.RecoveryTimeout, cancellationToken);
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
@@ -65,6 +68,36 @@ internal sealed class FaultInjector(ChaosCluster cluster, ChaosSettings settings
 
         progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"[{Clock.Now,7:0.0}] fault {number} {kind} of {target.Name} at {record.Injected:0.0} s: {(record.Promoted is { } p ? $"{p} promoted after {record.FailoverSeconds:0.0} s" : "no promotion")}{(record.Rejoin is { } r ? $"; {record.PrimaryBefore} rejoined by {r} in {record.RejoinSeconds:0.0} s" : "")}; whole again after {record.Recovered - record.Injected:0.0} s{(record.Note is { } n ? $" ({n})" : "")}"));
+    }
+
+    /// <summary>
+    /// A standby that still does not follow the primary a while after the fault cannot by itself (it replayed WAL
+    /// the new primary never had): noted, with the line of its log that says why, and rejoined like an old primary.
+    /// </summary>
+    private async Task RepairStraysAsync(FaultRecord record, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await cluster.WaitUntilWholeAsync(StrayAfter, cancellationToken);
+            return;
+        }
+        catch (TimeoutException)
+        {
+            // Looked at below.
+        }
+
+        if (await cluster.CurrentPrimaryAsync(cancellationToken) is not { } primary)
+            return;
+        foreach (var stray in await cluster.StrayStandbysAsync(primary, cancellationToken))
+        {
+            var why = stray.ReadLogTail(200).Split('\n').LastOrDefault(l => l.Contains("forked off", StringComparison.Ordinal) || l.Contains("ahead of the WAL flush", StringComparison.Ordinal));
+            var started = Clock.Now;
+            var how = await Rejoin.RejoinAsync(cluster, stray, primary, cancellationToken);
+            var note = string.Create(CultureInfo.InvariantCulture,
+                $"{stray.Name} did not follow {primary.Name} within {StrayAfter.TotalSeconds:0} s{(why is null ? "" : $" (its log: {why[(why.IndexOf("LOG:", StringComparison.Ordinal) is var i and >= 0 ? i + 5 : 0)..].Trim()})")}; rejoined by {how} in {Clock.Now - started:0.0} s");
+            record.Note = record.Note is null ? note : record.Note + "; " + note;
+            record.StrayStandbys.Add(stray.Name);
+        }
     }
 
     private async Task CrashPrimaryAsync(LocalPgNode primary, FaultRecord record, CancellationToken cancellationToken)

@@ -30,6 +30,9 @@ internal sealed record FaultRecord
     /// <summary>How long the rejoin took.</summary>
     public double? RejoinSeconds { get; set; }
 
+    /// <summary>Standbys that could not follow the new primary (they had replayed past its fork point) and were rejoined.</summary>
+    public List<string> StrayStandbys { get; } = [];
+
     /// <summary>Anything the harness noticed (no failover, a failed step).</summary>
     public string? Note { get; set; }
 }

@@ -28,9 +28,16 @@ internal static class Targets
             new("balance and ledger", "total constant and every account equal to its ledger", c.BalanceOk ? "consistent" : $"total {c.FinalTotal}, {c.LedgerMismatches} accounts off", c.BalanceOk),
             new("one writable server", "exactly one writable server at the end", c.WritableServers.Count.ToString(inv), c.WritableServers.Count == 1),
             new("replicas identical", "every standby's tables equal the primary's", c.ReplicasIdentical ? "identical" : string.Join("; ", c.ReplicaDifferences), c.ReplicasIdentical),
+            new("standbys follow", "after every failover each standby follows the new primary by itself", Strays(faults), faults.All(f => f.Fault.StrayStandbys.Count == 0)),
             new("crash write gap", $"write gap median <= {CrashGapSeconds:0} s for primary crashes", Median(crash), crash.Count > 0 && Stats.Median(crash) <= CrashGapSeconds),
             new("freeze write gap", $"write gap median <= {FreezeGapSeconds:0} s for primary freezes (late returns included)", Median(freeze), freeze.Count > 0 && Stats.Median(freeze) <= FreezeGapSeconds),
         ];
+    }
+
+    private static string Strays(IReadOnlyList<FaultStats> faults)
+    {
+        var stray = faults.Where(f => f.Fault.StrayStandbys.Count > 0).Select(f => $"fault {f.Fault.Number}: {string.Join(", ", f.Fault.StrayStandbys)}").ToList();
+        return stray.Count == 0 ? "all followed" : $"{stray.Count} fault(s) left a standby behind ({string.Join("; ", stray)}), rejoined by the harness";
     }
 
     private static List<double> Gaps(IReadOnlyList<FaultStats> faults, params FaultKind[] kinds) =>
