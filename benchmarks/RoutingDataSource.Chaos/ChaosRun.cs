@@ -20,6 +20,7 @@ internal static class ChaosRun
     public static async Task<ChaosReport> RunAsync(ChaosSettings settings, TextWriter progress, CancellationToken cancellationToken)
     {
         var clock = new RunClock();
+        var loadAtStart = MachineInfo.LoadAverage();
         var sequence = settings.Sequence();
         Directory.CreateDirectory(settings.ArtifactsDirectory);
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -30,7 +31,7 @@ internal static class ChaosRun
         var firstChance = new ConcurrentDictionary<string, int>(StringComparer.Ordinal);
         void OnFirstChance(object? sender, System.Runtime.ExceptionServices.FirstChanceExceptionEventArgs e)
         {
-            foreach (var p in ClientLog.MatchingPatterns(e.Exception.Message))
+            foreach (var p in LogFile.MatchingPatterns(e.Exception.Message))
                 firstChance.AddOrUpdate(p, 1, (_, n) => n + 1);
         }
 
@@ -104,6 +105,7 @@ internal static class ChaosRun
                 ? string.Create(CultureInfo.InvariantCulture, $"./build.sh chaos {settings.Faults} {settings.Seed}")
                 : string.Create(CultureInfo.InvariantCulture, $"./build.sh chaos {sequence.Count} {settings.Seed} --sequence {string.Join(',', sequence)}"),
             Machine = await MachineInfo.DescribeAsync(settings.RepositoryRoot, cluster.Cluster.ServerVersion, CancellationToken.None),
+            LoadAverage = [loadAtStart, MachineInfo.LoadAverage()],
             FaultsPlanned = sequence.Count,
             Sequence = sequence.Select(k => k.ToString()).ToList(),
             Faults = faults,

@@ -28,17 +28,17 @@ internal sealed class ChaosCluster : IAsyncDisposable
         _paths = paths;
         Clock = clock;
         _artifacts = artifacts;
-        ClientLog = new ClientLog(Path.Combine(artifacts, "client.log"), clock, "RoutingDataSource", LogLevel.Debug);
-        CoordinatorLog = new ClientLog(Path.Combine(artifacts, "coordinator.log"), clock, "RoutingDataSource.Coordinator", LogLevel.Information);
+        ClientLog = new LogFile(Path.Combine(artifacts, "client.log"), clock, "RoutingDataSource", LogLevel.Debug);
+        CoordinatorLog = new LogFile(Path.Combine(artifacts, "coordinator.log"), clock, "RoutingDataSource.Coordinator", LogLevel.Information);
     }
 
     public LocalPgCluster Cluster { get; }
 
     public RunClock Clock { get; }
 
-    public ClientLog ClientLog { get; }
+    public LogFile ClientLog { get; }
 
-    public ClientLog CoordinatorLog { get; }
+    public LogFile CoordinatorLog { get; }
 
     public CoordinatorHost Coordinator { get; private set; } = null!;
 

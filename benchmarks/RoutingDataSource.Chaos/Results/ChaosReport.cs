@@ -14,6 +14,9 @@ internal sealed record ChaosReport
     public required string Reproduce { get; init; }
 
     public required MachineInfo Machine { get; init; }
+
+    /// <summary>The machine's 1-minute load average when the soak started and when it ended (others' builds and tests count).</summary>
+    public required IReadOnlyList<double> LoadAverage { get; init; }
     public required int FaultsPlanned { get; init; }
     public required IReadOnlyList<string> Sequence { get; init; }
     public required IReadOnlyList<FaultStats> Faults { get; init; }

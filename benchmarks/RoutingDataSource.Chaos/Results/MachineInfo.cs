@@ -47,6 +47,19 @@ internal sealed record MachineInfo
         };
     }
 
+    /// <summary>The 1-minute load average (/proc/loadavg); NaN when unknown.</summary>
+    public static double LoadAverage()
+    {
+        try
+        {
+            return double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is IOException or FormatException)
+        {
+            return double.NaN;
+        }
+    }
+
     private static string? ReadField(string path, string name, char separator = ':')
     {
         try

@@ -95,7 +95,7 @@ internal sealed class BankWorkload
             return new Operation(kind, key, worker, start, end, Outcome.Cancelled, ErrorType: e.GetType().Name, Error: Describe(e));
         var attempts = e.Data["attempts"] is int a ? a : 1;
         var full = e.ToString();
-        var misuse = ClientLog.MatchingPatterns(full).FirstOrDefault();
+        var misuse = LogFile.MatchingPatterns(full).FirstOrDefault();
         if (e is RoutingException r)
         {
             return new Operation(kind, key, worker, start, end, Outcome.RoutingError, r.Failure, r.MayHaveCommitted,

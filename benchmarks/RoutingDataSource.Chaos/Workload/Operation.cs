@@ -34,7 +34,7 @@ internal enum Outcome
 
 /// <summary>
 /// One operation and its outcome (times in seconds since the soak started). <see cref="Misuse"/> is the first of
-/// <see cref="Cluster.ClientLog.ConnectionMisusePatterns"/> found in its exception, with inner exceptions and stack.
+/// <see cref="Cluster.LogFile.ConnectionMisusePatterns"/> found in its exception, with inner exceptions and stack.
 /// </summary>
 internal sealed record Operation(
     OperationKind Kind,

@@ -10,7 +10,7 @@ namespace RoutingDataSource.Chaos.Cluster;
 /// (Npgsql, whose Information level logs every command) from Warning. Given to the data source (and so to Npgsql) and,
 /// as a separate instance, to the coordinator.
 /// </summary>
-internal sealed class ClientLog : ILoggerFactory, ILoggerProvider
+internal sealed class LogFile : ILoggerFactory, ILoggerProvider
 {
     /// <summary>Texts that mean one connection served two operations at once, or a reply went to the wrong statement.</summary>
     public static readonly string[] ConnectionMisusePatterns =
@@ -34,7 +34,7 @@ internal sealed class ClientLog : ILoggerFactory, ILoggerProvider
     private int _errors;
     private int _disposed;
 
-    public ClientLog(string path, RunClock clock, string ownPrefix, LogLevel ownLevel)
+    public LogFile(string path, RunClock clock, string ownPrefix, LogLevel ownLevel)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         _file = new StreamWriter(path, append: false) { AutoFlush = false };
@@ -111,7 +111,7 @@ internal sealed class ClientLog : ILoggerFactory, ILoggerProvider
         }
     }
 
-    private sealed class Logger(ClientLog owner, string category) : ILogger
+    private sealed class Logger(LogFile owner, string category) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
