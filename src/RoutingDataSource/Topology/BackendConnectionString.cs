@@ -40,7 +40,11 @@ internal static class BackendConnectionString
             yield return "Multiplexing is not supported: a routed statement needs its own physical connection.";
     }
 
-    /// <summary>The probe pool: small, short timeouts, and no wait for a cancellation answer from a hung server.</summary>
+    /// <summary>
+    /// The probe pool: small, a short connect timeout, and no command timeout (a timed-out query would make Npgsql send
+    /// a cancel request, which blocks a thread until a hung server answers; <see cref="BackendProbe"/> gives up on a
+    /// slow probe itself).
+    /// </summary>
     public static string ForProbes(NpgsqlConnectionStringBuilder csb, TimeSpan timeout)
     {
         var seconds = Math.Max(1, (int)Math.Ceiling(timeout.TotalSeconds));
@@ -50,7 +54,7 @@ internal static class BackendConnectionString
             MinPoolSize = 0,
             MaxPoolSize = 2,
             Timeout = seconds,
-            CommandTimeout = seconds,
+            CommandTimeout = 0,
             CancellationTimeout = -1,
             ApplicationName = "RoutingDataSource monitor",
             KeepAlive = Math.Max(1, seconds),

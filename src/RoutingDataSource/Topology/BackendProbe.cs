@@ -33,6 +33,14 @@ internal static class BackendProbe
         """;
 
     /// <summary>Probes the server behind <paramref name="pool"/>; never throws except on <paramref name="cancellationToken"/>.</summary>
+    /// <remarks>
+    /// The query itself is never cancelled (its token is not cancellable and the probe pool has no command timeout):
+    /// Npgsql answers a cancellation with a cancel request, a new connection to the server and a blocking read until the
+    /// server closes it, which a frozen server never does, so every probe would hold a thread-pool thread for as long
+    /// as the freeze lasts. A probe that outlasts its timeout is given up instead and finishes whenever the server
+    /// answers; the probe pool's size bounds how many can be pending. Only connecting honours the timeout's token
+    /// (cancelling a connection attempt sends nothing to the server).
+    /// </remarks>
     public static async Task<BackendObservation> ProbeAsync(NpgsqlDataSource pool, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -70,9 +78,10 @@ internal static class BackendProbe
         _ => e.Message,
     };
 
-    private static async Task<BackendObservation> ProbeCoreAsync(NpgsqlDataSource pool, TimeProvider time, CancellationToken ct)
+    private static async Task<BackendObservation> ProbeCoreAsync(NpgsqlDataSource pool, TimeProvider time, CancellationToken connectToken)
     {
-        await using var conn = await pool.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var conn = await pool.OpenConnectionAsync(connectToken).ConfigureAwait(false);
+        var ct = CancellationToken.None; // see ProbeAsync: a query on a hung server is given up, never cancelled
         await using var batch = new NpgsqlBatch(conn)
         {
             BatchCommands = { new NpgsqlBatchCommand(StatusSql), new NpgsqlBatchCommand(ReplicationSql) },
