@@ -5,6 +5,9 @@ using RoutingDataSource.Coordinator.Cluster;
 
 namespace RoutingDataSource.Coordinator.Actions;
 
+/// <summary>What <see cref="ServerActions.PromoteAsync"/> saw: whether the server left recovery in time, and how often it was woken.</summary>
+internal readonly record struct PromotionResult(bool Promoted, int WakeUps);
+
 /// <summary>
 /// The SQL the coordinator changes servers with. Each method is one small step, bounded by the caller's token;
 /// together they need only the least privileges listed in the README (pg_monitor, REPLICATION, EXECUTE on
@@ -13,6 +16,12 @@ namespace RoutingDataSource.Coordinator.Actions;
 internal static class ServerActions
 {
     private static readonly TimeSpan PollEvery = TimeSpan.FromMilliseconds(50);
+
+    // A promotion leaves recovery within a few ms once the request is seen; finer polling than the replay waits.
+    private static readonly TimeSpan PromotePollEvery = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>How long a promotion may stay in recovery before the standby is woken (and again after each wake-up).</summary>
+    internal static readonly TimeSpan WakeAfter = TimeSpan.FromMilliseconds(100);
 
     /// <summary><c>ALTER SYSTEM SET synchronous_standby_names</c> and reload. On a standby it takes effect at promotion.</summary>
     public static Task SetSynchronousStandbyNamesAsync(Member member, string value, CancellationToken ct) =>
@@ -78,10 +87,50 @@ internal static class ServerActions
     public static async Task<ulong> CurrentLsnAsync(Member primary, CancellationToken ct) =>
         (ulong)await ScalarAsync<NpgsqlLogSequenceNumber>(primary, "SELECT pg_current_wal_lsn()", ct).ConfigureAwait(false);
 
-    /// <summary><c>pg_promote(true, seconds)</c>: true once the server has left recovery.</summary>
-    public static Task<bool> PromoteAsync(Member standby, TimeSpan wait, CancellationToken ct) =>
-        ScalarAsync<bool>(standby, string.Create(CultureInfo.InvariantCulture,
-            $"SELECT pg_promote(true, {Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds))})"), ct);
+    /// <summary>
+    /// Asks for the promotion (<c>pg_promote(false)</c>) and waits (bounded) until the server has left recovery; the
+    /// result tells whether it did and how often it had to be woken.
+    /// </summary>
+    /// <remarks>
+    /// PostgreSQL 15 can leave a promote request unanswered for up to <c>wal_retrieve_retry_interval</c>: when the
+    /// request reaches the startup process while it is starting a WAL receiver (requested, not yet running), it
+    /// gives that attempt up and sleeps out the rest of the interval since its last failed attempt before it checks
+    /// the request again; the latch the request set was consumed by the wait it interrupted. A reload sets that latch
+    /// again (the startup process's SIGHUP handler wakes recovery), which ends the sleep; it changes nothing else that
+    /// the promotion has not already reloaded (synchronous_standby_names). So while the server is still in recovery
+    /// after <see cref="WakeAfter"/>, it is woken with <c>pg_reload_conf()</c> every <see cref="WakeAfter"/>.
+    /// </remarks>
+    public static async Task<PromotionResult> PromoteAsync(Member standby, TimeSpan wait, TimeProvider time, CancellationToken ct)
+    {
+        var started = time.GetTimestamp();
+        if (!await ScalarAsync<bool>(standby, "SELECT pg_promote(false)", ct).ConfigureAwait(false))
+            return new PromotionResult(false, 0);
+        var wakeUps = 0;
+        var nextWakeUp = WakeAfter;
+        while (true)
+        {
+            if (!await ScalarAsync<bool>(standby, "SELECT pg_is_in_recovery()", ct).ConfigureAwait(false))
+                return new PromotionResult(true, wakeUps);
+            var elapsed = time.GetElapsedTime(started);
+            if (elapsed >= wait)
+                return new PromotionResult(false, wakeUps);
+            if (elapsed >= nextWakeUp)
+            {
+                try
+                {
+                    await ScalarAsync<bool>(standby, "SELECT pg_reload_conf()", ct).ConfigureAwait(false);
+                    wakeUps++;
+                    nextWakeUp = elapsed + WakeAfter;
+                }
+                catch (PostgresException)
+                {
+                    // Refused (no EXECUTE on pg_reload_conf): the promotion goes on, only without the wake-ups.
+                    nextWakeUp = TimeSpan.MaxValue;
+                }
+            }
+            await Task.Delay(PromotePollEvery, time, ct).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>The timeline of a primary: that of its current WAL file, which changes at promotion.</summary>
     public static Task<int> TimelineAsync(Member primary, CancellationToken ct) =>

@@ -27,6 +27,7 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Followers _followers;
     private readonly HashSet<string> _receiverWarned = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _retryWarned = new(StringComparer.Ordinal);
     private readonly Lock _publish = new();
     private volatile ClusterSnapshot _snapshot;
     private volatile ClusterView _view;
@@ -279,7 +280,10 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
             }
             if (!await ServerActions.WaitForReplayAsync(candidate, _options.CatchUpTimeout, _time, bound.Token).ConfigureAwait(false))
                 Log.CatchUpTimedOut(_logger, candidate.Name, (long)_options.CatchUpTimeout.TotalMilliseconds);
-            if (!await ServerActions.PromoteAsync(candidate, _options.PromoteTimeout, bound.Token).ConfigureAwait(false))
+            var promotion = await ServerActions.PromoteAsync(candidate, _options.PromoteTimeout, _time, bound.Token).ConfigureAwait(false);
+            if (promotion.WakeUps > 0)
+                Log.PromotionWoken(_logger, candidate.Name, promotion.WakeUps, (long)ServerActions.WakeAfter.TotalMilliseconds);
+            if (!promotion.Promoted)
             {
                 var error = $"pg_promote() did not finish within {_options.PromoteTimeout.TotalSeconds:0} s";
                 Log.PromoteFailed(_logger, candidate.Name, error);
@@ -338,6 +342,8 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
             }
             if (observations[m.Index].Details is { WalReceiverTimeoutMs: > 10_000 and var ms } && observations[m.Index].Probe.InRecovery && _receiverWarned.Add(m.Name))
                 Log.SlowReceiverTimeout(_logger, m.Name, ms);
+            if (observations[m.Index].Details is { WalRetrieveRetryIntervalMs: > 5_000 and var retry } && observations[m.Index].Probe.InRecovery && _retryWarned.Add(m.Name))
+                Log.SlowRetrieveRetry(_logger, m.Name, retry);
         }
     }
 

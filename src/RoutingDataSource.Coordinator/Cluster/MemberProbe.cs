@@ -4,7 +4,7 @@ using RoutingDataSource.Topology;
 namespace RoutingDataSource.Coordinator.Cluster;
 
 /// <summary>What the coordinator needs beyond the shared probe: the sync setting and the WAL receiver's sender.</summary>
-internal sealed record MemberDetails(string? SynchronousStandbyNames, string? SenderHost, int? SenderPort, string? ReceiverStatus, int? WalReceiverTimeoutMs);
+internal sealed record MemberDetails(string? SynchronousStandbyNames, string? SenderHost, int? SenderPort, string? ReceiverStatus, int? WalReceiverTimeoutMs, int? WalRetrieveRetryIntervalMs);
 
 /// <summary>One probe of one member: the shared <see cref="BackendObservation"/>, and <see cref="MemberDetails"/> when it answered.</summary>
 internal sealed record MemberObservation(BackendObservation Probe, MemberDetails? Details)
@@ -21,7 +21,8 @@ internal static class MemberProbe
     // Sender columns of pg_stat_wal_receiver are NULL for roles without pg_read_all_stats (part of pg_monitor).
     internal const string DetailsSql = """
         SELECT current_setting('synchronous_standby_names'), r.sender_host, r.sender_port, r.status,
-               (SELECT setting::int FROM pg_settings WHERE name = 'wal_receiver_timeout')
+               (SELECT setting::int FROM pg_settings WHERE name = 'wal_receiver_timeout'),
+               (SELECT setting::int FROM pg_settings WHERE name = 'wal_retrieve_retry_interval')
         FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS r ON true
         """;
 
@@ -56,6 +57,7 @@ internal static class MemberProbe
             reader.IsDBNull(1) ? null : reader.GetString(1),
             reader.IsDBNull(2) ? null : reader.GetInt32(2),
             reader.IsDBNull(3) ? null : reader.GetString(3),
-            reader.IsDBNull(4) ? null : reader.GetInt32(4));
+            reader.IsDBNull(4) ? null : reader.GetInt32(4),
+            reader.IsDBNull(5) ? null : reader.GetInt32(5));
     }
 }

@@ -86,6 +86,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 2025, Level = LogLevel.Warning, Message = "Standby {Member} has wal_receiver_timeout = {TimeoutMs} ms: a frozen (not crashed) primary is confirmed dead only after that long. A few seconds is recommended.")]
     public static partial void SlowReceiverTimeout(ILogger logger, string member, int timeoutMs);
 
+    [LoggerMessage(EventId = 2029, Level = LogLevel.Information, Message = "{Candidate} was still in recovery after the promote request: woken {WakeUps} time(s) with pg_reload_conf(), every {EveryMs} ms (PostgreSQL would otherwise wait out its wal_retrieve_retry_interval)")]
+    public static partial void PromotionWoken(ILogger logger, string candidate, int wakeUps, long everyMs);
+
+    [LoggerMessage(EventId = 2030, Level = LogLevel.Warning, Message = "Standby {Member} has wal_retrieve_retry_interval = {IntervalMs} ms: after a failed attempt to get WAL (its primary gone, or a first try at a new one) it waits that long before the next. The default 5 s or less is recommended.")]
+    public static partial void SlowRetrieveRetry(ILogger logger, string member, int intervalMs);
+
     [LoggerMessage(EventId = 2026, Level = LogLevel.Error, Message = "Probe round failed unexpectedly")]
     public static partial void RoundFailed(ILogger logger, Exception exception);
 
