@@ -31,6 +31,24 @@ internal static class ServerActions
     public static Task RepointAsync(Member standby, string conninfo, string slot, CancellationToken ct) =>
         AlterSystemAsync(standby, [("primary_conninfo", conninfo), ("primary_slot_name", slot)], ct);
 
+    /// <summary>
+    /// Stops a standby's streaming: <c>primary_conninfo</c> emptied and reloaded, then a bounded wait until its WAL
+    /// receiver is gone. From then on it confirms nothing more to its old upstream, so what it has received is final.
+    /// True when the receiver stopped in time.
+    /// </summary>
+    public static async Task<bool> StopStreamingAsync(Member standby, TimeSpan timeout, TimeProvider time, CancellationToken ct)
+    {
+        await AlterSystemAsync(standby, [("primary_conninfo", "")], ct).ConfigureAwait(false);
+        var until = time.GetTimestamp() + (long)(timeout.TotalSeconds * time.TimestampFrequency);
+        while (await ScalarAsync<bool>(standby, "SELECT EXISTS (SELECT FROM pg_stat_wal_receiver WHERE pid IS NOT NULL)", ct).ConfigureAwait(false))
+        {
+            if (time.GetTimestamp() >= until)
+                return false;
+            await Task.Delay(TimeSpan.FromMilliseconds(20), time, ct).ConfigureAwait(false);
+        }
+        return true;
+    }
+
     /// <summary>Creates the physical slot (reserving WAL now) unless it exists.</summary>
     public static async Task CreateSlotAsync(Member primary, string slot, CancellationToken ct)
     {

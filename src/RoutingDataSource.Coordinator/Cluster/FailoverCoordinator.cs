@@ -234,6 +234,17 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
     {
         var sync = SyncStandbyNames.Parse(_primarySync);
         var choice = CandidateSelector.Choose(CandidateInfos(observations), oldPrimary.Name, sync, _options.AllowDataLoss);
+        if (choice.Chosen is not null)
+        {
+            // The positions above were read before the verdict. A primary that only hung can wake up meanwhile and have
+            // more commits confirmed by a standby, which could then be ahead of the one chosen: cut every standby off
+            // from it first (after that none confirms anything to it), read the positions again, and choose from those.
+            var cut = await CutOffStandbysAsync(oldPrimary, observations, ct).ConfigureAwait(false);
+            observations = cut.Observations;
+            choice = CandidateSelector.Choose(CandidateInfos(observations), oldPrimary.Name, sync, _options.AllowDataLoss);
+            if (choice.Chosen is null)
+                _followers.Assign(cut.Standbys, oldPrimary); // no failover after all: they follow it again when it answers
+        }
         if (choice.Chosen is not { } chosen)
         {
             if (!string.Equals(choice.Evidence, _lastNoCandidate, StringComparison.Ordinal))
@@ -245,6 +256,42 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
         _lastNoCandidate = null;
         Log.CandidateChosen(_logger, choice.Evidence);
         await PromoteAsync(Find(chosen.Name)!, oldPrimary, sync, "automatic: " + verdict.Evidence, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Stops every reachable standby's streaming from <paramref name="oldPrimary"/> and probes them again. A standby that
+    /// does not stop in time is left out of the fresh observations (counted as not answering), so the candidate choice
+    /// cannot rely on a position that may still move.
+    /// </summary>
+    private async Task<(MemberObservation[] Observations, Member[] Standbys)> CutOffStandbysAsync(Member oldPrimary, MemberObservation[] observations, CancellationToken ct)
+    {
+        var standbys = Members.Where(m => m != oldPrimary && observations[m.Index].Probe is { Reachable: true, InRecovery: true }).ToArray();
+        var stopped = await Task.WhenAll(standbys.Select(async m =>
+        {
+            try
+            {
+                return await ServerActions.StopStreamingAsync(m, _options.ProbeTimeout, _time, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (ServerErrors.Matches(e, ct))
+            {
+                return false;
+            }
+        })).ConfigureAwait(false);
+        var fresh = (MemberObservation[])observations.Clone();
+        var probes = await Task.WhenAll(standbys.Select(m => MemberProbe.ProbeAsync(m, _options.ProbeTimeout, _time, ct))).ConfigureAwait(false);
+        var evidence = new List<string>();
+        for (var i = 0; i < standbys.Length; i++)
+        {
+            var m = standbys[i];
+            fresh[m.Index] = stopped[i]
+                ? probes[i]
+                : new MemberObservation(BackendObservation.Failed("its WAL receiver did not stop", _time.GetUtcNow()), null);
+            evidence.Add(stopped[i] && probes[i].Probe.Reachable
+                ? $"{m.Name} stopped at {Lsn.Format(fresh[m.Index].ReceivedLsn)}"
+                : $"{m.Name}: {(stopped[i] ? probes[i].Probe.Error : "its WAL receiver did not stop")}");
+        }
+        Log.StandbysCutOff(_logger, oldPrimary.Name, evidence.Count == 0 ? "no standby answers" : string.Join(", ", evidence));
+        return (fresh, standbys);
     }
 
     /// <summary>

@@ -50,8 +50,9 @@ internal static class MemberProbe
     {
         await using var conn = await pool.OpenConnectionAsync(ct).ConfigureAwait(false);
         await using var cmd = new NpgsqlCommand(DetailsSql, conn);
-        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        await reader.ReadAsync(ct).ConfigureAwait(false);
+        // Connecting honours the timeout; the query is given up by the caller, never cancelled (see BackendProbe).
+        await using var reader = await cmd.ExecuteReaderAsync(CancellationToken.None).ConfigureAwait(false);
+        await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
         return new MemberDetails(
             reader.IsDBNull(0) ? null : reader.GetString(0),
             reader.IsDBNull(1) ? null : reader.GetString(1),

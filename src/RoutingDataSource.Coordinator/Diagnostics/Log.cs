@@ -32,6 +32,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "Candidate: {Evidence}")]
     public static partial void CandidateChosen(ILogger logger, string evidence);
 
+    [LoggerMessage(EventId = 2031, Level = LogLevel.Warning, Message = "Standbys cut off from the old primary {OldPrimary} before choosing a candidate: {Evidence}")]
+    public static partial void StandbysCutOff(ILogger logger, string oldPrimary, string evidence);
+
     [LoggerMessage(EventId = 2008, Level = LogLevel.Error, Message = "No failover: {Evidence}")]
     public static partial void NoCandidate(ILogger logger, string evidence);
 

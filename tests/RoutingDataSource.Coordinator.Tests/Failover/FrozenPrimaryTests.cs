@@ -23,6 +23,16 @@ public sealed class FrozenPrimaryTests(ITestOutputHelper output)
         Assert.True(at < TimeSpan.FromSeconds(5) + c.Options.ProbeTimeout, $"{at.TotalMilliseconds:0} ms");
         await CoordinatedCluster.WaitForStreamingAsync(promoted, c.Cluster.Standbys.Single(s => s != promoted), TimeSpan.FromSeconds(15));
 
+        // A hung primary can wake up between the verdict and the promotion and have more commits confirmed: the
+        // standbys are cut off from it first, and the candidate is chosen from the positions they stopped at.
+        var lines = c.Logging.Lines.ToList();
+        var cutOff = lines.FindIndex(l => l.Contains($"Standbys cut off from the old primary {old.Name}", StringComparison.Ordinal));
+        var chosen = lines.FindIndex(cutOff + 1, l => l.Contains("Candidate: ", StringComparison.Ordinal));
+        var promoting = lines.FindIndex(l => l.Contains("Promoting ", StringComparison.Ordinal));
+        Assert.True(cutOff >= 0 && chosen > cutOff && promoting > chosen, "the standbys were not cut off from the old primary before the candidate was chosen");
+        foreach (var standby in c.Cluster.Standbys)
+            Assert.Contains($"{standby.Name} stopped at", lines[cutOff], StringComparison.Ordinal);
+
         await old.ThawAsync();
         var view = await c.WaitForViewAsync(v => v.Find(old.Name)!.State == "fenced", TimeSpan.FromSeconds(10), "thawed old primary fenced");
         Assert.Equal(promoted.Name, view.Primary);
