@@ -27,7 +27,12 @@ try
 {
     report = await ChaosRun.RunAsync(settings, Console.Out, cancel.Token);
 }
-catch (Exception e) when (e is not OperationCanceledException || !cancel.IsCancellationRequested)
+catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+{
+    await Console.Error.WriteLineAsync("chaos: cancelled (every server it started has been stopped)");
+    return 130;
+}
+catch (Exception e)
 {
     await Console.Error.WriteLineAsync($"chaos: the soak could not run: {e}");
     return 2;
