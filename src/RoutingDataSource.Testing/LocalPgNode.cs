@@ -119,8 +119,33 @@ public sealed class LocalPgNode
     /// <paramref name="immediate"/> false, fast shutdown (<c>-m fast</c>: clean, sessions
     /// cancelled). A frozen node is thawed first. Does nothing when it is not running.
     /// </summary>
-    public Task StopAsync(bool immediate = true, CancellationToken cancellationToken = default) =>
-        StopCoreAsync(immediate, _cluster.Options.OperationTimeout, cancellationToken);
+    public async Task StopAsync(bool immediate = true, CancellationToken cancellationToken = default)
+    {
+        await _lifecycle.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            ThawCore();
+            if (Postmaster.FindRunning(DataDirectory) is not { } pid)
+            {
+                ForgetServerProcess();
+                return;
+            }
+
+            // The signals pg_ctl sends; sent directly, the wait below notices the exit at once.
+            Posix.Signal(pid, immediate ? Posix.SigQuit : Posix.SigInt);
+            var timeout = _cluster.Options.OperationTimeout;
+            await Poll.UntilAsync(
+                _ => Task.FromResult(!Posix.IsAlive(pid)),
+                timeout,
+                () => $"Node {Name} did not stop within {timeout.TotalSeconds:0} s.\n{LogSection()}",
+                cancellationToken).ConfigureAwait(false);
+            ForgetServerProcess();
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
 
     /// <summary>A clean restart: fast shutdown, then start.</summary>
     public async Task RestartAsync(CancellationToken cancellationToken = default)
@@ -235,8 +260,9 @@ public sealed class LocalPgNode
     /// Brings this node, an old primary (crashed, stopped, frozen, or still running fenced on an old timeline),
     /// back as a streaming standby of <paramref name="newPrimary"/>, with its own port, application name and
     /// slot, and waits until <paramref name="newPrimary"/> reports it streaming. The steps are those of the
-    /// README's "Rejoining an old primary": a clean stop (immediate if that hangs), this node's slot on
-    /// <paramref name="newPrimary"/>, a CHECKPOINT there (so that its control file names its new timeline),
+    /// README's "Rejoining an old primary": an immediate stop (a clean one would recycle WAL that pg_rewind
+    /// reads), this node's slot on <paramref name="newPrimary"/>, a CHECKPOINT there (so that its control file
+    /// names its new timeline),
     /// <c>pg_rewind</c>, this node's own configuration files put back, <c>primary_conninfo</c> (with
     /// application_name) and <c>primary_slot_name</c>, standby.signal, start. When pg_rewind fails, or the
     /// rewound node cannot come up (the WAL it needs is gone from <paramref name="newPrimary"/>), the data
@@ -263,8 +289,12 @@ public sealed class LocalPgNode
             throw new InvalidOperationException($"Node {newPrimary.Name} is in recovery, not a primary: {Name} cannot rejoin it.");
         }
 
-        await StopCleanlyIfPossibleAsync(cancellationToken).ConfigureAwait(false);
+        // Immediately, not cleanly: a shutdown checkpoint would recycle this node's WAL back to the last checkpoint
+        // before the fork, which pg_rewind reads ("could not find previous WAL record"). The crash recovery that
+        // pg_rewind then runs keeps all of it too (wal_keep_size), until the configuration is put back.
+        await StopAsync(immediate: true, cancellationToken).ConfigureAwait(false);
         var ownConfiguration = Rejoin.SaveConfiguration(DataDirectory);
+        await Rejoin.KeepWalThroughRecoveryAsync(DataDirectory, cancellationToken).ConfigureAwait(false);
         // Before the CHECKPOINT below can recycle it: the WAL this node will need from now on stays on newPrimary.
         await EnsureSlotOnAsync(newPrimary, cancellationToken).ConfigureAwait(false);
         await CheckpointUntilControlFileShowsTimelineAsync(newPrimary, cancellationToken).ConfigureAwait(false);
@@ -399,49 +429,6 @@ public sealed class LocalPgNode
 
     /// <summary>A headed log tail for exception messages.</summary>
     internal string LogSection(int lines = 40) => $"--- last {lines} lines of {Name}'s log ({LogPath}) ---\n{ReadLogTail(lines)}\n--- end of {Name}'s log ---";
-
-    /// <summary>Stops the server within <paramref name="timeout"/> (see <see cref="StopAsync"/>); a <see cref="TimeoutException"/> after it.</summary>
-    internal async Task StopCoreAsync(bool immediate, TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        await _lifecycle.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            ThawCore();
-            if (Postmaster.FindRunning(DataDirectory) is not { } pid)
-            {
-                ForgetServerProcess();
-                return;
-            }
-
-            // The signals pg_ctl sends; sent directly, the wait below notices the exit at once.
-            Posix.Signal(pid, immediate ? Posix.SigQuit : Posix.SigInt);
-            await Poll.UntilAsync(
-                _ => Task.FromResult(!Posix.IsAlive(pid)),
-                timeout,
-                () => $"Node {Name} did not stop within {timeout.TotalSeconds:0} s.\n{LogSection()}",
-                cancellationToken).ConfigureAwait(false);
-            ForgetServerProcess();
-        }
-        finally
-        {
-            _lifecycle.Release();
-        }
-    }
-
-    // pg_rewind wants a cleanly shut-down target (it recovers a crashed one itself, in single-user mode, which
-    // takes longer); a fast shutdown that hangs is cut short by an immediate one.
-    private async Task StopCleanlyIfPossibleAsync(CancellationToken cancellationToken)
-    {
-        var patience = TimeSpan.FromTicks(Math.Min(_cluster.Options.OperationTimeout.Ticks, TimeSpan.FromSeconds(10).Ticks));
-        try
-        {
-            await StopCoreAsync(immediate: false, patience, cancellationToken).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            await StopAsync(immediate: true, cancellationToken).ConfigureAwait(false);
-        }
-    }
 
     private Task EnsureSlotOnAsync(LocalPgNode primary, CancellationToken cancellationToken) =>
         Sql.ExecuteAsync(

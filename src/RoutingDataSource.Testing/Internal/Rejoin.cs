@@ -53,6 +53,15 @@ internal static class Rejoin
     }
 
     /// <summary>
+    /// Makes the crash recovery that pg_rewind runs on a target that was not shut down cleanly keep every WAL
+    /// segment the target still has: its end-of-recovery checkpoint may otherwise remove those before its redo
+    /// point (only the slots' positions of the last checkpoint hold them back), and pg_rewind reads back to the last
+    /// checkpoint before the fork. Undone when the saved configuration is put back.
+    /// </summary>
+    public static Task KeepWalThroughRecoveryAsync(string dataDirectory, CancellationToken cancellationToken) =>
+        File.AppendAllTextAsync(Path.Combine(dataDirectory, AutoConfFile), "\nwal_keep_size = '1TB'\n", cancellationToken);
+
+    /// <summary>
     /// Puts the node's own configuration back, then points it at its new upstream in postgresql.auto.conf
     /// (as ALTER SYSTEM or <c>pg_basebackup -R</c> would: later lines win, so older values are replaced) and
     /// writes standby.signal.

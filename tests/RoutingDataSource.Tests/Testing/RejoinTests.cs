@@ -39,7 +39,17 @@ public sealed class RejoinTests(ITestOutputHelper output)
             Assert.Equal("1 2 3", await IdsAsync(n0, ct));
 
             // 2. A frozen primary, promoted around, thawed: it runs on as a primary of the old timeline and writes
-            //    WAL there that the new primary never saw.
+            //    WAL there that the new primary never saw. Its last checkpoint before the fork lies two WAL segments
+            //    back, where pg_rewind has to read from: a clean stop's checkpoint would have recycled them.
+            await n1.ExecuteAsync("CHECKPOINT", ct);
+            for (var segment = 0; segment < 2; segment++)
+            {
+                await n1.ExecuteAsync("INSERT INTO t SELECT i, 'n1 switch' FROM generate_series(10 + 10 * " + segment + ", 19 + 10 * " + segment + ") i", ct);
+                await n1.ExecuteAsync("SELECT pg_switch_wal()", ct);
+            }
+
+            await n1.ExecuteAsync("DELETE FROM t WHERE written_on = 'n1 switch'", ct);
+            await cluster.WaitForReplicationAsync(cancellationToken: ct);
             await n1.FreezeAsync(ct);
             await n2.PromoteAsync(ct);
             await n0.FollowAsync(n2, ct);
