@@ -36,7 +36,7 @@ internal sealed class Member : IAsyncDisposable
             CommandTimeout = (int)Math.Ceiling(options.PromoteTimeout.TotalSeconds) + 10,
             CancellationTimeout = -1,
             ApplicationName = "routing-coordinator",
-            KeepAlive = 1,
+            TcpKeepAlive = true, // not Npgsql's KeepAlive: see BackendConnectionString.ForProbes
         };
         Backend = new Backend(index, Name, Host, Port, weight: 0,
             NpgsqlDataSource.Create(actions.ConnectionString), NpgsqlDataSource.Create(probe.ConnectionString));

@@ -57,7 +57,9 @@ internal static class BackendConnectionString
             CommandTimeout = 0,
             CancellationTimeout = -1,
             ApplicationName = "RoutingDataSource monitor",
-            KeepAlive = Math.Max(1, seconds),
+            // TCP keepalives, not Npgsql's: its keepalive is a query sent from a timer with a blocking read, which holds
+            // a thread-pool thread for as long as a frozen server does not answer.
+            TcpKeepAlive = true,
         };
         return probe.ConnectionString;
     }

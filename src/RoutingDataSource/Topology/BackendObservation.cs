@@ -5,6 +5,15 @@ internal sealed class BackendObservation
 {
     public static BackendObservation Failed(string error, DateTimeOffset at) => new() { Reachable = false, Error = error, At = at };
 
+    /// <summary>
+    /// No news yet: the probe of this server is still running while the others have answered. The snapshot keeps the
+    /// server as the previous one saw it (see <see cref="TopologyMonitor"/>).
+    /// </summary>
+    public static BackendObservation Pending { get; } = new() { Reachable = false, IsPending = true, Error = "health check still running" };
+
+    /// <summary>See <see cref="Pending"/>.</summary>
+    public bool IsPending { get; init; }
+
     public bool Reachable { get; init; }
 
     public DateTimeOffset At { get; init; }

@@ -36,7 +36,17 @@ internal static class SnapshotBuilder
             var o = observations[i];
             var prev = previous.Nodes[i];
             var backend = prev.Backend;
-            if (o.Reachable)
+            if (o.IsPending)
+            {
+                // No news: as the previous snapshot saw it (only the cluster-wide pass below may fence it).
+                failures[i] = prev.ConsecutiveFailures;
+                probeOk[i] = prev.LastProbeOk;
+                roles[i] = prev.Role;
+                states[i] = prev.State;
+                timelines[i] = prev.Timeline;
+                reasons[i] = prev.Reason;
+            }
+            else if (o.Reachable)
             {
                 failures[i] = 0;
                 probeOk[i] = true;
@@ -117,6 +127,13 @@ internal static class SnapshotBuilder
             var o = observations[i];
             var prev = previous.Nodes[i];
             var backend = prev.Backend;
+            if (o.IsPending)
+            {
+                nodes[i] = states[i] == prev.State ? prev : Refenced(prev, states[i], reasons[i], now);
+                if (nodes[i].ReadEligible && backend.Weight > 0)
+                    candidates.Add(nodes[i]);
+                continue;
+            }
             long? lagBytes = null;
             TimeSpan? lag = null;
             var eligible = false;
@@ -186,6 +203,29 @@ internal static class SnapshotBuilder
         }
         return new ClusterSnapshot(nodes, primaryNode, problem, [.. candidates], highest, primaryLsn, previous.Version + 1, now, startedTimestamp, history);
     }
+
+    // A server with no news whose state the cluster-wide pass changed (a primary fenced by a newer timeline).
+    private static NodeState Refenced(NodeState prev, BackendState state, string? reason, DateTimeOffset now) => new()
+    {
+        Backend = prev.Backend,
+        Role = prev.Role,
+        State = state,
+        LastProbeOk = prev.LastProbeOk,
+        ConsecutiveFailures = prev.ConsecutiveFailures,
+        Timeline = prev.Timeline,
+        ReplayLsn = prev.ReplayLsn,
+        LagBytes = prev.LagBytes,
+        Lag = prev.Lag,
+        ReplayPaused = prev.ReplayPaused,
+        SyncState = prev.SyncState,
+        WalReceiverStatus = prev.WalReceiverStatus,
+        ApplicationNameMismatch = prev.ApplicationNameMismatch,
+        LastStatusChange = now,
+        LastError = prev.LastError,
+        Reason = reason,
+        ReadEligible = false,
+        LastObservation = prev.LastObservation,
+    };
 
     private static ulong? MostAdvancedStandby(IReadOnlyList<BackendObservation> observations)
     {

@@ -154,13 +154,46 @@ internal sealed class TopologyMonitor : IAsyncDisposable
         var tasks = new Task<BackendObservation>[_backends.Length];
         for (var i = 0; i < _backends.Length; i++)
             tasks[i] = BackendProbe.ProbeAsync(_backends[i].ProbePool, _options.HealthCheckTimeout, _time, stop);
-        var observations = await Task.WhenAll(tasks).ConfigureAwait(false);
+        var all = Task.WhenAll(tasks);
+        bool[]? published = null;
+        if (!all.IsCompleted && _options.HealthCheckInterval < _options.HealthCheckTimeout)
+        {
+            // A hung server's probe takes the whole HealthCheckTimeout. The others' news (a standby just promoted, say)
+            // must not wait for it: after an interval, publish what has come in, the hung server as it was.
+            await Task.WhenAny(all, Task.Delay(_options.HealthCheckInterval, _time, stop)).ConfigureAwait(false);
+            stop.ThrowIfCancellationRequested();
+            if (!all.IsCompleted)
+                published = PublishInterim(tasks, startedAt, startedTimestamp);
+        }
+        var observations = await all.ConfigureAwait(false);
         for (var i = 0; i < observations.Length; i++)
         {
-            if (!observations[i].Reachable)
+            if (published is not null && published[i])
+                observations[i] = BackendObservation.Pending; // counted in the interim snapshot already
+            else if (!observations[i].Reachable)
                 Log.ProbeFailed(_logger, _backends[i].Name, observations[i].Error);
         }
         Publish(SnapshotBuilder.Build(_current, observations, _options, startedAt, startedTimestamp));
+    }
+
+    // Returns which backends' observations the interim snapshot took in (null when none had answered yet).
+    private bool[]? PublishInterim(Task<BackendObservation>[] tasks, DateTimeOffset startedAt, long startedTimestamp)
+    {
+        var interim = new BackendObservation[tasks.Length];
+        var taken = new bool[tasks.Length];
+        var any = false;
+        for (var i = 0; i < tasks.Length; i++)
+        {
+            taken[i] = tasks[i].IsCompletedSuccessfully;
+            interim[i] = taken[i] ? tasks[i].Result : BackendObservation.Pending;
+            if (taken[i] && !interim[i].Reachable)
+                Log.ProbeFailed(_logger, _backends[i].Name, interim[i].Error);
+            any |= taken[i];
+        }
+        if (!any)
+            return null;
+        Publish(SnapshotBuilder.Build(_current, interim, _options, startedAt, startedTimestamp));
+        return taken;
     }
 
     private void Publish(ClusterSnapshot next)

@@ -132,6 +132,41 @@ public sealed class FailoverChaosTests(ITestOutputHelper output)
         Assert.Equal(winner.Name, ds.GetStatus().PrimaryName);
     }
 
+    [Fact]
+    public async Task A_write_stuck_on_a_frozen_primary_is_abandoned_as_soon_as_another_server_is_the_primary()
+    {
+        await using var cluster = await StartAsync();
+        // Slow failure detection: the frozen primary stays "up" in the data source's view for half a minute.
+        await using var ds = await CreateAsync(cluster, b =>
+        {
+            b.Options.HealthCheckTimeout = TimeSpan.FromSeconds(10);
+            b.Options.HealthCheckMaxRetries = 3;
+            b.Options.FailoverTimeout = TimeSpan.FromSeconds(30);
+        });
+        var old = cluster.Primary;
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "INSERT INTO t VALUES (1)"); // a pooled connection to the primary, ready to use
+        await old.FreezeAsync();
+        try
+        {
+            var write = NonQueryAsync(conn, "INSERT INTO t VALUES (2)");
+            await Task.Delay(300);
+            Assert.False(write.IsCompleted);
+            await cluster.Node("n1").PromoteAsync();
+            var e = await Assert.ThrowsAsync<RoutingException>(() => write);
+            // Given up because n1 became the primary (the frozen n0, on the older timeline, is fenced), not because the
+            // monitor found n0 down: its health checks, 10 s each, have not failed three times yet.
+            Assert.Equal(BackendState.Fenced, ds.GetStatus()["n0"]!.State);
+            Assert.Equal("n1", ds.GetStatus().PrimaryName);
+            Assert.Equal(RoutingFailure.ConnectionLost, e.Failure);
+            Assert.True(e.MayHaveCommitted);
+        }
+        finally
+        {
+            await old.ThawAsync();
+        }
+    }
+
     private static async Task<(LocalPgNode Winner, LocalPgNode Follower)> MostAdvancedFirstAsync(LocalPgNode a, LocalPgNode b)
     {
         const string received = "SELECT pg_last_wal_receive_lsn() - '0/0'::pg_lsn";

@@ -52,6 +52,31 @@ public sealed class SnapshotBuilderTests : IAsyncDisposable
     }
 
     [Fact]
+    public void A_node_whose_probe_is_still_running_stays_as_it_was_and_counts_no_failure()
+    {
+        var s = Round(ClusterSnapshot.Initial(_backends), Primary(1), Standby(1), Standby(1));
+        s = Round(s, Primary(1), Standby(1), Failed());
+        var before = s.Nodes[2];
+        s = Round(s, Primary(2), Standby(2), BackendObservation.Pending);
+        Assert.Same(before, s.Nodes[2]);
+        Assert.Equal(1, s.Nodes[2].ConsecutiveFailures);
+        Assert.Equal(2UL, s.Nodes[1].ReplayLsn); // the others' news is taken in
+        s = Round(s, BackendObservation.Pending, BackendObservation.Pending, Failed()); // the late answer, counted once
+        Assert.Equal(2, s.Nodes[2].ConsecutiveFailures);
+        Assert.Equal("n0", s.Primary!.Backend.Name);
+    }
+
+    [Fact]
+    public void A_hung_primary_with_no_news_is_fenced_as_soon_as_a_standby_is_promoted()
+    {
+        var s = Round(ClusterSnapshot.Initial(_backends), Primary(5), Standby(5), Standby(5));
+        s = Round(s, BackendObservation.Pending, Primary(6, timeline: 2), Standby(5));
+        Assert.Equal("n1", s.Primary!.Backend.Name);
+        Assert.Equal(BackendState.Fenced, s.Nodes[0].State);
+        Assert.False(s.Nodes[0].ReadEligible);
+    }
+
+    [Fact]
     public void A_node_that_never_answered_is_down_at_once()
     {
         var s = Round(ClusterSnapshot.Initial(_backends), Primary(1), Standby(1), Failed());
