@@ -55,6 +55,7 @@ public sealed class PromptPromotionTests(ITestOutputHelper output)
             primary = promoted;
         }
 
+        Assert.True(c.Logging.Contains("has wal_retrieve_retry_interval = 30000 ms"), "no warning about the standbys' 30 s retry interval");
         var all = string.Join(", ", delays.Select(d => d.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture)));
         Assert.True(delays.All(d => d < TimeSpan.FromSeconds(5)), $"promote request to new timeline, per failover (ms): {all}; wal_retrieve_retry_interval is 30 s");
     }
