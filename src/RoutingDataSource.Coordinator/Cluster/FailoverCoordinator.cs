@@ -39,6 +39,10 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
     private volatile FailoverRecord? _lastFailover;
     private PrimaryVerdict? _verdict;
     private string? _lastNoCandidate;
+    // Standbys cut off from a primary found dead, with no failover after all: they follow it again once it recovers,
+    // or the new primary once one is promoted. Never sooner: a repoint to the old primary still running when the next
+    // round promotes would let a standby take WAL (and confirm commits) the new primary lacks.
+    private (string OldPrimary, Member[] Standbys)? _cutOff;
     private long _rounds;
 
     public FailoverCoordinator(CoordinatorOptions options, ILoggerFactory loggerFactory, TimeProvider time)
@@ -183,6 +187,11 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
         var verdict = _detector.Evaluate(primary.Name, po.Probe.Reachable, po.Probe.Error, evidence);
         _verdict = verdict;
         LogVerdict(before, verdict);
+        if (_cutOff is { } cut && verdict.Kind == VerdictKind.Healthy && string.Equals(cut.OldPrimary, primary.Name, StringComparison.Ordinal))
+        {
+            _cutOff = null;
+            _followers.Assign(cut.Standbys, primary);
+        }
         if (verdict.Kind == VerdictKind.Dead)
             await AutomaticFailoverAsync(primary, verdict, observations, ct).ConfigureAwait(false);
     }
@@ -243,7 +252,7 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
             observations = cut.Observations;
             choice = CandidateSelector.Choose(CandidateInfos(observations), oldPrimary.Name, sync, _options.AllowDataLoss);
             if (choice.Chosen is null)
-                _followers.Assign(cut.Standbys, oldPrimary); // no failover after all: they follow it again when it answers
+                _cutOff = (oldPrimary.Name, cut.Standbys); // no failover after all (see _cutOff)
         }
         if (choice.Chosen is not { } chosen)
         {
@@ -266,15 +275,23 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
     private async Task<(MemberObservation[] Observations, Member[] Standbys)> CutOffStandbysAsync(Member oldPrimary, MemberObservation[] observations, CancellationToken ct)
     {
         var standbys = Members.Where(m => m != oldPrimary && observations[m.Index].Probe is { Reachable: true, InRecovery: true }).ToArray();
-        var stopped = await Task.WhenAll(standbys.Select(async m =>
+        var errors = new string?[standbys.Length];
+        var stopped = await Task.WhenAll(standbys.Select(async (m, i) =>
         {
-            try
+            // Twice: an idle pooled connection may have broken since its last use (the server restarted, say), and
+            // the first attempt is what finds out; the second opens a fresh one.
+            for (var attempt = 1; ; attempt++)
             {
-                return await ServerActions.StopStreamingAsync(m, _options.ProbeTimeout, _time, ct).ConfigureAwait(false);
-            }
-            catch (Exception e) when (ServerErrors.Matches(e, ct))
-            {
-                return false;
+                try
+                {
+                    return await ServerActions.StopStreamingAsync(m, _options.ProbeTimeout, _time, ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (ServerErrors.Matches(e, ct))
+                {
+                    errors[i] = BackendProbe.Describe(e);
+                    if (attempt == 2)
+                        return false;
+                }
             }
         })).ConfigureAwait(false);
         var fresh = (MemberObservation[])observations.Clone();
@@ -283,12 +300,13 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
         for (var i = 0; i < standbys.Length; i++)
         {
             var m = standbys[i];
+            var notStopped = "its WAL receiver did not stop" + (errors[i] is { } error ? $" ({error})" : "");
             fresh[m.Index] = stopped[i]
                 ? probes[i]
-                : new MemberObservation(BackendObservation.Failed("its WAL receiver did not stop", _time.GetUtcNow()), null);
+                : new MemberObservation(BackendObservation.Failed(notStopped, _time.GetUtcNow()), null);
             evidence.Add(stopped[i] && probes[i].Probe.Reachable
                 ? $"{m.Name} stopped at {Lsn.Format(fresh[m.Index].ReceivedLsn)}"
-                : $"{m.Name}: {(stopped[i] ? probes[i].Probe.Error : "its WAL receiver did not stop")}");
+                : $"{m.Name}: {(stopped[i] ? probes[i].Probe.Error : notStopped)}");
         }
         Log.StandbysCutOff(_logger, oldPrimary.Name, evidence.Count == 0 ? "no standby answers" : string.Join(", ", evidence));
         return (fresh, standbys);
@@ -355,6 +373,7 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
         }
 
         var took = (long)_time.GetElapsedTime(started).TotalMilliseconds;
+        _cutOff = null; // those standbys follow the new primary below
         _primary = candidate.Name;
         _detector.Reset(candidate.Name);
         _verdict = null;
@@ -380,6 +399,10 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
             var b = next.Nodes[m.Index];
             if (a.State != b.State && previous.Version > 0)
                 Log.StateChanged(_logger, m.Name, StateName(a.State), StateName(b.State), b.LastError ?? b.Reason ?? "answers");
+            // Idle connections to a server that stopped answering are likely broken: the next action must not be
+            // the one that finds out (a failover's first steps are time-critical).
+            if (!observations[m.Index].Probe.Reachable)
+                m.Backend.Pool.Clear();
             if (b.State == BackendState.Fenced && a.State != BackendState.Fenced)
             {
                 Log.Fenced(_logger, m.Name, b.Timeline, next.HighestTimeline);

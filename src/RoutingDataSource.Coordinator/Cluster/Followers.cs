@@ -81,6 +81,10 @@ internal sealed class Followers(CoordinatorOptions options, ILogger logger, Time
         try
         {
             await ServerActions.CreateSlotAsync(primary, standby.SlotName, bound.Token).ConfigureAwait(false);
+            // Assigned to another primary meanwhile (a failover while this waited on a dead server): never repoint to
+            // this one, which may be an old primary.
+            if (!_pending.TryGetValue(standby.Name, out var current) || !string.Equals(current.Primary, primary.Name, StringComparison.Ordinal))
+                return;
             await ServerActions.RepointAsync(standby, conninfo, standby.SlotName, bound.Token).ConfigureAwait(false);
             Log.Repointed(logger, standby.Name, primary.Name, standby.SlotName);
             var until = time.GetTimestamp() + (long)(options.FollowTimeout.TotalSeconds * time.TimestampFrequency);
