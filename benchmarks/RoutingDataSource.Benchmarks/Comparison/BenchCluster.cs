@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Npgsql;
 using RoutingDataSource.Benchmarks.Comparison.Infrastructure;
+using RoutingDataSource.Benchmarks.Common;
 using RoutingDataSource.Testing;
 
 namespace RoutingDataSource.Benchmarks.Comparison;

@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using RoutingDataSource.Benchmarks.Comparison.Failover;
-using RoutingDataSource.Benchmarks.Comparison.Infrastructure;
 using RoutingDataSource.Benchmarks.Comparison.Micro;
 using RoutingDataSource.Benchmarks.Comparison.Overhead;
 using RoutingDataSource.Benchmarks.Comparison.Results;
 using RoutingDataSource.Benchmarks.Comparison.Workloads;
+using RoutingDataSource.Benchmarks.Common;
 
 namespace RoutingDataSource.Benchmarks.Comparison;
 
@@ -15,28 +15,13 @@ namespace RoutingDataSource.Benchmarks.Comparison;
 /// </summary>
 internal static class CompareCommand
 {
-    public static async Task<int> RunAsync(string[] args)
-    {
-        CompareSettings settings;
-        try
-        {
-            settings = CompareSettings.Parse(args);
-        }
-        catch (Exception e) when (e is ArgumentException or FormatException)
-        {
-            await Console.Error.WriteLineAsync(e.Message);
-            return 2;
-        }
+    public static Task<int> RunAsync(string[] args) => ConsoleCommand.RunAsync(() => CompareSettings.Parse(args), CompareAsync);
 
-        using var cancel = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) =>
-        {
-            e.Cancel = true;
-            cancel.Cancel();
-        };
+    private static async Task<int> CompareAsync(CompareSettings settings, CancellationToken cancellationToken)
+    {
         var progress = Console.Out;
         var started = DateTimeOffset.Now;
-        var load = ProcFs.LoadAverage();
+        var load = MachineInfo.LoadAverage();
         var clock = Stopwatch.StartNew();
         ThroughputRun? throughput = null;
         FailoverRun? failover = null;
@@ -44,19 +29,19 @@ internal static class CompareCommand
         MicroRun? micro = null;
         if (settings.Throughput)
         {
-            throughput = await ThroughputComparison.RunAsync(settings, progress, cancel.Token);
+            throughput = await ThroughputComparison.RunAsync(settings, progress, cancellationToken);
             progress.WriteLine($"throughput part done at {clock.Elapsed.TotalMinutes:0.0} min");
         }
 
         if (settings.Failover)
         {
-            failover = await FailoverComparison.RunAsync(settings, progress, cancel.Token);
+            failover = await FailoverComparison.RunAsync(settings, progress, cancellationToken);
             progress.WriteLine($"failover part done at {clock.Elapsed.TotalMinutes:0.0} min");
         }
 
         if (settings.Overhead)
         {
-            overhead = await OverheadComparison.RunAsync(settings, progress, cancel.Token);
+            overhead = await OverheadComparison.RunAsync(settings, progress, cancellationToken);
             progress.WriteLine($"overhead part done at {clock.Elapsed.TotalMinutes:0.0} min");
         }
 
@@ -66,7 +51,7 @@ internal static class CompareCommand
             progress.WriteLine($"micro benchmarks done at {clock.Elapsed.TotalMinutes:0.0} min");
         }
 
-        var machine = await MachineInfo.DescribeAsync(settings.RepositoryRoot, throughput?.ServerVersion ?? overhead?.ServerVersion ?? await ServerVersionAsync(cancel.Token), cancel.Token);
+        var machine = await BenchMachine.DescribeAsync(settings.RepositoryRoot, throughput?.ServerVersion ?? overhead?.ServerVersion ?? await ServerVersionAsync(cancellationToken), cancellationToken);
         var report = ReportBuilder.Build(settings, started, machine, [load.One, load.Five, load.Fifteen], throughput, failover, overhead, micro);
         var (markdown, table, readme) = ResultsWriter.Write(report, settings);
         progress.WriteLine();

@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace RoutingDataSource.Benchmarks.Comparison.Infrastructure;
 
-/// <summary>The few /proc reads the harness needs: process parents, CPU ticks, load average, machine facts.</summary>
+/// <summary>The few /proc reads the harness needs: process parents and CPU ticks (the machine's facts are in <c>MachineInfo</c>).</summary>
 internal static class ProcFs
 {
     /// <summary>One process's /proc/PID/stat fields of interest.</summary>
@@ -76,33 +76,5 @@ internal static class ProcFs
         var idle = v[3] + v[4];
         var total = v.Take(8).Sum();
         return (total - idle, total);
-    }
-
-    /// <summary>The 1-, 5- and 15-minute load averages.</summary>
-    public static (double One, double Five, double Fifteen) LoadAverage()
-    {
-        var f = File.ReadAllText("/proc/loadavg").Split(' ');
-        return (double.Parse(f[0], CultureInfo.InvariantCulture), double.Parse(f[1], CultureInfo.InvariantCulture), double.Parse(f[2], CultureInfo.InvariantCulture));
-    }
-
-    /// <summary>MemTotal from /proc/meminfo, in bytes.</summary>
-    public static long MemoryBytes()
-    {
-        var line = File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemTotal:", StringComparison.Ordinal));
-        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
-    }
-
-    /// <summary>The CPU model name from /proc/cpuinfo, or "unknown".</summary>
-    public static string CpuModel() =>
-        File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown";
-
-    /// <summary>PRETTY_NAME from /etc/os-release and the kernel release.</summary>
-    public static string OperatingSystem()
-    {
-        var pretty = File.Exists("/etc/os-release")
-            ? File.ReadLines("/etc/os-release").FirstOrDefault(l => l.StartsWith("PRETTY_NAME=", StringComparison.Ordinal))?.Split('=', 2)[1].Trim('"')
-            : null;
-        var kernel = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : "?";
-        return $"{pretty ?? "Linux"}, kernel {kernel}";
     }
 }

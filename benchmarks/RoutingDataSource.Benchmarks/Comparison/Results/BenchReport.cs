@@ -2,6 +2,7 @@ using RoutingDataSource.Benchmarks.Comparison.Failover;
 using RoutingDataSource.Benchmarks.Comparison.Micro;
 using RoutingDataSource.Benchmarks.Comparison.Overhead;
 using RoutingDataSource.Benchmarks.Comparison.Workloads;
+using RoutingDataSource.Benchmarks.Common;
 
 namespace RoutingDataSource.Benchmarks.Comparison.Results;
 

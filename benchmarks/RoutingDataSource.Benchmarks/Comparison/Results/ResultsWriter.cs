@@ -4,6 +4,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using RoutingDataSource.Benchmarks.Comparison.Overhead;
 using RoutingDataSource.Benchmarks.Comparison.Workloads;
+using RoutingDataSource.Benchmarks.Common;
 
 namespace RoutingDataSource.Benchmarks.Comparison.Results;
 
@@ -27,11 +28,9 @@ internal static class ResultsWriter
     public static (string Markdown, string Table, bool ReadmeUpdated) Write(BenchReport report, CompareSettings settings)
     {
         Directory.CreateDirectory(settings.OutputDirectory);
-        var baseName = string.Create(CultureInfo.InvariantCulture, $"{report.StartedAt:yyyy-MM-dd}-{Slug(report.Machine.HostName)}{settings.ResultsSuffix}");
         // A second run on the same day and machine gets its own files: earlier results are never overwritten.
-        var first = baseName;
-        for (var n = 2; File.Exists(Path.Combine(settings.OutputDirectory, baseName + ".json")) || File.Exists(Path.Combine(settings.OutputDirectory, baseName + ".md")); n++)
-            baseName = string.Create(CultureInfo.InvariantCulture, $"{first}-{n}");
+        var baseName = ResultsFiles.FreeBaseName(settings.OutputDirectory,
+            string.Create(CultureInfo.InvariantCulture, $"{report.StartedAt:yyyy-MM-dd}-{Slug(report.Machine.HostName)}{settings.ResultsSuffix}"));
         var json = Path.Combine(settings.OutputDirectory, baseName + ".json");
         var md = Path.Combine(settings.OutputDirectory, baseName + ".md");
         File.WriteAllText(json, JsonSerializer.Serialize(report, Json) + "\n");
@@ -105,8 +104,8 @@ internal static class ResultsWriter
         s.AppendLine();
         s.AppendLine("## Machine and load");
         s.AppendLine();
-        s.AppendLine(inv, $"- {r.Machine.Describe()}");
-        s.AppendLine(inv, $"- {r.Machine.DotNet}; Npgsql {r.Machine.Npgsql}; {r.Machine.PostgreSql}; {r.Machine.Pgpool}; BenchmarkDotNet {r.Machine.BenchmarkDotNet}; RoutingDataSource {r.Machine.RoutingDataSource} at commit {r.Machine.GitCommit}");
+        s.AppendLine(inv, $"- {r.Machine.Hardware()}");
+        s.AppendLine(inv, $"- {r.Machine.DotNet}; Npgsql {r.Machine.Npgsql}; {r.Machine.PostgreSql}; {r.Machine.Pgpool()}; BenchmarkDotNet {r.Machine.BenchmarkDotNet()}; RoutingDataSource {r.Machine.RoutingDataSource()} at commit {r.Machine.GitCommit}");
         s.AppendLine(inv, $"- **The client (this process, all systems' pools), the three PostgreSQL servers and Pgpool-II share these {r.Machine.Cores} cores.** Absolute figures are those of a small shared machine; the ratios are what travel.");
         s.AppendLine(inv, $"- Load average when the run started: {string.Join(" / ", r.Load.LoadAverageAtStart.Select(x => x.ToString("0.00", inv)))} (1 / 5 / 15 min).");
         if (r.Load.OthersCpuMedian is { } others)

@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using RoutingDataSource.Testing.Internal;
 
-namespace RoutingDataSource.Benchmarks.Comparison.Infrastructure;
+namespace RoutingDataSource.Benchmarks.Common;
 
 /// <summary>
-/// Runs external programs (pgbench, psql, pgpool, chown, git) with bounded time, through the same
+/// Runs external programs (pgbench, psql, pgpool, chown, git, stat) with bounded time, through the same
 /// <see cref="Command"/> that <c>LocalPgCluster</c> runs its servers with: PostgreSQL tools that must run as the server
 /// user switch to it when this process is root (<c>setpriv</c>, else <c>runuser -u postgres --</c>), no libpq
 /// environment leaks in, and output is stdout and stderr by arrival.
@@ -22,10 +22,13 @@ internal static class ExternalProcess
         Command.CreateStartInfo(program, arguments, asServer);
 
     /// <summary>Runs a program to its end (killed after <paramref name="timeout"/>); output is stdout and stderr by arrival.</summary>
-    public static Task<CommandResult> RunAsync(string program, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellationToken, bool asServer = false) =>
-        asServer
-            ? Command.RunAsServerAsync(program, arguments, timeout, cancellationToken)
-            : Command.RunAsync(program, arguments, timeout, cancellationToken);
+    public static async Task<ProcessResult> RunAsync(string program, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellationToken, bool asServer = false)
+    {
+        var result = asServer
+            ? await Command.RunAsServerAsync(program, arguments, timeout, cancellationToken)
+            : await Command.RunAsync(program, arguments, timeout, cancellationToken);
+        return new ProcessResult(result.ExitCode, result.Output);
+    }
 
     /// <summary>Runs a program and returns its trimmed output, or throws with the output when it fails.</summary>
     public static async Task<string> OutputOfAsync(string program, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellationToken, bool asServer = false)
