@@ -5,6 +5,7 @@ using RoutingDataSource.Chaos.Checking;
 using RoutingDataSource.Chaos.Cluster;
 using RoutingDataSource.Chaos.Faults;
 using RoutingDataSource.Chaos.Results;
+using RoutingDataSource.Benchmarks.Common;
 using RoutingDataSource.Chaos.Workload;
 using RoutingDataSource.Testing;
 
@@ -20,7 +21,7 @@ internal static class ChaosRun
     public static async Task<ChaosReport> RunAsync(ChaosSettings settings, TextWriter progress, CancellationToken cancellationToken)
     {
         var clock = new RunClock();
-        var loadAtStart = MachineInfo.LoadAverage();
+        var loadAtStart = MachineInfo.LoadAverage().One;
         var sequence = settings.Sequence();
         Directory.CreateDirectory(settings.ArtifactsDirectory);
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -104,8 +105,8 @@ internal static class ChaosRun
             Reproduce = settings.FixedFaults is null
                 ? string.Create(CultureInfo.InvariantCulture, $"./build.sh chaos {settings.Faults} {settings.Seed}")
                 : string.Create(CultureInfo.InvariantCulture, $"./build.sh chaos {sequence.Count} {settings.Seed} --sequence {string.Join(',', sequence)}"),
-            Machine = await MachineInfo.DescribeAsync(settings.RepositoryRoot, cluster.Cluster.ServerVersion, CancellationToken.None),
-            LoadAverage = [loadAtStart, MachineInfo.LoadAverage()],
+            Machine = await MachineInfo.DescribeAsync(settings.RepositoryRoot, cluster.Cluster.ServerVersion, components: [], kernelInOperatingSystem: false, CancellationToken.None),
+            LoadAverage = [loadAtStart, MachineInfo.LoadAverage().One],
             FaultsPlanned = sequence.Count,
             Sequence = sequence.Select(k => k.ToString()).ToList(),
             Faults = faults,

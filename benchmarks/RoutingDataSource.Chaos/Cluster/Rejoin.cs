@@ -1,3 +1,4 @@
+using RoutingDataSource.Benchmarks.Common;
 using RoutingDataSource.Testing;
 
 namespace RoutingDataSource.Chaos.Cluster;
@@ -22,7 +23,7 @@ internal static class Rejoin
 
     private static async Task<string?> DirectoryIdAsync(LocalPgNode node, CancellationToken cancellationToken)
     {
-        var (code, output) = await ExternalProgram.RunAsync("stat", ["-c", "%i", node.DataDirectory], TimeSpan.FromSeconds(10), cancellationToken);
-        return code == 0 ? output.Trim() : null;
+        var result = await ExternalProcess.RunAsync("stat", ["-c", "%i", node.DataDirectory], TimeSpan.FromSeconds(10), cancellationToken);
+        return result.Succeeded ? result.Output.Trim() : null;
     }
 }

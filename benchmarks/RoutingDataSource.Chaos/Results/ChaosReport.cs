@@ -1,3 +1,4 @@
+using RoutingDataSource.Benchmarks.Common;
 using RoutingDataSource.Chaos.Checking;
 
 namespace RoutingDataSource.Chaos.Results;

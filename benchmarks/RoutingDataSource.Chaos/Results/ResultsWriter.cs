@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using RoutingDataSource.Benchmarks.Common;
 
 namespace RoutingDataSource.Chaos.Results;
 
@@ -25,10 +26,7 @@ internal static class ResultsWriter
     public static string Write(ChaosReport report, string directory)
     {
         Directory.CreateDirectory(directory);
-        var first = string.Create(CultureInfo.InvariantCulture, $"{report.StartedAt:yyyy-MM-dd}-chaos");
-        var baseName = first;
-        for (var n = 2; File.Exists(Path.Combine(directory, baseName + ".md")) || File.Exists(Path.Combine(directory, baseName + ".json")); n++)
-            baseName = string.Create(CultureInfo.InvariantCulture, $"{first}-{n}");
+        var baseName = ResultsFiles.FreeBaseName(directory, string.Create(CultureInfo.InvariantCulture, $"{report.StartedAt:yyyy-MM-dd}-chaos"));
         File.WriteAllText(Path.Combine(directory, baseName + ".json"), JsonSerializer.Serialize(report, Json) + "\n");
         var md = Path.Combine(directory, baseName + ".md");
         File.WriteAllText(md, Markdown(report, baseName));
@@ -61,7 +59,7 @@ internal static class ResultsWriter
         s.AppendLine();
         s.AppendLine(inv, $"Command: `{r.Command}` (from the repository root; {(r.FinishedAt - r.StartedAt).TotalMinutes:0.0} min). Same fault sequence again: `{r.Reproduce}`. Every figure is also in [`{baseName}.json`]({baseName}.json).");
         s.AppendLine();
-        s.AppendLine(inv, $"- Machine: {r.Machine.Describe()}. The client, the coordinator and the three servers share these {r.Machine.Cores} cores; the 1-minute load average was {r.LoadAverage[0]:0.0} when the soak started and {r.LoadAverage[1]:0.0} when it ended (other builds and test suites count).");
+        s.AppendLine(inv, $"- Machine: {Machine(r.Machine)}. The client, the coordinator and the three servers share these {r.Machine.Cores} cores; the 1-minute load average was {r.LoadAverage[0]:0.0} when the soak started and {r.LoadAverage[1]:0.0} when it ended (other builds and test suites count).");
         s.AppendLine("- Cluster: a synchronous 1+2 `LocalPgCluster` (`synchronous_standby_names = 'ANY 1 (n1, n2)'`, `wal_receiver_timeout = '2s'` and `wal_log_hints = on` on every node); the coordinator in-process with its defaults; one `PgRoutingDataSource` (weights n0 0, n1 1, n2 1; `HealthCheckInterval` 200 ms, everything else default). The data source, the coordinator and the standbys' replication each reach every server through a `FaultProxy` of their own.");
         s.AppendLine("- Workload: 4 workers doing bank transfers in `ds.ExecuteAsync` units (two UPDATEs of `accounts`, a `ledger` INSERT with a unique transfer id), 2 inserting unique ids one statement each (a plain INSERT; an `INSERT ... RETURNING` read through a reader), 2 reading `SELECT sum(balance) FROM accounts` outside transactions.");
         s.AppendLine(inv, $"- Faults ({r.Faults.Count} of {r.FaultsPlanned} planned, seeded): {string.Join(", ", r.Sequence)}. After each failover the old primary rejoined as a standby (pg_rewind, else a base backup) before the next fault.");
@@ -137,6 +135,9 @@ internal static class ResultsWriter
             s.AppendLine();
         }
     }
+
+    private static string Machine(MachineInfo m) =>
+        $"{m.HostName}: {m.Hardware()}; {m.DotNet}; Npgsql {m.Npgsql}; {m.PostgreSql}; commit {m.GitCommit}";
 
     private static string Cell(string? text) => text is null ? "" : text.ReplaceLineEndings(" ").Replace("|", "\\|", StringComparison.Ordinal);
 }
