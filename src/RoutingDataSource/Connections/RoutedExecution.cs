@@ -140,9 +140,11 @@ internal static class RoutedExecution
                     statement.Reader.Init(reader, conn, lease, c, route, behavior);
                     return (TResult)(object)statement.Reader;
             }
+            // Looked at before the release: once back in the pool the connection object may be another caller's.
+            var cutShort = route.Kind != StatementKind.Read && lease.Backend.CommitWarnings.TakeCutShort(lease.Connection);
             conn.AfterStatement(c, route);
             conn.Release(lease);
-            if (route.Kind != StatementKind.Read && lease.Backend.CommitWarnings.TakeCutShort(lease.Connection))
+            if (cutShort)
                 throw FailureTranslator.CommitNotAcknowledged(conn, lease.Backend.Name);
             return result;
         }

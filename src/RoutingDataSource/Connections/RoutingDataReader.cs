@@ -296,9 +296,10 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
         }
         else
         {
+            var cutShort = IsWrite && lease.Backend.CommitWarnings.TakeCutShort(lease.Connection); // before the release, as in RoutedExecution
             conn.AfterStatement(_classification!, _route);
             conn.Release(lease);
-            if (IsWrite && lease.Backend.CommitWarnings.TakeCutShort(lease.Connection))
+            if (cutShort)
                 toThrow = FailureTranslator.CommitNotAcknowledged(conn, lease.Backend.Name);
         }
         if ((_behavior & CommandBehavior.CloseConnection) != 0)
