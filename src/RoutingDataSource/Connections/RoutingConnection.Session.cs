@@ -290,20 +290,14 @@ public sealed partial class RoutingConnection
         var abandoned = false;
         try
         {
-            if (!open.IsCompleted)
+            // A server that accepts TCP but never answers must not hold the open until Npgsql's connect timeout
+            // once the monitor has declared it down (see RoutedExecution for why it is not cancelled).
+            var abort = backend.AbortToken;
+            if (!await StatementWait.FinishesAsync(open, backend).ConfigureAwait(false))
             {
-                // A server that accepts TCP but never answers must not hold the open until Npgsql's connect timeout
-                // once the monitor has declared it down (see RoutedExecution for why it is not cancelled).
-                var abort = backend.AbortToken;
-                var wait = StatementWait.Rent(backend);
-                await wait.Until(open, abort).ConfigureAwait(false);
-                wait.Finish();
-                if (!open.IsCompleted)
-                {
-                    abandoned = true;
-                    DisposeWhenDone(conn, open);
-                    throw new OperationCanceledException("The backend was taken out of service while connecting.", abort);
-                }
+                abandoned = true;
+                DisposeWhenDone(conn, open);
+                throw new OperationCanceledException("The backend was taken out of service while connecting.", abort);
             }
             await open.ConfigureAwait(false);
         }

@@ -254,16 +254,9 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
         try
         {
             var close = _inner!.CloseAsync();
-            if (!close.IsCompleted && IsWrite)
-            {
-                // The end of a write's results waits for its commit: on a hung server it is abandoned like a statement.
-                var backend = _lease.Backend;
-                var wait = StatementWait.Rent(backend);
-                await wait.Until(close, backend.AbortToken).ConfigureAwait(false);
-                wait.Finish();
-                if (!close.IsCompleted)
-                    abandoned = close;
-            }
+            // The end of a write's results waits for its commit: on a hung server it is abandoned like a statement.
+            if (IsWrite && !await StatementWait.FinishesAsync(close, _lease.Backend).ConfigureAwait(false))
+                abandoned = close;
             if (abandoned is null)
                 await close.ConfigureAwait(false);
         }
@@ -285,9 +278,8 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
         if (abandoned is not null)
         {
             conn.Abandon(lease, abandoned);
-            var lost = FailureTranslator.AtWriteResultEnd(
+            toThrow = FailureTranslator.AtWriteResultEnd(
                 new OperationCanceledException("The backend was taken out of service while the write's results were read.", lease.Backend.AbortToken), conn, lease, _route);
-            toThrow = lost;
         }
         else if (failure is not null)
         {
