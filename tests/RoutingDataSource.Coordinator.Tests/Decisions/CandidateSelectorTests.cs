@@ -84,4 +84,34 @@ public sealed class CandidateSelectorTests
         var choice = CandidateSelector.Choose([DeadPrimary, Standby("n1", 500), n2], "n2", sync, false);
         Assert.Equal("n1", choice.Chosen!.Name);
     }
+
+    [Fact]
+    public void A_synchronous_name_that_is_not_a_member_counts_as_an_unreachable_quorum_member()
+    {
+        // barman may be the only one that flushed a commit: n1 and n2 together do not prove they hold it.
+        var sync = SyncStandbyNames.Parse("ANY 1 (n1, n2, barman)");
+        var choice = CandidateSelector.Choose([DeadPrimary, Standby("n1", 500), Standby("n2", 400)], "n0", sync, false, receivers: ["n1", "n2", "barman"]);
+        Assert.Null(choice.Chosen);
+        Assert.Contains("only 2 of its 3 synchronous standby(s) answer, 3 must", choice.Evidence, StringComparison.Ordinal);
+        Assert.Contains("barman", choice.Evidence, StringComparison.Ordinal);
+
+        // Not connected when last seen: it still may have acknowledged a commit before.
+        Assert.Null(CandidateSelector.Choose([DeadPrimary, Standby("n1", 500), Standby("n2", 400)], "n0", sync, false, receivers: []).Chosen);
+
+        // ANY 2 of 3: the two members that answer include one of any two that acknowledged.
+        var any2 = SyncStandbyNames.Parse("ANY 2 (n1, n2, barman)");
+        Assert.Equal("n1", CandidateSelector.Choose([DeadPrimary, Standby("n1", 500), Standby("n2", 400)], "n0", any2, false, receivers: ["barman"]).Chosen!.Name);
+    }
+
+    [Fact]
+    public void With_a_star_every_receiver_that_is_not_a_member_counts_as_an_unreachable_quorum_member()
+    {
+        var sync = SyncStandbyNames.Parse("ANY 1 (*)");
+        var choice = CandidateSelector.Choose([DeadPrimary, Standby("n1", 500), Standby("n2", 400)], "n0", sync, false, receivers: ["n1", "n2", "pg_receivewal"]);
+        Assert.Null(choice.Chosen);
+        Assert.Contains("pg_receivewal", choice.Evidence, StringComparison.Ordinal);
+
+        // Only members streamed: as before.
+        Assert.Equal("n1", CandidateSelector.Choose([DeadPrimary, Standby("n1", 500), Standby("n2", 400)], "n0", sync, false, receivers: ["n1", "N2"]).Chosen!.Name);
+    }
 }
