@@ -12,6 +12,9 @@ namespace RoutingDataSource.Coordinator.Actions;
 internal sealed class HookRunner(TimeSpan timeout, ILogger logger) : IAsyncDisposable
 {
     private const int OutputLimit = 2000;
+
+    /// <summary>The only variables of the coordinator's environment a hook inherits.</summary>
+    internal static readonly string[] InheritedVariables = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"];
     private readonly ConcurrentDictionary<Task, byte> _running = new();
 
     /// <summary>Starts <paramref name="command"/> (if any) and returns at once; the task completes when the hook has ended.</summary>
@@ -37,6 +40,14 @@ internal sealed class HookRunner(TimeSpan timeout, ILogger logger) : IAsyncDispo
         };
         foreach (var w in words.Skip(1))
             start.ArgumentList.Add(w);
+        // The coordinator's environment may hold its API token and passwords (ROUTING_COORDINATOR_*, PGPASSWORD): a
+        // hook gets only what a program needs to run, and its values.
+        start.Environment.Clear();
+        foreach (var name in InheritedVariables)
+        {
+            if (Environment.GetEnvironmentVariable(name) is { } inherited)
+                start.Environment[name] = inherited;
+        }
         foreach (var (key, value) in values)
             start.Environment["RDS_" + key.ToUpperInvariant()] = value;
         var clock = Stopwatch.StartNew();

@@ -27,6 +27,8 @@ internal static class CoordinatorOptionsValidator
                 at = $"Backends[{i}] ({b.Name})";
                 if (!b.Name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.') || b.Name.Length > 63)
                     problems.Add($"{at}:Name may hold only letters, digits, '_', '-' and '.' (at most 63): it becomes an application_name and a slot name.");
+                else if (b.Name[0] == '-')
+                    problems.Add($"{at}:Name must not start with '-': as a hook's or the CLI's argument it would read as an option.");
                 else if (!names.Add(b.Name))
                     problems.Add($"{at}:Name is used twice (names are compared without case, as in synchronous_standby_names).");
                 else if (slots.TryGetValue(Member.SlotNameFor(b.Name), out var other))

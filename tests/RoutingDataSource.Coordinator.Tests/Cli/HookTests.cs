@@ -53,4 +53,31 @@ public sealed class HookTests(ITestOutputHelper output) : IDisposable
         await runner.Start("OnFence", "/nonexistent/program", Values);
         Assert.True(logging.Contains("Hook OnFence (/nonexistent/program) failed"));
     }
+
+    [Fact]
+    public async Task A_hook_sees_only_the_allowlisted_environment_and_its_values_never_the_api_token()
+    {
+        var logging = new TestLogging(output);
+        await using var runner = new HookRunner(TimeSpan.FromSeconds(10), logging.CreateLogger("hooks"));
+        var file = Path.Combine(_dir, "env.txt");
+        const string Secret = "ROUTING_COORDINATOR_Coordinator__ApiToken";
+        Environment.SetEnvironmentVariable(Secret, "s3cret-token");
+        Environment.SetEnvironmentVariable("RDS_TEST_UNRELATED", "leak");
+        try
+        {
+            await runner.Start("OnFailover", $"/bin/sh -c 'env > \"$0\"' {file}", Values);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(Secret, null);
+            Environment.SetEnvironmentVariable("RDS_TEST_UNRELATED", null);
+        }
+        var env = (await File.ReadAllLinesAsync(file)).Select(l => l.Split('=', 2)).Where(kv => kv.Length == 2).ToDictionary(kv => kv[0], kv => kv[1]);
+        Assert.DoesNotContain(env.Values, v => v.Contains("s3cret-token", StringComparison.Ordinal));
+        Assert.False(env.ContainsKey(Secret));
+        Assert.False(env.ContainsKey("RDS_TEST_UNRELATED"));
+        Assert.Equal("n1", env["RDS_NEW_PRIMARY"]);
+        Assert.Equal("2", env["RDS_TIMELINE"]);
+        Assert.True(env.ContainsKey("PATH"), "PATH is allowlisted");
+    }
 }

@@ -96,6 +96,17 @@ public sealed class ConfigurationTests
         Assert.Contains(problems, p => p.Contains("at least two are needed", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("-n1")]
+    [InlineData("--help")]
+    public void A_member_name_starting_with_a_dash_is_refused(string name)
+    {
+        // It becomes a hook argument ({new_primary}) and a CLI argument, where it would read as an option.
+        var o = Load(ContractExample, out _);
+        o.Backends[1].Name = name;
+        Assert.Contains(CoordinatorOptionsValidator.Problems(o), p => p.Contains("must not start with '-'", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void Non_loopback_listening_needs_a_token()
     {
