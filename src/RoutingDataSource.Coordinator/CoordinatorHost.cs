@@ -81,7 +81,7 @@ public sealed class CoordinatorHost : IAsyncDisposable
         });
         var app = builder.Build();
         var coordinator = new FailoverCoordinator(options, loggerFactory, time);
-        Api.Map(app, coordinator, options.ApiToken);
+        Api.Map(app, coordinator, options.ApiToken, listen.IsLoopback);
         var host = new CoordinatorHost(app, coordinator);
         try
         {

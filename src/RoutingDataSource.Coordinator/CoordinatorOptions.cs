@@ -55,6 +55,13 @@ public sealed class CoordinatorOptions
     /// <summary>How long a repointed standby may take to stream from the new primary before it is reported as not following. Default 15 s.</summary>
     public TimeSpan FollowTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// How long a follower may go without streaming from the primary before the coordinator drops the replication slot
+    /// it made for it there (a slot nobody reads holds WAL on the primary without bound; see also PostgreSQL's
+    /// <c>max_slot_wal_keep_size</c>). The slot is made again when the follower is repointed. Default 10 min.
+    /// </summary>
+    public TimeSpan UnusedSlotTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
     /// <summary>Commands run after a failover and when an old primary is fenced.</summary>
     public CoordinatorHooks Hooks { get; } = new();
 }
@@ -63,7 +70,7 @@ public sealed class CoordinatorOptions
 public sealed class CoordinatorBackend
 {
     /// <summary>
-    /// Unique name: letters, digits, '_', '-' and '.'. It is the standby's <c>application_name</c> (as in
+    /// Unique name: letters, digits, '_', '-' and '.', not starting with '-'. It is the standby's <c>application_name</c> (as in
     /// <c>synchronous_standby_names</c> and <c>pg_stat_replication</c>) and, lower-cased, its replication slot name.
     /// </summary>
     public string Name { get; set; } = "";
@@ -85,6 +92,8 @@ public sealed class CoordinatorBackend
 /// Hook commands. Each is a program and its arguments (split like a shell would, but run without one), with
 /// placeholders <c>{old_primary}</c> <c>{old_host}</c> <c>{old_port}</c> <c>{new_primary}</c> <c>{new_host}</c>
 /// <c>{new_port}</c> <c>{timeline}</c>; the same values are in the environment as <c>RDS_OLD_PRIMARY</c>, ...
+/// A hook starts with a cleared environment: only those values and <c>PATH</c>, <c>HOME</c>, <c>LANG</c>,
+/// <c>LC_ALL</c>, <c>TZ</c> and <c>TMPDIR</c> of the coordinator's own (never its API token or connection strings).
 /// A hook that fails or times out is logged and never holds up a failover.
 /// </summary>
 public sealed class CoordinatorHooks

@@ -9,7 +9,8 @@ namespace RoutingDataSource.Coordinator.Actions;
 internal readonly record struct PromotionResult(bool Promoted, int WakeUps);
 
 /// <summary>
-/// The SQL the coordinator changes servers with. Each method is one small step, bounded by the caller's token;
+/// The SQL the coordinator reads and changes servers with. Each method is one small step, bounded by the caller's
+/// token; the changes are made only through <see cref="Mutations"/>;
 /// together they need only the least privileges listed in the README (pg_monitor, REPLICATION, EXECUTE on
 /// pg_promote and pg_reload_conf, ALTER SYSTEM on three parameters).
 /// </summary>
@@ -64,6 +65,32 @@ internal static class ServerActions
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DuplicateObject)
         {
             // Created concurrently: what we wanted.
+        }
+    }
+
+    /// <summary>
+    /// Drops a physical slot unless a receiver uses it; false when it does not exist or is in use (nothing changed).
+    /// </summary>
+    public static async Task<bool> DropInactiveSlotAsync(Member primary, string slot, CancellationToken ct)
+    {
+        await using var conn = await primary.Pool.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using (var check = new NpgsqlCommand("SELECT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = $1::name AND NOT active)", conn))
+        {
+            check.Parameters.Add(new NpgsqlParameter { Value = slot });
+            if (!(bool)(await check.ExecuteScalarAsync(ct).ConfigureAwait(false))!)
+                return false;
+        }
+        await using var drop = new NpgsqlCommand("SELECT pg_drop_replication_slot($1::name)", conn);
+        drop.Parameters.Add(new NpgsqlParameter { Value = slot });
+        try
+        {
+            await drop.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UndefinedObject or PostgresErrorCodes.ObjectInUse)
+        {
+            // Gone, or its receiver came back since the check: either way it is not unused.
+            return false;
         }
     }
 

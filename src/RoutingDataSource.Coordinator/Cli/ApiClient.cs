@@ -24,8 +24,8 @@ internal sealed class ApiClient(Uri baseAddress, string? token) : IDisposable
     public async Task<(int Status, string Body)> PostAsync(string path, object? body, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(path, UriKind.Relative));
-        if (body is not null)
-            request.Content = JsonContent.Create(body, options: Json.Options);
+        // Always JSON, {} when there is nothing to say: the API refuses a POST of any other content type.
+        request.Content = JsonContent.Create(body ?? new { }, options: Json.Options);
         if (token is not null)
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         using var response = await _http.SendAsync(request, ct).ConfigureAwait(false);

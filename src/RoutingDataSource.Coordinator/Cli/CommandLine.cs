@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
+using RoutingDataSource.Coordinator.Cluster;
 using RoutingDataSource.Coordinator.Configuration;
 
 namespace RoutingDataSource.Coordinator.Cli;
@@ -30,6 +31,10 @@ internal static class CommandLine
         };
         var json = new Option<bool>("--json") { Description = "Print the raw JSON of GET /cluster" };
         var to = new Option<string>("--to") { Description = "The standby to promote", Required = true };
+        var force = new Option<bool>("--force")
+        {
+            Description = "Promote although the coordinator knows no primary (it started during an outage): the synchronous set cannot be checked",
+        };
         var member = new Argument<string>("name") { Description = "Member name" };
 
         var run = new Command("run", "Run the coordinator: probe, fail over, serve the HTTP API (until Ctrl-C or SIGTERM)") { config };
@@ -47,8 +52,8 @@ internal static class CommandLine
         var status = new Command("status", "Show the cluster as the coordinator sees it") { url, json };
         status.SetAction((r, ct) => StatusAsync(r.GetValue(url)!, r.GetValue(json), output, error, ct));
 
-        var failover = new Command("failover", "Promote a standby now (a switchover when the primary is alive)") { to, url, token };
-        failover.SetAction((r, ct) => PostAsync(r.GetValue(url)!, r.GetValue(token), "failover", new { candidate = r.GetValue(to) }, output, error, ct));
+        var failover = new Command("failover", "Promote a standby now (a switchover when the primary is alive)") { to, force, url, token };
+        failover.SetAction((r, ct) => PostAsync(r.GetValue(url)!, r.GetValue(token), "failover", new FailoverRequest(r.GetValue(to), r.GetValue(force)), output, error, ct));
 
         var detach = new Command("detach", "Never promote this member until attached again") { member, url, token };
         detach.SetAction((r, ct) => PostAsync(r.GetValue(url)!, r.GetValue(token), $"members/{Uri.EscapeDataString(r.GetValue(member)!)}/detach", null, output, error, ct));

@@ -38,7 +38,7 @@ internal static class StatusTable
         if (view.LastFailover is { } f)
         {
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"last failover: {f.OldPrimary ?? "(none)"} -> {f.NewPrimary} ({f.Trigger}) at {f.At.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC, timeline {f.Timeline}, promoted {f.DecisionToPromotedMs} ms after the decision");
+                $"last failover: {f.OldPrimary ?? "(none)"} -> {f.NewPrimary} ({(f.Trigger == FailoverTrigger.Manual ? "manual" : "automatic")}) at {f.At.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC, timeline {f.Timeline}, promoted {f.DecisionToPromotedMs} ms after the decision");
         }
         return text.ToString();
     }

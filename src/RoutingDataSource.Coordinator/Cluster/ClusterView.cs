@@ -34,11 +34,25 @@ internal sealed record MemberView(
     DateTimeOffset? LastChange,
     string? Reason);
 
-/// <summary>The last promotion this coordinator made.</summary>
-internal sealed record FailoverRecord(string? OldPrimary, string NewPrimary, int? Timeline, DateTimeOffset At, long DecisionToPromotedMs, string Trigger);
+/// <summary>Who asked for a promotion (JSON: "automatic", "manual").</summary>
+internal enum FailoverTrigger
+{
+    /// <summary>The coordinator found the primary dead.</summary>
+    Automatic,
 
-/// <summary>Body of <c>POST /failover</c>.</summary>
-internal sealed record FailoverRequest(string? Candidate);
+    /// <summary>An operator, through <c>POST /failover</c>: a failover, or a switchover from a live primary.</summary>
+    Manual,
+}
+
+/// <summary>The last promotion this coordinator made.</summary>
+internal sealed record FailoverRecord(string? OldPrimary, string NewPrimary, int? Timeline, DateTimeOffset At, long DecisionToPromotedMs, FailoverTrigger Trigger);
+
+/// <summary>
+/// Body of <c>POST /failover</c>. <paramref name="Force"/>: promote even though the coordinator knows no primary
+/// (it started during an outage), so it cannot check the synchronous set; the candidate must still be the most
+/// advanced standby that answers.
+/// </summary>
+internal sealed record FailoverRequest(string? Candidate, bool Force = false);
 
 /// <summary>Answer of a successful <c>POST /failover</c>.</summary>
 internal sealed record FailoverResponse(string Primary, string? Previous, int? Timeline, long TookMs);

@@ -8,12 +8,18 @@ namespace RoutingDataSource.Coordinator.Cluster;
 /// <summary>The operations the API asks for: manual failover (or switchover), detach, attach.</summary>
 internal sealed partial class FailoverCoordinator
 {
+    /// <summary>How long a manual operation waits for a probe round's decisions (or another operation) to finish.</summary>
+    private static readonly TimeSpan OperationWait = TimeSpan.FromSeconds(10);
+
     /// <summary>
     /// A manual failover to <paramref name="name"/>. With a live primary it is a switchover that loses no
-    /// acknowledged commit: the old primary's commits are first made to wait for the candidate, which must catch up
-    /// to it; with a dead one the candidate must be one the automatic choice would accept.
+    /// acknowledged commit (<see cref="SwitchoverAsync"/>). With one that does not answer, it takes the automatic
+    /// path's verdict (dead: enough failed probes, no standby streaming from it) and candidate checks, with the
+    /// candidate named. With no primary known (the coordinator started during an outage) it is refused unless
+    /// <paramref name="force"/>. Runs on the coordinator's own stop token, never the caller's: a client that goes away
+    /// does not stop a promotion midway.
     /// </summary>
-    public async Task<Outcome> FailoverToAsync(string name, CancellationToken cancellationToken)
+    public async Task<Outcome> FailoverToAsync(string name, bool force)
     {
         if (Find(name) is not { } candidate)
             return Outcome.NotFound($"no member named '{name}' (members: {string.Join(", ", Members.Select(m => m.Name))})");
@@ -21,55 +27,111 @@ internal sealed partial class FailoverCoordinator
             return Outcome.Bad($"{name} has priority 0: it is never promoted");
         if (candidate.Detached)
             return Outcome.Bad($"{name} is detached: attach it first");
-        if (!await _operation.WaitAsync(TimeSpan.Zero, cancellationToken).ConfigureAwait(false))
+        var ct = _stop.Token;
+        if (!await _operation.WaitAsync(OperationWait, ct).ConfigureAwait(false))
             return Outcome.Conflict("another failover is in progress");
         try
         {
             Log.ManualFailover(_logger, name);
-            var observations = await ProbeAllAsync(cancellationToken).ConfigureAwait(false);
-            var co = observations[candidate.Index];
-            if (!co.Probe.Reachable)
-                return Outcome.Bad($"{name} does not answer: {co.Probe.Error}");
-            if (!co.Probe.InRecovery)
-                return Outcome.Bad(name == _primary ? $"{name} is already the primary" : $"{name} is not a standby");
-            var old = _primary is { } p ? Find(p) : null;
-            var oo = old is null ? null : observations[old.Index];
-            SyncStandbyNames? sync = null;
-            if (old is not null && oo is { Probe: { Reachable: true, InRecovery: false } })
-            {
-                var previous = oo.Details?.SynchronousStandbyNames ?? _primarySync ?? "";
-                sync = SyncStandbyNames.Parse(previous);
-                using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                bound.CancelAfter(_options.CatchUpTimeout + TimeSpan.FromSeconds(10));
-                try
-                {
-                    var only = new SyncStandbyNames(SyncMethod.First, 1, [candidate.Name]).Render();
-                    await ServerActions.SetSynchronousStandbyNamesAsync(old, only, bound.Token).ConfigureAwait(false);
-                    var lsn = await ServerActions.CurrentLsnAsync(old, bound.Token).ConfigureAwait(false);
-                    Log.Switchover(_logger, old.Name, candidate.Name, Lsn.Format(lsn));
-                    if (!await ServerActions.WaitForReceiveAsync(candidate, lsn, _options.CatchUpTimeout, _time, bound.Token).ConfigureAwait(false))
-                    {
-                        await ServerActions.SetSynchronousStandbyNamesAsync(old, previous, bound.Token).ConfigureAwait(false);
-                        return Outcome.Conflict($"{name} did not catch up with {old.Name} ({Lsn.Format(lsn)}) within {_options.CatchUpTimeout.TotalSeconds:0} s; nothing changed");
-                    }
-                }
-                catch (Exception e) when (ServerErrors.Matches(e, cancellationToken))
-                {
-                    return Outcome.Failed($"switchover preparation on {old.Name} failed: {BackendProbe.Describe(e)}");
-                }
-            }
-            else if (old is not null)
-            {
-                sync = SyncStandbyNames.Parse(_primarySync);
-                var choice = CandidateSelector.Choose(CandidateInfos(observations), old.Name, sync, _options.AllowDataLoss);
-                if (!choice.Acceptable.Any(c => c.Name == name))
-                    return Outcome.Bad($"{name} is not a safe candidate: {choice.Evidence}");
-            }
-            return await PromoteAsync(candidate, old, sync, $"manual failover to {name}", cancellationToken).ConfigureAwait(false);
+            var outcome = await ManualFailoverAsync(candidate, force, ct).ConfigureAwait(false);
+            if (outcome.Kind != OutcomeKind.Ok)
+                Log.ManualFailoverRefused(_logger, name, outcome.Error!);
+            return outcome;
         }
         finally
         {
             _operation.Release();
+        }
+    }
+
+    private async Task<Outcome> ManualFailoverAsync(Member candidate, bool force, CancellationToken ct)
+    {
+        var name = candidate.Name;
+        var observations = await ProbeAllAsync(ct).ConfigureAwait(false);
+        var co = observations[candidate.Index];
+        if (!co.Probe.Reachable)
+            return Outcome.Bad($"{name} does not answer: {co.Probe.Error}");
+        if (!co.Probe.InRecovery)
+            return Outcome.Bad(name == _primary ? $"{name} is already the primary" : $"{name} is not a standby");
+        if (_primary is not { } p || Find(p) is not { } old)
+        {
+            return force
+                ? await FailoverFromAsync(null, candidate, FailoverTrigger.Manual, $"manual failover to {name}, forced with no primary known", observations, ct).ConfigureAwait(false)
+                : Outcome.Conflict($"no primary is known (none seen since this coordinator started), so which standbys hold every acknowledged commit cannot be checked; to promote {name} anyway (it must be the most advanced standby that answers), ask again with \"force\": true (CLI: --force)");
+        }
+        var oo = observations[old.Index];
+        if (oo.Probe is { Reachable: true, InRecovery: false })
+            return await SwitchoverAsync(old, oo, candidate, observations, ct).ConfigureAwait(false);
+        // Not answering now: only the automatic path's verdict makes it dead, never one failed probe.
+        if (_verdict is not { Kind: VerdictKind.Dead } verdict || verdict.Primary != old.Name)
+            return Outcome.Conflict($"{old.Name} does not answer but is not confirmed dead: {_verdict?.Evidence ?? "no verdict yet"}");
+        return await FailoverFromAsync(old, candidate, FailoverTrigger.Manual, $"manual failover to {name}: {verdict.Evidence}", observations, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// From the live <paramref name="old"/> primary: its commits are first made to wait for the candidate alone, which
+    /// must catch up to it; then the other standbys are cut off from it and the candidate promoted. On every other
+    /// outcome (a timeout, an error, the coordinator stopping) the old primary gets its previous
+    /// synchronous_standby_names back and the standbys cut off follow it again.
+    /// </summary>
+    private async Task<Outcome> SwitchoverAsync(Member old, MemberObservation oo, Member candidate, MemberObservation[] observations, CancellationToken ct)
+    {
+        var name = candidate.Name;
+        var previous = oo.Details?.SynchronousStandbyNames ?? _primarySync ?? "";
+        var sync = SyncStandbyNames.Parse(previous);
+        var outcome = Outcome.Failed($"switchover from {old.Name} to {name} interrupted");
+        var changed = false;
+        Member[] cutOff = [];
+        try
+        {
+            using (var bound = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            {
+                bound.CancelAfter(_options.CatchUpTimeout + TimeSpan.FromSeconds(10));
+                var only = new SyncStandbyNames(SyncMethod.First, 1, [name]).Render();
+                changed = true; // from here on it may have been applied, even if the call fails
+                await _mutations.SetSynchronousStandbyNamesAsync(old, only, bound.Token).ConfigureAwait(false);
+                var lsn = await ServerActions.CurrentLsnAsync(old, bound.Token).ConfigureAwait(false);
+                Log.Switchover(_logger, old.Name, name, Lsn.Format(lsn));
+                if (!await ServerActions.WaitForReceiveAsync(candidate, lsn, _options.CatchUpTimeout, _time, bound.Token).ConfigureAwait(false))
+                {
+                    outcome = Outcome.Conflict($"{name} did not catch up with {old.Name} ({Lsn.Format(lsn)}) within {_options.CatchUpTimeout.TotalSeconds:0} s; nothing changed");
+                    return outcome;
+                }
+            }
+            // The old primary's commits wait for the candidate alone now, but a standby still attached to it would keep
+            // taking WAL the new primary may lack; detached first, as in every failover.
+            cutOff = (await CutOffStandbysAsync(old, candidate, observations, ct).ConfigureAwait(false)).Standbys;
+            outcome = await PromoteAsync(candidate, old, sync, FailoverTrigger.Manual, $"manual switchover from {old.Name} to {name}", ct).ConfigureAwait(false);
+            return outcome;
+        }
+        catch (Exception e) when (ServerErrors.Matches(e, ct))
+        {
+            outcome = Outcome.Failed($"switchover from {old.Name} to {name} failed: {BackendProbe.Describe(e)}");
+            return outcome;
+        }
+        finally
+        {
+            if (changed && outcome.Kind != OutcomeKind.Ok)
+            {
+                await RestoreSynchronousStandbyNamesAsync(old, previous, outcome.Error!).ConfigureAwait(false);
+                if (cutOff.Length > 0)
+                    _cutOff = (old.Name, cutOff); // they follow it again in the next round that finds it healthy
+            }
+        }
+    }
+
+    /// <summary>Puts <paramref name="value"/> back on <paramref name="primary"/>, bounded, even while the coordinator stops.</summary>
+    private async Task RestoreSynchronousStandbyNamesAsync(Member primary, string value, string why)
+    {
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            await _mutations.SetSynchronousStandbyNamesAsync(primary, value, bound.Token).ConfigureAwait(false);
+            Log.SyncNamesRestored(_logger, primary.Name, value, why);
+        }
+        catch (Exception e) when (ServerErrors.Matches(e, CancellationToken.None))
+        {
+            Log.SyncNamesRestoreFailed(_logger, primary.Name, value, BackendProbe.Describe(e));
         }
     }
 

@@ -12,8 +12,10 @@ namespace RoutingDataSource.Coordinator.Cluster;
 /// The coordinator's engine. One loop probes every member each round (every <c>ProbeInterval</c>, every
 /// <c>RetryInterval</c> while the primary fails), builds the view with the data source's own
 /// <see cref="SnapshotBuilder"/>, asks the <see cref="FailureDetector"/> for a verdict and, on a dead primary, the
-/// <see cref="CandidateSelector"/> for a standby; then promotes it and repoints the others. Manual operations
-/// (API) take the same operation lock, so two promotions never overlap.
+/// <see cref="CandidateSelector"/> for a standby; then cuts the other standbys off the old primary, promotes it and
+/// repoints the others. With a healthy primary, every round repoints any standby that does not stream from it, so a
+/// failover interrupted after <c>pg_promote</c> is finished by the next round. Manual operations (API) take the same
+/// operation lock, so two promotions never overlap; every change to a server goes through <see cref="Mutations"/>.
 /// </summary>
 internal sealed partial class FailoverCoordinator : IAsyncDisposable
 {
@@ -26,6 +28,9 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
     private readonly SemaphoreSlim _operation = new(1, 1);
     private readonly CancellationTokenSource _stop = new();
     private readonly Followers _followers;
+    private readonly Mutations _mutations;
+    // Rounds in a row each standby was seen not streaming from the healthy primary (see ReconcileFollowers).
+    private readonly Dictionary<string, int> _strays = new(StringComparer.Ordinal);
     private readonly HashSet<string> _receiverWarned = new(StringComparer.Ordinal);
     private readonly HashSet<string> _retryWarned = new(StringComparer.Ordinal);
     private readonly Lock _publish = new();
@@ -35,6 +40,7 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile string? _primary;
     private volatile string? _primarySync;
+    private volatile string[] _primaryReceivers = [];
     private volatile string? _decision;
     private volatile FailoverRecord? _lastFailover;
     private PrimaryVerdict? _verdict;
@@ -44,6 +50,9 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
     // round promotes would let a standby take WAL (and confirm commits) the new primary lacks.
     private (string OldPrimary, Member[] Standbys)? _cutOff;
     private long _rounds;
+
+    /// <summary>Rounds in a row a standby must be seen not following the primary before it is repointed.</summary>
+    private const int StrayRounds = 3;
 
     public FailoverCoordinator(CoordinatorOptions options, ILoggerFactory loggerFactory, TimeProvider time)
     {
@@ -61,7 +70,8 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
         Members = options.Backends.Select((b, i) => new Member(i, b, options)).ToArray();
         _detector = new FailureDetector(options.FailureThreshold, time);
         _hooks = new HookRunner(options.Hooks.Timeout, _logger);
-        _followers = new Followers(options, _logger, time, _stop.Token);
+        _mutations = new Mutations();
+        _followers = new Followers(options, _mutations, _logger, time, _stop.Token);
         _snapshot = ClusterSnapshot.Initial(Members.Select(m => m.Backend).ToArray());
         _view = BuildView();
     }
@@ -165,8 +175,11 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
                 _detector.Reset(name);
                 Log.PrimaryIs(_logger, name, seen.Timeline);
             }
-            if (observations[seen.Backend.Index].Details is { } details)
+            var o = observations[seen.Backend.Index];
+            if (o.Details is { } details)
                 _primarySync = details.SynchronousStandbyNames;
+            if (o.Probe.Reachable)
+                _primaryReceivers = o.Probe.Replication.Select(r => r.ApplicationName).ToArray();
         }
         if (_primary is not { } primaryName || Find(primaryName) is not { } primary)
         {
@@ -193,7 +206,44 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
             _followers.Assign(cut.Standbys, primary);
         }
         if (verdict.Kind == VerdictKind.Dead)
-            await AutomaticFailoverAsync(primary, verdict, observations, ct).ConfigureAwait(false);
+            await FailoverFromAsync(primary, null, FailoverTrigger.Automatic, "automatic: " + verdict.Evidence, observations, ct).ConfigureAwait(false);
+        else if (verdict.Kind == VerdictKind.Healthy)
+            ReconcileFollowers(primary, observations);
+    }
+
+    /// <summary>
+    /// Repoints every standby that has not streamed from the healthy <paramref name="primary"/> for
+    /// <see cref="StrayRounds"/> rounds in a row and is not being repointed already: whatever was interrupted (a
+    /// coordinator that stopped after <c>pg_promote</c>, a promotion that finished after its timeout, standbys cut off
+    /// for a failover that did not happen), the cluster converges. Several rounds, so that a receiver restarting on its
+    /// own is left alone. A standby streaming from a sender this coordinator cannot place (no privilege to see it, or a
+    /// cascade) is left alone too.
+    /// </summary>
+    private void ReconcileFollowers(Member primary, MemberObservation[] observations)
+    {
+        var rows = observations[primary.Index].Probe.Replication;
+        foreach (var m in Members)
+        {
+            var o = observations[m.Index];
+            var why = m == primary || o.Probe is not { Reachable: true, InRecovery: true } || _followers.IsPending(m.Name)
+                || rows.Any(r => string.Equals(r.ApplicationName, m.Name, StringComparison.OrdinalIgnoreCase) && r.State == "streaming")
+                ? null
+                : o.Details?.ReceiverStatus is not { } status ? "no WAL receiver"
+                : StreamsFrom(o.Details, primary) == false ? $"receiver {status} from another member"
+                : status != "streaming" ? $"receiver {status}"
+                : null;
+            if (why is null)
+            {
+                _strays.Remove(m.Name);
+                continue;
+            }
+            var rounds = _strays[m.Name] = _strays.GetValueOrDefault(m.Name) + 1;
+            if (rounds < StrayRounds)
+                continue;
+            _strays.Remove(m.Name);
+            Log.NotFollowing(_logger, m.Name, primary.Name, string.Create(CultureInfo.InvariantCulture, $"{why}, {rounds} rounds in a row"));
+            _followers.Assign([m], primary, promotion: false);
+        }
     }
 
     private void LogVerdict(PrimaryVerdict? before, PrimaryVerdict verdict)
@@ -239,42 +289,77 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
             observations[m.Index].Probe.InRecovery, observations[m.Index].ReceivedLsn,
             WasPrimary: _snapshot.Nodes[m.Index].Role == BackendRole.Primary)).ToArray();
 
-    private async Task AutomaticFailoverAsync(Member oldPrimary, PrimaryVerdict verdict, MemberObservation[] observations, CancellationToken ct)
+    private CandidateChoice Choose(MemberObservation[] observations, Member? oldPrimary, SyncStandbyNames? sync) =>
+        CandidateSelector.Choose(CandidateInfos(observations), oldPrimary?.Name ?? "", sync, _options.AllowDataLoss, _primaryReceivers);
+
+    /// <summary>
+    /// A failover from a primary that does not answer (<paramref name="oldPrimary"/>; null when none is known), to the
+    /// best candidate or, manual, to <paramref name="requested"/> if the choice accepts it: the candidates are checked
+    /// on the positions read before, then every standby is cut off from the old primary, checked again on the positions
+    /// they stopped at, and promoted. Runs under the operation lock.
+    /// </summary>
+    private async Task<Outcome> FailoverFromAsync(Member? oldPrimary, Member? requested, FailoverTrigger trigger, string why, MemberObservation[] observations, CancellationToken ct)
     {
-        var sync = SyncStandbyNames.Parse(_primarySync);
-        var choice = CandidateSelector.Choose(CandidateInfos(observations), oldPrimary.Name, sync, _options.AllowDataLoss);
-        if (choice.Chosen is not null)
+        var sync = oldPrimary is null ? null : SyncStandbyNames.Parse(_primarySync);
+        var choice = Choose(observations, oldPrimary, sync);
+        var refusal = Refusal(choice, requested, oldPrimary);
+        Member[] cutOff = [];
+        if (refusal is null)
         {
             // The positions above were read before the verdict. A primary that only hung can wake up meanwhile and have
             // more commits confirmed by a standby, which could then be ahead of the one chosen: cut every standby off
             // from it first (after that none confirms anything to it), read the positions again, and choose from those.
-            var cut = await CutOffStandbysAsync(oldPrimary, observations, ct).ConfigureAwait(false);
-            observations = cut.Observations;
-            choice = CandidateSelector.Choose(CandidateInfos(observations), oldPrimary.Name, sync, _options.AllowDataLoss);
-            if (choice.Chosen is null)
+            var cut = await CutOffStandbysAsync(oldPrimary, null, observations, ct).ConfigureAwait(false);
+            cutOff = cut.Standbys;
+            choice = Choose(cut.Observations, oldPrimary, sync);
+            refusal = Refusal(choice, requested, oldPrimary);
+            if (refusal is not null && oldPrimary is not null)
                 _cutOff = (oldPrimary.Name, cut.Standbys); // no failover after all (see _cutOff)
         }
-        if (choice.Chosen is not { } chosen)
+        if (refusal is not null)
         {
-            if (!string.Equals(choice.Evidence, _lastNoCandidate, StringComparison.Ordinal))
-                Log.NoCandidate(_logger, choice.Evidence);
-            _lastNoCandidate = choice.Evidence;
-            _decision = "primary dead, no failover: " + choice.Evidence;
-            return;
+            if (trigger == FailoverTrigger.Automatic)
+            {
+                if (!string.Equals(refusal, _lastNoCandidate, StringComparison.Ordinal))
+                    Log.NoCandidate(_logger, refusal);
+                _lastNoCandidate = refusal;
+                _decision = "primary dead, no failover: " + refusal;
+            }
+            return Outcome.Conflict(refusal);
         }
         _lastNoCandidate = null;
         Log.CandidateChosen(_logger, choice.Evidence);
-        await PromoteAsync(Find(chosen.Name)!, oldPrimary, sync, "automatic: " + verdict.Evidence, ct).ConfigureAwait(false);
+        var candidate = requested ?? Find(choice.Chosen!.Name)!;
+        var outcome = await PromoteAsync(candidate, oldPrimary, sync, trigger, why, ct).ConfigureAwait(false);
+        if (outcome.Kind != OutcomeKind.Ok && oldPrimary is not null)
+            _cutOff = (oldPrimary.Name, cutOff);
+        return outcome;
     }
 
     /// <summary>
-    /// Stops every reachable standby's streaming from <paramref name="oldPrimary"/> and probes them again. A standby that
-    /// does not stop in time is left out of the fresh observations (counted as not answering), so the candidate choice
-    /// cannot rely on a position that may still move.
+    /// Why the choice gives no candidate, or does not accept <paramref name="requested"/>; null when it does. With no
+    /// primary known, nothing tells which standbys were synchronous: the requested one must at least be the most
+    /// advanced of those that answer.
     /// </summary>
-    private async Task<(MemberObservation[] Observations, Member[] Standbys)> CutOffStandbysAsync(Member oldPrimary, MemberObservation[] observations, CancellationToken ct)
+    private static string? Refusal(CandidateChoice choice, Member? requested, Member? oldPrimary)
     {
-        var standbys = Members.Where(m => m != oldPrimary && observations[m.Index].Probe is { Reachable: true, InRecovery: true }).ToArray();
+        if (requested is null)
+            return choice.Chosen is null ? choice.Evidence : null;
+        if (choice.Acceptable.FirstOrDefault(c => c.Name == requested.Name) is not { } accepted)
+            return $"{requested.Name} is not a safe candidate: {choice.Evidence}";
+        if (oldPrimary is null && (accepted.ReceivedLsn ?? 0) < (choice.Chosen!.ReceivedLsn ?? 0))
+            return $"{requested.Name} is behind {choice.Chosen.Describe()}: with no primary known, only the most advanced standby is promoted";
+        return null;
+    }
+
+    /// <summary>
+    /// Stops every reachable standby's streaming from <paramref name="oldPrimary"/> (null: none known), but that of
+    /// <paramref name="except"/>, and probes them again. A standby that does not stop in time is left out of the fresh
+    /// observations (counted as not answering), so the candidate choice cannot rely on a position that may still move.
+    /// </summary>
+    private async Task<(MemberObservation[] Observations, Member[] Standbys)> CutOffStandbysAsync(Member? oldPrimary, Member? except, MemberObservation[] observations, CancellationToken ct)
+    {
+        var standbys = Members.Where(m => m != oldPrimary && m != except && observations[m.Index].Probe is { Reachable: true, InRecovery: true }).ToArray();
         var errors = new string?[standbys.Length];
         var stopped = await Task.WhenAll(standbys.Select(async (m, i) =>
         {
@@ -284,7 +369,7 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
             {
                 try
                 {
-                    return await ServerActions.StopStreamingAsync(m, _options.ProbeTimeout, _time, ct).ConfigureAwait(false);
+                    return await _mutations.StopStreamingAsync(m, _options.ProbeTimeout, _time, ct).ConfigureAwait(false);
                 }
                 catch (Exception e) when (ServerErrors.Matches(e, ct))
                 {
@@ -308,19 +393,20 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
                 ? $"{m.Name} stopped at {Lsn.Format(fresh[m.Index].ReceivedLsn)}"
                 : $"{m.Name}: {(stopped[i] ? probes[i].Probe.Error : notStopped)}");
         }
-        Log.StandbysCutOff(_logger, oldPrimary.Name, evidence.Count == 0 ? "no standby answers" : string.Join(", ", evidence));
+        Log.StandbysCutOff(_logger, oldPrimary?.Name ?? "(none known)", evidence.Count == 0 ? "no standby answers" : string.Join(", ", evidence));
         return (fresh, standbys);
     }
 
     /// <summary>
     /// Promotes <paramref name="candidate"/>: first its synchronous_standby_names (so the guarantee holds from its
-    /// first commit), a bounded wait for its replay, <c>pg_promote</c>, then the followers are repointed in the
-    /// background and the hook runs. Runs under the operation lock.
+    /// first commit; when that fails with AllowDataLoss off, it is not promoted), a bounded wait for its replay,
+    /// <c>pg_promote</c>, then the followers are repointed in the background and the hook runs. The other standbys
+    /// are cut off from the old primary before. Runs under the operation lock.
     /// </summary>
-    private async Task<Outcome> PromoteAsync(Member candidate, Member? oldPrimary, SyncStandbyNames? sync, string trigger, CancellationToken ct)
+    private async Task<Outcome> PromoteAsync(Member candidate, Member? oldPrimary, SyncStandbyNames? sync, FailoverTrigger trigger, string why, CancellationToken ct)
     {
         var started = _time.GetTimestamp();
-        Log.Promoting(_logger, candidate.Name, trigger.Length > 200 ? trigger[..200] + "..." : trigger, oldPrimary?.Name);
+        Log.Promoting(_logger, candidate.Name, why.Length > 200 ? why[..200] + "..." : why, oldPrimary?.Name);
         var newSync = sync?.After(candidate.Name, oldPrimary?.Name,
             n => Find(n) is not { } m || _snapshot.Nodes[m.Index].Role != BackendRole.Primary);
         int? timeline = null;
@@ -333,7 +419,7 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
                 var value = newSync?.Render() ?? "";
                 try
                 {
-                    await ServerActions.SetSynchronousStandbyNamesAsync(candidate, value, bound.Token).ConfigureAwait(false);
+                    await _mutations.SetSynchronousStandbyNamesAsync(candidate, value, bound.Token).ConfigureAwait(false);
                     Log.SyncNamesSet(_logger, candidate.Name, value, newSync is null
                         ? $"{sync} of {oldPrimary?.Name ?? "the old primary"} names no other standby: asynchronous until one is configured"
                         : $"keeps {sync} of {oldPrimary?.Name ?? "the old primary"}");
@@ -341,11 +427,17 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
                 catch (Exception e) when (ServerErrors.Matches(e, ct))
                 {
                     Log.SyncNamesFailed(_logger, candidate.Name, BackendProbe.Describe(e));
+                    if (!_options.AllowDataLoss)
+                    {
+                        // Promoted without it, its first commits would be acknowledged with no standby holding them.
+                        _decision = $"promotion of {candidate.Name} abandoned: could not set its synchronous_standby_names to '{value}' ({BackendProbe.Describe(e)}); without it its commits would be acknowledged by no standby (AllowDataLoss is off)";
+                        return Outcome.Failed(_decision);
+                    }
                 }
             }
             if (!await ServerActions.WaitForReplayAsync(candidate, _options.CatchUpTimeout, _time, bound.Token).ConfigureAwait(false))
                 Log.CatchUpTimedOut(_logger, candidate.Name, (long)_options.CatchUpTimeout.TotalMilliseconds);
-            var promotion = await ServerActions.PromoteAsync(candidate, _options.PromoteTimeout, _time, bound.Token).ConfigureAwait(false);
+            var promotion = await _mutations.PromoteAsync(candidate, _options.PromoteTimeout, _time, bound.Token).ConfigureAwait(false);
             if (promotion.WakeUps > 0)
                 Log.PromotionWoken(_logger, candidate.Name, promotion.WakeUps, (long)ServerActions.WakeAfter.TotalMilliseconds);
             if (!promotion.Promoted)
@@ -378,8 +470,8 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
         _detector.Reset(candidate.Name);
         _verdict = null;
         _primarySync = sync is null ? _primarySync : newSync?.Render() ?? "";
-        _lastFailover = new FailoverRecord(oldPrimary?.Name, candidate.Name, timeline, _time.GetUtcNow(), took, trigger.StartsWith("manual", StringComparison.Ordinal) ? "manual" : "automatic");
-        _decision = string.Create(CultureInfo.InvariantCulture, $"promoted {candidate.Name} (timeline {timeline}) in {took} ms; {trigger}");
+        _lastFailover = new FailoverRecord(oldPrimary?.Name, candidate.Name, timeline, _time.GetUtcNow(), took, trigger);
+        _decision = string.Create(CultureInfo.InvariantCulture, $"promoted {candidate.Name} (timeline {timeline}) in {took} ms; {why}");
         Log.Promoted(_logger, candidate.Name, timeline, took);
 
         // Old primaries (this one, or earlier ones not rejoined) need pg_rewind before they can follow.

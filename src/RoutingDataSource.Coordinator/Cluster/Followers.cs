@@ -10,9 +10,11 @@ namespace RoutingDataSource.Coordinator.Cluster;
 /// <summary>
 /// Makes the standbys follow a new primary: its slot for each on the primary, then <c>primary_conninfo</c> and
 /// <c>primary_slot_name</c> on the standby, then a bounded wait until the primary reports it streaming. One task
-/// per standby at a time; a standby that was down or failed stays pending and is tried again when it answers.
+/// per standby at a time; a standby that was down or failed stays pending and is tried again when it answers. The slot
+/// of one that has not followed within <c>UnusedSlotTimeout</c> is dropped (it would hold WAL on the primary without
+/// bound) and made again when it is next tried.
 /// </summary>
-internal sealed class Followers(CoordinatorOptions options, ILogger logger, TimeProvider time, CancellationToken stop)
+internal sealed class Followers(CoordinatorOptions options, Mutations mutations, ILogger logger, TimeProvider time, CancellationToken stop)
 {
     private static readonly TimeSpan RetryAfterTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan RetryAfterError = TimeSpan.FromSeconds(2);
@@ -22,16 +24,23 @@ internal sealed class Followers(CoordinatorOptions options, ILogger logger, Time
     private readonly ConcurrentDictionary<string, Task> _running = new(StringComparer.Ordinal);
     private long _promotedAt;
 
-    /// <summary>After a promotion: every one of <paramref name="standbys"/> is to follow <paramref name="primary"/>, starting now.</summary>
-    public void Assign(IEnumerable<Member> standbys, Member primary)
+    /// <summary>
+    /// Every one of <paramref name="standbys"/> is to follow <paramref name="primary"/>, starting now: after a
+    /// promotion (<paramref name="promotion"/>, which the "streams from" log times from), or found following another.
+    /// </summary>
+    public void Assign(IEnumerable<Member> standbys, Member primary, bool promotion = true)
     {
-        Interlocked.Exchange(ref _promotedAt, time.GetTimestamp());
+        if (promotion)
+            Interlocked.Exchange(ref _promotedAt, time.GetTimestamp());
         foreach (var standby in standbys)
         {
-            _pending[standby.Name] = new Pending(primary.Name);
+            _pending[standby.Name] = new Pending(primary.Name, time.GetTimestamp());
             Start(standby, primary);
         }
     }
+
+    /// <summary>Whether <paramref name="name"/> is still to be made to follow a primary.</summary>
+    public bool IsPending(string name) => _pending.ContainsKey(name);
 
     /// <summary>Drops a member (e.g. fenced: it needs pg_rewind first).</summary>
     public void Forget(string name) => _pending.TryRemove(name, out _);
@@ -56,6 +65,26 @@ internal sealed class Followers(CoordinatorOptions options, ILogger logger, Time
             }
             if (observations[m.Index].Probe is { Reachable: true, InRecovery: true } && entry.Due(time))
                 Start(m, p);
+            else if (entry.SlotUnused(time, options.UnusedSlotTimeout) && !_running.ContainsKey(name))
+                _ = DropSlotAsync(m, p, entry);
+        }
+    }
+
+    private async Task DropSlotAsync(Member standby, Member primary, Pending entry)
+    {
+        if (!entry.TryMarkSlotDropped())
+            return;
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        bound.CancelAfter(options.FollowTimeout);
+        try
+        {
+            if (await mutations.DropSlotAsync(primary, standby.SlotName, bound.Token).ConfigureAwait(false))
+                Log.SlotDropped(logger, standby.SlotName, primary.Name, standby.Name, (long)time.GetElapsedTime(entry.Since).TotalSeconds);
+        }
+        catch (Exception e) when (ServerErrors.Matches(e, stop))
+        {
+            entry.SlotMade(); // try again next round
+            Log.SlotDropFailed(logger, standby.SlotName, primary.Name, BackendProbe.Describe(e));
         }
     }
 
@@ -80,12 +109,13 @@ internal sealed class Followers(CoordinatorOptions options, ILogger logger, Time
         bound.CancelAfter(options.FollowTimeout + TimeSpan.FromSeconds(10));
         try
         {
-            await ServerActions.CreateSlotAsync(primary, standby.SlotName, bound.Token).ConfigureAwait(false);
+            await mutations.CreateSlotAsync(primary, standby.SlotName, bound.Token).ConfigureAwait(false);
+            entry?.SlotMade();
             // Assigned to another primary meanwhile (a failover while this waited on a dead server): never repoint to
             // this one, which may be an old primary.
             if (!_pending.TryGetValue(standby.Name, out var current) || !string.Equals(current.Primary, primary.Name, StringComparison.Ordinal))
                 return;
-            await ServerActions.RepointAsync(standby, conninfo, standby.SlotName, bound.Token).ConfigureAwait(false);
+            await mutations.RepointAsync(standby, primary, conninfo, standby.SlotName, bound.Token).ConfigureAwait(false);
             Log.Repointed(logger, standby.Name, primary.Name, standby.SlotName);
             var until = time.GetTimestamp() + (long)(options.FollowTimeout.TotalSeconds * time.TimestampFrequency);
             while (!await ServerActions.IsStreamingAsync(primary, standby.Name, bound.Token).ConfigureAwait(false))
@@ -122,12 +152,22 @@ internal sealed class Followers(CoordinatorOptions options, ILogger logger, Time
         }
     }
 
-    /// <summary>A follower still to be repointed at <see cref="Primary"/>, and when it may next be tried.</summary>
-    private sealed class Pending(string primary)
+    /// <summary>A follower still to be repointed at <see cref="Primary"/> (since <see cref="Since"/>), when it may next be tried, and whether its slot there is dropped.</summary>
+    private sealed class Pending(string primary, long since)
     {
         private long _notBefore;
+        private int _slotDropped;
 
         public string Primary { get; } = primary;
+
+        public long Since { get; } = since;
+
+        /// <summary>Not followed within <paramref name="timeout"/> and its slot not dropped yet.</summary>
+        public bool SlotUnused(TimeProvider time, TimeSpan timeout) => Volatile.Read(ref _slotDropped) == 0 && time.GetElapsedTime(Since) >= timeout;
+
+        public bool TryMarkSlotDropped() => Interlocked.Exchange(ref _slotDropped, 1) == 0;
+
+        public void SlotMade() => Volatile.Write(ref _slotDropped, 0);
 
         public bool Due(TimeProvider time) => time.GetTimestamp() >= Interlocked.Read(ref _notBefore);
 

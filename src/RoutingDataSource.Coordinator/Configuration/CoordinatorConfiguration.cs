@@ -12,7 +12,7 @@ internal static class CoordinatorConfiguration
     private static readonly string[] TopLevelKeys =
     [
         "Backends", "ReplicationConnInfo", "ProbeInterval", "ProbeTimeout", "FailureThreshold", "RetryInterval", "Http",
-        "ApiToken", "AllowDataLoss", "CatchUpTimeout", "PromoteTimeout", "FollowTimeout", "Hooks",
+        "ApiToken", "AllowDataLoss", "CatchUpTimeout", "PromoteTimeout", "FollowTimeout", "UnusedSlotTimeout", "Hooks",
     ];
 
     private static readonly string[] BackendKeys = ["Name", "ConnectionString", "Priority", "ReplicationHost", "ReplicationPort"];
@@ -39,6 +39,7 @@ internal static class CoordinatorConfiguration
         ReadDuration(section, "CatchUpTimeout", v => options.CatchUpTimeout = v, p);
         ReadDuration(section, "PromoteTimeout", v => options.PromoteTimeout = v, p);
         ReadDuration(section, "FollowTimeout", v => options.FollowTimeout = v, p);
+        ReadDuration(section, "UnusedSlotTimeout", v => options.UnusedSlotTimeout = v, p);
         ReadInt(section, "FailureThreshold", v => options.FailureThreshold = v, p);
         ReadBool(section, "AllowDataLoss", v => options.AllowDataLoss = v, p);
         if (section["Http"] is { } http)

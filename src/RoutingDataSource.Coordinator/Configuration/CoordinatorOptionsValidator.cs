@@ -65,6 +65,7 @@ internal static class CoordinatorOptionsValidator
         Positive(options.CatchUpTimeout, "CatchUpTimeout", problems);
         Positive(options.PromoteTimeout, "PromoteTimeout", problems);
         Positive(options.FollowTimeout, "FollowTimeout", problems);
+        Positive(options.UnusedSlotTimeout, "UnusedSlotTimeout", problems);
         Positive(options.Hooks.Timeout, "Hooks:Timeout", problems);
         if (options.RetryInterval > options.ProbeInterval)
             problems.Add($"RetryInterval ({options.RetryInterval.TotalMilliseconds:0} ms) must not exceed ProbeInterval ({options.ProbeInterval.TotalMilliseconds:0} ms).");

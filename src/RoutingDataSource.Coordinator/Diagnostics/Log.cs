@@ -32,7 +32,7 @@ internal static partial class Log
     [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "Candidate: {Evidence}")]
     public static partial void CandidateChosen(ILogger logger, string evidence);
 
-    [LoggerMessage(EventId = 2031, Level = LogLevel.Warning, Message = "Standbys cut off from the old primary {OldPrimary} before choosing a candidate: {Evidence}")]
+    [LoggerMessage(EventId = 2031, Level = LogLevel.Warning, Message = "Standbys cut off from the old primary {OldPrimary} before promoting: {Evidence}")]
     public static partial void StandbysCutOff(ILogger logger, string oldPrimary, string evidence);
 
     [LoggerMessage(EventId = 2008, Level = LogLevel.Error, Message = "No failover: {Evidence}")]
@@ -53,7 +53,7 @@ internal static partial class Log
     [LoggerMessage(EventId = 2013, Level = LogLevel.Information, Message = "synchronous_standby_names on {Member} set to '{Value}' ({Why})")]
     public static partial void SyncNamesSet(ILogger logger, string member, string value, string why);
 
-    [LoggerMessage(EventId = 2014, Level = LogLevel.Warning, Message = "Could not set synchronous_standby_names on {Member}: {Error}")]
+    [LoggerMessage(EventId = 2014, Level = LogLevel.Error, Message = "Could not set synchronous_standby_names on {Member}: {Error}")]
     public static partial void SyncNamesFailed(ILogger logger, string member, string error);
 
     [LoggerMessage(EventId = 2015, Level = LogLevel.Information, Message = "Repointed {Member} at {Primary} (slot {Slot})")]
@@ -100,4 +100,22 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 2027, Level = LogLevel.Warning, Message = "Switchover from live primary {OldPrimary}: its commits now wait for {Candidate} (synchronous_standby_names), which must catch up to {Lsn}")]
     public static partial void Switchover(ILogger logger, string oldPrimary, string candidate, string lsn);
+
+    [LoggerMessage(EventId = 2032, Level = LogLevel.Warning, Message = "Dropped replication slot {Slot} on {Primary}: {Member} has not followed for {Seconds} s (it is made again when {Member} is repointed)")]
+    public static partial void SlotDropped(ILogger logger, string slot, string primary, string member, long seconds);
+
+    [LoggerMessage(EventId = 2033, Level = LogLevel.Warning, Message = "Could not drop the unused replication slot {Slot} on {Primary}: {Error}; retrying")]
+    public static partial void SlotDropFailed(ILogger logger, string slot, string primary, string error);
+
+    [LoggerMessage(EventId = 2034, Level = LogLevel.Warning, Message = "{Member} does not stream from the primary {Primary} ({Why}): repointing it")]
+    public static partial void NotFollowing(ILogger logger, string member, string primary, string why);
+
+    [LoggerMessage(EventId = 2035, Level = LogLevel.Information, Message = "synchronous_standby_names on {Member} restored to '{Value}' ({Why})")]
+    public static partial void SyncNamesRestored(ILogger logger, string member, string value, string why);
+
+    [LoggerMessage(EventId = 2036, Level = LogLevel.Error, Message = "Could not restore synchronous_standby_names on {Member} to '{Value}': {Error}; its commits may wait for a standby that will not confirm them: set it by hand")]
+    public static partial void SyncNamesRestoreFailed(ILogger logger, string member, string value, string error);
+
+    [LoggerMessage(EventId = 2037, Level = LogLevel.Warning, Message = "Manual failover to {Candidate} refused: {Reason}")]
+    public static partial void ManualFailoverRefused(ILogger logger, string candidate, string reason);
 }

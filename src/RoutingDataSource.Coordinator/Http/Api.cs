@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -12,13 +13,16 @@ namespace RoutingDataSource.Coordinator.Http;
 /// <summary>
 /// The HTTP API, Patroni-compatible where it makes sense so that HAProxy and load balancer checks work:
 /// <c>GET /primary</c> and <c>GET /replica?name=</c> answer 200 or 503 by role; <c>GET /cluster</c> is the whole view.
-/// Mutating endpoints need the bearer token when one is configured. Errors are JSON <c>{"error": "..."}</c>.
+/// Mutating endpoints (<c>POST</c>) need <c>Content-Type: application/json</c> (a browser page cannot send that
+/// cross-origin without a preflight that this API never grants), a loopback <c>Host</c> header when the API listens on
+/// loopback (a DNS-rebound name is refused), and the bearer token when one is configured. Errors are JSON
+/// <c>{"error": "..."}</c>.
 /// </summary>
 internal static class Api
 {
     private static readonly string[] CheckMethods = ["GET", "HEAD", "OPTIONS"];
 
-    public static void Map(IEndpointRouteBuilder app, FailoverCoordinator coordinator, string? token)
+    public static void Map(IEndpointRouteBuilder app, FailoverCoordinator coordinator, string? token, bool loopback)
     {
         app.MapGet("/cluster", () => Results.Json(coordinator.View, Json.Options));
 
@@ -67,7 +71,7 @@ internal static class Api
 
         app.MapPost("/failover", async (HttpContext context) =>
         {
-            if (Unauthorized(context, token) is { } denied)
+            if (Refused(context, token, loopback) is { } denied)
                 return denied;
             FailoverRequest? body;
             try
@@ -76,18 +80,39 @@ internal static class Api
             }
             catch (JsonException e)
             {
-                return Error(StatusCodes.Status400BadRequest, $"the body must be JSON {{\"candidate\": \"NAME\"}}: {e.Message}");
+                return Error(StatusCodes.Status400BadRequest, $"the body must be JSON {{\"candidate\": \"NAME\", \"force\": false}}: {e.Message}");
             }
             if (body?.Candidate is not { Length: > 0 } candidate)
-                return Error(StatusCodes.Status400BadRequest, "the body must be JSON {\"candidate\": \"NAME\"}");
-            return ToResult(await coordinator.FailoverToAsync(candidate, context.RequestAborted).ConfigureAwait(false));
+                return Error(StatusCodes.Status400BadRequest, "the body must be JSON {\"candidate\": \"NAME\", \"force\": false}");
+            // Not RequestAborted: a client that goes away must not cancel a promotion midway. The coordinator bounds
+            // the operation and runs it on its own stop token.
+            return ToResult(await coordinator.FailoverToAsync(candidate, body.Force).ConfigureAwait(false));
         });
 
         app.MapPost("/members/{name}/detach", (HttpContext context, string name) =>
-            Unauthorized(context, token) ?? ToResult(coordinator.Detach(name)));
+            Refused(context, token, loopback) ?? ToResult(coordinator.Detach(name)));
 
         app.MapPost("/members/{name}/attach", (HttpContext context, string name) =>
-            Unauthorized(context, token) ?? ToResult(coordinator.Attach(name)));
+            Refused(context, token, loopback) ?? ToResult(coordinator.Attach(name)));
+    }
+
+    /// <summary>Why a <c>POST</c> is refused before it is looked at: its Host header, its token, its content type; null when it is not.</summary>
+    private static IResult? Refused(HttpContext context, string? token, bool loopback)
+    {
+        if (loopback && !IsLoopbackName(context.Request.Host.Host))
+            return Error(StatusCodes.Status400BadRequest, $"Host '{context.Request.Host}' is not a loopback name: this API listens on loopback only");
+        if (Unauthorized(context, token) is { } denied)
+            return denied;
+        if (!context.Request.HasJsonContentType())
+            return Error(StatusCodes.Status415UnsupportedMediaType, "POST needs Content-Type: application/json (an empty object {} when there is nothing to say)");
+        return null;
+    }
+
+    private static bool IsLoopbackName(string host)
+    {
+        host = host.TrimStart('[').TrimEnd(']');
+        return string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)
+            || (IPAddress.TryParse(host, out var address) && IPAddress.IsLoopback(address));
     }
 
     private static IResult? Unauthorized(HttpContext context, string? token)

@@ -14,8 +14,8 @@ public sealed class ApiTests(ITestOutputHelper output)
     private static async Task<(HttpStatusCode, JsonElement)> SendAsync(HttpClient http, HttpMethod method, string path, string? body = null, string? token = null)
     {
         using var request = new HttpRequestMessage(method, path);
-        if (body is not null)
-            request.Content = new StringContent(body, Encoding.UTF8, "application/json");
+        if (body is not null || method == HttpMethod.Post)
+            request.Content = new StringContent(body ?? "{}", Encoding.UTF8, "application/json");
         if (token is not null)
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         using var response = await http.SendAsync(request);
@@ -117,5 +117,41 @@ public sealed class ApiTests(ITestOutputHelper output)
         Assert.Equal(101L, await c.Cluster.Node("n1").ScalarAsync<long>("SELECT count(*) FROM t"));
         var view = await c.WaitForViewAsync(v => v.Primary == "n1" && v.Find("n2")!.State == "fenced", TimeSpan.FromSeconds(10), "n1 primary, n2 fenced");
         Assert.Equal(3, view.Timeline);
+    }
+
+    [Fact]
+    public async Task Posts_need_a_json_content_type_and_a_loopback_host_header()
+    {
+        // No server needed: these are refused before the coordinator is asked anything.
+        var options = new CoordinatorOptions { ReplicationConnInfo = CoordinatedCluster.ReplicationConnInfo, Http = "127.0.0.1:0" };
+        options.Backends.Add(new CoordinatorBackend { Name = "n0", ConnectionString = "Host=127.0.0.1;Port=1" });
+        options.Backends.Add(new CoordinatorBackend { Name = "n1", ConnectionString = "Host=127.0.0.1;Port=2" });
+        await using var host = await CoordinatorHost.StartAsync(options);
+        using var http = new HttpClient { BaseAddress = host.Address };
+
+        async Task<HttpStatusCode> PostAsync(string path, HttpContent? content, string? hostHeader = null)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content };
+            if (hostHeader is not null)
+                request.Headers.Host = hostHeader;
+            using var response = await http.SendAsync(request);
+            return response.StatusCode;
+        }
+
+        // A page in a browser can send a "simple" cross-origin POST (text/plain, form) without a preflight.
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, await PostAsync("failover", new StringContent("""{"candidate":"n1"}""", Encoding.UTF8, "text/plain")));
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, await PostAsync("members/n1/detach", new FormUrlEncodedContent([])));
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, await PostAsync("members/n1/detach", null));
+        // DNS rebinding: a name that resolves to 127.0.0.1 but is not a loopback name.
+        Assert.Equal(HttpStatusCode.BadRequest, await PostAsync("members/n1/detach", new StringContent("{}", Encoding.UTF8, "application/json"), "evil.example:8008"));
+
+        Assert.Equal(HttpStatusCode.OK, await PostAsync("members/n1/detach", new StringContent("{}", Encoding.UTF8, "application/json")));
+        Assert.Equal(HttpStatusCode.OK, await PostAsync("members/n1/attach", new StringContent("{}", Encoding.UTF8, "application/json"), $"localhost:{host.Address.Port}"));
+
+        // The CLI sends what the API asks for.
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        Assert.Equal(0, await RoutingDataSource.Coordinator.Cli.CommandLine.RunAsync(["detach", "n1", "--url", host.Address.ToString()], stdout, stderr));
+        Assert.Equal("detached", host.Coordinator.View.Find("n1")!.State);
     }
 }

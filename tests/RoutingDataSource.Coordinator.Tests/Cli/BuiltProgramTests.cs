@@ -103,7 +103,7 @@ public sealed class BuiltProgramTests(ITestOutputHelper output) : IDisposable
             using var http = new HttpClient { BaseAddress = new Uri(url) };
             var view = await PollAsync(http, v => v.Primary == "n2" && v.Find("n0")!.State == "fenced");
             Assert.Equal(2, view.Timeline);
-            Assert.Equal("manual", view.LastFailover!.Trigger);
+            Assert.Equal(FailoverTrigger.Manual, view.LastFailover!.Trigger);
 
             for (var i = 0; i < 100 && !File.Exists(hookFile); i++)
                 await Task.Delay(100);

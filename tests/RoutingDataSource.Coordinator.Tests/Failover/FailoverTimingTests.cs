@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using RoutingDataSource.Coordinator.Cluster;
 using RoutingDataSource.Coordinator.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -38,7 +39,7 @@ public sealed class FailoverTimingTests(ITestOutputHelper output)
             await CoordinatedCluster.WaitForStreamingAsync(promoted, other, TimeSpan.FromSeconds(15));
             var view = await c.WaitForViewAsync(v => v.Primary == promoted.Name && v.Timeline == 2, TimeSpan.FromSeconds(5), "new primary in the view");
             Assert.Equal("down", view.Find(old.Name)!.State);
-            Assert.Equal("automatic", view.LastFailover!.Trigger);
+            Assert.Equal(FailoverTrigger.Automatic, view.LastFailover!.Trigger);
             Assert.True(c.Logging.Contains("Primary declared dead"));
         }
 

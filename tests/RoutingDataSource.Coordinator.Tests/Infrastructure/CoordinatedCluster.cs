@@ -1,5 +1,8 @@
 using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using System.Text;
 using Npgsql;
 using RoutingDataSource.Coordinator.Cluster;
 using RoutingDataSource.Coordinator.Http;
@@ -65,11 +68,57 @@ internal sealed class CoordinatedCluster : IAsyncDisposable
         return options;
     }
 
-    public async Task StartCoordinatorAsync()
+    /// <summary>Starts the coordinator and waits (bounded) until <paramref name="ready"/> holds, by default: a primary and every member up.</summary>
+    public async Task StartCoordinatorAsync(Func<ClusterView, bool>? ready = null)
     {
         Host = await CoordinatorHost.StartAsync(Options, Logging);
         Http = new HttpClient { BaseAddress = Host.Address, Timeout = TimeSpan.FromSeconds(30) };
-        await WaitForViewAsync(v => v.Primary is not null && v.Members.All(m => m.State == "up"), TimeSpan.FromSeconds(15), "all members up");
+        await WaitForViewAsync(ready ?? (v => v.Primary is not null && v.Members.All(m => m.State == "up")), TimeSpan.FromSeconds(15), "coordinator ready");
+    }
+
+    /// <summary>POSTs a JSON body (with the bearer token when one is configured); the status code and the body text.</summary>
+    public async Task<(HttpStatusCode Code, string Body)> PostJsonAsync(string path, string json, CancellationToken cancellationToken = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+        if (Options.ApiToken is { } token)
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var response = await Http.SendAsync(request, cancellationToken);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync(cancellationToken));
+    }
+
+    /// <summary>
+    /// Makes <paramref name="standby"/> stream from <paramref name="primary"/> through <paramref name="proxy"/> (which
+    /// must forward to <paramref name="primary"/>), so that a test can hold its WAL back; waits until it streams.
+    /// </summary>
+    public static async Task StreamThroughAsync(LocalPgNode standby, LocalPgNode primary, FaultProxy proxy)
+    {
+        var conninfo = $"host={proxy.Host} port={proxy.Port} user=postgres application_name={standby.ApplicationName} connect_timeout=2";
+        await standby.ExecuteAsync($"ALTER SYSTEM SET primary_conninfo = '{conninfo}'");
+        await standby.ExecuteAsync("SELECT pg_reload_conf()");
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(15))
+        {
+            if (await primary.ScalarAsync<bool>($"SELECT EXISTS (SELECT FROM pg_stat_replication WHERE application_name = '{standby.ApplicationName}' AND state = 'streaming' AND client_port IS NOT NULL)")
+                && proxy.ActiveConnections > 0)
+                return;
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"{standby.Name} does not stream through {proxy}.\n{standby.ReadLogTail(30)}");
+    }
+
+    /// <summary>Polls <paramref name="node"/>'s <c>synchronous_standby_names</c> until <paramref name="condition"/> holds (bounded).</summary>
+    public static async Task<string> WaitForSyncNamesAsync(LocalPgNode node, Func<string, bool> condition, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var value = await node.ScalarAsync<string>("SHOW synchronous_standby_names") ?? "";
+            if (condition(value))
+                return value;
+            if (clock.Elapsed > timeout)
+                throw new TimeoutException($"synchronous_standby_names on {node.Name} is still '{value}' after {timeout.TotalSeconds:0} s");
+            await Task.Delay(50);
+        }
     }
 
     public ClusterView View => Host!.Coordinator.View;
