@@ -17,8 +17,8 @@ internal static class StatusTable
             rows.Add([
                 m.Name,
                 string.Create(CultureInfo.InvariantCulture, $"{m.Host}:{m.Port}"),
-                m.Role,
-                m.State,
+                FailoverCoordinator.NameOf(m.Role),
+                FailoverCoordinator.NameOf(m.State),
                 m.Timeline?.ToString(CultureInfo.InvariantCulture) ?? "-",
                 m.Lsn ?? "-",
                 m.LagBytes?.ToString(CultureInfo.InvariantCulture) ?? "-",

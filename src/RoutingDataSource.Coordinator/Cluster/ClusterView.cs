@@ -17,13 +17,30 @@ internal sealed record ClusterView(
     public MemberView? Find(string name) => Members.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.Ordinal));
 }
 
-/// <summary>One member: role "primary" | "standby" | "unknown"; state "up" | "down" | "detached" | "fenced".</summary>
+/// <summary>A member's role as last probed (JSON: "primary", "standby", "unknown").</summary>
+internal enum MemberRole
+{
+    Unknown,
+    Primary,
+    Standby,
+}
+
+/// <summary>A member's state (JSON: "up", "down", "detached", "fenced"): fenced is an old primary on a lower timeline.</summary>
+internal enum MemberState
+{
+    Up,
+    Down,
+    Detached,
+    Fenced,
+}
+
+/// <summary>One member: its role and state (as camelCase strings in JSON), positions, and why it is not up.</summary>
 internal sealed record MemberView(
     string Name,
     string Host,
     int Port,
-    string Role,
-    string State,
+    MemberRole Role,
+    MemberState State,
     int? Timeline,
     string? Lsn,
     long? LagBytes,

@@ -32,8 +32,8 @@ internal sealed partial class FailoverCoordinator
                 m.Name,
                 m.Host,
                 m.Port,
-                n.Role switch { BackendRole.Primary => "primary", BackendRole.Standby => "standby", _ => "unknown" },
-                m.Detached ? "detached" : StateName(n.State),
+                n.Role switch { BackendRole.Primary => MemberRole.Primary, BackendRole.Standby => MemberRole.Standby, _ => MemberRole.Unknown },
+                m.Detached ? MemberState.Detached : StateOf(n.State),
                 n.Timeline,
                 FormatLsn(n.Role == BackendRole.Primary ? o?.CurrentLsn : n.ReplayLsn),
                 n.LagBytes,
@@ -51,12 +51,29 @@ internal sealed partial class FailoverCoordinator
 
     private static string? FormatLsn(ulong? lsn) => lsn is null ? null : Lsn.Format(lsn);
 
-    private static string StateName(BackendState state) => state switch
+    private static MemberState StateOf(BackendState state) => state switch
     {
-        BackendState.Up => "up",
-        BackendState.Down => "down",
-        BackendState.Detached => "detached",
+        BackendState.Up => MemberState.Up,
+        BackendState.Down => MemberState.Down,
+        BackendState.Detached => MemberState.Detached,
+        _ => MemberState.Fenced,
+    };
+
+    /// <summary>As the API and the log write it.</summary>
+    internal static string NameOf(MemberState state) => state switch
+    {
+        MemberState.Up => "up",
+        MemberState.Down => "down",
+        MemberState.Detached => "detached",
         _ => "fenced",
+    };
+
+    /// <summary>As the API writes it.</summary>
+    internal static string NameOf(MemberRole role) => role switch
+    {
+        MemberRole.Primary => "primary",
+        MemberRole.Standby => "standby",
+        _ => "unknown",
     };
 
     private static TaskCompletionSource<ClusterView> NewViewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);

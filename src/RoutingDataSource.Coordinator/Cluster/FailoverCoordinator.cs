@@ -490,7 +490,7 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
             var a = previous.Nodes[m.Index];
             var b = next.Nodes[m.Index];
             if (a.State != b.State && previous.Version > 0)
-                Log.StateChanged(_logger, m.Name, StateName(a.State), StateName(b.State), b.LastError ?? b.Reason ?? "answers");
+                Log.StateChanged(_logger, m.Name, NameOf(StateOf(a.State)), NameOf(StateOf(b.State)), b.LastError ?? b.Reason ?? "answers");
             // Idle connections to a server that stopped answering are likely broken: the next action must not be
             // the one that finds out (a failover's first steps are time-critical).
             if (!observations[m.Index].Probe.Reachable)

@@ -59,8 +59,8 @@ internal static class Api
             var view = coordinator.View;
             if (view.Find(name) is not { } m)
                 return Error(StatusCodes.Status400BadRequest, $"no member named '{name}'");
-            var why = m.Role != "standby" ? $"{name} is not a standby ({m.Role})"
-                : m.State != "up" ? $"{name} is {m.State}"
+            var why = m.Role != MemberRole.Standby ? $"{name} is not a standby ({FailoverCoordinator.NameOf(m.Role)})"
+                : m.State != MemberState.Up ? $"{name} is {FailoverCoordinator.NameOf(m.State)}"
                 : m.Timeline is { } tl && tl < view.Timeline ? $"{name} is on timeline {tl}, the primary on {view.Timeline}"
                 : maxLag is { } max && (m.LagBytes is not { } lb || lb > max) ? $"{name} lags {m.LagBytes?.ToString(CultureInfo.InvariantCulture) ?? "an unknown number of"} bytes (limit {max})"
                 : null;

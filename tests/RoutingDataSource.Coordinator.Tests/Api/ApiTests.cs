@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using RoutingDataSource.Coordinator.Cluster;
 using RoutingDataSource.Coordinator.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -90,7 +91,7 @@ public sealed class ApiTests(ITestOutputHelper output)
         (code, var attached) = await SendAsync(http, HttpMethod.Post, "members/n1/attach", null, "s3cret");
         Assert.Equal(HttpStatusCode.OK, code);
         Assert.Equal("up", attached.GetProperty("state").GetString());
-        Assert.Equal("up", (await c.GetClusterAsync()).Find("n1")!.State);
+        Assert.Equal(MemberState.Up, (await c.GetClusterAsync()).Find("n1")!.State);
     }
 
     [Fact]
@@ -103,7 +104,7 @@ public sealed class ApiTests(ITestOutputHelper output)
         var (promoted, _) = await c.WaitForWritableAsync(clock, c.Cluster.Primary, TimeSpan.FromSeconds(20), id: 1);
         Assert.Equal("n2", promoted.Name);
         await CoordinatedCluster.WaitForStreamingAsync(promoted, c.Cluster.Node("n1"), TimeSpan.FromSeconds(15));
-        Assert.Equal("detached", (await c.GetClusterAsync()).Find("n1")!.State);
+        Assert.Equal(MemberState.Detached, (await c.GetClusterAsync()).Find("n1")!.State);
 
         // Back: manual failover (a switchover, n2 is alive) to n1 once attached.
         Assert.Equal(HttpStatusCode.OK, (await SendAsync(c.Http, HttpMethod.Post, "members/n1/attach")).Item1);
@@ -115,7 +116,7 @@ public sealed class ApiTests(ITestOutputHelper output)
         Assert.Equal("n2", body.GetProperty("previous").GetString());
         Assert.Equal(3, body.GetProperty("timeline").GetInt32());
         Assert.Equal(101L, await c.Cluster.Node("n1").ScalarAsync<long>("SELECT count(*) FROM t"));
-        var view = await c.WaitForViewAsync(v => v.Primary == "n1" && v.Find("n2")!.State == "fenced", TimeSpan.FromSeconds(10), "n1 primary, n2 fenced");
+        var view = await c.WaitForViewAsync(v => v.Primary == "n1" && v.Find("n2")!.State == MemberState.Fenced, TimeSpan.FromSeconds(10), "n1 primary, n2 fenced");
         Assert.Equal(3, view.Timeline);
     }
 
@@ -152,6 +153,6 @@ public sealed class ApiTests(ITestOutputHelper output)
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
         Assert.Equal(0, await RoutingDataSource.Coordinator.Cli.CommandLine.RunAsync(["detach", "n1", "--url", host.Address.ToString()], stdout, stderr));
-        Assert.Equal("detached", host.Coordinator.View.Find("n1")!.State);
+        Assert.Equal(MemberState.Detached, host.Coordinator.View.Find("n1")!.State);
     }
 }

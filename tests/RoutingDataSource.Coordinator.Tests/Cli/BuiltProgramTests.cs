@@ -101,7 +101,7 @@ public sealed class BuiltProgramTests(ITestOutputHelper output) : IDisposable
             Assert.Equal(1L, await cluster.Node("n2").ScalarAsync<long>("SELECT count(*) FROM t"));
 
             using var http = new HttpClient { BaseAddress = new Uri(url) };
-            var view = await PollAsync(http, v => v.Primary == "n2" && v.Find("n0")!.State == "fenced");
+            var view = await PollAsync(http, v => v.Primary == "n2" && v.Find("n0")!.State == MemberState.Fenced);
             Assert.Equal(2, view.Timeline);
             Assert.Equal(FailoverTrigger.Manual, view.LastFailover!.Trigger);
 

@@ -11,9 +11,9 @@ public sealed class StatusTableTests
         var at = new DateTimeOffset(2026, 5, 1, 12, 0, 0, TimeSpan.Zero);
         var view = new ClusterView("n1", 2,
         [
-            new MemberView("n0", "10.0.0.1", 5432, "primary", "fenced", 1, "0/3000000", null, 1, null, null, null, at, "primary on timeline 1, lower than timeline 2 seen: fenced"),
-            new MemberView("n1", "10.0.0.2", 5432, "primary", "up", 2, "0/3000100", 0, 1, null, null, null, at, null),
-            new MemberView("n2", "10.0.0.3", 5432, "standby", "up", 2, "0/3000100", 0, 0, "0/3000100", "quorum", "streaming", at, null),
+            new MemberView("n0", "10.0.0.1", 5432, MemberRole.Primary, MemberState.Fenced, 1, "0/3000000", null, 1, null, null, null, at, "primary on timeline 1, lower than timeline 2 seen: fenced"),
+            new MemberView("n1", "10.0.0.2", 5432, MemberRole.Primary, MemberState.Up, 2, "0/3000100", 0, 1, null, null, null, at, null),
+            new MemberView("n2", "10.0.0.3", 5432, MemberRole.Standby, MemberState.Up, 2, "0/3000100", 0, 0, "0/3000100", "quorum", "streaming", at, null),
         ], "promoted n1", new FailoverRecord("n0", "n1", 2, at, 140, FailoverTrigger.Automatic), 42, at);
         var text = StatusTable.Render(view);
         var lines = text.Split('\n');

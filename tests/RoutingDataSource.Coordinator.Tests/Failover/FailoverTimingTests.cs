@@ -38,7 +38,7 @@ public sealed class FailoverTimingTests(ITestOutputHelper output)
             var other = c.Cluster.Standbys.Single(s => s != promoted);
             await CoordinatedCluster.WaitForStreamingAsync(promoted, other, TimeSpan.FromSeconds(15));
             var view = await c.WaitForViewAsync(v => v.Primary == promoted.Name && v.Timeline == 2, TimeSpan.FromSeconds(5), "new primary in the view");
-            Assert.Equal("down", view.Find(old.Name)!.State);
+            Assert.Equal(MemberState.Down, view.Find(old.Name)!.State);
             Assert.Equal(FailoverTrigger.Automatic, view.LastFailover!.Trigger);
             Assert.True(c.Logging.Contains("Primary declared dead"));
         }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using RoutingDataSource.Coordinator.Cluster;
 using RoutingDataSource.Coordinator.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -37,7 +38,7 @@ public sealed class FencingTests(ITestOutputHelper output) : IDisposable
         var before = ds.GetStatus()[old.Name]!;
 
         await old.StartAsync(); // back as a primary on timeline 1
-        var view = await c.WaitForViewAsync(v => v.Find(old.Name)!.State == "fenced", TimeSpan.FromSeconds(10), "old primary fenced");
+        var view = await c.WaitForViewAsync(v => v.Find(old.Name)!.State == MemberState.Fenced, TimeSpan.FromSeconds(10), "old primary fenced");
         Assert.Equal(promoted.Name, view.Primary);
         Assert.Equal(2, view.Timeline);
         Assert.Contains("timeline", view.Find(old.Name)!.Reason, StringComparison.Ordinal);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using RoutingDataSource.Coordinator.Cluster;
 using RoutingDataSource.Coordinator.Tests.Infrastructure;
 using RoutingDataSource.Testing;
 using Xunit.Abstractions;
@@ -34,9 +35,9 @@ public sealed class FrozenPrimaryTests(ITestOutputHelper output)
             Assert.Contains($"{standby.Name} stopped at", lines[cutOff], StringComparison.Ordinal);
 
         await old.ThawAsync();
-        var view = await c.WaitForViewAsync(v => v.Find(old.Name)!.State == "fenced", TimeSpan.FromSeconds(10), "thawed old primary fenced");
+        var view = await c.WaitForViewAsync(v => v.Find(old.Name)!.State == MemberState.Fenced, TimeSpan.FromSeconds(10), "thawed old primary fenced");
         Assert.Equal(promoted.Name, view.Primary);
         Assert.Equal(1, view.Find(old.Name)!.Timeline);
-        Assert.Equal("primary", view.Find(old.Name)!.Role);
+        Assert.Equal(MemberRole.Primary, view.Find(old.Name)!.Role);
     }
 }

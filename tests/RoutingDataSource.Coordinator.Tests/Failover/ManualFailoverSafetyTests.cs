@@ -1,4 +1,5 @@
 using System.Net;
+using RoutingDataSource.Coordinator.Cluster;
 using RoutingDataSource.Coordinator.Tests.Infrastructure;
 using RoutingDataSource.Testing;
 using Xunit.Abstractions;
@@ -47,7 +48,7 @@ public sealed class ManualFailoverSafetyTests(ITestOutputHelper output)
         // The coordinator (re)started during an outage: it has never seen a primary.
         await using var c = await CoordinatedCluster.StartAsync(output, startCoordinator: false);
         await c.Cluster.Primary.StopAsync(immediate: true);
-        await c.StartCoordinatorAsync(v => v.Rounds > 0 && v.Find("n1")!.State == "up" && v.Find("n2")!.State == "up");
+        await c.StartCoordinatorAsync(v => v.Rounds > 0 && v.Find("n1")!.State == MemberState.Up && v.Find("n2")!.State == MemberState.Up);
         Assert.Null(c.View.Primary);
 
         var (code, body) = await c.PostJsonAsync("failover", """{"candidate":"n1"}""");

@@ -1,3 +1,4 @@
+using RoutingDataSource.Coordinator.Cluster;
 using RoutingDataSource.Coordinator.Tests.Infrastructure;
 using RoutingDataSource.Testing;
 using Xunit.Abstractions;
@@ -32,7 +33,7 @@ public sealed class NoPromotionWhenCutOffTests(ITestOutputHelper output)
         Assert.False(c.Logging.Contains("Promoting"));
 
         proxy.Heal();
-        await c.WaitForViewAsync(v => v.Primary == "n0" && v.Find("n0")!.State == "up" && v.Find("n0")!.Reason is null, TimeSpan.FromSeconds(10), "n0 back");
+        await c.WaitForViewAsync(v => v.Primary == "n0" && v.Find("n0")!.State == MemberState.Up && v.Find("n0")!.Reason is null, TimeSpan.FromSeconds(10), "n0 back");
         Assert.True(c.Logging.Contains("Primary recovered"));
     }
 }

@@ -73,7 +73,7 @@ internal sealed class CoordinatedCluster : IAsyncDisposable
     {
         Host = await CoordinatorHost.StartAsync(Options, Logging);
         Http = new HttpClient { BaseAddress = Host.Address, Timeout = TimeSpan.FromSeconds(30) };
-        await WaitForViewAsync(ready ?? (v => v.Primary is not null && v.Members.All(m => m.State == "up")), TimeSpan.FromSeconds(15), "coordinator ready");
+        await WaitForViewAsync(ready ?? (v => v.Primary is not null && v.Members.All(m => m.State == MemberState.Up)), TimeSpan.FromSeconds(15), "coordinator ready");
     }
 
     /// <summary>POSTs a JSON body (with the bearer token when one is configured); the status code and the body text.</summary>
