@@ -400,8 +400,8 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
     /// <summary>
     /// Promotes <paramref name="candidate"/>: first its synchronous_standby_names (so the guarantee holds from its
     /// first commit; when that fails with AllowDataLoss off, it is not promoted), a bounded wait for its replay,
-    /// <c>pg_promote</c>, then the followers are repointed in the background and the hook runs. The other standbys
-    /// are cut off from the old primary before. Runs under the operation lock.
+    /// <c>pg_promote</c>, then the followers are repointed in the background and the hook runs. Its callers have cut
+    /// the other standbys off the old primary before. Runs under the operation lock.
     /// </summary>
     private async Task<Outcome> PromoteAsync(Member candidate, Member? oldPrimary, SyncStandbyNames? sync, FailoverTrigger trigger, string why, CancellationToken ct)
     {

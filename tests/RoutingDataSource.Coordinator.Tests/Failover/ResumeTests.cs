@@ -20,6 +20,22 @@ public sealed class ResumeTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_promotion_that_outlives_its_timeout_is_finished_by_the_next_rounds()
+    {
+        // pg_promote is asked for, but the coordinator stops waiting before the standby has left recovery.
+        await using var c = await CoordinatedCluster.StartAsync(output, configure: (o, _) => o.PromoteTimeout = TimeSpan.FromMilliseconds(1));
+        await c.Cluster.Primary.StopAsync(immediate: true);
+        var view = await c.WaitForViewAsync(v => v.Primary is "n1" or "n2", TimeSpan.FromSeconds(20), "a standby promoted");
+        var promoted = c.Cluster.Node(view.Primary!);
+        var other = c.Cluster.Standbys.Single(s => s != promoted);
+        output.WriteLine($"promotion reported failed: {c.Logging.Contains("did not finish within")}");
+
+        // The other standby was cut off from n0 before the promotion: it follows the new primary all the same.
+        await CoordinatedCluster.WaitForStreamingAsync(promoted, other, TimeSpan.FromSeconds(30));
+        Assert.True(await other.IsInRecoveryAsync());
+    }
+
+    [Fact]
     public async Task The_slot_of_a_follower_that_never_follows_is_dropped_and_made_again_when_it_returns()
     {
         await using var c = await CoordinatedCluster.StartAsync(output, configure: (o, _) => o.UnusedSlotTimeout = TimeSpan.FromSeconds(3));
