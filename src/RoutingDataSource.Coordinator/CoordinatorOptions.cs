@@ -37,7 +37,11 @@ public sealed class CoordinatorOptions
     /// <summary>The HTTP API's listen address, <c>host:port</c>. Default <c>127.0.0.1:8008</c>; port 0 picks a free one.</summary>
     public string Http { get; set; } = "127.0.0.1:8008";
 
-    /// <summary>When set, the mutating endpoints (failover, detach, attach) require <c>Authorization: Bearer</c> with it.</summary>
+    /// <summary>
+    /// When set, the mutating endpoints (failover, detach, attach) require <c>Authorization: Bearer</c> with it.
+    /// Required on a non-loopback <see cref="Http"/>, and to be set anywhere but a single-user laptop: without it any
+    /// local process can trigger a failover.
+    /// </summary>
     public string? ApiToken { get; set; }
 
     /// <summary>
