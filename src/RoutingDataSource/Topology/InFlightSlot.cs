@@ -144,7 +144,7 @@ internal sealed class InFlightSlot : IValueTaskSource<bool>
                     if (context is null)
                         continuation(state);
                     else
-                        ExecutionContext.Run(context, static x => ((Action)x!)(), (Action)(() => continuation(state)));
+                        RunIn(context, continuation, state);
                     return;
                 case Abandoned:
                     if (Interlocked.CompareExchange(ref _state, (s & ~PhaseMask) | AbandonedOperationEnded, s) != s)
@@ -179,10 +179,14 @@ internal sealed class InFlightSlot : IValueTaskSource<bool>
         if (context is null)
             ThreadPool.UnsafeQueueUserWorkItem(continuation, state, preferLocal: false);
         else
-            ThreadPool.UnsafeQueueUserWorkItem(static x => ExecutionContext.Run(x.context, static y => ((Action)y!)(), (Action)(() => x.continuation(x.state))),
-                (continuation, state, context), preferLocal: false);
+            ThreadPool.UnsafeQueueUserWorkItem(static x => RunIn(x.context, x.continuation, x.state), (continuation, state, context), preferLocal: false);
         return true;
     }
+
+    // Only for an awaiter that asked for its execution context to flow (the library's own awaits never do). A method
+    // of its own: a closure in the caller would be allocated on every call, flowing or not.
+    private static void RunIn(ExecutionContext context, Action<object?> continuation, object? state)
+        => ExecutionContext.Run(context, static x => ((Action)x!)(), (Action)(() => continuation(state)));
 
     private void Release(long s)
     {

@@ -131,6 +131,45 @@ public sealed class InFlightStatementsTests
         }
     }
 
+    [Fact]
+    public void A_wait_allocates_nothing()
+    {
+        // The operations complete on this thread, inline, so that this thread's allocation counter sees the whole wait:
+        // claiming the slot, awaiting it, the operation's completion resuming the awaiter, freeing the slot.
+        // (A task runs its continuations inline only where no synchronization context is set: xunit sets one.)
+        var inFlight = new InFlightStatements();
+        var ops = Enumerable.Range(0, 110).Select(_ => new TaskCompletionSource()).ToArray();
+        var context = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(null);
+        long allocated;
+        try
+        {
+            for (var i = 0; i < 10; i++)
+                Assert.True(WaitAndFinish(inFlight, ops[i]));
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 10; i < ops.Length; i++)
+                WaitAndFinish(inFlight, ops[i]);
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(context);
+        }
+        Assert.Equal(0, allocated);
+    }
+
+    private static bool WaitAndFinish(InFlightStatements inFlight, TaskCompletionSource op)
+    {
+        var wait = AwaitFinishedAsync(inFlight, op.Task);
+        op.SetResult();
+        return wait.IsCompletedSuccessfully && wait.Result;
+    }
+
+    // Awaited as the statement path awaits it: from a pooled async method, with ConfigureAwait(false).
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<bool> AwaitFinishedAsync(InFlightStatements inFlight, Task operation)
+        => await inFlight.FinishesAsync(operation, inFlight.Epoch).ConfigureAwait(false);
+
     // Every slot can be claimed again: claim as many waits as there are slots and finish them.
     private static bool Reusable(InFlightStatements inFlight)
     {
