@@ -101,28 +101,24 @@ internal static class RoutedExecution
             Task? operation = null;
             if (async)
             {
+                // Before the send: the statement belongs to the backend's current time in service.
+                var inFlight = lease.Backend.InFlight;
+                var epoch = inFlight.Epoch;
                 operation = mode switch
                 {
                     ExecuteMode.NonQuery => statement.ExecuteNonQueryAsync(cancellationToken),
                     ExecuteMode.Scalar => statement.ExecuteScalarAsync(cancellationToken),
                     _ => statement.ExecuteReaderAsync(physicalBehavior, cancellationToken),
                 };
-                if (!operation.IsCompleted)
+                // The monitor abandons the wait when it takes the backend out of service. Npgsql is never asked to
+                // cancel (its cancel waits for the server to close the cancel socket, which a hung server never does):
+                // the caller stops waiting instead and the physical connection is abandoned.
+                if (!operation.IsCompleted && !await inFlight.FinishesAsync(operation, epoch).ConfigureAwait(false))
                 {
-                    // The monitor trips the abort token when it takes the backend out of service. It is never handed
-                    // to Npgsql, whose cancel waits for the server to close the cancel socket, which a hung server
-                    // never does: the caller stops waiting instead and the physical connection is abandoned.
-                    var abort = lease.Backend.AbortToken;
-                    var wait = StatementWait.Rent(lease.Backend);
-                    await wait.Until(operation, abort).ConfigureAwait(false);
-                    wait.Finish();
-                    if (!operation.IsCompleted)
-                    {
-                        abandoned = true;
-                        conn.Abandon(lease, operation);
-                        statement.ReplaceAbandoned();
-                        throw new OperationCanceledException("The backend was taken out of service while the statement ran.", abort);
-                    }
+                    abandoned = true;
+                    conn.Abandon(lease, operation);
+                    statement.ReplaceAbandoned();
+                    throw new BackendOutOfServiceException("The backend was taken out of service while the statement ran.");
                 }
             }
             TResult result;

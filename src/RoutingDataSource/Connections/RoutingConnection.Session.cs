@@ -263,6 +263,7 @@ public sealed partial class RoutingConnection
             DropPrimarySession();
         }
         var conn = backend.RentConnection();
+        var epoch = backend.InFlight.Epoch;
         Task open;
         try
         {
@@ -281,23 +282,22 @@ public sealed partial class RoutingConnection
         // An idle pooled connector makes the open complete at once: no state machine for the common case.
         if (open.IsCompletedSuccessfully)
             return new ValueTask<Lease>(new Lease(conn, backend, Pinned: false));
-        return FinishOpenAsync(conn, open, backend);
+        return FinishOpenAsync(conn, open, backend, epoch);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<Lease> FinishOpenAsync(NpgsqlConnection conn, Task open, Backend backend)
+    private static async ValueTask<Lease> FinishOpenAsync(NpgsqlConnection conn, Task open, Backend backend, int epoch)
     {
         var abandoned = false;
         try
         {
             // A server that accepts TCP but never answers must not hold the open until Npgsql's connect timeout
             // once the monitor has declared it down (see RoutedExecution for why it is not cancelled).
-            var abort = backend.AbortToken;
-            if (!await StatementWait.FinishesAsync(open, backend).ConfigureAwait(false))
+            if (!await backend.InFlight.FinishesAsync(open, epoch).ConfigureAwait(false))
             {
                 abandoned = true;
                 DisposeWhenDone(conn, open);
-                throw new OperationCanceledException("The backend was taken out of service while connecting.", abort);
+                throw new BackendOutOfServiceException("The backend was taken out of service while connecting.");
             }
             await open.ConfigureAwait(false);
         }
@@ -586,26 +586,24 @@ public sealed partial class RoutingConnection
         var backend = _pinnedBackend!;
         var command = _commit ??= new NpgsqlCommand("COMMIT") { CommandTimeout = 0 };
         command.Connection = connection;
+        var epoch = backend.InFlight.Epoch;
         var operation = command.ExecuteNonQueryAsync(CancellationToken.None);
         if (!operation.IsCompleted)
         {
             var timeout = connection.CommandTimeout;
-            using var giveUp = CancellationTokenSource.CreateLinkedTokenSource(backend.AbortToken, cancellationToken);
+            using var giveUp = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             if (timeout > 0)
                 giveUp.CancelAfter(TimeSpan.FromSeconds(timeout));
-            try
+            if (!await backend.InFlight.FinishesAsync(operation, epoch, giveUp.Token).ConfigureAwait(false))
             {
-                await operation.WaitAsync(giveUp.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException e) when (!operation.IsCompleted)
-            {
-                var why = backend.AbortToken.IsCancellationRequested ? "the server was taken out of service"
+                var why = !giveUp.IsCancellationRequested ? "the server was taken out of service"
                     : cancellationToken.IsCancellationRequested ? "the caller cancelled"
                     : $"it outlasted the command timeout of {timeout} s";
                 _commit = null; // goes with its abandoned statement
                 _physicalTransaction = null; // on a connection in use: never touched again
                 Abandon(new Lease(connection, backend, Pinned: true), operation);
-                throw Resilience.FailureTranslator.CommitAbandoned(this, backend.Name, why, e);
+                throw Resilience.FailureTranslator.CommitAbandoned(this, backend.Name, why,
+                    giveUp.IsCancellationRequested ? new OperationCanceledException(giveUp.Token) : new BackendOutOfServiceException("The backend was taken out of service during COMMIT."));
             }
         }
         try

@@ -6,6 +6,7 @@ using Npgsql;
 using RoutingDataSource.Classification;
 using RoutingDataSource.Resilience;
 using RoutingDataSource.Routing;
+using RoutingDataSource.Topology;
 
 namespace RoutingDataSource.Connections;
 
@@ -253,9 +254,11 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
         Task? abandoned = null;
         try
         {
+            var inFlight = _lease.Backend.InFlight;
+            var epoch = inFlight.Epoch;
             var close = _inner!.CloseAsync();
             // The end of a write's results waits for its commit: on a hung server it is abandoned like a statement.
-            if (IsWrite && !await StatementWait.FinishesAsync(close, _lease.Backend).ConfigureAwait(false))
+            if (IsWrite && !await inFlight.FinishesAsync(close, epoch).ConfigureAwait(false))
                 abandoned = close;
             if (abandoned is null)
                 await close.ConfigureAwait(false);
@@ -279,7 +282,7 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
         {
             conn.Abandon(lease, abandoned);
             toThrow = FailureTranslator.AtWriteResultEnd(
-                new OperationCanceledException("The backend was taken out of service while the write's results were read.", lease.Backend.AbortToken), conn, lease, _route);
+                new BackendOutOfServiceException("The backend was taken out of service while the write's results were read."), conn, lease, _route);
         }
         else if (failure is not null)
         {

@@ -50,6 +50,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 1013, Level = LogLevel.Debug, Message = "Connection-class error on {Backend}; re-probing the cluster: {Error}")]
     public static partial void ConnectionErrorReprobe(ILogger logger, string backend, string error);
 
+    [LoggerMessage(EventId = 1015, Level = LogLevel.Warning, Message = "Backend {Backend} taken out of service: stopped waiting for {Count} operation(s) in flight there; their connections are abandoned")]
+    public static partial void StatementsAbandoned(ILogger logger, string backend, int count);
+
     [LoggerMessage(EventId = 1020, Level = LogLevel.Debug, Message = "Topology monitor started for {Count} backend(s)")]
     public static partial void MonitorStarted(ILogger logger, int count);
 

@@ -109,9 +109,11 @@ internal static class FailureTranslator
 
     private static FailureKind Kind(Exception e, Npgsql.NpgsqlConnection? connection = null)
     {
-        // Callers filter out their own token's cancellation. A cancellation whose token fired is then the monitor's
-        // abort (the backend went down, was fenced or demoted): the server is gone. DbCommand.Cancel() also surfaces
-        // as a cancellation, but with a token that never fired (and 57014 inside): an ordinary error.
+        // The monitor took the backend out of service (down, fenced or demoted) while the operation waited: the server
+        // is gone. Callers filter out their own token's cancellation; DbCommand.Cancel() surfaces as a cancellation
+        // with a token that never fired (and 57014 inside): an ordinary error.
+        if (e is BackendOutOfServiceException)
+            return FailureKind.ServerGone;
         if (e is OperationCanceledException oce)
             return oce.CancellationToken.IsCancellationRequested ? FailureKind.ServerGone : FailureKind.Other;
         var kind = ErrorClassifier.Classify(e);

@@ -65,14 +65,16 @@ internal sealed class Backend : IAsyncDisposable
             connection.Dispose();
     }
 
-    /// <summary>Statement waits for this backend (see <see cref="Connections.StatementWait"/>), each registered on its abort token.</summary>
-    public Connections.ObjectSlots<Connections.StatementWait> Waits { get; } = new(Environment.ProcessorCount * Connections.ObjectSlots<Connections.StatementWait>.SlotsPerRegion);
+    /// <summary>
+    /// The operations waiting on this server now. The monitor abandons them when it takes the backend out of service,
+    /// so a hung server never hangs a statement (waiting for the OS TCP timeout) and no wait costs a registration.
+    /// </summary>
+    public InFlightStatements InFlight { get; } = new();
 
     /// <summary>A separate small pool for health probes, so an exhausted application pool never blinds the monitor.</summary>
     public NpgsqlDataSource ProbePool { get; }
 
     private long _suspectSince;
-    private CancellationTokenSource _abort = new();
 
     /// <summary>
     /// When a routed statement last hit a connection-class error here (a <see cref="TimeProvider.GetTimestamp"/>
@@ -84,20 +86,6 @@ internal sealed class Backend : IAsyncDisposable
 
     /// <summary>Whether a snapshot taken by a round that started at <paramref name="roundStarted"/> predates the last failure seen here.</summary>
     public bool IsSuspectAfter(long roundStarted) => Volatile.Read(ref _suspectSince) > roundStarted;
-
-    /// <summary>
-    /// Cancelled when the monitor takes this backend out of service (down, fenced, or no longer the primary), so
-    /// statements stuck on a hung server are abandoned instead of waiting for the OS TCP timeout.
-    /// </summary>
-    public CancellationToken AbortToken => Volatile.Read(ref _abort).Token;
-
-    /// <summary>Aborts in-flight statements and starts a fresh token for future ones.</summary>
-    public void AbortInFlight()
-    {
-        // The old source is not disposed: a statement may be registering on its token right now.
-        var old = Interlocked.Exchange(ref _abort, new CancellationTokenSource());
-        old.Cancel();
-    }
 
     private long _lastRerouteLog;
 
@@ -136,7 +124,6 @@ internal sealed class Backend : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _abort.Dispose();
         await Pool.DisposeAsync().ConfigureAwait(false);
         await ProbePool.DisposeAsync().ConfigureAwait(false);
     }

@@ -200,11 +200,37 @@ internal sealed class TopologyMonitor : IAsyncDisposable
     {
         var previous = _current;
         _current = next;
+        AbandonStatementsOnBackendsTakenOutOfService(previous, next);
         LogTransitions(previous, next);
         var signal = Interlocked.Exchange(ref _next, NewSignal());
         signal.TrySetResult(next);
         SnapshotPublished?.Invoke(previous, next);
     }
+
+    /// <summary>
+    /// A backend that went out of service (no longer up: down or fenced) or stopped being the primary has its waiting
+    /// operations abandoned now, not at the OS TCP timeout: their callers stop waiting (a read is re-run elsewhere, a
+    /// write is reported as possibly committed) and their physical connections are never used again. Runs once per
+    /// published snapshot, after it is current, so that a re-run is routed by it.
+    /// </summary>
+    private void AbandonStatementsOnBackendsTakenOutOfService(ClusterSnapshot previous, ClusterSnapshot next)
+    {
+        for (var i = 0; i < next.Nodes.Length; i++)
+        {
+            var a = previous.Nodes[i];
+            var b = next.Nodes[i];
+            if (TakenOutOfService(a, b))
+            {
+                var abandoned = b.Backend.InFlight.AbandonAll();
+                if (abandoned > 0)
+                    Log.StatementsAbandoned(_logger, b.Backend.Name, abandoned);
+            }
+        }
+    }
+
+    private static bool TakenOutOfService(NodeState before, NodeState after)
+        => (before.State == BackendState.Up && after.State != BackendState.Up)
+           || (before.Role == BackendRole.Primary && after.Role == BackendRole.Standby);
 
     private void LogTransitions(ClusterSnapshot previous, ClusterSnapshot next)
     {
@@ -213,9 +239,6 @@ internal sealed class TopologyMonitor : IAsyncDisposable
             var a = previous.Nodes[i];
             var b = next.Nodes[i];
             var name = b.Backend.Name;
-            // Out of service, or no longer the primary: statements stuck on it are abandoned now, not at the OS timeout.
-            if ((a.State == BackendState.Up && b.State != BackendState.Up) || (a.Role == BackendRole.Primary && b.Role == BackendRole.Standby))
-                b.Backend.AbortInFlight();
             if (a.State != b.State)
             {
                 switch (b.State)

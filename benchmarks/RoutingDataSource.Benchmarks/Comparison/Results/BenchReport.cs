@@ -139,6 +139,12 @@ internal sealed record OverheadCell
     /// </summary>
     public required Estimate CpuOverMicroseconds { get; init; }
 
+    /// <summary>
+    /// Median over rounds of this system's allocated bytes per statement divided by plain Npgsql's in the same round,
+    /// with its 95% confidence interval (absent in results written before 2026-12-02).
+    /// </summary>
+    public Estimate? AllocatedRatioToNpgsql { get; init; }
+
     public required long Errors { get; init; }
     public required IReadOnlyList<double> OpsPerSecondByRound { get; init; }
 }

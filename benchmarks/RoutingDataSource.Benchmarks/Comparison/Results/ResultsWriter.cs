@@ -36,7 +36,11 @@ internal static class ResultsWriter
         File.WriteAllText(json, JsonSerializer.Serialize(report, Json) + "\n");
         File.WriteAllText(md, Markdown(report, baseName));
         if (report.Overhead is not null)
-            File.WriteAllText(Path.Combine(settings.OutputDirectory, OverheadFile), OverheadMarkdown(report, baseName));
+        {
+            var overheadFile = Path.Combine(settings.OutputDirectory, OverheadFile);
+            var previous = PreviousOverhead(overheadFile, settings.OutputDirectory);
+            File.WriteAllText(overheadFile, OverheadMarkdown(report, baseName, previous));
+        }
         var table = ReadmeTable.Render(report, baseName + ".md");
         var updated = false;
         if (settings.UpdateReadme && settings.IsFullRun)
@@ -57,7 +61,7 @@ internal static class ResultsWriter
         return new string(chars).Trim('-') is { Length: > 0 } s ? s : "machine";
     }
 
-    private static string OverheadMarkdown(BenchReport r, string baseName)
+    private static string OverheadMarkdown(BenchReport r, string baseName, PreviousRun? previous)
     {
         var inv = CultureInfo.InvariantCulture;
         var s = new StringBuilder();
@@ -65,7 +69,64 @@ internal static class ResultsWriter
         s.AppendLine();
         Header(s, r, baseName);
         Overhead(s, r, r.Overhead!);
+        if (previous is not null)
+            AgainstPrevious(s, r, previous);
         return s.ToString();
+    }
+
+    /// <summary>The overhead run that <see cref="OverheadFile"/> showed until now, read back from its JSON file.</summary>
+    private sealed record PreviousRun(string Name, string Commit, double LoadAverage, OverheadReport Overhead);
+
+    // Named by the overhead file's link to its JSON file. Only the overhead part and two facts about the machine are
+    // read back (the machine description is written, never read).
+    private static PreviousRun? PreviousOverhead(string overheadFile, string directory)
+    {
+        if (!File.Exists(overheadFile))
+            return null;
+        var link = System.Text.RegularExpressions.Regex.Match(File.ReadAllText(overheadFile), @"Every figure is also in \[`(?<name>[^`]+)\.json`\]");
+        var json = Path.Combine(directory, link.Groups["name"].Value + ".json");
+        if (!link.Success || !File.Exists(json))
+            return null;
+        try
+        {
+            var root = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(json));
+            var overhead = root?["overhead"]?.Deserialize<OverheadReport>(Json);
+            if (overhead is null)
+                return null;
+            return new PreviousRun(link.Groups["name"].Value, root?["machine"]?["gitCommit"]?.GetValue<string>() ?? "?",
+                root?["load"]?["loadAverageAtStart"]?[0]?.GetValue<double>() ?? double.NaN, overhead);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or NotSupportedException)
+        {
+            return null; // written by a harness whose shape this one no longer reads: no comparison
+        }
+    }
+
+    private static void AgainstPrevious(StringBuilder s, BenchReport r, PreviousRun previous)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        s.AppendLine("## Against the previous overhead run");
+        s.AppendLine();
+        s.AppendLine(inv, $"The run this file showed before: [`{previous.Name}.md`]({previous.Name}.md), commit {previous.Commit}, load average {previous.LoadAverage:0.0} at its start (this run: commit {r.Machine.GitCommit}, {r.Load.LoadAverageAtStart.FirstOrDefault():0.0}). Each figure is paired within its own run (both systems, the same pairs of windows); compare runs of one quiet machine only.");
+        s.AppendLine();
+        s.AppendLine("| callers | ÷ Npgsql, before → now | client CPU over Npgsql per statement, before → now | allocated B/op (routing1 / npgsql), before → now |");
+        s.AppendLine("|---:|---|---|---|");
+        foreach (var now in r.Overhead!.Cells.Where(c => c.System == ReportBuilder.OursOnOneServer))
+        {
+            var before = previous.Overhead.Cells.FirstOrDefault(c => c.System == now.System && c.Callers == now.Callers);
+            if (before is null)
+                continue;
+            s.AppendLine(inv,
+                $"| {now.Callers} | {ReadmeTable.RatioWithInterval(before.RatioToNpgsql)} → {ReadmeTable.RatioWithInterval(now.RatioToNpgsql)} | {ReadmeTable.DifferenceWithInterval(before.CpuOverMicroseconds, "µs")} → {ReadmeTable.DifferenceWithInterval(now.CpuOverMicroseconds, "µs")} | {Allocated(previous.Overhead, before)} → {Allocated(r.Overhead, now)} |");
+        }
+
+        s.AppendLine();
+    }
+
+    private static string Allocated(OverheadReport overhead, OverheadCell cell)
+    {
+        var baseline = overhead.Cells.FirstOrDefault(c => c.System == ReportBuilder.Baseline && c.Callers == cell.Callers);
+        return string.Create(CultureInfo.InvariantCulture, $"{cell.MedianAllocatedBytesPerOp:0} / {baseline?.MedianAllocatedBytesPerOp ?? double.NaN:0}");
     }
 
     private static string Markdown(BenchReport r, string baseName)
@@ -124,14 +185,14 @@ internal static class ResultsWriter
         var inv = CultureInfo.InvariantCulture;
         s.AppendLine("## Routing overhead on one server");
         s.AppendLine();
-        s.AppendLine(inv, $"`{oh.Statement}` through `PgRoutingDataSource` with one backend (`routing1`) against a plain `NpgsqlDataSource` (`npgsql`) on the same server, default pool settings. Each caller opens a connection, runs the statement and closes the connection, in a closed loop. Per number of callers, after an unmeasured {OverheadComparison.Ramp.TotalSeconds:0.#} s ramp at that concurrency, {r.Parameters.OverheadRounds} pairs: both systems one after the other (the order alternating), each {OverheadComparison.Warmup.TotalSeconds:0.##} s warm-up then {r.Parameters.OverheadDurationSeconds:0.#} s measured. Medians over pairs; the ratio is the median of the pairs' ratios, with its 95% confidence interval. Allocated: every byte the process allocated in the window (the routing data source's health monitor included) per statement. CPU: this process's CPU time per statement (getrusage(2), to the microsecond; thread-pool spinning included).");
+        s.AppendLine(inv, $"`{oh.Statement}` through `PgRoutingDataSource` with one backend (`routing1`) against a plain `NpgsqlDataSource` (`npgsql`) on the same server, default pool settings. Each caller opens a connection, runs the statement and closes the connection, in a closed loop. Per number of callers, after an unmeasured {OverheadComparison.Ramp.TotalSeconds:0.#} s ramp at that concurrency, {r.Parameters.OverheadRounds} pairs: both systems one after the other (the order alternating), each {OverheadComparison.Warmup.TotalSeconds:0.##} s warm-up then {r.Parameters.OverheadDurationSeconds:0.#} s measured. Medians over pairs; the ratio is the median of the pairs' ratios, with its 95% confidence interval. Allocated: every byte the process allocated in the window (the routing data source's health monitor included) per statement; its ratio is the median of the pairs' ratios. CPU: this process's CPU time per statement (getrusage(2), to the microsecond; thread-pool spinning included).");
         s.AppendLine();
-        s.AppendLine("| callers | system | ops/s (median) | ÷ Npgsql | allocated B/op | client CPU µs/op | CPU over Npgsql per statement (95% CI) | errors | ops/s, 10th–90th percentile of the windows |");
-        s.AppendLine("|---:|---|---:|---:|---:|---:|---|---:|---|");
+        s.AppendLine("| callers | system | ops/s (median) | ÷ Npgsql | allocated B/op | allocated ÷ Npgsql | client CPU µs/op | CPU over Npgsql per statement (95% CI) | errors | ops/s, 10th–90th percentile of the windows |");
+        s.AppendLine("|---:|---|---:|---:|---:|---:|---:|---|---:|---|");
         foreach (var c in oh.Cells)
         {
             s.AppendLine(inv,
-                $"| {c.Callers} | {c.System} | {ReadmeTable.Number(c.MedianOpsPerSecond)} | {ReadmeTable.RatioWithInterval(c.RatioToNpgsql)} | {c.MedianAllocatedBytesPerOp:0} | {c.MedianProcessCpuMicrosecondsPerOp:0.0} | {(c.System == ReportBuilder.Baseline ? "" : ReadmeTable.DifferenceWithInterval(c.CpuOverMicroseconds, "µs"))} | {c.Errors} | {ReadmeTable.Number(Stats.Percentile(c.OpsPerSecondByRound, 0.1))}–{ReadmeTable.Number(Stats.Percentile(c.OpsPerSecondByRound, 0.9))} |");
+                $"| {c.Callers} | {c.System} | {ReadmeTable.Number(c.MedianOpsPerSecond)} | {ReadmeTable.RatioWithInterval(c.RatioToNpgsql)} | {c.MedianAllocatedBytesPerOp:0} | {ReadmeTable.RatioWithInterval(c.AllocatedRatioToNpgsql)} | {c.MedianProcessCpuMicrosecondsPerOp:0.0} | {(c.System == ReportBuilder.Baseline ? "" : ReadmeTable.DifferenceWithInterval(c.CpuOverMicroseconds, "µs"))} | {c.Errors} | {ReadmeTable.Number(Stats.Percentile(c.OpsPerSecondByRound, 0.1))}–{ReadmeTable.Number(Stats.Percentile(c.OpsPerSecondByRound, 0.9))} |");
         }
 
         s.AppendLine();
