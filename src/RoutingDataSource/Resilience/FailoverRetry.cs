@@ -20,27 +20,32 @@ internal sealed class FailoverRetry
 
     private readonly RoutingMetrics _metrics;
 
-    public FailoverRetry(RoutingOptions options, TimeProvider time, RoutingMetrics metrics)
+    /// <param name="options">Its <see cref="RoutingOptions.FailoverTimeout"/> bounds every retried operation.</param>
+    /// <param name="time">The clock of the deadline and of the backoff delays.</param>
+    /// <param name="metrics">Where retries and their outcomes are counted.</param>
+    /// <param name="randomizer">The jitter's source of numbers in [0, 1); Polly's shared one when null (tests pass a seeded one).</param>
+    public FailoverRetry(RoutingOptions options, TimeProvider time, RoutingMetrics metrics, Func<double>? randomizer = null)
     {
+        var retry = new RetryStrategyOptions
+        {
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is RetryableFailure && !Expired(args.Context)),
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            Delay = TimeSpan.FromMilliseconds(50),
+            MaxDelay = TimeSpan.FromSeconds(1),
+            MaxRetryAttempts = int.MaxValue,
+            OnRetry = args =>
+            {
+                Count((args.Outcome.Exception as RetryableFailure)?.Backend);
+                return default;
+            },
+        };
+        if (randomizer is not null)
+            retry.Randomizer = randomizer;
         _time = time;
         _metrics = metrics;
         _budget = options.FailoverTimeout;
-        _pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
-            .AddRetry(new RetryStrategyOptions
-            {
-                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is RetryableFailure && !Expired(args.Context)),
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = TimeSpan.FromMilliseconds(50),
-                MaxDelay = TimeSpan.FromSeconds(1),
-                MaxRetryAttempts = int.MaxValue,
-                OnRetry = args =>
-                {
-                    Count((args.Outcome.Exception as RetryableFailure)?.Backend);
-                    return default;
-                },
-            })
-            .Build();
+        _pipeline = new ResiliencePipelineBuilder { TimeProvider = time }.AddRetry(retry).Build();
     }
 
     /// <summary>Counts one retry against the backend that failed (status and metrics).</summary>

@@ -1,0 +1,57 @@
+using System.Net.Sockets;
+using Npgsql;
+using RoutingDataSource.Resilience;
+
+namespace RoutingDataSource.Tests.Resilience;
+
+/// <summary>Which failures mean "this server is gone or changed role" (DESIGN.md, "Failover in the client"), and which are ordinary.</summary>
+public sealed class ErrorClassifierTests
+{
+    private static PostgresException Server(string sqlState) => new("message", "ERROR", "ERROR", sqlState);
+
+    [Theory]
+    [InlineData("25006", nameof(FailureKind.ReadOnly))]
+    [InlineData("57P01", nameof(FailureKind.ServerGone))] // admin shutdown
+    [InlineData("57P02", nameof(FailureKind.ServerGone))] // crash shutdown
+    [InlineData("57P03", nameof(FailureKind.ServerGone))] // cannot connect now
+    [InlineData("08006", nameof(FailureKind.ServerGone))] // class 08: connection exception
+    [InlineData("08P01", nameof(FailureKind.ServerGone))]
+    [InlineData("23505", nameof(FailureKind.Other))] // unique violation
+    [InlineData("40001", nameof(FailureKind.Other))] // serialization failure: the server is fine
+    [InlineData("57014", nameof(FailureKind.Other))] // query cancelled
+    [InlineData("42P01", nameof(FailureKind.Other))]
+    public void A_server_error_is_classified_by_its_sqlstate(string sqlState, string expected)
+    {
+        Assert.Equal(expected, ErrorClassifier.Classify(Server(sqlState)).ToString());
+    }
+
+    public static TheoryData<Exception, string> Transport => new()
+    {
+        { new SocketException((int)SocketError.ConnectionRefused), nameof(FailureKind.ServerGone) },
+        { new IOException("reset"), nameof(FailureKind.ServerGone) },
+        { new TimeoutException(), nameof(FailureKind.ServerGone) },
+        { new EndOfStreamException(), nameof(FailureKind.ServerGone) },
+        { new NpgsqlException("Exception while reading from stream", new EndOfStreamException()), nameof(FailureKind.ServerGone) },
+        { new NpgsqlException("Failed to connect", new SocketException((int)SocketError.ConnectionRefused)), nameof(FailureKind.ServerGone) },
+        { new InvalidOperationException("wrapper", new IOException("reset")), nameof(FailureKind.ServerGone) }, // found anywhere in the chain
+        { new InvalidOperationException("wrapper", Server("25006")), nameof(FailureKind.ReadOnly) },
+        { new NpgsqlException("plain driver error"), nameof(FailureKind.Other) },
+        { new InvalidOperationException("Connection is not open"), nameof(FailureKind.Other) },
+        { new OperationCanceledException(), nameof(FailureKind.Other) }, // the caller's or the monitor's: decided by the translator
+        { new ArgumentException("bad parameter"), nameof(FailureKind.Other) },
+    };
+
+    [Theory]
+    [MemberData(nameof(Transport))]
+    public void A_transport_failure_anywhere_in_the_chain_means_the_server_is_gone(Exception e, string expected)
+    {
+        Assert.Equal(expected, ErrorClassifier.Classify(e).ToString());
+    }
+
+    [Fact]
+    public void The_outermost_recognised_cause_wins()
+    {
+        Assert.Equal(FailureKind.ServerGone, ErrorClassifier.Classify(new IOException("outer", Server("25006"))));
+        Assert.Equal(FailureKind.ReadOnly, ErrorClassifier.Classify(new InvalidOperationException("outer", new NpgsqlException("inner", Server("25006")))));
+    }
+}

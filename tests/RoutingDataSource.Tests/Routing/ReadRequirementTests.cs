@@ -1,0 +1,36 @@
+using RoutingDataSource.Routing;
+using RoutingDataSource.Topology;
+
+namespace RoutingDataSource.Tests.Routing;
+
+/// <summary>Read-your-writes as arithmetic: the replay position a standby needs, from the scope, the writes and a causality token.</summary>
+public sealed class ReadRequirementTests : IAsyncDisposable
+{
+    private readonly PolicyFixtures _f = new(0, 1);
+
+    // Rounds started at t=100, 200, 300 and sampled the primary's insert position 1000, 2000, 3000.
+    private ClusterSnapshot Snapshot() => PolicyFixtures.Snapshot(_f.Node(0, BackendRole.Primary), [new(100, 1000), new(200, 2000), new(300, 3000)],
+        _f.Node(1, BackendRole.Standby));
+
+    [Theory]
+    [InlineData(ReadYourWritesScope.Connection, 0L, 0L, 0UL, 0UL)] // nothing written, no token: no requirement
+    [InlineData(ReadYourWritesScope.Connection, 150L, 0L, 0UL, 2000UL)] // the first sample after the write
+    [InlineData(ReadYourWritesScope.Connection, 100L, 0L, 0UL, 2000UL)] // a sample taken at the write's instant may predate it
+    [InlineData(ReadYourWritesScope.Connection, 50L, 0L, 0UL, 1000UL)]
+    [InlineData(ReadYourWritesScope.Connection, 150L, 0L, 5000UL, 5000UL)] // a token past the write wins
+    [InlineData(ReadYourWritesScope.Connection, 250L, 0L, 1500UL, 3000UL)] // a write past the token wins
+    [InlineData(ReadYourWritesScope.Connection, 0L, 250L, 0UL, 0UL)] // another connection's write is not this scope's
+    [InlineData(ReadYourWritesScope.DataSource, 0L, 250L, 0UL, 3000UL)]
+    [InlineData(ReadYourWritesScope.DataSource, 150L, 50L, 0UL, 2000UL)] // the later of the two writes
+    [InlineData(ReadYourWritesScope.None, 250L, 250L, 0UL, 0UL)] // off: writes are ignored
+    [InlineData(ReadYourWritesScope.None, 250L, 250L, 1500UL, 1500UL)] // ... but a token is always honoured
+    [InlineData(ReadYourWritesScope.Connection, 300L, 0L, 0UL, ReadRequirement.Unresolved)] // no round has started since: unknown
+    [InlineData(ReadYourWritesScope.DataSource, 0L, 350L, 7000UL, ReadRequirement.Unresolved)]
+    public void The_minimum_replay_position_follows_the_scope_the_writes_and_the_token(
+        ReadYourWritesScope scope, long connectionWrite, long dataSourceWrite, ulong tokenLsn, ulong expected)
+    {
+        Assert.Equal(expected, ReadRequirement.MinimumLsn(Snapshot(), scope, connectionWrite, dataSourceWrite, tokenLsn));
+    }
+
+    public ValueTask DisposeAsync() => _f.DisposeAsync();
+}
