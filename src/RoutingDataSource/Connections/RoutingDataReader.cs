@@ -6,6 +6,7 @@ using Npgsql;
 using RoutingDataSource.Classification;
 using RoutingDataSource.Resilience;
 using RoutingDataSource.Routing;
+using RoutingDataSource.Topology;
 
 namespace RoutingDataSource.Connections;
 

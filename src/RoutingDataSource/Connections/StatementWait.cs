@@ -1,7 +1,7 @@
 using System.Threading.Tasks.Sources;
 using RoutingDataSource.Topology;
 
-namespace RoutingDataSource.Connections;
+namespace RoutingDataSource.Topology;
 
 /// <summary>
 /// Waits for a driver operation to finish or for its backend to be taken out of service, whichever comes first,
