@@ -11,7 +11,7 @@ namespace RoutingDataSource.Connections;
 // The physical side of a logical connection's session: it carries the SessionState that SessionRouter decides on and
 // does what each RoutingDecision says (open, bind, pin, release). Single-threaded by ADO.NET's contract (one command
 // at a time per connection), so no locks.
-public sealed partial class RoutingConnection : IFailureSite
+public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
 {
     private SessionState _session;
     private NpgsqlConnection? _pinned; // the server _session.Pin refers to
@@ -36,6 +36,8 @@ public sealed partial class RoutingConnection : IFailureSite
     FailureServices IFailureSite.FailureServices => _dataSource.Failures;
 
     RoutingException IFailureSite.OnPinnedConnectionLost(Exception? cause) => OnPinnedConnectionLost(cause);
+
+    bool ILeaseOwner.IsOnPrimary(Lease lease) => IsOnPrimary(lease);
 
     internal RoutingTransaction StartTransaction(IsolationLevel isolationLevel, bool readOnly)
     {
