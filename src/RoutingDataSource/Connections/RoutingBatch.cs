@@ -2,9 +2,10 @@ using System.Data;
 using System.Data.Common;
 using Npgsql;
 using RoutingDataSource.Classification;
+using RoutingDataSource.Connections;
 using RoutingDataSource.Routing;
 
-namespace RoutingDataSource.Connections;
+namespace RoutingDataSource;
 
 /// <summary>
 /// A batch of statements sent in one round trip. The whole batch goes to one server: a standby only when every

@@ -2,11 +2,12 @@ using System.Data;
 using System.Runtime.CompilerServices;
 using Npgsql;
 using RoutingDataSource.Classification;
+using RoutingDataSource.Connections;
 using RoutingDataSource.Resilience;
 using RoutingDataSource.Routing;
 using RoutingDataSource.Topology;
 
-namespace RoutingDataSource.Connections;
+namespace RoutingDataSource;
 
 // The physical side of a logical connection's session: it carries the SessionState that SessionRouter decides on and
 // does what each RoutingDecision says (open, bind, pin, release). Single-threaded by ADO.NET's contract (one command

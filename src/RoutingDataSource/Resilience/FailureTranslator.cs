@@ -47,7 +47,7 @@ internal static class FailureTranslator
                 OnServerGone(ds, lease.Backend, e);
                 if (lease.Pinned)
                     return conn.OnPinnedConnectionLost(e);
-                if (route.Kind == Classification.StatementKind.Read)
+                if (route.Kind == StatementKind.Read)
                     return new RetryableFailure(route, e, lease.Backend, immediate: false);
                 return new RoutingException(RoutingFailure.ConnectionLost,
                     $"Lost the connection to {lease.Backend.Name} while a write was in flight: it may or may not have committed. Check before re-running it, or run it inside PgRoutingDataSource.ExecuteAsync with an idempotent unit.",

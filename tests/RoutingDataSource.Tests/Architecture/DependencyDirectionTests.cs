@@ -12,8 +12,18 @@ public sealed class DependencyDirectionTests
 {
     private const string Root = "RoutingDataSource";
 
-    // What only the top may know: the connection layer and the facade that hands connections out.
-    private static readonly string[] ConnectionLayer = [Root + ".Connections", Root + ".PgRoutingDataSource"];
+    // What only the top may know: the connection layer (its public types live in the one public namespace) and the
+    // facade that hands connections out.
+    private static readonly string[] ConnectionLayer =
+    [
+        Root + ".Connections",
+        Root + "." + nameof(RoutingConnection),
+        Root + "." + nameof(RoutingCommand),
+        Root + "." + nameof(RoutingBatch),
+        Root + "." + nameof(RoutingTransaction),
+        Root + "." + nameof(RoutingDataReader),
+        Root + "." + nameof(PgRoutingDataSource),
+    ];
 
     public static TheoryData<string, string[]> Rules => new()
     {
