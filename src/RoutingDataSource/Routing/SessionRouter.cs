@@ -54,7 +54,7 @@ internal static class SessionRouter
         }
 
         if (state.Transaction == TransactionPhase.Pending)
-            return Bind(c, state);
+            return Bind(c, route, state);
 
         // Autocommit, not pinned: reads (and a lone BEGIN READ ONLY) to a standby, the rest to the primary.
         var target = route.StandbyAllowed || (statement.IsLoneBegin && c.IsReadOnlyTransactionStart) ? RoutingTarget.Standby : RoutingTarget.Primary;
@@ -72,15 +72,17 @@ internal static class SessionRouter
     /// The first statement of a pending transaction binds it: to a standby when it was declared read-only (by its
     /// BEGIN, the read-only API, or this statement being <c>SET TRANSACTION READ ONLY</c>), else to the primary.
     /// </summary>
-    private static RoutingDecision Bind(SqlClassification first, in SessionState state)
+    private static RoutingDecision Bind(SqlClassification first, in StatementRoute route, in SessionState state)
     {
         var setsReadOnly = first is { Kind: StatementKind.TransactionControl, TransactionControl: TransactionControlKind.SetTransaction, IsReadOnlyTransactionStart: true };
         var target = state.ReadOnlyRequested || setsReadOnly ? RoutingTarget.Standby : RoutingTarget.Primary;
         // On a standby every transaction is read-only already; on the primary the promise is made to hold, unless the
         // first statement says it itself.
         var readOnlyOnPrimary = state.ReadOnlyRequested && (state.ApiTransaction || !first.IsReadOnlyTransactionStart);
+        // A SET as the first statement outlives the COMMIT, as one later in the transaction does.
+        var pin = route.Kind == StatementKind.SessionState ? PinReason.Session : PinReason.Transaction;
         return new RoutingDecision(SessionAction.Run, target,
-            state with { Pin = PinReason.Transaction, Transaction = TransactionPhase.Active },
+            state with { Pin = pin, Transaction = TransactionPhase.Active },
             state.ApiTransaction ? TransactionBind.Api : TransactionBind.Sql, readOnlyOnPrimary, PinAfter: true);
     }
 

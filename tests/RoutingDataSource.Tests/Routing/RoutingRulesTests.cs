@@ -175,6 +175,26 @@ public sealed class RoutingRulesTests(ClusterFixture fx)
     }
 
     [Theory]
+    [InlineData("BEGIN")]
+    [InlineData("api")]
+    public async Task Session_state_set_by_the_first_statement_of_a_transaction_outlives_its_commit(string begin)
+    {
+        // On a plain connection a SET (not SET LOCAL) made inside a transaction stays after the COMMIT.
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        var tx = begin == "api" ? await conn.BeginTransactionAsync() : null;
+        if (tx is null)
+            await NonQueryAsync(conn, "BEGIN");
+        await NonQueryAsync(conn, "SET application_name = 'set-in-tx'");
+        if (tx is null)
+            await NonQueryAsync(conn, "COMMIT");
+        else
+            await tx.CommitAsync();
+        Assert.Equal("set-in-tx", await ScalarAsync(conn, "SELECT current_setting('application_name')"));
+        Assert.Equal(PrimaryPort, await ServerPortAsync(conn));
+    }
+
+    [Theory]
     [InlineData("SET search_path TO public")]
     [InlineData("SET application_name = 'pinned'")]
     [InlineData("CREATE TEMP TABLE tmp_pin(x int)")]

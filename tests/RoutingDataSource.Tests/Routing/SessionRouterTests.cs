@@ -72,6 +72,8 @@ public sealed class SessionRouterTests : IAsyncDisposable
         { "Session state goes to the primary and pins the connection: set_config(..., false)", ["SELECT set_config('app.user', 'u', false)", "SELECT 1"], "n0 n0", "Session" },
         { "Session state goes to the primary and pins the connection: currval", ["SELECT currval('s')", "SELECT 1"], "n0 n0", "Session" },
         { "Session state goes to the primary and pins the connection: lastval", ["SELECT lastval()", "SELECT 1"], "n0 n0", "Session" },
+        { "Session state set by the first statement of a transaction outlives its COMMIT", ["BEGIN", "SET work_mem = '8MB'", "COMMIT", "SELECT 1"], "- n0 n0 n0", "Session" },
+        { "Session state set by the first statement of a transaction outlives its COMMIT: BeginTransaction()", ["api:begin", "SET work_mem = '8MB'", "api:end", "SELECT 1"], "- n0 - n0", "Session" },
         { "Session state set inside a transaction outlives its COMMIT", ["BEGIN", "INSERT INTO items(v) VALUES ('x')", "SET work_mem = '8MB'", "COMMIT", "SELECT 1"], "- n0 n0 n0 n0", "Session" },
 
         // | BEGIN ... COMMIT (or BeginTransaction()) | the primary, one server for the whole transaction |
