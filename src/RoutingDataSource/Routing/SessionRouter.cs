@@ -79,8 +79,9 @@ internal static class SessionRouter
         // On a standby every transaction is read-only already; on the primary the promise is made to hold, unless the
         // first statement says it itself.
         var readOnlyOnPrimary = state.ReadOnlyRequested && (state.ApiTransaction || !first.IsReadOnlyTransactionStart);
-        // A SET as the first statement outlives the COMMIT, as one later in the transaction does.
-        var pin = route.Kind == StatementKind.SessionState ? PinReason.Session : PinReason.Transaction;
+        // A SET as the first statement of a read-write transaction outlives the COMMIT, as one later in it does. In a
+        // read-only transaction it lives on the standby only until the transaction ends (README, Known limits).
+        var pin = route.Kind == StatementKind.SessionState && target == RoutingTarget.Primary ? PinReason.Session : PinReason.Transaction;
         return new RoutingDecision(SessionAction.Run, target,
             state with { Pin = pin, Transaction = TransactionPhase.Active },
             state.ApiTransaction ? TransactionBind.Api : TransactionBind.Sql, readOnlyOnPrimary, PinAfter: true);
