@@ -46,8 +46,10 @@ internal static class SessionRouter
         if (state.Pin != PinReason.None)
         {
             var next = state;
-            if (route.Kind == StatementKind.SessionState && state.Pin == PinReason.Transaction)
-                next = next with { Pin = PinReason.Session }; // SET inside a transaction outlives the COMMIT
+            // SET inside a read-write transaction outlives the COMMIT; inside a read-only one it ends with it (README,
+            // Known limits), and the session is not left pinned to a standby.
+            if (route.Kind == StatementKind.SessionState && state.Pin == PinReason.Transaction && !state.ReadOnlyTransaction)
+                next = next with { Pin = PinReason.Session };
             if (statement.IsLoneBegin && state.Transaction == TransactionPhase.None)
                 next = next with { Transaction = TransactionPhase.Active };
             return new RoutingDecision(SessionAction.Run, RoutingTarget.Pinned, next);
@@ -63,7 +65,7 @@ internal static class SessionRouter
         if (!pinAfter)
             return new RoutingDecision(SessionAction.Run, target, state, KeepPrimarySession: route.Kind != StatementKind.Read);
         var pinned = statement.IsLoneBegin
-            ? state with { Pin = PinReason.Transaction, Transaction = TransactionPhase.Active }
+            ? state with { Pin = PinReason.Transaction, Transaction = TransactionPhase.Active, ReadOnlyTransaction = target == RoutingTarget.Standby }
             : state with { Pin = PinReason.Session };
         return new RoutingDecision(SessionAction.Run, target, pinned, PinAfter: true);
     }
@@ -83,7 +85,7 @@ internal static class SessionRouter
         // read-only transaction it lives on the standby only until the transaction ends (README, Known limits).
         var pin = route.Kind == StatementKind.SessionState && target == RoutingTarget.Primary ? PinReason.Session : PinReason.Transaction;
         return new RoutingDecision(SessionAction.Run, target,
-            state with { Pin = pin, Transaction = TransactionPhase.Active },
+            state with { Pin = pin, Transaction = TransactionPhase.Active, ReadOnlyTransaction = target == RoutingTarget.Standby },
             state.ApiTransaction ? TransactionBind.Api : TransactionBind.Sql, readOnlyOnPrimary, PinAfter: true);
     }
 
@@ -136,6 +138,7 @@ internal static class SessionRouter
     {
         Transaction = TransactionPhase.None,
         ApiTransaction = false,
+        ReadOnlyTransaction = false,
         TransactionWrote = false,
         PendingBegin = null,
         Pin = state.Pin == PinReason.Transaction ? PinReason.None : state.Pin,

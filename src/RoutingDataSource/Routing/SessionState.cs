@@ -24,6 +24,9 @@ internal readonly record struct SessionState
     /// <summary>The pending transaction was declared read-only (<c>BEGIN READ ONLY</c> or the read-only API).</summary>
     public bool ReadOnlyRequested { get; init; }
 
+    /// <summary>The bound transaction was sent to a server for reads only (a read-only transaction): session state set in it ends with it.</summary>
+    public bool ReadOnlyTransaction { get; init; }
+
     /// <summary>The isolation level of a pending API transaction.</summary>
     public IsolationLevel Isolation { get; init; }
 

@@ -75,6 +75,7 @@ public sealed class SessionRouterTests : IAsyncDisposable
         { "Session state set by the first statement of a transaction outlives its COMMIT", ["BEGIN", "SET work_mem = '8MB'", "COMMIT", "SELECT 1"], "- n0 n0 n0", "Session" },
         { "Session state set by the first statement of a transaction outlives its COMMIT: BeginTransaction()", ["api:begin", "SET work_mem = '8MB'", "api:end", "SELECT 1"], "- n0 - n0", "Session" },
         { "Session state set by the first statement of a read-only transaction ends with it", ["BEGIN READ ONLY", "SET work_mem = '8MB'", "COMMIT", "SELECT 1"], "- n2 n2 n2", "None" },
+        { "Session state set inside a read-only transaction ends with it", ["BEGIN READ ONLY", "SELECT 1", "SET work_mem = '8MB'", "COMMIT", "INSERT INTO items(v) VALUES ('x')"], "- n2 n2 n2 n0", "None" },
         { "Session state set inside a transaction outlives its COMMIT", ["BEGIN", "INSERT INTO items(v) VALUES ('x')", "SET work_mem = '8MB'", "COMMIT", "SELECT 1"], "- n0 n0 n0 n0", "Session" },
 
         // | BEGIN ... COMMIT (or BeginTransaction()) | the primary, one server for the whole transaction |
