@@ -2,7 +2,6 @@ using System.Text.Json.Serialization;
 using Dapper;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using RoutingDataSource;
-using RoutingDataSource.Connections;
 using WebApiSample;
 
 // Run it against your cluster (appsettings.json, or environment overrides of the connection strings):

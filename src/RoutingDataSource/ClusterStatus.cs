@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using RoutingDataSource.Topology;
 
 namespace RoutingDataSource;
 
@@ -15,6 +16,38 @@ public sealed class ClusterStatus
         PrimaryName = primaryName;
         Problem = problem;
         ObservedAt = observedAt;
+    }
+
+    /// <summary>The status a snapshot shows: one row per backend, with its counters as they are now.</summary>
+    internal static ClusterStatus From(ClusterSnapshot s)
+    {
+        var rows = new BackendStatus[s.Nodes.Length];
+        for (var i = 0; i < rows.Length; i++)
+        {
+            var n = s.Nodes[i];
+            var b = n.Backend;
+            rows[i] = new BackendStatus(b.Name, b.Host, b.Port)
+            {
+                Role = n.Role,
+                State = n.State,
+                Weight = b.Weight,
+                ReadCount = b.Reads,
+                WriteCount = b.Writes,
+                RerouteCount = b.Reroutes,
+                RetryCount = b.Retries,
+                LagBytes = n.LagBytes,
+                Lag = n.Lag,
+                Timeline = n.Timeline,
+                ReplayPaused = n.ReplayPaused,
+                SyncState = n.SyncState,
+                WalReceiverStatus = n.WalReceiverStatus,
+                LastStatusChange = n.LastStatusChange,
+                ServesReads = n.ReadEligible && b.Weight > 0,
+                Reason = n.Reason,
+                LastError = n.LastError,
+            };
+        }
+        return new ClusterStatus(rows, s.Primary?.Backend.Name, s.ProblemMessage, s.TakenAt);
     }
 
     /// <summary>Every configured backend, in configuration order.</summary>

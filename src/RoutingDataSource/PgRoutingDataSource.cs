@@ -1,5 +1,4 @@
 using System.Data.Common;
-using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using RoutingDataSource.Classification;
@@ -23,7 +22,6 @@ public sealed class PgRoutingDataSource : DbDataSource
 {
     private readonly string _description;
     private int _disposed;
-    private long _lastWrite; // TimeProvider timestamp of the last write acknowledged through this data source
 
     internal PgRoutingDataSource(Backend[] backends, RoutingOptions options, ILoggerFactory loggerFactory, TimeProvider time)
     {
@@ -38,6 +36,9 @@ public sealed class PgRoutingDataSource : DbDataSource
         Monitor = new TopologyMonitor(backends, options, Logger, time);
         Metrics = new RoutingMetrics(() => Monitor.Current);
         Failover = new FailoverRetry(options, time, Metrics);
+        Selector = new BackendSelector(Monitor, Balancer, options, time);
+        Failures = new FailureServices(Monitor, Metrics, Logger, time);
+        _unitOfWork = new UnitOfWork(Failover, Monitor, backends);
         Monitor.SnapshotPublished += OnSnapshot;
         var first = new NpgsqlConnectionStringBuilder(backends[0].Pool.ConnectionString);
         Database = first.Database;
@@ -52,40 +53,11 @@ public sealed class PgRoutingDataSource : DbDataSource
     /// <exception cref="RoutingConfigurationException">The string is invalid.</exception>
     public static PgRoutingDataSource Create(string connectionString)
     {
-        if (!BackendConnectionString.TryParse(connectionString, out var csb, out var error))
-            throw new RoutingConfigurationException([error!]);
-        if (string.IsNullOrWhiteSpace(csb.Host))
-            throw new RoutingConfigurationException(["the connection string has no Host."]);
-        csb.Remove("Target Session Attributes");
-        csb.Remove("Load Balance Hosts");
         var builder = new PgRoutingDataSourceBuilder();
-        foreach (var entry in csb.Host.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            var (host, port) = SplitHostPort(entry, csb.Port);
-            var one = new NpgsqlConnectionStringBuilder(csb.ConnectionString) { Host = host, Port = port };
-            builder.AddBackend(string.Create(CultureInfo.InvariantCulture, $"{host}:{port}"), one.ConnectionString);
-        }
+        foreach (var (name, backend) in BackendConnectionString.SplitHosts(connectionString))
+            builder.AddBackend(name, backend);
         return builder.Build();
     }
-
-    private static (string Host, int Port) SplitHostPort(string entry, int defaultPort)
-    {
-        // "[::1]:5432", "host:5432", "host", "::1"
-        if (entry.StartsWith('['))
-        {
-            var close = entry.IndexOf(']', StringComparison.Ordinal);
-            if (close > 0)
-            {
-                var h = entry[1..close];
-                return close + 2 < entry.Length && entry[close + 1] == ':' && int.TryParse(entry[(close + 2)..], CultureInfo.InvariantCulture, out var p6) ? (h, p6) : (h, defaultPort);
-            }
-        }
-        var colon = entry.LastIndexOf(':');
-        if (colon > 0 && entry.IndexOf(':', StringComparison.Ordinal) == colon && int.TryParse(entry[(colon + 1)..], CultureInfo.InvariantCulture, out var port))
-            return (entry[..colon], port);
-        return (entry, defaultPort);
-    }
-
     internal Backend[] Backends { get; }
 
     internal RoutingOptions Options { get; }
@@ -105,6 +77,14 @@ public sealed class PgRoutingDataSource : DbDataSource
     internal TopologyMonitor Monitor { get; }
 
     internal FailoverRetry Failover { get; }
+
+    /// <summary>Picks the primary or a standby for a routing decision (and waits for one when needed).</summary>
+    internal BackendSelector Selector { get; }
+
+    /// <summary>What a failed statement sets off: the backend suspect, a re-probe, metrics, logs.</summary>
+    internal FailureServices Failures { get; }
+
+    private readonly UnitOfWork _unitOfWork;
 
     internal RoutingMetrics Metrics { get; }
 
@@ -160,7 +140,7 @@ public sealed class PgRoutingDataSource : DbDataSource
     public async ValueTask<NpgsqlConnection> OpenPrimaryConnectionAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var node = await GetPrimaryAsync(cancellationToken).ConfigureAwait(false);
+        var node = await Selector.PrimaryAsync(cancellationToken).ConfigureAwait(false);
         return await node.Backend.Pool.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -173,8 +153,7 @@ public sealed class PgRoutingDataSource : DbDataSource
     public async ValueTask<NpgsqlConnection> OpenStandbyConnectionAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var session = CreateConnection();
-        var node = await GetReadNodeAsync(session, cancellationToken).ConfigureAwait(false);
+        var node = await Selector.ReadNodeAsync(connectionWrite: 0, tokenLsn: 0, cancellationToken).ConfigureAwait(false);
         return await node.Backend.Pool.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -195,12 +174,12 @@ public sealed class PgRoutingDataSource : DbDataSource
     public ClusterStatus GetStatus()
     {
         Monitor.EnsureStarted();
-        return StatusOf(Monitor.Current);
+        return ClusterStatus.From(Monitor.Current);
     }
 
     /// <summary>Probes every backend now and returns the status that results.</summary>
     public async Task<ClusterStatus> RefreshStatusAsync(CancellationToken cancellationToken = default)
-        => StatusOf(await Monitor.ProbeNowAsync(cancellationToken).ConfigureAwait(false));
+        => ClusterStatus.From(await Monitor.ProbeNowAsync(cancellationToken).ConfigureAwait(false));
 
     /// <summary>Takes a backend out of rotation (it stays probed and visible in status). Takes effect at the next probe round, which is started at once.</summary>
     /// <exception cref="ArgumentException">No backend has that name.</exception>
@@ -218,37 +197,6 @@ public sealed class PgRoutingDataSource : DbDataSource
         Monitor.RequestProbe();
     }
 
-    internal static ClusterStatus StatusOf(ClusterSnapshot s)
-    {
-        var rows = new BackendStatus[s.Nodes.Length];
-        for (var i = 0; i < rows.Length; i++)
-        {
-            var n = s.Nodes[i];
-            var b = n.Backend;
-            rows[i] = new BackendStatus(b.Name, b.Host, b.Port)
-            {
-                Role = n.Role,
-                State = n.State,
-                Weight = b.Weight,
-                ReadCount = b.Reads,
-                WriteCount = b.Writes,
-                RerouteCount = b.Reroutes,
-                RetryCount = b.Retries,
-                LagBytes = n.LagBytes,
-                Lag = n.Lag,
-                Timeline = n.Timeline,
-                ReplayPaused = n.ReplayPaused,
-                SyncState = n.SyncState,
-                WalReceiverStatus = n.WalReceiverStatus,
-                LastStatusChange = n.LastStatusChange,
-                ServesReads = n.ReadEligible && b.Weight > 0,
-                Reason = n.Reason,
-                LastError = n.LastError,
-            };
-        }
-        return new ClusterStatus(rows, s.Primary?.Backend.Name, s.Problem, s.TakenAt);
-    }
-
     private void OnSnapshot(ClusterSnapshot previous, ClusterSnapshot next)
     {
         if (previous.Primary is { } was && !ReferenceEquals(was.Backend, next.Primary?.Backend))
@@ -258,53 +206,6 @@ public sealed class PgRoutingDataSource : DbDataSource
         if (source is not null)
             Volatility.OnCatalogSource(source.Backend.Pool);
     }
-
-    /// <summary>The write target, waiting (up to <see cref="RoutingOptions.FailoverTimeout"/>) while there is none.</summary>
-    internal ValueTask<NodeState> GetPrimaryAsync(CancellationToken cancellationToken)
-    {
-        var s = Monitor.Current;
-        return IsUsablePrimary(s) ? new ValueTask<NodeState>(s.Primary!) : WaitForPrimaryAsync(cancellationToken);
-    }
-
-    private async ValueTask<NodeState> WaitForPrimaryAsync(CancellationToken cancellationToken)
-    {
-        ClusterSnapshot s;
-        Monitor.EnsureStarted();
-        var deadline = Time.GetUtcNow() + Options.FailoverTimeout;
-        while (true)
-        {
-            s = Monitor.Current;
-            if (IsUsablePrimary(s))
-                return s.Primary!;
-            if (s.Version > 0 && s.Primary is null && s.Problem is { } problem && problem.StartsWith("two primaries", StringComparison.Ordinal))
-            {
-                throw new RoutingException(RoutingFailure.TwoPrimaries,
-                    $"No writable primary: {problem}. Writes fail until one of them is demoted or fenced (the failover coordinator does this).",
-                    clusterState: problem);
-            }
-            var left = deadline - Time.GetUtcNow();
-            if (left <= TimeSpan.Zero)
-                throw NoPrimary(s);
-            var next = Monitor.NextSnapshotAsync(cancellationToken);
-            if (s.Version > 0)
-                Monitor.RequestProbe();
-            try
-            {
-                await next.WaitAsync(left, Time, cancellationToken).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                throw NoPrimary(Monitor.Current);
-            }
-        }
-    }
-
-    /// <summary>
-    /// A primary writes may go to: its last probe answered, and no statement failed on it since that probe started.
-    /// Otherwise writes wait for the next round (a failover may be under way).
-    /// </summary>
-    private static bool IsUsablePrimary(ClusterSnapshot s)
-        => s.Primary is { LastProbeOk: true } p && !p.Backend.IsSuspectAfter(s.StartedTimestamp);
 
     /// <summary>
     /// Runs <paramref name="work"/> as one transaction on the primary and commits it; when the transaction is lost to
@@ -329,121 +230,11 @@ public sealed class PgRoutingDataSource : DbDataSource
     public async Task<T> ExecuteAsync<T>(Func<RoutingConnection, CancellationToken, Task<T>> work, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
-        try
-        {
-            return await RunUnitOnceAsync(work, cancellationToken).ConfigureAwait(false);
-        }
-        catch (RetryableFailure first)
-        {
-            Failover.Count(first.Backend);
-            return await Failover.RunAsync(first.Route, (_, ct) => RunUnitOnceAsync(work, ct), cancellationToken).ConfigureAwait(false);
-        }
+        return await _unitOfWork.RunAsync(OpenConnectionAsync, work, cancellationToken).ConfigureAwait(false);
     }
 
-    private async ValueTask<T> RunUnitOnceAsync<T>(Func<RoutingConnection, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
-    {
-        await using var conn = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var tx = conn.BeginTransaction();
-        T result;
-        try
-        {
-            result = await work(conn, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (UnitOfWork.MayRerun(e))
-        {
-            throw new RetryableFailure(Routing.StatementRoute.PrimaryWrite, e, UnitOfWork.BackendOf(e, this), immediate: false);
-        }
-        try
-        {
-            await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (PostgresException e) when (e.SqlState is "40001" or "40P01")
-        {
-            throw new RetryableFailure(Routing.StatementRoute.PrimaryWrite, e, null, immediate: false); // refused at commit: nothing committed
-        }
-        catch (Exception e) when (UnitOfWork.MayRerun(e) && e is not RoutingException { Failure: RoutingFailure.NoPrimary })
-        {
-            throw new RoutingException(RoutingFailure.ConnectionLost,
-                "The connection was lost during COMMIT: the unit of work may or may not have committed, so it was not run again. Check before re-running it.",
-                e, UnitOfWork.BackendOf(e, this)?.Name, mayHaveCommitted: true, clusterState: Monitor.Current.Problem);
-        }
-        return result;
-    }
-
-    internal long LastWrite => Volatile.Read(ref _lastWrite);
-
-    /// <summary>Remembers that a write was acknowledged at <paramref name="timestamp"/> (for the DataSource scope).</summary>
-    internal void MarkWrite(long timestamp)
-    {
-        var seen = Volatile.Read(ref _lastWrite);
-        while (timestamp > seen)
-        {
-            var was = Interlocked.CompareExchange(ref _lastWrite, timestamp, seen);
-            if (was == seen)
-                return;
-            seen = was;
-        }
-    }
-
-    /// <summary>
-    /// A node to serve a read for <paramref name="session"/>: an eligible standby that has replayed what the session
-    /// must see, waiting up to <see cref="RoutingOptions.ReadYourWritesWait"/> for one; else the primary.
-    /// </summary>
-    internal ValueTask<NodeState> GetReadNodeAsync(RoutingConnection session, CancellationToken cancellationToken)
-    {
-        // The common case answers from the current snapshot without an async state machine.
-        var s = Monitor.Current;
-        if (s.Version != 0 && Balancer.Pick(s, session.RequiredLsn(s)) is { } node)
-            return new ValueTask<NodeState>(node);
-        return GetReadNodeSlowAsync(session, cancellationToken);
-    }
-
-    private async ValueTask<NodeState> GetReadNodeSlowAsync(RoutingConnection session, CancellationToken cancellationToken)
-    {
-        var s = Monitor.Current;
-        if (s.Version == 0)
-            s = await Monitor.GetReadyAsync(Options.FailoverTimeout, cancellationToken).ConfigureAwait(false);
-        var minimum = session.RequiredLsn(s);
-        if (Balancer.Pick(s, minimum) is { } node)
-            return node;
-        if (minimum != 0)
-        {
-            // Behind only because no probe has sampled the primary since the write: ask for one now.
-            if (minimum == ReadRequirement.Unresolved)
-                Monitor.RequestProbe();
-            if (Options.ReadYourWritesWait > TimeSpan.Zero && s.ReadCandidates.Length > 0)
-            {
-                var deadline = Time.GetTimestamp() + (long)(Options.ReadYourWritesWait.TotalSeconds * Time.TimestampFrequency);
-                while (Time.GetTimestamp() < deadline)
-                {
-                    var left = TimeSpan.FromSeconds((double)(deadline - Time.GetTimestamp()) / Time.TimestampFrequency);
-                    try
-                    {
-                        Monitor.RequestProbe();
-                        s = await Monitor.NextSnapshotAsync(cancellationToken).WaitAsync(left, Time, cancellationToken).ConfigureAwait(false);
-                    }
-                    catch (TimeoutException)
-                    {
-                        break;
-                    }
-                    if (Balancer.Pick(s, session.RequiredLsn(s)) is { } caughtUp)
-                        return caughtUp;
-                }
-            }
-        }
-        return await GetPrimaryAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    private RoutingException NoPrimary(ClusterSnapshot s)
-    {
-        var detail = string.Join("; ", s.Nodes.Select(n =>
-            $"{n.Backend.Name} ({n.Backend.Host}:{n.Backend.Port.ToString(CultureInfo.InvariantCulture)}): {n.Role.ToString().ToLowerInvariant()}, {n.State.ToString().ToLowerInvariant()}"
-            + (n.LastError is { } e ? $", last error: {e}" : "")
-            + (n.Reason is { } r && n.LastError is null ? $", {r}" : "")));
-        return new RoutingException(RoutingFailure.NoPrimary,
-            $"No writable primary after waiting {Options.FailoverTimeout.TotalSeconds:0.#} s ({s.Problem ?? "none found"}). Nothing was sent; retry later. Backends: {detail}.",
-            clusterState: s.Problem);
-    }
+    /// <summary>The last write acknowledged through this data source (read-your-writes in the DataSource scope).</summary>
+    internal long LastWrite => Selector.LastWrite;
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)

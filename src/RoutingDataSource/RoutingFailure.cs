@@ -12,7 +12,7 @@ public enum RoutingFailure
     /// <summary>
     /// The server was lost while a write was in flight: it may or may not have committed
     /// (<see cref="RoutingException.MayHaveCommitted"/>). Check before re-running it, or use an idempotent unit with
-    /// <see cref="PgRoutingDataSource.ExecuteAsync(Func{Connections.RoutingConnection, CancellationToken, Task}, CancellationToken)"/>.
+    /// <see cref="PgRoutingDataSource.ExecuteAsync(Func{RoutingConnection, CancellationToken, Task}, CancellationToken)"/>.
     /// </summary>
     ConnectionLost,
 

@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Text;
 using Npgsql;
 using RoutingDataSource.Chaos.Cluster;
-using RoutingDataSource.Connections;
 
 namespace RoutingDataSource.Chaos.Workload;
 

@@ -1,4 +1,4 @@
-namespace RoutingDataSource.Classification;
+namespace RoutingDataSource;
 
 /// <summary>
 /// A routing hint written by the application in a leading comment:

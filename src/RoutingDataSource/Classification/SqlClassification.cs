@@ -1,7 +1,7 @@
 using System.Collections.ObjectModel;
 using System.Text;
 
-namespace RoutingDataSource.Classification;
+namespace RoutingDataSource;
 
 /// <summary>
 /// The verdict of <see cref="SqlClassifier"/> on one command text: where it may run and what the

@@ -1,4 +1,6 @@
-namespace RoutingDataSource.Classification;
+using RoutingDataSource.Classification;
+
+namespace RoutingDataSource;
 
 /// <summary>
 /// Classifies SQL command texts for routing: reads to standbys, writes and session state to the primary

@@ -1,4 +1,4 @@
-namespace RoutingDataSource.Classification;
+namespace RoutingDataSource;
 
 /// <summary>
 /// Where a statement may run, as decided from its text (see DESIGN.md, "Routing rules").

@@ -1,4 +1,4 @@
-namespace RoutingDataSource.Classification;
+namespace RoutingDataSource;
 
 /// <summary>
 /// What a transaction-control statement does to the transaction.

@@ -2,9 +2,10 @@ using System.Data;
 using System.Data.Common;
 using Npgsql;
 using RoutingDataSource.Classification;
+using RoutingDataSource.Connections;
 using RoutingDataSource.Routing;
 
-namespace RoutingDataSource.Connections;
+namespace RoutingDataSource;
 
 /// <summary>
 /// A batch of statements sent in one round trip. The whole batch goes to one server: a standby only when every
@@ -132,7 +133,7 @@ public sealed class RoutingBatch : DbBatch, IRoutedStatement
             if (c.Kind == StatementKind.TransactionControl)
                 return (StatementClassifications.BatchTransactionControl, new StatementRoute(StatementKind.TransactionControl, false, "batch with transaction control"));
             var r = ds.Router.Route(c);
-            if (route is null || Strength(r) > Strength(route.Value))
+            if (route is null || r.IsStrongerThan(route.Value))
             {
                 route = r;
                 representative = c;
@@ -142,13 +143,6 @@ public sealed class RoutingBatch : DbBatch, IRoutedStatement
             ? (StatementClassifications.TableRead, new StatementRoute(StatementKind.Read, true, "empty batch"))
             : (representative, route!.Value);
     }
-
-    private static int Strength(StatementRoute r) => r.Kind switch
-    {
-        StatementKind.Read => r.StandbyAllowed ? 0 : 1,
-        StatementKind.Write => 2,
-        _ => 3,
-    };
 
     // TResult as in RoutingCommand.Execute; on the async path a failure before anything runs comes back in the task.
     private ValueTask<TResult> Execute<TResult>(ExecuteMode mode, CommandBehavior behavior, bool async, CancellationToken cancellationToken)

@@ -3,9 +3,10 @@ using System.Data.Common;
 using System.Diagnostics.CodeAnalysis;
 using Npgsql;
 using RoutingDataSource.Classification;
+using RoutingDataSource.Connections;
 using RoutingDataSource.Routing;
 
-namespace RoutingDataSource.Connections;
+namespace RoutingDataSource;
 
 /// <summary>
 /// A command on a <see cref="RoutingConnection"/>. Its text is classified (cached by text) and routed: reads to an

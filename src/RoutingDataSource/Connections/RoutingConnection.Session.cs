@@ -2,27 +2,24 @@ using System.Data;
 using System.Runtime.CompilerServices;
 using Npgsql;
 using RoutingDataSource.Classification;
+using RoutingDataSource.Connections;
+using RoutingDataSource.Resilience;
 using RoutingDataSource.Routing;
 using RoutingDataSource.Topology;
 
-namespace RoutingDataSource.Connections;
+namespace RoutingDataSource;
 
-// The session engine of a logical connection: which physical connection each statement runs on, pinning, and
-// transaction binding. Single-threaded by ADO.NET's contract (one command at a time per connection), so no locks.
-public sealed partial class RoutingConnection
+// The physical side of a logical connection's session: it carries the SessionState that SessionRouter decides on and
+// does what each RoutingDecision says (open, bind, pin, release). Single-threaded by ADO.NET's contract (one command
+// at a time per connection), so no locks.
+public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
 {
-    private NpgsqlConnection? _pinned;
+    private SessionState _session;
+    private NpgsqlConnection? _pinned; // the server _session.Pin refers to
     private NpgsqlConnection? _exposed; // handed to the application by GetNpgsqlConnectionAsync: never reused
     private Backend? _pinnedBackend;
-    private PinReason _pin;
-    private TransactionPhase _tx;
-    private bool _pendingReadOnly;
-    private bool _pendingFromApi;
-    private IsolationLevel _pendingIsolation;
-    private string? _pendingBeginSql;
     private NpgsqlTransaction? _physicalTransaction;
-    private RoutingTransaction? _transaction;
-    private bool _transactionWrote;
+    private RoutingTransaction? _transaction; // the API transaction object while _session.ApiTransaction
 
     // After its first write a logical connection keeps that primary session (reads still go to standbys), so what a
     // write leaves in the session works as on a plain connection: currval()/lastval() after an INSERT with a serial
@@ -31,29 +28,30 @@ public sealed partial class RoutingConnection
     private Backend? _primarySessionBackend;
     private bool _primarySessionBusy;
     private NpgsqlCommand? _commit; // COMMIT for API transactions, never cancelled (see CommitPinnedAsync)
-    private long _lastWrite;   // TimeProvider timestamp of this connection's last acknowledged write
-    private ulong _tokenLsn;   // from a causality token: reads need at least this replay position
 
     internal NpgsqlTransaction? PhysicalTransaction => _physicalTransaction;
+
+    /// <summary>The session state the router decides on (for tests and diagnostics).</summary>
+    internal SessionState Session => _session;
+
+    FailureServices IFailureSite.FailureServices => _dataSource.Failures;
+
+    RoutingException IFailureSite.OnPinnedConnectionLost(Exception? cause) => OnPinnedConnectionLost(cause);
+
+    bool ILeaseOwner.IsOnPrimary(Lease lease) => IsOnPrimary(lease);
 
     internal RoutingTransaction StartTransaction(IsolationLevel isolationLevel, bool readOnly)
     {
         ThrowIfNotOpen();
-        if (_tx != TransactionPhase.None)
-            throw new InvalidOperationException("A transaction is already in progress on this connection; nested transactions are not supported (use savepoints).");
-        _tx = TransactionPhase.Pending;
-        _pendingFromApi = true;
-        _pendingReadOnly = readOnly;
-        _pendingIsolation = isolationLevel;
-        _pendingBeginSql = null;
-        _transaction = new RoutingTransaction(this, isolationLevel, readOnly);
-        if (_pinned is not null)
-        {
-            // A session already pinned to one server: the transaction runs there, begun now.
-            _physicalTransaction = _pinned.BeginTransaction(isolationLevel);
-            _tx = TransactionPhase.Active;
-        }
-        return _transaction;
+        var next = SessionRouter.BeginApiTransaction(_session, isolationLevel, readOnly)
+            ?? throw new InvalidOperationException("A transaction is already in progress on this connection; nested transactions are not supported (use savepoints).");
+        var transaction = new RoutingTransaction(this, isolationLevel, readOnly);
+        // A session already pinned to one server: the transaction runs there, begun now.
+        if (SessionRouter.BeginsOnPinned(next))
+            _physicalTransaction = _pinned!.BeginTransaction(isolationLevel);
+        _session = next;
+        _transaction = transaction;
+        return transaction;
     }
 
     /// <summary>
@@ -66,22 +64,14 @@ public sealed partial class RoutingConnection
     {
         if (c.Kind != StatementKind.TransactionControl || c.StatementCount != 1)
             return false;
-        switch (c.TransactionControl)
-        {
-            case TransactionControlKind.Begin when _tx == TransactionPhase.None && _pinned is null:
-                _tx = TransactionPhase.Pending;
-                _pendingFromApi = false;
-                _pendingReadOnly = c.IsReadOnlyTransactionStart;
-                _pendingIsolation = IsolationLevel.Unspecified;
-                _pendingBeginSql = sql;
-                return true;
-            case TransactionControlKind.Commit or TransactionControlKind.Rollback when _tx == TransactionPhase.Pending && !_pendingFromApi:
-                if (!c.ChainsTransaction)
-                    EndTransaction(); // with AND CHAIN the (still empty) transaction simply stays pending
-                return true;
-            default:
-                return false;
-        }
+        var decision = SessionRouter.Decide(new StatementFacts(c, default, Deferrable: true, sql), _session);
+        if (decision.Action != SessionAction.Consume)
+            return false;
+        if (decision.Next.InTransaction)
+            _session = decision.Next; // the BEGIN waits for the statement that binds it
+        else
+            EndTransaction();
+        return true;
     }
 
     /// <summary>
@@ -92,62 +82,57 @@ public sealed partial class RoutingConnection
     internal ValueTask<Lease> AcquireAsync(SqlClassification c, StatementRoute route, bool async, CancellationToken cancellationToken, int statements = 1)
     {
         ThrowIfNotOpen();
-        if (_pinned is not null)
+        var decision = SessionRouter.Decide(new StatementFacts(c, route), _session);
+        if (decision.Target == RoutingTarget.Pinned)
         {
             ThrowIfPinnedLost();
-            if (route.Kind == StatementKind.SessionState && _pin == PinReason.Transaction)
-                _pin = PinReason.Session; // SET inside a transaction outlives the COMMIT
-            if (IsBegin(c) && c.StatementCount == 1)
-                _tx = TransactionPhase.Active;
-            return new ValueTask<Lease>(Counted(new Lease(_pinned, _pinnedBackend!, Pinned: true), route, statements));
+            _session = decision.Next;
+            return new ValueTask<Lease>(Counted(new Lease(_pinned!, _pinnedBackend!, Pinned: true), route, statements));
         }
-        if (_tx == TransactionPhase.Pending)
-            return BindAndCountAsync(c, route, async, cancellationToken, statements);
-        var node = route.StandbyAllowed || (IsBegin(c) && c.IsReadOnlyTransactionStart && c.StatementCount == 1)
-            ? _dataSource.GetReadNodeAsync(this, cancellationToken)
-            : _dataSource.GetPrimaryAsync(cancellationToken);
+        if (decision.Bind != TransactionBind.None)
+            return BindAndCountAsync(decision, route, async, cancellationToken, statements);
+        var node = SelectAsync(decision.Target, cancellationToken);
         if (!node.IsCompletedSuccessfully)
-            return AcquireAfterNodeAsync(node, c, route, async, cancellationToken, statements);
+            return AcquireAfterNodeAsync(node, decision, route, async, cancellationToken, statements);
         var open = OpenPhysicalAsync(node.Result.Backend, async, cancellationToken);
         if (!open.IsCompletedSuccessfully)
-            return AcquireAfterOpenAsync(open, c, route, statements);
-        return new ValueTask<Lease>(AfterOpen(open.Result, c, route, statements));
+            return AcquireAfterOpenAsync(open, decision, route, statements);
+        return new ValueTask<Lease>(AfterOpen(open.Result, decision, route, statements));
     }
 
-    private async ValueTask<Lease> BindAndCountAsync(SqlClassification c, StatementRoute route, bool async, CancellationToken cancellationToken, int statements)
-        => Counted(await BindTransactionAsync(c, async, cancellationToken).ConfigureAwait(false), route, statements);
+    private ValueTask<NodeState> SelectAsync(RoutingTarget target, CancellationToken cancellationToken)
+        => target == RoutingTarget.Standby
+            ? _dataSource.Selector.ReadNodeAsync(_session.LastWrite, _session.TokenLsn, cancellationToken)
+            : _dataSource.Selector.PrimaryAsync(cancellationToken);
 
-    private async ValueTask<Lease> AcquireAfterNodeAsync(ValueTask<NodeState> node, SqlClassification c, StatementRoute route, bool async,
+    private async ValueTask<Lease> BindAndCountAsync(RoutingDecision decision, StatementRoute route, bool async, CancellationToken cancellationToken, int statements)
+        => Counted(await BindTransactionAsync(decision, async, cancellationToken).ConfigureAwait(false), route, statements);
+
+    private async ValueTask<Lease> AcquireAfterNodeAsync(ValueTask<NodeState> node, RoutingDecision decision, StatementRoute route, bool async,
         CancellationToken cancellationToken, int statements)
     {
         var n = await node.ConfigureAwait(false);
         var lease = await OpenPhysicalAsync(n.Backend, async, cancellationToken).ConfigureAwait(false);
-        return AfterOpen(lease, c, route, statements);
+        return AfterOpen(lease, decision, route, statements);
     }
 
-    private async ValueTask<Lease> AcquireAfterOpenAsync(ValueTask<Lease> open, SqlClassification c, StatementRoute route, int statements)
-        => AfterOpen(await open.ConfigureAwait(false), c, route, statements);
+    private async ValueTask<Lease> AcquireAfterOpenAsync(ValueTask<Lease> open, RoutingDecision decision, StatementRoute route, int statements)
+        => AfterOpen(await open.ConfigureAwait(false), decision, route, statements);
 
-    // What a freshly opened (unpinned) lease means for the session: a write keeps the primary session; SET, a
-    // multi-statement transaction control or BEGIN pins it.
-    private Lease AfterOpen(Lease lease, SqlClassification c, StatementRoute route, int statements)
+    // A freshly opened (unpinned) lease: a write keeps the primary session; SET, a multi-statement transaction
+    // control or BEGIN pins it.
+    private Lease AfterOpen(Lease lease, in RoutingDecision decision, StatementRoute route, int statements)
     {
-        var startsTransaction = IsBegin(c);
-        var pinAfter = route.Kind == StatementKind.SessionState
-            || (c.Kind == StatementKind.TransactionControl && (c.StatementCount > 1 || startsTransaction));
-        if (route.Kind != StatementKind.Read && !pinAfter)
+        if (decision.KeepPrimarySession)
             KeepAsPrimarySession(lease);
-        if (pinAfter)
+        if (decision.PinAfter)
         {
-            Pin(lease, startsTransaction && c.StatementCount == 1 ? PinReason.Transaction : PinReason.Session);
-            if (startsTransaction && c.StatementCount == 1)
-                _tx = TransactionPhase.Active;
+            Pin(lease);
             lease = lease with { Pinned = true };
         }
+        _session = decision.Next;
         return Counted(lease, route, statements);
     }
-
-    private static bool IsBegin(SqlClassification c) => c.Kind == StatementKind.TransactionControl && c.TransactionControl == TransactionControlKind.Begin;
 
     private Lease Counted(Lease lease, StatementRoute route, int statements)
     {
@@ -168,7 +153,7 @@ public sealed partial class RoutingConnection
     {
         if (_pinned is not null)
             return new Lease(_pinned, _pinnedBackend!, Pinned: true);
-        var node = await _dataSource.GetPrimaryAsync(cancellationToken).ConfigureAwait(false);
+        var node = await _dataSource.Selector.PrimaryAsync(cancellationToken).ConfigureAwait(false);
         return await OpenPhysicalAsync(node.Backend, async, cancellationToken).ConfigureAwait(false);
     }
 
@@ -180,50 +165,46 @@ public sealed partial class RoutingConnection
             var primary = _dataSource.Monitor.Current.Primary;
             if (primary is not null && !ReferenceEquals(primary.Backend, _pinnedBackend))
                 throw new InvalidOperationException($"This connection is pinned to {_pinnedBackend!.Name} (a read-only transaction), not to the primary.");
-            _pin = PinReason.Session;
+            _session = SessionRouter.PinnedForSession(_session);
             _exposed = _pinned;
             return _pinned;
         }
-        var node = await _dataSource.GetPrimaryAsync(cancellationToken).ConfigureAwait(false);
+        var node = await _dataSource.Selector.PrimaryAsync(cancellationToken).ConfigureAwait(false);
         var lease = await OpenPhysicalAsync(node.Backend, async, cancellationToken).ConfigureAwait(false);
-        Pin(lease, PinReason.Session);
+        Pin(lease);
+        _session = SessionRouter.PinnedForSession(_session);
         _exposed = lease.Connection;
         return lease.Connection;
     }
 
-    private async ValueTask<Lease> BindTransactionAsync(SqlClassification first, bool async, CancellationToken cancellationToken)
+    // The first statement of a pending transaction: open on the server the decision names, begin the transaction
+    // there (the API's way or the deferred BEGIN's text), and pin it.
+    private async ValueTask<Lease> BindTransactionAsync(RoutingDecision decision, bool async, CancellationToken cancellationToken)
     {
-        var readOnly = _pendingReadOnly
-            || (first.Kind == StatementKind.TransactionControl && first.TransactionControl == TransactionControlKind.SetTransaction && first.IsReadOnlyTransactionStart);
-        var node = readOnly
-            ? await _dataSource.GetReadNodeAsync(this, cancellationToken).ConfigureAwait(false)
-            : await _dataSource.GetPrimaryAsync(cancellationToken).ConfigureAwait(false);
+        var node = await SelectAsync(decision.Target, cancellationToken).ConfigureAwait(false);
         var lease = await OpenPhysicalAsync(node.Backend, async, cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_pendingFromApi)
+            if (decision.Bind == TransactionBind.Api)
             {
                 _physicalTransaction = async
-                    ? await lease.Connection.BeginTransactionAsync(_pendingIsolation, cancellationToken).ConfigureAwait(false)
-                    : lease.Connection.BeginTransaction(_pendingIsolation);
-                // On a standby every transaction is read-only already; on the primary, make the promise hold.
-                if (_pendingReadOnly && node.Role == BackendRole.Primary)
-                    await RunAsync(lease.Connection, "SET TRANSACTION READ ONLY", async, cancellationToken).ConfigureAwait(false);
+                    ? await lease.Connection.BeginTransactionAsync(_session.Isolation, cancellationToken).ConfigureAwait(false)
+                    : lease.Connection.BeginTransaction(_session.Isolation);
             }
             else
             {
-                await RunAsync(lease.Connection, _pendingBeginSql!, async, cancellationToken).ConfigureAwait(false);
-                if (_pendingReadOnly && node.Role == BackendRole.Primary && !first.IsReadOnlyTransactionStart)
-                    await RunAsync(lease.Connection, "SET TRANSACTION READ ONLY", async, cancellationToken).ConfigureAwait(false);
+                await RunAsync(lease.Connection, _session.PendingBegin!, async, cancellationToken).ConfigureAwait(false);
             }
+            if (decision.ReadOnlyOnPrimary && node.Role == BackendRole.Primary)
+                await RunAsync(lease.Connection, "SET TRANSACTION READ ONLY", async, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
             Release(lease);
             throw;
         }
-        Pin(lease, PinReason.Transaction);
-        _tx = TransactionPhase.Active;
+        Pin(lease);
+        _session = decision.Next;
         return lease with { Pinned = true };
     }
 
@@ -342,7 +323,7 @@ public sealed partial class RoutingConnection
     internal void Abandon(Lease lease, Task operation)
     {
         if (ReferenceEquals(_pinned, lease.Connection))
-            _pinned = null; // OnPinnedConnectionLost then reports what was lost without touching it
+            ForgetPinned(); // OnPinnedConnectionLost then reports what was lost without touching it
         if (ReferenceEquals(_primarySession, lease.Connection))
         {
             _primarySession = null;
@@ -363,16 +344,23 @@ public sealed partial class RoutingConnection
             _primarySessionBackend = null;
             _primarySessionBusy = false;
         }
-        _pinned = null;
+        ForgetPinned();
         _pinnedBackend?.Pool.Clear(); // the connector is closed, not pooled, when it comes back
         DisposeWhenDone(conn, Task.CompletedTask);
     }
 
-    private void Pin(Lease lease, PinReason reason)
+    // The state's pin (its reason) comes with the decision; this holds the physical connection it refers to.
+    private void Pin(Lease lease)
     {
         _pinned = lease.Connection;
         _pinnedBackend = lease.Backend;
-        _pin = reason;
+    }
+
+    // The pinned physical connection is gone without a word to the server: the session routes as unpinned from now on.
+    private void ForgetPinned()
+    {
+        _pinned = null;
+        _session = SessionRouter.PinDropped(_session);
     }
 
     /// <summary>
@@ -428,43 +416,25 @@ public sealed partial class RoutingConnection
     /// </summary>
     internal void AfterStatement(SqlClassification c, StatementRoute route)
     {
-        var wrote = route.Kind != StatementKind.Read;
-        if (_tx == TransactionPhase.None)
-        {
-            if (wrote)
-                MarkWrite();
-            return;
-        }
-        if (c.Kind == StatementKind.TransactionControl && c.StatementCount == 1 && _tx == TransactionPhase.Active && _transaction is null
-            && c.TransactionControl is TransactionControlKind.Commit or TransactionControlKind.Rollback)
-        {
-            if (c.TransactionControl == TransactionControlKind.Commit && _transactionWrote)
-                MarkWrite();
-            if (c.ChainsTransaction)
-                _transactionWrote = false; // AND CHAIN: a new transaction starts at once, on the same server
-            else
-                EndTransaction();
-            return;
-        }
-        if (wrote && c.Kind != StatementKind.TransactionControl)
-            _transactionWrote = true;
+        var outcome = SessionRouter.AfterStatement(new StatementFacts(c, route), _session);
+        if (outcome.EndsTransaction)
+            EndTransaction();
+        else
+            _session = outcome.Next;
+        if (outcome.MarkWrite)
+            MarkWrite();
     }
 
-    // The connection's own mark is always kept (causality tokens need it). The data source's mark is a write to state
-    // every connection shares, so it is made only where a read consults it: in the DataSource scope (the options are
-    // fixed when the data source is built).
+    // The connection's own mark is always kept (causality tokens need it); the data source keeps its own mark only
+    // in the DataSource scope, where reads consult it.
     private void MarkWrite()
     {
-        _lastWrite = _dataSource.Time.GetTimestamp();
-        if (_dataSource.Options.ReadYourWrites == ReadYourWritesScope.DataSource)
-            _dataSource.MarkWrite(_lastWrite);
+        var now = _dataSource.Time.GetTimestamp();
+        _session = SessionRouter.Wrote(_session, now);
+        _dataSource.Selector.MarkWrite(now);
     }
 
-    /// <summary>The replay position a standby needs to serve this connection's next read (see <see cref="ReadRequirement"/>).</summary>
-    internal ulong RequiredLsn(ClusterSnapshot snapshot)
-        => ReadRequirement.MinimumLsn(snapshot, _dataSource.Options.ReadYourWrites, _lastWrite, _dataSource.LastWrite, _tokenLsn);
-
-    internal void RequireAtLeast(ulong lsn) => _tokenLsn = Math.Max(_tokenLsn, lsn);
+    internal void RequireAtLeast(ulong lsn) => _session = SessionRouter.RequireAtLeast(_session, lsn);
 
     /// <summary>
     /// An opaque token for "everything this connection has written so far" (e.g. to put in a cookie). Pass it to
@@ -480,10 +450,10 @@ public sealed partial class RoutingConnection
     private async Task<string> GetCausalityTokenAsync(bool async, CancellationToken cancellationToken)
     {
         ThrowIfNotOpen();
-        var lsn = _tokenLsn;
-        if (_lastWrite != 0)
+        var lsn = _session.TokenLsn;
+        if (_session.LastWrite != 0)
         {
-            if (_dataSource.Monitor.Current.LsnAfter(_lastWrite) is { } sampled)
+            if (_dataSource.Monitor.Current.LsnAfter(_session.LastWrite) is { } sampled)
             {
                 lsn = Math.Max(lsn, sampled);
             }
@@ -509,7 +479,7 @@ public sealed partial class RoutingConnection
     {
         if (!ReferenceEquals(transaction, _transaction))
             throw new InvalidOperationException("This transaction has already completed.");
-        var wrote = _transactionWrote;
+        var wrote = _session.TransactionWrote;
         try
         {
             if (_physicalTransaction is { } tx)
@@ -553,13 +523,13 @@ public sealed partial class RoutingConnection
     /// <see cref="RoutingTransaction.CommitAsync"/> commits (never cancelled, see <see cref="CommitPinnedAsync"/>).
     /// </summary>
     internal bool IsSqlCommitOfPinnedTransaction(SqlClassification c)
-        => c.Kind == StatementKind.TransactionControl && c.StatementCount == 1 && c.TransactionControl == TransactionControlKind.Commit
-            && !c.ChainsTransaction && _tx == TransactionPhase.Active && _transaction is null && _pinned is not null;
+        => c is { Kind: StatementKind.TransactionControl, StatementCount: 1, TransactionControl: TransactionControlKind.Commit }
+            && SessionRouter.Decide(new StatementFacts(c, default, Deferrable: true), _session).Action == SessionAction.CommitPinned;
 
     internal async ValueTask CommitSqlTransactionAsync(CancellationToken cancellationToken)
     {
         ThrowIfPinnedLost();
-        var wrote = _transactionWrote;
+        var wrote = _session.TransactionWrote;
         _pinnedBackend!.CountWrites(1);
         try
         {
@@ -624,38 +594,38 @@ public sealed partial class RoutingConnection
 
     internal async Task SavepointAsync(string sql, bool async, CancellationToken cancellationToken)
     {
-        if (_tx == TransactionPhase.Pending)
+        if (_session.Transaction == TransactionPhase.Pending)
         {
             var c = _dataSource.Classifier.Classify(sql);
-            var lease = await BindTransactionAsync(c, async, cancellationToken).ConfigureAwait(false);
+            var decision = SessionRouter.Decide(new StatementFacts(c, StatementRoute.PrimaryWrite), _session);
+            var lease = await BindTransactionAsync(decision, async, cancellationToken).ConfigureAwait(false);
             lease.Backend.CountWrites(1);
         }
-        if (_pinned is null || _tx != TransactionPhase.Active)
+        if (_pinned is null || _session.Transaction != TransactionPhase.Active)
             throw new InvalidOperationException("No transaction is in progress.");
         ThrowIfPinnedLost();
         _pinnedBackend!.CountWrites(1);
         await RunAsync(_pinned, sql, async, cancellationToken).ConfigureAwait(false);
     }
 
+    // The transaction ended: its physical transaction is disposed and a pin it made released.
     private void EndTransaction()
     {
-        _tx = TransactionPhase.None;
-        _transactionWrote = false;
+        var next = SessionRouter.EndTransaction(_session);
         _transaction = null;
-        _pendingBeginSql = null;
         _physicalTransaction?.Dispose();
         _physicalTransaction = null;
-        if (_pin == PinReason.Transaction)
-            Unpin();
+        if (next.Pin == PinReason.None)
+            ReleasePinned(); // the transaction's own pin (a session pin outlives it)
+        _session = next;
     }
 
-    private void Unpin()
+    private void ReleasePinned()
     {
         if (_pinned is { } conn)
             ReturnPhysical(conn, _pinnedBackend!);
         _pinned = null;
         _pinnedBackend = null;
-        _pin = PinReason.None;
     }
 
     /// <summary>
@@ -673,21 +643,20 @@ public sealed partial class RoutingConnection
     internal RoutingException OnPinnedConnectionLost(Exception? cause)
     {
         var backend = _pinnedBackend?.Name;
-        var inTransaction = _tx != TransactionPhase.None;
+        var inTransaction = _session.InTransaction;
         if (_transaction is { } t)
             t.MarkLost();
-        _tx = TransactionPhase.None;
-        _transactionWrote = false;
         _transaction = null;
         _physicalTransaction = null;
-        Unpin();
+        ReleasePinned();
+        _session = SessionRouter.PinnedLost(_session);
         return inTransaction
             ? new RoutingException(RoutingFailure.TransactionLost,
                 $"The connection to {backend} that held this transaction was lost; the server rolled the transaction back. Re-run the whole transaction (PgRoutingDataSource.ExecuteAsync does this).",
-                cause, backend, clusterState: _dataSource.Monitor.Current.Problem)
+                cause, backend, clusterState: _dataSource.Monitor.Current.ProblemMessage)
             : new RoutingException(RoutingFailure.SessionLost,
                 $"The connection to {backend} that held this session's state (SET, temp tables, prepared statements...) was lost. Re-create the session state; the next statement starts clean.",
-                cause, backend, clusterState: _dataSource.Monitor.Current.Problem);
+                cause, backend, clusterState: _dataSource.Monitor.Current.ProblemMessage);
     }
 
     private Task ResetSession(bool async)
@@ -696,19 +665,17 @@ public sealed partial class RoutingConnection
         {
             // Nothing held on a server (the common case between statements): no I/O and no state machine.
             _transaction?.MarkLost();
-            ForgetTransaction();
+            ForgetSession();
             return Task.CompletedTask;
         }
         return ResetSessionAsync(async);
     }
 
-    private void ForgetTransaction()
+    private void ForgetSession()
     {
         _physicalTransaction = null;
         _transaction = null;
-        _tx = TransactionPhase.None;
-        _transactionWrote = false;
-        _pendingBeginSql = null;
+        _session = SessionRouter.Closed(_session);
     }
 
     private async Task ResetSessionAsync(bool async)
@@ -733,7 +700,7 @@ public sealed partial class RoutingConnection
         }
         finally
         {
-            ForgetTransaction();
+            ForgetSession();
             if (_pinned is { } conn)
             {
                 if (async)
@@ -743,7 +710,6 @@ public sealed partial class RoutingConnection
             }
             _pinned = null;
             _pinnedBackend = null;
-            _pin = PinReason.None;
             if (async && _primarySession is { } session)
                 await session.CloseAsync().ConfigureAwait(false);
             DropPrimarySession();

@@ -3,8 +3,9 @@ using System.Data.Common;
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using Npgsql;
+using RoutingDataSource.Connections;
 
-namespace RoutingDataSource.Connections;
+namespace RoutingDataSource;
 
 /// <summary>
 /// A logical connection to the cluster, handed out by <see cref="PgRoutingDataSource"/>. Opening it contacts no

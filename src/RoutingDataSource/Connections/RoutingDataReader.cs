@@ -4,11 +4,12 @@ using System.Data;
 using System.Data.Common;
 using Npgsql;
 using RoutingDataSource.Classification;
+using RoutingDataSource.Connections;
 using RoutingDataSource.Resilience;
 using RoutingDataSource.Routing;
 using RoutingDataSource.Topology;
 
-namespace RoutingDataSource.Connections;
+namespace RoutingDataSource;
 
 /// <summary>
 /// Reads the results of a routed command. A thin wrapper over <see cref="NpgsqlDataReader"/>: closing it returns the

@@ -1,7 +1,8 @@
 using System.Data;
 using System.Data.Common;
+using RoutingDataSource.Connections;
 
-namespace RoutingDataSource.Connections;
+namespace RoutingDataSource;
 
 /// <summary>
 /// A transaction on a <see cref="RoutingConnection"/>. It is bound to one server by its first statement and stays

@@ -1,4 +1,4 @@
-namespace RoutingDataSource.DependencyInjection;
+namespace RoutingDataSource;
 
 /// <summary>One backend in configuration (<c>RoutingDataSource:Backends:N</c>): the same three values as <see cref="PgRoutingDataSourceBuilder.AddBackend"/>.</summary>
 public sealed class BackendSettings

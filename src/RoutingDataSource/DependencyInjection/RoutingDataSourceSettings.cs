@@ -1,4 +1,4 @@
-namespace RoutingDataSource.DependencyInjection;
+namespace RoutingDataSource;
 
 /// <summary>
 /// The configuration shape bound by <c>services.AddRoutingDataSource(configuration.GetSection("RoutingDataSource"))</c>:

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using RoutingDataSource.DependencyInjection;
+using RoutingDataSource;
 
 // The conventional namespace for IServiceCollection extensions, so they show up without an extra using.
 #pragma warning disable IDE0130

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using RoutingDataSource.Connections;
 using RoutingDataSource.Routing;
 
 namespace RoutingDataSource.Diagnostics;
@@ -14,7 +13,7 @@ internal static class RoutingActivity
 
     private static readonly ActivitySource Source = new(SourceName, typeof(RoutingActivity).Assembly.GetName().Version?.ToString());
 
-    public static Activity? Start(RoutingConnection connection, Lease lease, in StatementRoute route)
+    public static Activity? Start(ILeaseOwner connection, Lease lease, in StatementRoute route)
     {
         if (!Source.HasListeners())
             return null;

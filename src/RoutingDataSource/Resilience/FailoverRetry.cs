@@ -12,7 +12,7 @@ namespace RoutingDataSource.Resilience;
 /// </summary>
 internal sealed class FailoverRetry
 {
-    private static readonly ResiliencePropertyKey<long> DeadlineKey = new("RoutingDataSource.Deadline");
+    private static readonly ResiliencePropertyKey<Deadline> DeadlineKey = new("RoutingDataSource.Deadline");
 
     private readonly ResiliencePipeline _pipeline;
     private readonly TimeProvider _time;
@@ -55,8 +55,8 @@ internal sealed class FailoverRetry
         _metrics.Retry(backend);
     }
 
-    private bool Expired(ResilienceContext context)
-        => context.Properties.TryGetValue(DeadlineKey, out var deadline) && _time.GetTimestamp() >= deadline;
+    private static bool Expired(ResilienceContext context)
+        => context.Properties.TryGetValue(DeadlineKey, out var deadline) && deadline.HasPassed;
 
     /// <summary>
     /// Runs <paramref name="attempt"/> with retries until it succeeds, fails with something not retryable, or the
@@ -65,7 +65,7 @@ internal sealed class FailoverRetry
     public async ValueTask<T> RunAsync<T>(StatementRoute route, Func<StatementRoute, CancellationToken, ValueTask<T>> attempt, CancellationToken cancellationToken)
     {
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
-        context.Properties.Set(DeadlineKey, _time.GetTimestamp() + (long)(_budget.TotalSeconds * _time.TimestampFrequency));
+        context.Properties.Set(DeadlineKey, Deadline.After(_budget, _time));
         var current = route;
         try
         {

@@ -1,5 +1,4 @@
 using Npgsql;
-using RoutingDataSource.Connections;
 using RoutingDataSource.Diagnostics;
 using RoutingDataSource.Routing;
 using RoutingDataSource.Topology;
@@ -15,18 +14,18 @@ namespace RoutingDataSource.Resilience;
 internal static class FailureTranslator
 {
     /// <summary>A failure while acquiring a physical connection: nothing of the statement was sent.</summary>
-    public static Exception BeforeSend(Exception e, RoutingConnection conn, StatementRoute route, Backend? backend)
+    public static Exception BeforeSend(Exception e, IFailureSite conn, StatementRoute route, Backend? backend)
     {
         if (Kind(e) != FailureKind.ServerGone || backend is null)
             return e;
-        OnServerGone(conn.DataSourceInternal, backend, e);
+        OnServerGone(conn.FailureServices, backend, e);
         return new RetryableFailure(route, e, backend, immediate: false);
     }
 
     /// <summary>A failure after the statement may have been sent on <paramref name="lease"/>.</summary>
-    public static Exception AfterSend(Exception e, RoutingConnection conn, Lease lease, StatementRoute route)
+    public static Exception AfterSend(Exception e, IFailureSite conn, Lease lease, StatementRoute route)
     {
-        var ds = conn.DataSourceInternal;
+        var ds = conn.FailureServices;
         switch (Kind(e, lease.Connection))
         {
             case FailureKind.ReadOnly when !lease.Pinned:
@@ -48,11 +47,11 @@ internal static class FailureTranslator
                 OnServerGone(ds, lease.Backend, e);
                 if (lease.Pinned)
                     return conn.OnPinnedConnectionLost(e);
-                if (route.Kind == Classification.StatementKind.Read)
+                if (route.Kind == StatementKind.Read)
                     return new RetryableFailure(route, e, lease.Backend, immediate: false);
                 return new RoutingException(RoutingFailure.ConnectionLost,
                     $"Lost the connection to {lease.Backend.Name} while a write was in flight: it may or may not have committed. Check before re-running it, or run it inside PgRoutingDataSource.ExecuteAsync with an idempotent unit.",
-                    e, lease.Backend.Name, mayHaveCommitted: true, clusterState: ds.Monitor.Current.Problem);
+                    e, lease.Backend.Name, mayHaveCommitted: true, clusterState: ds.ClusterState);
             default:
                 return e;
         }
@@ -60,51 +59,51 @@ internal static class FailureTranslator
 
     /// <summary>
     /// A commit that the server reported done although its wait for synchronous replication was cut short (see
-    /// <see cref="CommitWarnings"/>): committed there, maybe on no standby, so never an acknowledgement.
+    /// <see cref="Topology.CommitWarnings"/>): committed there, maybe on no standby, so never an acknowledgement.
     /// </summary>
-    public static RoutingException CommitNotAcknowledged(RoutingConnection conn, string backend)
+    public static RoutingException CommitNotAcknowledged(IFailureSite conn, string backend)
         => new(RoutingFailure.ConnectionLost,
             $"The commit on {backend} was not acknowledged: its wait for synchronous replication was cut short (the statement was cancelled or timed out). It committed on {backend} but may be missing from the synchronous standbys, so a failover can lose it. Check before re-running it.",
-            null, backend, mayHaveCommitted: true, clusterState: conn.DataSourceInternal.Monitor.Current.Problem);
+            null, backend, mayHaveCommitted: true, clusterState: conn.FailureServices.ClusterState);
 
     /// <summary>A commit the library stopped waiting for (the server hung, the caller cancelled, or it outlasted its timeout) without cancelling it.</summary>
-    public static RoutingException CommitAbandoned(RoutingConnection conn, string backend, string why, Exception? cause)
+    public static RoutingException CommitAbandoned(IFailureSite conn, string backend, string why, Exception? cause)
         => new(RoutingFailure.ConnectionLost,
             $"Gave up waiting for the commit on {backend} ({why}); it was not cancelled and may or may not have committed. Check before re-running it.",
-            cause, backend, mayHaveCommitted: true, clusterState: conn.DataSourceInternal.Monitor.Current.Problem);
+            cause, backend, mayHaveCommitted: true, clusterState: conn.FailureServices.ClusterState);
 
     /// <summary>
     /// A COMMIT that failed: an ordinary server error (serialization failure, deferred constraint) means it did not
     /// commit and is reported as it is; anything else leaves the outcome unknown.
     /// </summary>
-    public static Exception AtCommit(Exception e, RoutingConnection conn, Backend backend)
+    public static Exception AtCommit(Exception e, IFailureSite conn, Backend backend)
     {
         var kind = Kind(e);
         if (e is PostgresException && kind == FailureKind.Other)
             return e;
-        OnServerGone(conn.DataSourceInternal, backend, e);
+        OnServerGone(conn.FailureServices, backend, e);
         return new RoutingException(RoutingFailure.ConnectionLost,
             $"The connection to {backend.Name} was lost during COMMIT: the transaction may or may not have committed. Check before re-running it.",
-            e, backend.Name, mayHaveCommitted: true, clusterState: conn.DataSourceInternal.Monitor.Current.Problem);
+            e, backend.Name, mayHaveCommitted: true, clusterState: conn.FailureServices.ClusterState);
     }
 
     /// <summary>
     /// A failure while a write's reader was read to its end or closed: the statement ran, and its commit (outside a
     /// transaction) happens there. Anything but an ordinary server error leaves the write's fate unknown.
     /// </summary>
-    public static Exception AtWriteResultEnd(Exception e, RoutingConnection conn, Lease lease, StatementRoute route)
+    public static Exception AtWriteResultEnd(Exception e, IFailureSite conn, Lease lease, StatementRoute route)
     {
         var translated = AfterSend(e, conn, lease, route);
         if (translated is not RetryableFailure && (!ReferenceEquals(translated, e) || e is PostgresException))
             return translated; // lost as AfterSend says, or an ordinary server error (the write did not commit)
         // The driver failed in a way that says nothing about the server (its state is unknown): never reuse what it
         // left behind, and report the write as possibly committed.
-        OnServerGone(conn.DataSourceInternal, lease.Backend, e);
+        OnServerGone(conn.FailureServices, lease.Backend, e);
         if (lease.Pinned)
             return conn.OnPinnedConnectionLost(e);
         return new RoutingException(RoutingFailure.ConnectionLost,
             $"The connection to {lease.Backend.Name} failed while a write's results were read: it may or may not have committed. Check before re-running it.",
-            e, lease.Backend.Name, mayHaveCommitted: true, clusterState: conn.DataSourceInternal.Monitor.Current.Problem);
+            e, lease.Backend.Name, mayHaveCommitted: true, clusterState: conn.FailureServices.ClusterState);
     }
 
     private static FailureKind Kind(Exception e, Npgsql.NpgsqlConnection? connection = null)
@@ -124,7 +123,7 @@ internal static class FailureTranslator
         return kind;
     }
 
-    private static void OnServerGone(PgRoutingDataSource ds, Backend backend, Exception e)
+    private static void OnServerGone(FailureServices ds, Backend backend, Exception e)
     {
         backend.MarkSuspect(ds.Time.GetTimestamp());
         Log.ConnectionErrorReprobe(ds.Logger, backend.Name, e.Message);

@@ -6,4 +6,12 @@ namespace RoutingDataSource.Routing;
 internal readonly record struct StatementRoute(StatementKind Kind, bool StandbyAllowed, string Reason, bool AwaitsFunctionLookup = false)
 {
     public static readonly StatementRoute PrimaryWrite = new(StatementKind.Write, false, "write");
+
+    /// <summary>
+    /// Whether this route needs more than <paramref name="other"/> (a batch runs where its strongest statement must):
+    /// the kinds in <see cref="StatementKindStrength"/>'s order, and within a kind, the primary over a standby.
+    /// </summary>
+    public bool IsStrongerThan(in StatementRoute other) => Strength > other.Strength;
+
+    private int Strength => (StatementKindStrength.Of(Kind) * 2) + (StandbyAllowed ? 0 : 1);
 }

@@ -40,7 +40,7 @@ internal sealed class Backend : IAsyncDisposable
     public NpgsqlDataSource Pool { get; }
 
     // Closed NpgsqlConnection objects for reuse: renting a physical connection then allocates nothing after warm-up.
-    private readonly Connections.ObjectSlots<NpgsqlConnection> _closedConnections = new(64);
+    private readonly ObjectSlots<NpgsqlConnection> _closedConnections = new(64);
 
     /// <summary>A closed <see cref="NpgsqlConnection"/> on <see cref="Pool"/>, reused when one is free.</summary>
     public NpgsqlConnection RentConnection() => _closedConnections.Rent() ?? NewConnection();
@@ -53,7 +53,7 @@ internal sealed class Backend : IAsyncDisposable
     }
 
     /// <summary>Notices on this backend's connections that a commit's synchronous wait was cut short.</summary>
-    public Connections.CommitWarnings CommitWarnings { get; } = new();
+    public CommitWarnings CommitWarnings { get; } = new();
 
     /// <summary>
     /// Takes back a connection from <see cref="RentConnection"/> once it is closed (its connector is back in the pool);

@@ -64,6 +64,48 @@ internal static class BackendConnectionString
         return probe.ConnectionString;
     }
 
+    /// <summary>
+    /// One backend per host of an Npgsql multi-host connection string (<c>Host=a:5432,b:5433</c>), named
+    /// <c>host:port</c>. <c>Target Session Attributes</c> and <c>Load Balance Hosts</c> are dropped: routing decides
+    /// per statement.
+    /// </summary>
+    /// <exception cref="RoutingConfigurationException">The string is invalid or has no host.</exception>
+    public static IReadOnlyList<(string Name, string ConnectionString)> SplitHosts(string connectionString)
+    {
+        if (!TryParse(connectionString, out var csb, out var error))
+            throw new RoutingConfigurationException([error!]);
+        if (string.IsNullOrWhiteSpace(csb.Host))
+            throw new RoutingConfigurationException(["the connection string has no Host."]);
+        csb.Remove("Target Session Attributes");
+        csb.Remove("Load Balance Hosts");
+        var backends = new List<(string, string)>();
+        foreach (var entry in csb.Host.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var (host, port) = SplitHostPort(entry, csb.Port);
+            var one = new NpgsqlConnectionStringBuilder(csb.ConnectionString) { Host = host, Port = port };
+            backends.Add((string.Create(CultureInfo.InvariantCulture, $"{host}:{port}"), one.ConnectionString));
+        }
+        return backends;
+    }
+
+    /// <summary>"[::1]:5432", "host:5432", "host", "::1": the host and the port (the default when none is written).</summary>
+    public static (string Host, int Port) SplitHostPort(string entry, int defaultPort)
+    {
+        if (entry.StartsWith('['))
+        {
+            var close = entry.IndexOf(']', StringComparison.Ordinal);
+            if (close > 0)
+            {
+                var h = entry[1..close];
+                return close + 2 < entry.Length && entry[close + 1] == ':' && int.TryParse(entry[(close + 2)..], CultureInfo.InvariantCulture, out var p6) ? (h, p6) : (h, defaultPort);
+            }
+        }
+        var colon = entry.LastIndexOf(':');
+        if (colon > 0 && entry.IndexOf(':', StringComparison.Ordinal) == colon && int.TryParse(entry[(colon + 1)..], CultureInfo.InvariantCulture, out var port))
+            return (entry[..colon], port);
+        return (entry, defaultPort);
+    }
+
     /// <summary>A description without credentials, for <see cref="System.Data.Common.DbDataSource.ConnectionString"/>.</summary>
     public static string Describe(IEnumerable<Backend> backends, string? database, string? username)
     {

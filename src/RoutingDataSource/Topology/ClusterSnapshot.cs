@@ -19,11 +19,11 @@ internal sealed class ClusterSnapshot
                 Reason = "not probed yet",
             };
         }
-        return new ClusterSnapshot(nodes, primary: null, problem: "not probed yet", [], highestTimeline: 0, primaryLsn: null, version: 0,
+        return new ClusterSnapshot(nodes, primary: null, ClusterProblem.NotProbedYet, problemMessage: "not probed yet", [], highestTimeline: 0, primaryLsn: null, version: 0,
             takenAt: DateTimeOffset.MinValue, startedTimestamp: 0, lsnHistory: []);
     }
 
-    public ClusterSnapshot(NodeState[] nodes, NodeState? primary, string? problem, NodeState[] readCandidates,
+    public ClusterSnapshot(NodeState[] nodes, NodeState? primary, ClusterProblem problem, string? problemMessage, NodeState[] readCandidates,
         int highestTimeline, ulong? primaryLsn, long version, DateTimeOffset takenAt, long startedTimestamp, LsnSample[] lsnHistory)
     {
         StartedTimestamp = startedTimestamp;
@@ -31,6 +31,7 @@ internal sealed class ClusterSnapshot
         Nodes = nodes;
         Primary = primary;
         Problem = problem;
+        ProblemMessage = problemMessage;
         ReadCandidates = readCandidates;
         HighestTimeline = highestTimeline;
         PrimaryLsn = primaryLsn;
@@ -44,8 +45,11 @@ internal sealed class ClusterSnapshot
     /// <summary>The write target, or null (see <see cref="Problem"/>).</summary>
     public NodeState? Primary { get; }
 
-    /// <summary>Why there is no write target; null when there is one.</summary>
-    public string? Problem { get; }
+    /// <summary>Why there is no write target; <see cref="ClusterProblem.None"/> when there is one.</summary>
+    public ClusterProblem Problem { get; }
+
+    /// <summary>The problem in words, with the servers involved (for status, logs and exceptions); null when there is none.</summary>
+    public string? ProblemMessage { get; }
 
     /// <summary>Nodes that may serve reads, weight &gt; 0 (standbys, plus the primary when it has weight).</summary>
     public NodeState[] ReadCandidates { get; }

@@ -5,14 +5,30 @@ namespace RoutingDataSource.Topology;
 /// <summary>
 /// Pure function from (previous snapshot, this round's observations) to the next snapshot: roles, Up/Down with the
 /// consecutive-failure threshold, timeline fencing, the primary (or why there is none), lag and read eligibility.
-/// No I/O and no clock of its own, so every rule is unit-testable.
+/// No I/O, no clock of its own and nothing mutable read (which backends are detached is an input), so every rule is
+/// unit-testable.
 /// </summary>
 internal static class SnapshotBuilder
 {
     /// <summary>How many primary positions a snapshot remembers for read-your-writes.</summary>
     internal const int LsnHistoryLength = 32;
 
+    /// <summary>The next snapshot, with the detached flags read from the backends now (for callers without their own copy).</summary>
     public static ClusterSnapshot Build(ClusterSnapshot previous, IReadOnlyList<BackendObservation> observations,
+        RoutingOptions options, DateTimeOffset now, long startedTimestamp = 0)
+        => Build(previous, observations, DetachedFlags(previous), options, now, startedTimestamp);
+
+    /// <summary>Which of the snapshot's backends are detached right now (<see cref="Backend.Detached"/>), in node order.</summary>
+    public static bool[] DetachedFlags(ClusterSnapshot snapshot)
+    {
+        var flags = new bool[snapshot.Nodes.Length];
+        for (var i = 0; i < flags.Length; i++)
+            flags[i] = snapshot.Nodes[i].Backend.Detached;
+        return flags;
+    }
+
+    /// <summary>The next snapshot from the previous one, this round's observations and the detached flags, in node order.</summary>
+    public static ClusterSnapshot Build(ClusterSnapshot previous, IReadOnlyList<BackendObservation> observations, IReadOnlyList<bool> detached,
         RoutingOptions options, DateTimeOffset now, long startedTimestamp = 0)
     {
         var count = previous.Nodes.Length;
@@ -35,7 +51,6 @@ internal static class SnapshotBuilder
         {
             var o = observations[i];
             var prev = previous.Nodes[i];
-            var backend = prev.Backend;
             if (o.IsPending)
             {
                 // No news: as the previous snapshot saw it (only the cluster-wide pass below may fence it).
@@ -65,7 +80,7 @@ internal static class SnapshotBuilder
                 if (down)
                     reasons[i] = string.Create(CultureInfo.InvariantCulture, $"{failures[i]} failed health check(s)");
             }
-            if (backend.Detached)
+            if (detached[i])
             {
                 states[i] = BackendState.Detached;
                 reasons[i] = "detached";
@@ -74,7 +89,8 @@ internal static class SnapshotBuilder
 
         // Pass 2: the primary. Old timelines are fenced; a tie on the highest timeline means no writable primary.
         var primaryIndex = -1;
-        string? problem = null;
+        var problem = ClusterProblem.None;
+        string? problemMessage = null;
         var primaries = 0;
         for (var i = 0; i < count; i++)
         {
@@ -103,11 +119,13 @@ internal static class SnapshotBuilder
                     reasons[i] = "two primaries on the same timeline";
                 }
             }
-            problem = string.Create(CultureInfo.InvariantCulture, $"two primaries on timeline {highest} ({string.Join(", ", names)}): no writable primary until one is demoted or fenced");
+            problem = ClusterProblem.TwoPrimaries;
+            problemMessage = string.Create(CultureInfo.InvariantCulture, $"two primaries on timeline {highest} ({string.Join(", ", names)}): no writable primary until one is demoted or fenced");
         }
         else if (primaries == 0)
         {
-            problem = "no primary: no backend that is up answered as a primary on the highest timeline";
+            problem = ClusterProblem.NoPrimary;
+            problemMessage = "no primary: no backend that is up answered as a primary on the highest timeline";
         }
 
         // With the primary unreachable (a failover in progress) standbys still serve reads: they cannot be ahead of the
@@ -201,7 +219,7 @@ internal static class SnapshotBuilder
             next[keep] = new LsnSample(startedTimestamp, insert);
             history = next;
         }
-        return new ClusterSnapshot(nodes, primaryNode, problem, [.. candidates], highest, primaryLsn, previous.Version + 1, now, startedTimestamp, history);
+        return new ClusterSnapshot(nodes, primaryNode, problem, problemMessage, [.. candidates], highest, primaryLsn, previous.Version + 1, now, startedTimestamp, history);
     }
 
     // A server with no news whose state the cluster-wide pass changed (a primary fenced by a newer timeline).

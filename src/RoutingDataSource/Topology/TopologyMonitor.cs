@@ -151,6 +151,8 @@ internal sealed class TopologyMonitor : IAsyncDisposable
 
     private async Task RoundAsync(DateTimeOffset startedAt, long startedTimestamp, CancellationToken stop)
     {
+        // Read once, as the round starts: the snapshot is built from this copy, not from the mutable flags.
+        var detached = SnapshotBuilder.DetachedFlags(_current);
         var tasks = new Task<BackendObservation>[_backends.Length];
         for (var i = 0; i < _backends.Length; i++)
             tasks[i] = BackendProbe.ProbeAsync(_backends[i].ProbePool, _options.HealthCheckTimeout, _time, stop);
@@ -163,7 +165,7 @@ internal sealed class TopologyMonitor : IAsyncDisposable
             await Task.WhenAny(all, Task.Delay(_options.HealthCheckInterval, _time, stop)).ConfigureAwait(false);
             stop.ThrowIfCancellationRequested();
             if (!all.IsCompleted)
-                published = PublishInterim(tasks, startedAt, startedTimestamp);
+                published = PublishInterim(tasks, detached, startedAt, startedTimestamp);
         }
         var observations = await all.ConfigureAwait(false);
         for (var i = 0; i < observations.Length; i++)
@@ -173,11 +175,11 @@ internal sealed class TopologyMonitor : IAsyncDisposable
             else if (!observations[i].Reachable)
                 Log.ProbeFailed(_logger, _backends[i].Name, observations[i].Error);
         }
-        Publish(SnapshotBuilder.Build(_current, observations, _options, startedAt, startedTimestamp));
+        Publish(SnapshotBuilder.Build(_current, observations, detached, _options, startedAt, startedTimestamp));
     }
 
     // Returns which backends' observations the interim snapshot took in (null when none had answered yet).
-    private bool[]? PublishInterim(Task<BackendObservation>[] tasks, DateTimeOffset startedAt, long startedTimestamp)
+    private bool[]? PublishInterim(Task<BackendObservation>[] tasks, bool[] detached, DateTimeOffset startedAt, long startedTimestamp)
     {
         var interim = new BackendObservation[tasks.Length];
         var taken = new bool[tasks.Length];
@@ -192,7 +194,7 @@ internal sealed class TopologyMonitor : IAsyncDisposable
         }
         if (!any)
             return null;
-        Publish(SnapshotBuilder.Build(_current, interim, _options, startedAt, startedTimestamp));
+        Publish(SnapshotBuilder.Build(_current, interim, detached, _options, startedAt, startedTimestamp));
         return taken;
     }
 
@@ -270,10 +272,10 @@ internal sealed class TopologyMonitor : IAsyncDisposable
         var newPrimary = next.Primary?.Backend.Name;
         if (!string.Equals(oldPrimary, newPrimary, StringComparison.Ordinal))
         {
-            if (newPrimary is null && next.Problem is { } p && p.StartsWith("two primaries", StringComparison.Ordinal))
-                Log.SplitBrain(_logger, p);
+            if (newPrimary is null && next.Problem == ClusterProblem.TwoPrimaries)
+                Log.SplitBrain(_logger, next.ProblemMessage ?? "two primaries");
             else if (newPrimary is null)
-                Log.NoPrimary(_logger, next.Problem ?? "unknown");
+                Log.NoPrimary(_logger, next.ProblemMessage ?? "unknown");
             else
                 Log.PrimaryChanged(_logger, oldPrimary, newPrimary);
         }

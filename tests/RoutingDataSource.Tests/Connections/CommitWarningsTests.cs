@@ -1,5 +1,5 @@
 using Npgsql;
-using RoutingDataSource.Connections;
+using RoutingDataSource.Topology;
 
 namespace RoutingDataSource.Tests.Connections;
 

@@ -3,7 +3,7 @@ using static RoutingDataSource.Tests.Infrastructure.TestDataSources;
 
 namespace RoutingDataSource.Tests.Faults;
 
-/// <summary>A unit of work (<see cref="PgRoutingDataSource.ExecuteAsync(Func{Connections.RoutingConnection, CancellationToken, Task}, CancellationToken)"/>) whose primary hangs in the middle of it.</summary>
+/// <summary>A unit of work (<see cref="PgRoutingDataSource.ExecuteAsync(Func{RoutingConnection, CancellationToken, Task}, CancellationToken)"/>) whose primary hangs in the middle of it.</summary>
 [Collection("faults")]
 public sealed class UnitOfWorkFaultTests(FaultClusterFixture fixture)
 {

@@ -27,7 +27,7 @@ public sealed class ReadYourWritesTests(LagClusterFixture fx, ITestOutputHelper 
     private Task<PgRoutingDataSource> CreateAsync(Action<PgRoutingDataSourceBuilder>? configure = null)
         => TestDataSources.CreateAsync(fx.Cluster, configure);
 
-    private static async Task<long> InsertAsync(PgRoutingDataSource ds, RoutingDataSource.Connections.RoutingConnection? conn = null)
+    private static async Task<long> InsertAsync(PgRoutingDataSource ds, RoutingConnection? conn = null)
     {
         var id = Interlocked.Increment(ref _nextId);
         if (conn is null)

@@ -295,7 +295,7 @@ public sealed class AdoNetBehaviourTests(ClusterFixture fx)
         await using var cmd = abstractDs.CreateCommand("SELECT 3");
         Assert.Equal(3, await cmd.ExecuteScalarAsync());
         await using var conn = await abstractDs.OpenConnectionAsync();
-        Assert.IsType<RoutingDataSource.Connections.RoutingConnection>(conn);
+        Assert.IsType<RoutingConnection>(conn);
     }
 
     [Fact]

@@ -174,6 +174,41 @@ public sealed class RoutingRulesTests(ClusterFixture fx)
         Assert.Equal(0L, await fx.Cluster.Primary.ScalarAsync<long>("SELECT count(*) FROM items WHERE owner = 'sql-tx'"));
     }
 
+    [Fact]
+    public async Task Session_state_set_inside_a_read_only_transaction_ends_with_it()
+    {
+        // README, Known limits: it stays on the standby only until the transaction ends; the session is not left
+        // pinned to a standby, where a later write would be refused.
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "BEGIN READ ONLY");
+        Assert.Contains(await ServerPortAsync(conn), StandbyPorts);
+        await NonQueryAsync(conn, "SET application_name = 'set-in-ro-tx'");
+        await NonQueryAsync(conn, "COMMIT");
+        Assert.Equal(1, await NonQueryAsync(conn, "INSERT INTO items(owner, v) VALUES ('after-ro-tx', 'a')"));
+        Assert.Null(conn.PinnedConnection);
+    }
+
+    [Theory]
+    [InlineData("BEGIN")]
+    [InlineData("api")]
+    public async Task Session_state_set_by_the_first_statement_of_a_transaction_outlives_its_commit(string begin)
+    {
+        // On a plain connection a SET (not SET LOCAL) made inside a transaction stays after the COMMIT.
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        var tx = begin == "api" ? await conn.BeginTransactionAsync() : null;
+        if (tx is null)
+            await NonQueryAsync(conn, "BEGIN");
+        await NonQueryAsync(conn, "SET application_name = 'set-in-tx'");
+        if (tx is null)
+            await NonQueryAsync(conn, "COMMIT");
+        else
+            await tx.CommitAsync();
+        Assert.Equal("set-in-tx", await ScalarAsync(conn, "SELECT current_setting('application_name')"));
+        Assert.Equal(PrimaryPort, await ServerPortAsync(conn));
+    }
+
     [Theory]
     [InlineData("SET search_path TO public")]
     [InlineData("SET application_name = 'pinned'")]

@@ -90,7 +90,8 @@ public sealed class SnapshotBuilderTests : IAsyncDisposable
         Assert.Equal("n1", s.Primary!.Backend.Name);
         Assert.Equal(BackendState.Fenced, s.Nodes[0].State);
         Assert.Contains("timeline", s.Nodes[0].Reason, StringComparison.Ordinal);
-        Assert.Null(s.Problem);
+        Assert.Equal(ClusterProblem.None, s.Problem);
+        Assert.Null(s.ProblemMessage);
     }
 
     [Fact]
@@ -107,7 +108,29 @@ public sealed class SnapshotBuilderTests : IAsyncDisposable
     {
         var s = Round(ClusterSnapshot.Initial(_backends), Primary(100), Primary(100), Standby(100));
         Assert.Null(s.Primary);
-        Assert.StartsWith("two primaries", s.Problem, StringComparison.Ordinal);
+        Assert.Equal(ClusterProblem.TwoPrimaries, s.Problem);
+        Assert.StartsWith("two primaries", s.ProblemMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void No_primary_is_its_own_problem_with_its_message()
+    {
+        var s = Round(ClusterSnapshot.Initial(_backends), Failed(), Standby(100), Standby(100));
+        Assert.Equal(ClusterProblem.NoPrimary, s.Problem);
+        Assert.StartsWith("no primary", s.ProblemMessage, StringComparison.Ordinal);
+        Assert.Equal(ClusterProblem.NotProbedYet, ClusterSnapshot.Initial(_backends).Problem);
+    }
+
+    [Fact]
+    public void Which_backends_are_detached_is_an_input_not_read_from_the_backends()
+    {
+        var prev = ClusterSnapshot.Initial(_backends);
+        BackendObservation[] obs = [Primary(100), Standby(100), Standby(100)];
+        var s = SnapshotBuilder.Build(prev, obs, [false, true, false], _options, T0);
+        Assert.False(_backends[1].Detached);
+        Assert.Equal(BackendState.Detached, s.Nodes[1].State);
+        Assert.Equal(["n2"], s.ReadCandidates.Select(n => n.Backend.Name));
+        Assert.Equal(BackendState.Up, SnapshotBuilder.Build(prev, obs, [false, false, false], _options, T0).Nodes[1].State);
     }
 
     [Fact]

@@ -1,4 +1,4 @@
-namespace RoutingDataSource.Connections;
+namespace RoutingDataSource.Routing;
 
 /// <summary>Where a logical connection is in its transaction.</summary>
 internal enum TransactionPhase : byte

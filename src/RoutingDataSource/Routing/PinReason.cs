@@ -1,4 +1,4 @@
-namespace RoutingDataSource.Connections;
+namespace RoutingDataSource.Routing;
 
 /// <summary>Why a logical connection holds on to one physical connection between statements.</summary>
 internal enum PinReason : byte

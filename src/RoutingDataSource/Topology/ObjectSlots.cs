@@ -1,4 +1,4 @@
-namespace RoutingDataSource.Connections;
+namespace RoutingDataSource.Topology;
 
 /// <summary>
 /// A fixed number of slots holding reusable objects, rented and returned with one compare-and-swap each: no lock and

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using Npgsql;
 
-namespace RoutingDataSource.Connections;
+namespace RoutingDataSource.Topology;
 
 /// <summary>
 /// Watches a backend's physical connections for PostgreSQL's sign that a commit was not replicated as promised: when a

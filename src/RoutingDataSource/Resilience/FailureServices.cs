@@ -1,0 +1,30 @@
+using Microsoft.Extensions.Logging;
+using RoutingDataSource.Diagnostics;
+using RoutingDataSource.Topology;
+
+namespace RoutingDataSource.Resilience;
+
+/// <summary>What a failed statement reaches in its data source: the monitor to re-probe, metrics, the log and the clock.</summary>
+internal sealed class FailureServices(TopologyMonitor monitor, RoutingMetrics metrics, ILogger logger, TimeProvider time)
+{
+    public TopologyMonitor Monitor { get; } = monitor;
+
+    public RoutingMetrics Metrics { get; } = metrics;
+
+    public ILogger Logger { get; } = logger;
+
+    public TimeProvider Time { get; } = time;
+
+    /// <summary>The cluster's problem in words, for an exception's <see cref="RoutingException.ClusterState"/>.</summary>
+    public string? ClusterState => Monitor.Current.ProblemMessage;
+}
+
+/// <summary>The logical connection a statement failed on, as far as the failure translation needs it.</summary>
+internal interface IFailureSite
+{
+    /// <summary>The data source's reactions to failures.</summary>
+    FailureServices FailureServices { get; }
+
+    /// <summary>Unpins after the pinned server was lost and returns the exception that tells the caller what was lost.</summary>
+    RoutingException OnPinnedConnectionLost(Exception? cause);
+}

@@ -1,0 +1,170 @@
+using System.Data;
+using RoutingDataSource.Classification;
+
+namespace RoutingDataSource.Routing;
+
+/// <summary>
+/// The session engine of a logical connection as pure functions of (statement, session state): which role of
+/// server each statement runs on (the pinned one, the primary, or a standby that <see cref="BackendSelector"/> picks
+/// from the cluster snapshot), when the session pins a server and lets it go, and how a transaction is begun, bound
+/// to one server and ended. Every transition of <see cref="SessionState"/> is here; the connection only holds the
+/// physical connections and does what the decision says. No I/O, no clock, no allocation.
+/// </summary>
+internal static class SessionRouter
+{
+    /// <summary>Decides what the connection does with one statement, and the state once it has its physical connection.</summary>
+    public static RoutingDecision Decide(in StatementFacts statement, in SessionState state)
+    {
+        var c = statement.Classification;
+        var route = statement.Route;
+        if (statement.Deferrable && c.Kind == StatementKind.TransactionControl && c.StatementCount == 1)
+        {
+            switch (c.TransactionControl)
+            {
+                // A lone BEGIN waits for the next statement, which binds the transaction: a following
+                // SET TRANSACTION READ ONLY may send it to a standby.
+                case TransactionControlKind.Begin when state.Transaction == TransactionPhase.None && state.Pin == PinReason.None:
+                    return new RoutingDecision(SessionAction.Consume, RoutingTarget.Pinned, state with
+                    {
+                        Transaction = TransactionPhase.Pending,
+                        ApiTransaction = false,
+                        ReadOnlyRequested = c.IsReadOnlyTransactionStart,
+                        Isolation = IsolationLevel.Unspecified,
+                        PendingBegin = statement.Text,
+                    });
+                // COMMIT/ROLLBACK of a deferred, still empty transaction: nothing to send. With AND CHAIN the
+                // transaction simply stays pending.
+                case TransactionControlKind.Commit or TransactionControlKind.Rollback
+                    when state.Transaction == TransactionPhase.Pending && !state.ApiTransaction:
+                    return new RoutingDecision(SessionAction.Consume, RoutingTarget.Pinned, c.ChainsTransaction ? state : EndTransaction(state));
+                case TransactionControlKind.Commit
+                    when !c.ChainsTransaction && state.Transaction == TransactionPhase.Active && !state.ApiTransaction && state.Pin != PinReason.None:
+                    return new RoutingDecision(SessionAction.CommitPinned, RoutingTarget.Pinned, EndTransaction(state));
+            }
+        }
+
+        if (state.Pin != PinReason.None)
+        {
+            var next = state;
+            // SET inside a read-write transaction outlives the COMMIT; inside a read-only one it ends with it (README,
+            // Known limits), and the session is not left pinned to a standby.
+            if (route.Kind == StatementKind.SessionState && state.Pin == PinReason.Transaction && !state.ReadOnlyTransaction)
+                next = next with { Pin = PinReason.Session };
+            if (statement.IsLoneBegin && state.Transaction == TransactionPhase.None)
+                next = next with { Transaction = TransactionPhase.Active };
+            return new RoutingDecision(SessionAction.Run, RoutingTarget.Pinned, next);
+        }
+
+        if (state.Transaction == TransactionPhase.Pending)
+            return Bind(c, route, state);
+
+        // Autocommit, not pinned: reads (and a lone BEGIN READ ONLY) to a standby, the rest to the primary.
+        var target = route.StandbyAllowed || (statement.IsLoneBegin && c.IsReadOnlyTransactionStart) ? RoutingTarget.Standby : RoutingTarget.Primary;
+        var pinAfter = route.Kind == StatementKind.SessionState
+            || (c.Kind == StatementKind.TransactionControl && (c.StatementCount > 1 || statement.IsBegin));
+        if (!pinAfter)
+            return new RoutingDecision(SessionAction.Run, target, state, KeepPrimarySession: route.Kind != StatementKind.Read);
+        var pinned = statement.IsLoneBegin
+            ? state with { Pin = PinReason.Transaction, Transaction = TransactionPhase.Active, ReadOnlyTransaction = target == RoutingTarget.Standby }
+            : state with { Pin = PinReason.Session };
+        return new RoutingDecision(SessionAction.Run, target, pinned, PinAfter: true);
+    }
+
+    /// <summary>
+    /// The first statement of a pending transaction binds it: to a standby when it was declared read-only (by its
+    /// BEGIN, the read-only API, or this statement being <c>SET TRANSACTION READ ONLY</c>), else to the primary.
+    /// </summary>
+    private static RoutingDecision Bind(SqlClassification first, in StatementRoute route, in SessionState state)
+    {
+        var setsReadOnly = first is { Kind: StatementKind.TransactionControl, TransactionControl: TransactionControlKind.SetTransaction, IsReadOnlyTransactionStart: true };
+        var target = state.ReadOnlyRequested || setsReadOnly ? RoutingTarget.Standby : RoutingTarget.Primary;
+        // On a standby every transaction is read-only already; on the primary the promise is made to hold, unless the
+        // first statement says it itself.
+        var readOnlyOnPrimary = state.ReadOnlyRequested && (state.ApiTransaction || !first.IsReadOnlyTransactionStart);
+        // A SET as the first statement of a read-write transaction outlives the COMMIT, as one later in it does. In a
+        // read-only transaction it lives on the standby only until the transaction ends (README, Known limits).
+        var pin = route.Kind == StatementKind.SessionState && target == RoutingTarget.Primary ? PinReason.Session : PinReason.Transaction;
+        return new RoutingDecision(SessionAction.Run, target,
+            state with { Pin = pin, Transaction = TransactionPhase.Active, ReadOnlyTransaction = target == RoutingTarget.Standby },
+            state.ApiTransaction ? TransactionBind.Api : TransactionBind.Sql, readOnlyOnPrimary, PinAfter: true);
+    }
+
+    /// <summary>
+    /// <c>BeginTransaction</c> / <c>BeginReadOnlyTransactionAsync</c>: pending until its first statement binds it,
+    /// or begun at once on the pinned server. Null when a transaction is already open (no nesting).
+    /// </summary>
+    public static SessionState? BeginApiTransaction(in SessionState state, IsolationLevel isolation, bool readOnly)
+    {
+        if (state.InTransaction)
+            return null;
+        return state with
+        {
+            Transaction = state.Pin != PinReason.None ? TransactionPhase.Active : TransactionPhase.Pending,
+            ApiTransaction = true,
+            ReadOnlyRequested = readOnly,
+            Isolation = isolation,
+            PendingBegin = null,
+        };
+    }
+
+    /// <summary>Whether <paramref name="state"/> says an API transaction is to be begun at once on the pinned server.</summary>
+    public static bool BeginsOnPinned(in SessionState state) => state is { ApiTransaction: true, Transaction: TransactionPhase.Active };
+
+    /// <summary>
+    /// After a statement ran: writes outside a transaction count for read-your-writes at once, a transaction's only at
+    /// its COMMIT; a lone SQL COMMIT/ROLLBACK of the session's SQL transaction ends it (AND CHAIN starts the next one).
+    /// </summary>
+    public static StatementOutcome AfterStatement(in StatementFacts statement, in SessionState state)
+    {
+        var c = statement.Classification;
+        var wrote = statement.Route.Kind != StatementKind.Read;
+        if (!state.InTransaction)
+            return new StatementOutcome(state, MarkWrite: wrote);
+        if (c is { Kind: StatementKind.TransactionControl, StatementCount: 1, TransactionControl: TransactionControlKind.Commit or TransactionControlKind.Rollback }
+            && state.Transaction == TransactionPhase.Active && !state.ApiTransaction)
+        {
+            var marks = c.TransactionControl == TransactionControlKind.Commit && state.TransactionWrote;
+            return c.ChainsTransaction
+                ? new StatementOutcome(state with { TransactionWrote = false }, marks)
+                : new StatementOutcome(EndTransaction(state), marks, EndsTransaction: true);
+        }
+        if (wrote && c.Kind != StatementKind.TransactionControl)
+            return new StatementOutcome(state with { TransactionWrote = true }, MarkWrite: false);
+        return new StatementOutcome(state, MarkWrite: false);
+    }
+
+    /// <summary>The transaction ended (COMMIT, ROLLBACK, or it was lost): a pin it made is released.</summary>
+    public static SessionState EndTransaction(in SessionState state) => state with
+    {
+        Transaction = TransactionPhase.None,
+        ApiTransaction = false,
+        ReadOnlyTransaction = false,
+        TransactionWrote = false,
+        PendingBegin = null,
+        Pin = state.Pin == PinReason.Transaction ? PinReason.None : state.Pin,
+    };
+
+    /// <summary>The pinned server was lost: its transaction and session state with it; the next statement starts clean.</summary>
+    public static SessionState PinnedLost(in SessionState state) => EndTransaction(state) with { Pin = PinReason.None };
+
+    /// <summary>The pinned physical connection was dropped without a word to the server (abandoned or discarded): the session routes as unpinned.</summary>
+    public static SessionState PinDropped(in SessionState state) => state with { Pin = PinReason.None };
+
+    /// <summary>The escape hatch to a physical connection (or schema work that needs it) keeps the session there until it closes.</summary>
+    public static SessionState PinnedForSession(in SessionState state) => state with { Pin = PinReason.Session };
+
+    /// <summary>Closing the logical connection lets go of everything but what its reads must see.</summary>
+    public static SessionState Closed(in SessionState state) => SessionState.Initial with { LastWrite = state.LastWrite, TokenLsn = state.TokenLsn };
+
+    /// <summary>A write acknowledged at <paramref name="timestamp"/>.</summary>
+    public static SessionState Wrote(in SessionState state, long timestamp) => state with { LastWrite = timestamp };
+
+    /// <summary>A causality token: reads need at least <paramref name="lsn"/>.</summary>
+    public static SessionState RequireAtLeast(in SessionState state, ulong lsn) => state with { TokenLsn = Math.Max(state.TokenLsn, lsn) };
+}
+
+/// <summary>What a finished statement means for the session.</summary>
+/// <param name="Next">The session state from now on.</param>
+/// <param name="MarkWrite">Remember a write now (read-your-writes).</param>
+/// <param name="EndsTransaction">The transaction ended: dispose it, release a pin it made.</param>
+internal readonly record struct StatementOutcome(SessionState Next, bool MarkWrite, bool EndsTransaction = false);
