@@ -1,0 +1,157 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace RoutingDataSource.Tests.Configuration;
+
+/// <summary>
+/// <c>AddRoutingDataSource(configuration)</c> as an appsettings.json user meets it: every problem, conversion errors and
+/// unknown keys included, in the one exception thrown at host start, each with its configuration path. No server needed.
+/// </summary>
+public sealed class ConfigurationSectionTests
+{
+    private static IConfiguration Config(Dictionary<string, string?> values) => new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+
+    private static Dictionary<string, string?> TwoBackends() => new()
+    {
+        ["RoutingDataSource:Backends:0:Name"] = "n0",
+        ["RoutingDataSource:Backends:0:ConnectionString"] = "Host=127.0.0.1;Port=1;Username=app",
+        ["RoutingDataSource:Backends:0:Weight"] = "0",
+        ["RoutingDataSource:Backends:1:Name"] = "n1",
+        ["RoutingDataSource:Backends:1:ConnectionString"] = "Host=127.0.0.1;Port=2;Username=app",
+    };
+
+    private static OptionsValidationException StartFails(IConfiguration config, string section = "RoutingDataSource")
+    {
+        var services = new ServiceCollection();
+        services.AddRoutingDataSource(config.GetSection(section));
+        using var sp = services.BuildServiceProvider();
+        return Assert.Throws<OptionsValidationException>(() => sp.GetRequiredService<IStartupValidator>().Validate());
+    }
+
+    private static async Task<PgRoutingDataSource> StartsAsync(IConfiguration config, Func<ServiceProvider, Task<PgRoutingDataSource>> use)
+    {
+        var services = new ServiceCollection();
+        services.AddRoutingDataSource(config.GetSection("RoutingDataSource"));
+        await using var sp = services.BuildServiceProvider();
+        sp.GetRequiredService<IStartupValidator>().Validate();
+        return await use(sp);
+    }
+
+    [Fact]
+    public void A_weight_that_is_not_a_number_fails_start_with_its_path_instead_of_dropping_the_backend()
+    {
+        var values = TwoBackends();
+        values["RoutingDataSource:Backends:1:Weight"] = "heavy";
+        var e = StartFails(Config(values));
+        var problem = Assert.Single(e.Failures);
+        Assert.Contains("RoutingDataSource:Backends:1:Weight", problem, StringComparison.Ordinal);
+        Assert.Contains("'heavy'", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Misspelled_keys_fail_start_each_with_its_path()
+    {
+        var values = TwoBackends();
+        values["RoutingDataSource:Backends:1:Wieght"] = "2";
+        values["RoutingDataSource:HealthCheckIntervall"] = "00:00:05";
+        var e = StartFails(Config(values));
+        Assert.Equal(2, e.Failures.Count());
+        Assert.Contains(e.Failures, f => f.StartsWith("RoutingDataSource:Backends:1:Wieght: unknown setting", StringComparison.Ordinal));
+        Assert.Contains(e.Failures, f => f.StartsWith("RoutingDataSource:HealthCheckIntervall: unknown setting", StringComparison.Ordinal)
+                                         && f.Contains("HealthCheckInterval,", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Every_kind_of_problem_is_listed_together()
+    {
+        var values = TwoBackends();
+        values["RoutingDataSource:Backends:0:Weight"] = "-1";
+        values["RoutingDataSource:Backends:1:Weight"] = "heavy";
+        values["RoutingDataSource:HealthCheckTimeout"] = "soon";
+        values["RoutingDataSource:MaxReplicationLagBytes"] = "16MB";
+        values["RoutingDataSource:ReadYourWrites"] = "Always";
+        values["RoutingDataSource:PreferLowerLagStandby"] = "yes";
+        values["RoutingDataSource:HealthCheckInterval"] = "0s";
+        values["RoutingDataSource:Typo"] = "1";
+        var e = StartFails(Config(values));
+        Assert.Equal(
+        [
+            "RoutingDataSource:Backends:0 (n0): weight must be 0 or more (was -1).",
+            "RoutingDataSource:Backends:1:Weight: 'heavy' is not a whole number.",
+            "RoutingDataSource:HealthCheckInterval must be positive (was 00:00:00).",
+            "RoutingDataSource:HealthCheckTimeout: 'soon' is not a duration (e.g. \"00:00:01\", \"1s\", \"500ms\").",
+            "RoutingDataSource:MaxReplicationLagBytes: '16MB' is not a whole number.",
+            "RoutingDataSource:PreferLowerLagStandby: 'yes' is not true or false.",
+            "RoutingDataSource:ReadYourWrites: 'Always' is not one of None, Connection, DataSource.",
+            "RoutingDataSource:Typo: unknown setting (known here: Backends, ClassificationCacheSize, FailoverTimeout, HealthCheckInterval, HealthCheckMaxRetries, HealthCheckTimeout, MaxReplicationLag, MaxReplicationLagBytes, PreferLowerLagStandby, ReadOnlyFunctions, ReadYourWrites, ReadYourWritesWait, WriteFunctions).",
+        ], e.Failures.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void A_missing_or_misspelled_section_is_named()
+    {
+        var e = StartFails(Config(TwoBackends()), section: "RoutingDatasource:Cluster");
+        Assert.Contains(e.Failures, f => f.StartsWith("RoutingDatasource:Cluster: the configuration section is missing or empty", StringComparison.Ordinal));
+        Assert.DoesNotContain(e.Failures, f => f.Contains("call AddBackend", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_section_without_backends_names_where_they_go()
+    {
+        var e = StartFails(Config(new() { ["RoutingDataSource:HealthCheckInterval"] = "1s" }));
+        Assert.StartsWith("RoutingDataSource:Backends: no backend configured", Assert.Single(e.Failures), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_malformed_connection_string_names_the_backend_and_its_key()
+    {
+        var values = TwoBackends();
+        values["RoutingDataSource:Backends:1:ConnectionString"] = "Host=10.0.0.2;Password=hunter2;junk";
+        var problem = Assert.Single(StartFails(Config(values)).Failures);
+        Assert.StartsWith("RoutingDataSource:Backends:1:ConnectionString (n1): ", problem, StringComparison.Ordinal);
+        Assert.DoesNotContain("Format of the initialization string", problem, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_malformed_connection_string_given_to_the_builder_names_the_backend()
+    {
+        var b = new PgRoutingDataSourceBuilder();
+        b.AddBackend("n0", "Host=10.0.0.1;Password=hunter2;junk");
+        var problem = Assert.Single(Assert.Throws<RoutingConfigurationException>(() => b.Build()).Problems);
+        Assert.StartsWith("backend 'n0': ", problem, StringComparison.Ordinal);
+        Assert.DoesNotContain("Format of the initialization string", problem, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Durations_accept_the_coordinators_units()
+    {
+        var values = TwoBackends();
+        values["RoutingDataSource:HealthCheckInterval"] = "500ms";
+        values["RoutingDataSource:FailoverTimeout"] = "5s";
+        values["RoutingDataSource:MaxReplicationLag"] = "00:00:02";
+        values["RoutingDataSource:ReadYourWritesWait"] = "0.1s";
+        values["RoutingDataSource:readyourwrites"] = "datasource";
+        values["RoutingDataSource:WriteFunctions:0"] = "audit_write";
+        var ds = await StartsAsync(Config(values), sp => Task.FromResult(sp.GetRequiredService<PgRoutingDataSource>()));
+        Assert.Equal(TimeSpan.FromMilliseconds(500), ds.Options.HealthCheckInterval);
+        Assert.Equal(TimeSpan.FromSeconds(5), ds.Options.FailoverTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(2), ds.Options.MaxReplicationLag);
+        Assert.Equal(TimeSpan.FromMilliseconds(100), ds.Options.ReadYourWritesWait);
+        Assert.Equal(ReadYourWritesScope.DataSource, ds.Options.ReadYourWrites);
+        Assert.Contains("audit_write", ds.Options.WriteFunctions);
+    }
+
+    [Fact]
+    public async Task An_empty_value_clears_a_limit_that_may_be_null()
+    {
+        var values = TwoBackends();
+        values["RoutingDataSource:MaxReplicationLagBytes"] = "";
+        values["RoutingDataSource:MaxReplicationLag"] = "";
+        var ds = await StartsAsync(Config(values), sp => Task.FromResult(sp.GetRequiredService<PgRoutingDataSource>()));
+        Assert.Null(ds.Options.MaxReplicationLagBytes);
+        Assert.Null(ds.Options.MaxReplicationLag);
+    }
+}
