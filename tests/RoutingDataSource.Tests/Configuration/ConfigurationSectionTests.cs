@@ -154,4 +154,41 @@ public sealed class ConfigurationSectionTests
         Assert.Null(ds.Options.MaxReplicationLagBytes);
         Assert.Null(ds.Options.MaxReplicationLag);
     }
+
+    [Fact]
+    public async Task Keyed_registrations_read_their_own_sections_and_validate_each()
+    {
+        var config = Config(new()
+        {
+            ["Orders:Backends:0:Name"] = "o0",
+            ["Orders:Backends:0:ConnectionString"] = "Host=127.0.0.1;Port=1;Username=app",
+            ["Orders:FailoverTimeout"] = "2s",
+            ["Audit:Backends:0:Name"] = "a0",
+            ["Audit:Backends:0:ConnectionString"] = "Host=127.0.0.1;Port=2;Username=app",
+        });
+        var services = new ServiceCollection();
+        services.AddRoutingDataSource("orders", config.GetSection("Orders"));
+        services.AddRoutingDataSource("audit", config.GetSection("Audit"));
+        services.AddRoutingDataSource("builder", b => b.AddBackend("b0", "Host=127.0.0.1;Port=3"));
+        await using (var sp = services.BuildServiceProvider())
+        {
+            sp.GetRequiredService<IStartupValidator>().Validate();
+            Assert.Null(sp.GetService<PgRoutingDataSource>());
+            var orders = sp.GetRequiredKeyedService<PgRoutingDataSource>("orders");
+            Assert.Same(orders, sp.GetRequiredKeyedService<System.Data.Common.DbDataSource>("orders"));
+            Assert.Equal("o0", Assert.Single(orders.GetStatus().Backends).Name);
+            Assert.Equal(TimeSpan.FromSeconds(2), orders.Options.FailoverTimeout);
+            var audit = sp.GetRequiredKeyedService<PgRoutingDataSource>("audit");
+            Assert.Equal("a0", Assert.Single(audit.GetStatus().Backends).Name);
+            Assert.Equal(TimeSpan.FromSeconds(30), audit.Options.FailoverTimeout);
+            Assert.Equal("b0", Assert.Single(sp.GetRequiredKeyedService<PgRoutingDataSource>("builder").GetStatus().Backends).Name);
+        }
+
+        services.AddRoutingDataSource("broken", config.GetSection("Brokn"));
+        await using (var sp = services.BuildServiceProvider())
+        {
+            var e = Assert.Throws<OptionsValidationException>(() => sp.GetRequiredService<IStartupValidator>().Validate());
+            Assert.All(e.Failures, f => Assert.StartsWith("Brokn", f, StringComparison.Ordinal));
+        }
+    }
 }
