@@ -21,10 +21,7 @@ public sealed class WebApiSampleTests(ITestOutputHelper output)
             // Printed only when the test fails: the routing decisions that led there.
             ["Logging__LogLevel__RoutingDataSource"] = "Debug",
         };
-        for (var i = 0; i < cluster.Nodes.Count; i++)
-            environment[$"RoutingDataSource__Backends__{i}__ConnectionString"] = cluster.Nodes[i].ConnectionString;
-
-        await using var app = await SampleProcess.StartAsync("WebApi", environment, ct);
+        await using var app = await StartOnAsync(cluster, environment, ct);
         try
         {
             using var http = new HttpClient { BaseAddress = app.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
@@ -102,19 +99,11 @@ public sealed class WebApiSampleTests(ITestOutputHelper output)
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
         var ct = cts.Token;
         await using var cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 2 }, ct);
-        var environment = new Dictionary<string, string>
-        {
-            ["RoutingDataSource__HealthCheckInterval"] = "250ms",
-            // Also how long the sample's start-up DDL may wait for the first probe round: not too short on 2 busy cores.
-            ["RoutingDataSource__FailoverTimeout"] = "3s",
-        };
-        for (var i = 0; i < cluster.Nodes.Count; i++)
-            environment[$"RoutingDataSource__Backends__{i}__ConnectionString"] = cluster.Nodes[i].ConnectionString;
-
-        await using var app = await SampleProcess.StartAsync("WebApi", environment, ct);
+        // FailoverTimeout is also how long the sample's start-up DDL may wait for the first probe round: not too short on 2 busy cores.
+        await using var app = await StartOnAsync(cluster, new() { ["RoutingDataSource__HealthCheckInterval"] = "250ms", ["RoutingDataSource__FailoverTimeout"] = "3s" }, ct);
+        using var http = new HttpClient { BaseAddress = app.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
         try
         {
-            using var http = new HttpClient { BaseAddress = app.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
             await cluster.Primary.StopAsync(immediate: true, ct);
             // Once the monitor has seen the primary go, a write waits FailoverTimeout (3 s) for a new one, then gives up.
             while (true)
@@ -141,6 +130,14 @@ public sealed class WebApiSampleTests(ITestOutputHelper output)
             output.WriteLine(app.Output);
             throw;
         }
+    }
+
+    /// <summary>The sample on <paramref name="cluster"/>: its appsettings.json names n0 (weight 0), n1, n2; only the connection strings are overridden.</summary>
+    private static Task<SampleProcess> StartOnAsync(LocalPgCluster cluster, Dictionary<string, string> environment, CancellationToken ct)
+    {
+        for (var i = 0; i < cluster.Nodes.Count; i++)
+            environment[$"RoutingDataSource__Backends__{i}__ConnectionString"] = cluster.Nodes[i].ConnectionString;
+        return SampleProcess.StartAsync("WebApi", environment, ct);
     }
 
     private sealed record ItemDto(long Id, string Name, string? ServedBy);

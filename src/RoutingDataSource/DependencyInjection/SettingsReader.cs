@@ -35,8 +35,8 @@ internal static class SettingsReader
                 ReadBackends(child, settings.Backends, problems);
             else if (OptionProperties.FirstOrDefault(p => string.Equals(p.Name, child.Key, StringComparison.OrdinalIgnoreCase)) is { } property)
                 ReadOption(child, property, settings.Options, problems);
-            else
-                problems.Add(Unknown(child, TopLevelKeys));
+            else if (path is not null)
+                problems.Add(Unknown(child, TopLevelKeys)); // a section's every key is ours; a whole root also holds Logging etc.
         }
     }
 

@@ -12,6 +12,15 @@ public sealed class ConfigurationSectionTests
 {
     private static IConfiguration Config(Dictionary<string, string?> values) => new ConfigurationBuilder().AddInMemoryCollection(values).Build();
 
+    /// <summary>Backends n0 (weight 0) and n1, with <paramref name="settings"/> ("Key=Value" under RoutingDataSource) over them.</summary>
+    private static Dictionary<string, string?> TwoBackends(params string[] settings)
+    {
+        var values = TwoBackends();
+        foreach (var setting in settings)
+            values["RoutingDataSource:" + setting[..setting.IndexOf('=', StringComparison.Ordinal)]] = setting[(setting.IndexOf('=', StringComparison.Ordinal) + 1)..];
+        return values;
+    }
+
     private static Dictionary<string, string?> TwoBackends() => new()
     {
         ["RoutingDataSource:Backends:0:Name"] = "n0",
@@ -65,15 +74,8 @@ public sealed class ConfigurationSectionTests
     [Fact]
     public void Every_kind_of_problem_is_listed_together()
     {
-        var values = TwoBackends();
-        values["RoutingDataSource:Backends:0:Weight"] = "-1";
-        values["RoutingDataSource:Backends:1:Weight"] = "heavy";
-        values["RoutingDataSource:HealthCheckTimeout"] = "soon";
-        values["RoutingDataSource:MaxReplicationLagBytes"] = "16MB";
-        values["RoutingDataSource:ReadYourWrites"] = "Always";
-        values["RoutingDataSource:PreferLowerLagStandby"] = "yes";
-        values["RoutingDataSource:HealthCheckInterval"] = "0s";
-        values["RoutingDataSource:Typo"] = "1";
+        var values = TwoBackends("Backends:0:Weight=-1", "Backends:1:Weight=heavy", "HealthCheckTimeout=soon", "MaxReplicationLagBytes=16MB",
+            "ReadYourWrites=Always", "PreferLowerLagStandby=yes", "HealthCheckInterval=0s", "Typo=1");
         var e = StartFails(Config(values));
         Assert.Equal(
         [
@@ -128,13 +130,8 @@ public sealed class ConfigurationSectionTests
     [Fact]
     public async Task Durations_accept_the_coordinators_units()
     {
-        var values = TwoBackends();
-        values["RoutingDataSource:HealthCheckInterval"] = "500ms";
-        values["RoutingDataSource:FailoverTimeout"] = "5s";
-        values["RoutingDataSource:MaxReplicationLag"] = "00:00:02";
-        values["RoutingDataSource:ReadYourWritesWait"] = "0.1s";
-        values["RoutingDataSource:readyourwrites"] = "datasource";
-        values["RoutingDataSource:WriteFunctions:0"] = "audit_write";
+        var values = TwoBackends("HealthCheckInterval=500ms", "FailoverTimeout=5s", "MaxReplicationLag=00:00:02", "ReadYourWritesWait=0.1s",
+            "readyourwrites=datasource", "WriteFunctions:0=audit_write");
         var ds = await StartsAsync(Config(values), sp => Task.FromResult(sp.GetRequiredService<PgRoutingDataSource>()));
         Assert.Equal(TimeSpan.FromMilliseconds(500), ds.Options.HealthCheckInterval);
         Assert.Equal(TimeSpan.FromSeconds(5), ds.Options.FailoverTimeout);
