@@ -86,8 +86,50 @@ public sealed class ConfigurationSectionTests
             "RoutingDataSource:MaxReplicationLagBytes: '16MB' is not a whole number.",
             "RoutingDataSource:PreferLowerLagStandby: 'yes' is not true or false.",
             "RoutingDataSource:ReadYourWrites: 'Always' is not one of None, Connection, DataSource.",
-            "RoutingDataSource:Typo: unknown setting (known here: Backends, ClassificationCacheSize, FailoverTimeout, HealthCheckInterval, HealthCheckMaxRetries, HealthCheckTimeout, MaxReplicationLag, MaxReplicationLagBytes, PreferLowerLagStandby, ReadOnlyFunctions, ReadYourWrites, ReadYourWritesWait, WriteFunctions).",
+            "RoutingDataSource:Typo: unknown setting (known here: Backends, ClassificationCacheSize, FailoverTimeout, " + string.Join(", ", KnownAfterFailoverTimeout()) + ").",
         ], e.Failures.Order(StringComparer.Ordinal));
+    }
+
+    // Every public option is a setting (a new one included): the list a misspelled key is answered with.
+    private static IEnumerable<string> KnownAfterFailoverTimeout()
+        => typeof(RoutingOptions).GetProperties().Select(p => p.Name).Where(n => string.CompareOrdinal(n, "FailoverTimeout") > 0).Order(StringComparer.Ordinal);
+
+    [Fact]
+    public void Every_option_can_be_read_from_configuration()
+    {
+        var values = TwoBackends();
+        foreach (var p in typeof(RoutingOptions).GetProperties())
+        {
+            var type = Nullable.GetUnderlyingType(p.PropertyType) ?? p.PropertyType;
+            var key = $"RoutingDataSource:{p.Name}";
+            if (type == typeof(TimeSpan))
+                values[key] = "1s";
+            else if (type.IsEnum)
+                values[key] = Enum.GetNames(type)[0];
+            else if (type == typeof(bool))
+                values[key] = "true";
+            else if (typeof(IEnumerable<string>).IsAssignableFrom(type))
+                values[key + ":0"] = "f_" + p.Name.ToLowerInvariant();
+            else
+                values[key] = "1";
+        }
+        var services = new ServiceCollection();
+        services.AddRoutingDataSource(Config(values).GetSection("RoutingDataSource"));
+        using var sp = services.BuildServiceProvider();
+        sp.GetRequiredService<IStartupValidator>().Validate();
+    }
+
+    [Fact]
+    public async Task A_whole_configuration_root_is_read_without_reporting_its_other_keys()
+    {
+        var values = TwoBackends();
+        values["Logging:LogLevel:Default"] = "Information";
+        var root = new ConfigurationBuilder().AddInMemoryCollection(values.ToDictionary(v => v.Key.Replace("RoutingDataSource:", "", StringComparison.Ordinal), v => v.Value)).Build();
+        var services = new ServiceCollection();
+        services.AddRoutingDataSource(root);
+        await using var sp = services.BuildServiceProvider();
+        sp.GetRequiredService<IStartupValidator>().Validate();
+        Assert.Equal(["n0", "n1"], sp.GetRequiredService<PgRoutingDataSource>().GetStatus().Backends.Select(b => b.Name));
     }
 
     [Fact]
