@@ -51,9 +51,10 @@ internal static class BackendConnectionString
             }
             catch (Exception k) when (k is ArgumentException or FormatException or InvalidCastException or OverflowException)
             {
-                return k is ArgumentException && k.Message.Contains("not supported", StringComparison.OrdinalIgnoreCase)
-                    ? $"'{key}' is not an Npgsql connection string keyword."
-                    : $"the value of '{key}' is not valid for it.";
+                // Npgsql's ContainsKey answers whether the keyword exists, not whether it is set.
+                return new NpgsqlConnectionStringBuilder().ContainsKey(key)
+                    ? $"the value of '{key}' is not valid."
+                    : $"'{key}' is not an Npgsql connection string keyword.";
             }
         }
         return e.Message;

@@ -169,6 +169,18 @@ public sealed class ConfigurationSectionTests
         Assert.DoesNotContain("hunter2", problem, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Host=10.0.0.1;Port=abc;Password=hunter2", "the value of 'port' is not valid")]
+    [InlineData("Host=10.0.0.1;Hots=10.0.0.2;Password=hunter2", "'hots' is not an Npgsql connection string keyword")]
+    public void A_connection_string_with_a_bad_key_or_value_names_the_key(string connectionString, string expected)
+    {
+        var b = new PgRoutingDataSourceBuilder();
+        b.AddBackend("n0", connectionString);
+        var problem = Assert.Single(Assert.Throws<RoutingConfigurationException>(() => b.Build()).Problems);
+        Assert.True(problem.Contains(expected, StringComparison.Ordinal), problem);
+        Assert.DoesNotContain("hunter2", problem, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Durations_accept_the_coordinators_units()
     {
