@@ -115,7 +115,7 @@ public sealed class PgRoutingDataSourceBuilder
             else if (!names.Add(name))
                 problems.Add($"{label}: the name is used twice.");
             if (weight < 0)
-                problems.Add(string.Create(CultureInfo.InvariantCulture, $"{label}: weight must be 0 or more (was {weight})."));
+                problems.Add(string.Create(CultureInfo.InvariantCulture, $"{Label(i, name, path, "Weight")}: weight must be 0 or more (was {weight})."));
             var csLabel = Label(i, name, path, "ConnectionString");
             if (BackendConnectionString.TryParse(cs, out var csb, out var error))
             {

@@ -79,7 +79,7 @@ public sealed class ConfigurationSectionTests
         var e = StartFails(Config(values));
         Assert.Equal(
         [
-            "RoutingDataSource:Backends:0 (n0): weight must be 0 or more (was -1).",
+            "RoutingDataSource:Backends:0:Weight (n0): weight must be 0 or more (was -1).",
             "RoutingDataSource:Backends:1:Weight: 'heavy' is not a whole number.",
             "RoutingDataSource:HealthCheckInterval must be positive (was 00:00:00).",
             "RoutingDataSource:HealthCheckTimeout: 'soon' is not a duration (e.g. \"00:00:01\", \"1s\", \"500ms\").",
