@@ -122,10 +122,20 @@ cmd_chaos() {
   dotnet run --project benchmarks/RoutingDataSource.Chaos -c Release --no-build -- "$@"
 }
 
+# ./build.sh pack   the .nupkg files in artifacts/packages, versioned VersionPrefix-dev.<UTC date and time> (a new version
+# each time, so a consuming app's restore never serves a stale cached copy). RDS_VERSION_SUFFIX overrides the suffix
+# (RDS_VERSION_SUFFIX= for a release version); RDS_REPOSITORY_URL the repository URL (default: git remote origin).
 cmd_pack() {
   ensure_dotnet
   rm -rf "$ROOT/artifacts/packages"
-  quietly pack dotnet pack "$SLN" -c Release --no-restore -o "$ROOT/artifacts/packages"
+  local suffix=${RDS_VERSION_SUFFIX-dev.$(date -u +%Y%m%d%H%M%S)}
+  local url=${RDS_REPOSITORY_URL:-$(git remote get-url origin 2>/dev/null || true)}
+  local commit
+  commit=$(git rev-parse HEAD 2>/dev/null || true)
+  local props=("-p:VersionSuffix=$suffix")
+  [ -n "$url" ] && props+=("-p:RepositoryUrl=$url")
+  [ -n "$commit" ] && props+=("-p:RepositoryCommit=$commit")
+  quietly pack dotnet pack "$SLN" -c Release --no-restore -o "$ROOT/artifacts/packages" "${props[@]}"
   say "packages in artifacts/packages:"
   ls -1 "$ROOT/artifacts/packages"
 }
@@ -139,7 +149,8 @@ usage: ./build.sh <verb> [args]
                               all parts, or throughput | failover | micro; results in benchmarks/results/
   chaos  [faults] [seed]      install prerequisites, run the chaos soak (default 30 faults, random seed):
                               crashes, freezes and cuts under a checked workload; results in benchmarks/results/
-  pack                        write the .nupkg files to artifacts/packages
+  pack                        write the .nupkg files to artifacts/packages (version 0.1.0-dev.<UTC time>;
+                              RDS_VERSION_SUFFIX overrides the suffix, RDS_REPOSITORY_URL the repository URL)
 USAGE
 }
 

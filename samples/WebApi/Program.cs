@@ -2,6 +2,7 @@ using System.Text.Json.Serialization;
 using Dapper;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using RoutingDataSource;
+using RoutingDataSource.HealthChecks;
 using WebApiSample;
 
 // Run it against your cluster (appsettings.json, or environment overrides of the connection strings):
@@ -15,8 +16,12 @@ var builder = WebApplication.CreateBuilder(args);
 builder.Services.AddRoutingDataSource(builder.Configuration.GetSection("RoutingDataSource"));
 builder.Services.AddHealthChecks().AddRoutingDataSource(tags: ["ready"]);
 builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
+// A RoutingException (no primary during a failover, ...) becomes a 503 ProblemDetails with Retry-After, not a 500.
+builder.Services.AddProblemDetails();
+builder.Services.AddExceptionHandler<RoutingProblems>();
 
 var app = builder.Build();
+app.UseExceptionHandler();
 var dataSource = app.Services.GetRequiredService<PgRoutingDataSource>();
 
 // DDL is a write: it goes to the primary (and waits up to FailoverTimeout for one).
@@ -25,7 +30,7 @@ await using (var conn = await dataSource.OpenConnectionAsync())
 
 // Healthy: primary and every standby serving reads (200). Degraded: a standby down or lagging, reads may fall back to
 // the primary (200). Unhealthy: no writable primary (503).
-app.MapHealthChecks("/health", new HealthCheckOptions { ResponseWriter = HealthResponse.WriteAsync });
+app.MapHealthChecks("/health", new HealthCheckOptions { ResponseWriter = RoutingHealthResponseWriter.WriteAsync });
 
 app.MapGet("/status", (PgRoutingDataSource ds) => Results.Ok(ds.GetStatus()));
 app.MapGet("/status.txt", (PgRoutingDataSource ds) => Results.Text(ds.GetStatus().ToString()));

@@ -67,9 +67,14 @@ internal static class ClusterHealth
         {
             backends.Add(new Dictionary<string, object?>(StringComparer.Ordinal)
             {
+                // name, host, port, role, state, timeline, lagBytes: as the coordinator's GET /cluster names its members' fields.
                 ["name"] = b.Name,
+                ["host"] = b.Host,
+                ["port"] = b.Port,
                 ["role"] = b.Role.ToString().ToLowerInvariant(),
                 ["state"] = b.State.ToString().ToLowerInvariant(),
+                ["timeline"] = b.Timeline,
+                ["weight"] = b.Weight,
                 ["servesReads"] = b.ServesReads,
                 ["lagBytes"] = b.LagBytes,
                 ["lagSeconds"] = b.Lag?.TotalSeconds,
@@ -86,7 +91,11 @@ internal static class ClusterHealth
             ["table"] = status.ToString(),
         };
         if (status.PrimaryName is { } primary)
+        {
             data["primary"] = primary;
+            if (status[primary]?.Timeline is { } timeline)
+                data["timeline"] = timeline;
+        }
         if (status.Problem is { } problem)
             data["problem"] = problem;
         return data;

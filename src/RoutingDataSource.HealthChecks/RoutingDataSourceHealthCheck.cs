@@ -10,11 +10,12 @@ namespace RoutingDataSource.HealthChecks;
 /// <see cref="HealthStatus.Unhealthy"/>) with no writable primary.
 /// </summary>
 /// <remarks>
-/// Keys of <see cref="HealthCheckResult.Data"/>: <c>primary</c> (the primary's name, present only when there is one),
-/// <c>problem</c> (why there is no writable primary, when that is so), <c>observedAt</c>, <c>table</c> (the text table
-/// of <see cref="ClusterStatus.ToString"/>) and <c>backends</c>: one dictionary per backend with <c>name</c>,
-/// <c>role</c>, <c>state</c>, <c>servesReads</c>, <c>lagBytes</c>, <c>lagSeconds</c>, <c>reads</c>, <c>writes</c>,
-/// <c>reason</c> and <c>lastError</c>.
+/// Keys of <see cref="HealthCheckResult.Data"/>: <c>primary</c> and <c>timeline</c> (the primary's name and timeline,
+/// present only when there is one), <c>problem</c> (why there is no writable primary, when that is so),
+/// <c>observedAt</c>, <c>table</c> (the text table of <see cref="ClusterStatus.ToString"/>) and <c>backends</c>: one
+/// dictionary per backend with <c>name</c>, <c>host</c>, <c>port</c>, <c>role</c>, <c>state</c>, <c>timeline</c>,
+/// <c>weight</c>, <c>servesReads</c>, <c>lagBytes</c>, <c>lagSeconds</c>, <c>reads</c>, <c>writes</c>, <c>reason</c> and
+/// <c>lastError</c>. <see cref="RoutingHealthResponseWriter"/> writes them as JSON.
 /// </remarks>
 public sealed class RoutingDataSourceHealthCheck : IHealthCheck
 {

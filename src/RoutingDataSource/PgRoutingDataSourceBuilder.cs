@@ -19,7 +19,7 @@ namespace RoutingDataSource;
 /// </example>
 public sealed class PgRoutingDataSourceBuilder
 {
-    private readonly List<(string Name, string ConnectionString, int Weight)> _backends = [];
+    private readonly List<(string Name, string ConnectionString, int Weight, string? Path)> _backends = [];
     private readonly List<Action<NpgsqlDataSourceBuilder>> _configure = [];
     private ILoggerFactory? _loggerFactory;
 
@@ -43,10 +43,17 @@ public sealed class PgRoutingDataSourceBuilder
     /// <param name="connectionString">An Npgsql connection string for this one server (a single host). It configures that server's pool.</param>
     /// <param name="weight">Share of reads this server receives when eligible; 0 means it never serves reads. The primary may carry weight too.</param>
     public PgRoutingDataSourceBuilder AddBackend(string name, string connectionString, int weight = 1)
+        => AddBackend(name, connectionString, weight, path: null);
+
+    /// <summary>A backend read from configuration at <paramref name="path"/> (<c>RoutingDataSource:Backends:1</c>), which its problems name.</summary>
+    internal PgRoutingDataSourceBuilder AddBackend(string name, string connectionString, int weight, string? path)
     {
-        _backends.Add((name, connectionString, weight));
+        _backends.Add((name, connectionString, weight, path));
         return this;
     }
+
+    /// <summary>The configuration section the options came from (<c>RoutingDataSource</c>); problems then name paths in it.</summary>
+    internal string? ConfigurationPath { get; init; }
 
     /// <summary>Logs routing, health and failover events, and is passed to each backend's Npgsql data source.</summary>
     public PgRoutingDataSourceBuilder UseLoggerFactory(ILoggerFactory? loggerFactory)
@@ -85,32 +92,53 @@ public sealed class PgRoutingDataSourceBuilder
     private List<string> Validate(out List<(string Name, NpgsqlConnectionStringBuilder Csb, int Weight)> parsed)
     {
         var problems = Options.Validate();
+        if (ConfigurationPath is { } section)
+        {
+            // Each problem starts with the option's name: "HealthCheckInterval must be positive" is at RoutingDataSource:HealthCheckInterval.
+            for (var i = 0; i < problems.Count; i++)
+                problems[i] = typeof(RoutingOptions).GetProperty(problems[i].Split(' ', 2)[0]) is not null ? $"{section}:{problems[i]}" : $"{section}: {problems[i]}";
+        }
         if (_backends.Count == 0)
-            problems.Add("No backend configured: call AddBackend at least once.");
+        {
+            problems.Add(ConfigurationPath is { } s
+                ? $"{s}:Backends: no backend configured (expected {s}:Backends:0:Name, {s}:Backends:0:ConnectionString, ...)."
+                : "No backend configured: call AddBackend at least once.");
+        }
         var names = new HashSet<string>(StringComparer.Ordinal);
         parsed = [];
         for (var i = 0; i < _backends.Count; i++)
         {
-            var (name, cs, weight) = _backends[i];
-            var label = string.IsNullOrWhiteSpace(name) ? string.Create(CultureInfo.InvariantCulture, $"backend #{i + 1}") : $"backend '{name}'";
+            var (name, cs, weight, path) = _backends[i];
+            var label = Label(i, name, path, key: null);
             if (string.IsNullOrWhiteSpace(name))
-                problems.Add($"{label}: the name is empty.");
+                problems.Add($"{Label(i, name, path, "Name")}: the name is empty.");
             else if (!names.Add(name))
                 problems.Add($"{label}: the name is used twice.");
             if (weight < 0)
-                problems.Add(string.Create(CultureInfo.InvariantCulture, $"{label}: weight must be 0 or more (was {weight})."));
+                problems.Add(string.Create(CultureInfo.InvariantCulture, $"{Label(i, name, path, "Weight")}: weight must be 0 or more (was {weight})."));
+            var csLabel = Label(i, name, path, "ConnectionString");
             if (BackendConnectionString.TryParse(cs, out var csb, out var error))
             {
                 foreach (var p in BackendConnectionString.Problems(csb))
-                    problems.Add($"{label}: {p}");
+                    problems.Add($"{csLabel}: {p}");
                 parsed.Add((name, csb, weight));
             }
             else
             {
-                problems.Add($"{label}: {error}");
+                problems.Add($"{csLabel}: {error}");
             }
         }
         return problems;
+    }
+
+    /// <summary>How a problem names a backend: <c>backend 'n1'</c>, or its configuration path <c>RoutingDataSource:Backends:1:Weight (n1)</c>.</summary>
+    private static string Label(int index, string name, string? path, string? key)
+    {
+        var blank = string.IsNullOrWhiteSpace(name);
+        if (path is null)
+            return blank ? string.Create(CultureInfo.InvariantCulture, $"backend #{index + 1}") : $"backend '{name}'";
+        var at = key is null ? path : $"{path}:{key}";
+        return blank ? at : $"{at} ({name})";
     }
 
     private PgRoutingDataSource BuildValidated(List<(string Name, NpgsqlConnectionStringBuilder Csb, int Weight)> parsed)

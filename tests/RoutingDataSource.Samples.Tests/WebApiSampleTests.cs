@@ -21,10 +21,7 @@ public sealed class WebApiSampleTests(ITestOutputHelper output)
             // Printed only when the test fails: the routing decisions that led there.
             ["Logging__LogLevel__RoutingDataSource"] = "Debug",
         };
-        for (var i = 0; i < cluster.Nodes.Count; i++)
-            environment[$"RoutingDataSource__Backends__{i}__ConnectionString"] = cluster.Nodes[i].ConnectionString;
-
-        await using var app = await SampleProcess.StartAsync("WebApi", environment, ct);
+        await using var app = await StartOnAsync(cluster, environment, ct);
         try
         {
             using var http = new HttpClient { BaseAddress = app.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
@@ -94,6 +91,53 @@ public sealed class WebApiSampleTests(ITestOutputHelper output)
             output.WriteLine(app.Output);
             throw;
         }
+    }
+
+    [Fact]
+    public async Task WebApi_sample_answers_a_write_without_a_primary_with_503_problem_details_and_retry_after()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        var ct = cts.Token;
+        await using var cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 2 }, ct);
+        // FailoverTimeout is also how long the sample's start-up DDL may wait for the first probe round: not too short on 2 busy cores.
+        await using var app = await StartOnAsync(cluster, new() { ["RoutingDataSource__HealthCheckInterval"] = "250ms", ["RoutingDataSource__FailoverTimeout"] = "3s" }, ct);
+        using var http = new HttpClient { BaseAddress = app.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        try
+        {
+            await cluster.Primary.StopAsync(immediate: true, ct);
+            // Once the monitor has seen the primary go, a write waits FailoverTimeout (3 s) for a new one, then gives up.
+            while (true)
+            {
+                using var status = JsonDocument.Parse(await http.GetStringAsync("/status", ct));
+                if (status.RootElement.GetProperty("primaryName").ValueKind == JsonValueKind.Null)
+                    break;
+                await Task.Delay(100, ct);
+            }
+
+            using var post = await http.PostAsJsonAsync("/items", new { name = "kettle" }, ct);
+            var body = await post.Content.ReadAsStringAsync(ct);
+            output.WriteLine(body);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, post.StatusCode);
+            Assert.Equal("application/problem+json", post.Content.Headers.ContentType?.MediaType);
+            Assert.Equal(TimeSpan.FromSeconds(3), post.Headers.RetryAfter?.Delta);
+            using var problem = JsonDocument.Parse(body);
+            Assert.Equal(503, problem.RootElement.GetProperty("status").GetInt32());
+            Assert.Equal("NoPrimary", problem.RootElement.GetProperty("failure").GetString());
+            Assert.False(problem.RootElement.GetProperty("mayHaveCommitted").GetBoolean());
+        }
+        catch
+        {
+            output.WriteLine(app.Output);
+            throw;
+        }
+    }
+
+    /// <summary>The sample on <paramref name="cluster"/>: its appsettings.json names n0 (weight 0), n1, n2; only the connection strings are overridden.</summary>
+    private static Task<SampleProcess> StartOnAsync(LocalPgCluster cluster, Dictionary<string, string> environment, CancellationToken ct)
+    {
+        for (var i = 0; i < cluster.Nodes.Count; i++)
+            environment[$"RoutingDataSource__Backends__{i}__ConnectionString"] = cluster.Nodes[i].ConnectionString;
+        return SampleProcess.StartAsync("WebApi", environment, ct);
     }
 
     private sealed record ItemDto(long Id, string Name, string? ServedBy);

@@ -1,6 +1,6 @@
 namespace RoutingDataSource;
 
-/// <summary>One backend in configuration (<c>RoutingDataSource:Backends:N</c>): the same three values as <see cref="PgRoutingDataSourceBuilder.AddBackend"/>.</summary>
+/// <summary>One backend in configuration (<c>RoutingDataSource:Backends:N</c>): the same three values as <see cref="PgRoutingDataSourceBuilder.AddBackend(string, string, int)"/>.</summary>
 public sealed class BackendSettings
 {
     /// <summary>Unique name of the backend.</summary>
@@ -11,4 +11,7 @@ public sealed class BackendSettings
 
     /// <summary>Read weight (0: never serves reads). Default 1.</summary>
     public int Weight { get; set; } = 1;
+
+    /// <summary>Where it was read from (<c>RoutingDataSource:Backends:1</c>), for the problems found in it.</summary>
+    internal string? Path { get; set; }
 }

@@ -24,11 +24,17 @@ public sealed class RoutingDataSourceSettings
     /// <summary>The routing options (bound from the same section).</summary>
     public RoutingOptions Options { get; } = new();
 
+    /// <summary>The section's path (<c>RoutingDataSource</c>), named in every problem.</summary>
+    internal string? ConfigurationPath { get; set; }
+
+    /// <summary>What could not be read (unknown keys, values that do not convert), each with its path.</summary>
+    internal List<string> Problems { get; } = [];
+
     internal PgRoutingDataSourceBuilder ToBuilder()
     {
-        var b = new PgRoutingDataSourceBuilder(Options.Clone());
+        var b = new PgRoutingDataSourceBuilder(Options.Clone()) { ConfigurationPath = ConfigurationPath };
         foreach (var backend in Backends)
-            b.AddBackend(backend.Name, backend.ConnectionString, backend.Weight);
+            b.AddBackend(backend.Name, backend.ConnectionString, backend.Weight, backend.Path);
         return b;
     }
 }

@@ -20,12 +20,44 @@ internal static class BackendConnectionString
             builder.ConnectionString = connectionString;
             return true;
         }
-        catch (ArgumentException e)
+        catch (Exception e) when (e is ArgumentException or FormatException or InvalidCastException or OverflowException)
         {
-            // The message names the bad keyword; it never echoes the password.
-            error = "invalid connection string: " + e.Message;
+            error = "invalid connection string: " + Explain(connectionString, e);
             return false;
         }
+    }
+
+    /// <summary>
+    /// Which part of the string is wrong, in words a person can act on (Npgsql's "Format of the initialization string
+    /// does not conform to specification starting at index 0" names neither the key nor what is expected). Never echoes
+    /// a value: it may be the password.
+    /// </summary>
+    private static string Explain(string connectionString, Exception e)
+    {
+        var pairs = new System.Data.Common.DbConnectionStringBuilder();
+        try
+        {
+            pairs.ConnectionString = connectionString;
+        }
+        catch (ArgumentException)
+        {
+            return "it is not a list of Key=Value pairs separated by ';' (quote a value that contains ';', '=' or quotes).";
+        }
+        foreach (string key in pairs.Keys)
+        {
+            try
+            {
+                _ = new NpgsqlConnectionStringBuilder { [key] = pairs[key] };
+            }
+            catch (Exception k) when (k is ArgumentException or FormatException or InvalidCastException or OverflowException)
+            {
+                // Npgsql's ContainsKey answers whether the keyword exists, not whether it is set.
+                return new NpgsqlConnectionStringBuilder().ContainsKey(key)
+                    ? $"the value of '{key}' is not valid."
+                    : $"'{key}' is not an Npgsql connection string keyword.";
+            }
+        }
+        return e.Message;
     }
 
     public static IEnumerable<string> Problems(NpgsqlConnectionStringBuilder csb)

@@ -1,8 +1,11 @@
 using System.Globalization;
 
-namespace RoutingDataSource.Coordinator.Configuration;
+namespace RoutingDataSource;
 
-/// <summary>Durations in configuration: <c>00:00:01.5</c> (TimeSpan), or <c>1.5s</c>, <c>500ms</c>, <c>2m</c>.</summary>
+/// <summary>
+/// Durations in configuration: <c>00:00:01.5</c> (TimeSpan), or <c>1.5s</c>, <c>500ms</c>, <c>2m</c>. One format for the
+/// library's settings and the coordinator's (which reads it through InternalsVisibleTo).
+/// </summary>
 internal static class Durations
 {
     public static bool TryParse(string text, out TimeSpan value)
