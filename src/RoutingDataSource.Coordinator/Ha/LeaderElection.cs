@@ -82,6 +82,10 @@ internal sealed class LeaderElection : IDisposable
                 HaLog.ElectionFailed(_logger, e);
                 pause = LeaseDeadline.CampaignInterval(LeaseTtl);
             }
+            catch (Exception e) when (EtcdConnection.IsUnavailable(e))
+            {
+                break; // stopping: the call in flight was cancelled
+            }
 
             ExpireTermIfDue();
             try
