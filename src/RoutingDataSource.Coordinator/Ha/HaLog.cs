@@ -28,4 +28,25 @@ internal static partial class HaLog
 
     [LoggerMessage(EventId = 2108, Level = LogLevel.Error, Message = "Leader election failed unexpectedly")]
     public static partial void ElectionFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 2109, Level = LogLevel.Warning, Message = "Step {Kind} on {Member} ({Detail}) not taken: {Reason}")]
+    public static partial void StepRefused(ILogger logger, string kind, string member, string detail, string reason);
+
+    [LoggerMessage(EventId = 2110, Level = LogLevel.Warning, Message = "{Name} runs in HA mode on etcd {Endpoints} (prefix {Prefix}, lease TTL {TtlSeconds} s): only the leader decides")]
+    public static partial void HaMode(ILogger logger, string name, string endpoints, string prefix, long ttlSeconds);
+
+    [LoggerMessage(EventId = 2111, Level = LogLevel.Warning, Message = "{Name} runs alone (no Coordinator:Etcd section): it is the cluster's single point of decision; while it is down nobody fails over")]
+    public static partial void Alone(ILogger logger, string name);
+
+    [LoggerMessage(EventId = 2112, Level = LogLevel.Warning, Message = "Durable state: {What}")]
+    public static partial void State(ILogger logger, string what);
+
+    [LoggerMessage(EventId = 2113, Level = LogLevel.Warning, Message = "Could not write the durable state ({What}): {Reason}")]
+    public static partial void StateWriteFailed(ILogger logger, string what, string reason);
+
+    [LoggerMessage(EventId = 2114, Level = LogLevel.Warning, Message = "etcd is reachable again")]
+    public static partial void EtcdBack(ILogger logger);
+
+    [LoggerMessage(EventId = 2115, Level = LogLevel.Error, Message = "Test crash point reached: {Name} acts as if its process died")]
+    public static partial void Crashed(ILogger logger, string name);
 }
