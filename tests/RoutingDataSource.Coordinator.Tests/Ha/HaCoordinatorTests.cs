@@ -53,6 +53,19 @@ public sealed class HaCoordinatorTests(EtcdFixture fixture, ITestOutputHelper ou
             Assert.Equal(primary.Name, view.Primary);
         }
 
+        // A POST to a follower is carried out by the leader, and every coordinator takes the detached set from etcd.
+        var follower = ha.Hosts.First(h => h.Key != first).Value;
+        using (var http = new HttpClient { BaseAddress = follower.Address })
+        {
+            using var detach = await http.PostAsync("members/n2/detach", new StringContent("{}", System.Text.Encoding.UTF8, "application/json"));
+            Assert.Equal(System.Net.HttpStatusCode.OK, detach.StatusCode);
+            Assert.Equal(first, detach.Headers.GetValues("X-Routing-Leader").Single());
+            await ha.WaitForAsync(() => ha.Hosts.Values.All(h => h.Coordinator.View.Find("n2")!.State == MemberState.Detached), Bound, "n2 detached on every coordinator");
+            using var attach = await http.PostAsync("members/n2/attach", new StringContent("{}", System.Text.Encoding.UTF8, "application/json"));
+            Assert.Equal(System.Net.HttpStatusCode.OK, attach.StatusCode);
+            await ha.WaitForAsync(() => ha.Hosts.Values.All(h => h.Coordinator.View.Find("n2")!.State == MemberState.Up), Bound, "n2 attached on every coordinator");
+        }
+
         // (b) The leader dies: another leads within the lease TTL plus one probe round; nothing else changes.
         var clock = Stopwatch.StartNew();
         await ha.KillAsync(first);
@@ -92,6 +105,16 @@ public sealed class HaCoordinatorTests(EtcdFixture fixture, ITestOutputHelper ou
         var entry = ha.Leader!.Coordinator.Ha!.State!.History.Value!.Entries[0];
         Assert.Equal((primary.Name, promoted), (entry.From, entry.To));
         Assert.Equal(promoted, ha.Leader!.Coordinator.Ha!.State!.Primary.Value!.Name);
+
+        // The operators' metrics, in Prometheus text, from the coordinator that promoted.
+        using var metrics = new HttpClient { BaseAddress = ha.Leader!.Address };
+        var text = await metrics.GetStringAsync("metrics");
+        output.WriteLine(text);
+        Assert.Contains($"coordinator_leader_changes_total{{coordinator_leads=\"true\",coordinator_name=\"{ha.LeaderName}\"}} 1", text, StringComparison.Ordinal);
+        Assert.Contains($"coordinator_leader{{coordinator_name=\"{ha.LeaderName}\"}} 1", text, StringComparison.Ordinal);
+        Assert.Contains("coordinator_lease_renew_duration_seconds_count{", text, StringComparison.Ordinal);
+        Assert.Contains($"coordinator_failovers_total{{coordinator_name=\"{ha.LeaderName}\",coordinator_operation=\"failover\",coordinator_trigger=\"automatic\"}} 1", text, StringComparison.Ordinal);
+        Assert.Contains("coordinator_promote_duration_seconds_bucket{", text, StringComparison.Ordinal);
     }
 
     [Fact]
