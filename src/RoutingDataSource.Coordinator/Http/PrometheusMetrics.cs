@@ -50,9 +50,11 @@ internal sealed class PrometheusMetrics : IDisposable
                     Histogram<double> => "histogram",
                     _ => "gauge",
                 };
+                // The 0.0.4 text format types the sample name itself: a counter's is name_total.
+                var family = type == "counter" ? name + "_total" : name;
                 if (instrument.Description is { Length: > 0 } help)
-                    text.Append("# HELP ").Append(name).Append(' ').Append(help.Replace("\n", " ", StringComparison.Ordinal)).Append('\n');
-                text.Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
+                    text.Append("# HELP ").Append(family).Append(' ').Append(help.Replace("\n", " ", StringComparison.Ordinal)).Append('\n');
+                text.Append("# TYPE ").Append(family).Append(' ').Append(type).Append('\n');
                 foreach (var (key, series) in group)
                 {
                     if (type == "histogram")
@@ -69,7 +71,7 @@ internal sealed class PrometheusMetrics : IDisposable
                     }
                     else
                     {
-                        Line(text, type == "counter" ? name + "_total" : name, key.Labels, series.Sum);
+                        Line(text, family, key.Labels, series.Sum);
                     }
                 }
             }
