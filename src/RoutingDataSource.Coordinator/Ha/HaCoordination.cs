@@ -218,6 +218,10 @@ internal sealed class HaCoordination : IAsyncDisposable
             {
                 _etcdProblem = e.Message;
             }
+            catch (Exception e) when (EtcdConnection.IsUnavailable(e))
+            {
+                break; // stopping: the call in flight was cancelled
+            }
             try
             {
                 await Task.Delay(interval, _time, cancellationToken).ConfigureAwait(false);

@@ -184,6 +184,26 @@ public sealed class HaCoordinatorTests(EtcdFixture fixture, ITestOutputHelper ou
         Assert.Equal(1L, await promoted.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{other.SlotName}'"));
     }
 
+    [Fact]
+    public async Task A_coordinator_started_during_an_outage_takes_the_last_primary_from_etcd_and_fails_over_by_itself()
+    {
+        await using var ha = await HaCoordinators.StartAsync(output, fixture.Etcd);
+        var primary = ha.Cluster.Primary;
+        await ha.WaitForAsync(() => ha.Leader?.Coordinator.Ha!.State?.Primary.Value?.Name == primary.Name, Bound, "the leader recorded the primary");
+        foreach (var name in ha.Hosts.Keys.ToArray())
+            await ha.StopAsync(name);
+
+        // The primary dies while no coordinator runs; one starts and has never seen it.
+        await primary.StopAsync(immediate: true);
+        await ha.StartAsync("c4");
+        await ha.WaitForAsync(() => ha.Hosts["c4"].PrimaryName is { } p && p != primary.Name, Bound, "c4 promoted a standby");
+        Assert.True(ha.Logging.Contains($"[c4] Durable state: no primary seen yet: taking the last one recorded, {primary.Name}"));
+        Assert.True(ha.Logging.Contains("[c4] Primary declared dead"), "not the normal verdict");
+        var promoted = ha.Cluster.Node(ha.Hosts["c4"].PrimaryName!);
+        await CoordinatedCluster.WaitForStreamingAsync(promoted, ha.Cluster.Standbys.Single(s => s != promoted), Bound);
+        Assert.Equal(1, ha.PromoteRequests());
+    }
+
     private static async Task WriteAsync(PgRoutingDataSource ds, long id)
     {
         var clock = Stopwatch.StartNew();

@@ -87,6 +87,13 @@ internal sealed class HaCoordinators : IAsyncDisposable
         _hosts.Remove(name);
     }
 
+    /// <summary>A clean stop (SIGTERM): a leader resigns.</summary>
+    public async Task StopAsync(string name)
+    {
+        await _hosts[name].DisposeAsync();
+        _hosts.Remove(name);
+    }
+
     /// <summary>Promote requests the servers received, from their own logs: one per promotion.</summary>
     public int PromoteRequests() =>
         Cluster.Nodes.Sum(n => n.ReadLogTail(50_000).Split('\n').Count(l => l.Contains("received promote request", StringComparison.Ordinal)));
