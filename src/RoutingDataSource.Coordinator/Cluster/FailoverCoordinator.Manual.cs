@@ -34,8 +34,10 @@ internal sealed partial class FailoverCoordinator
         try
         {
             Log.ManualFailover(_logger, name);
-            if (!MayAct)
+            if (!MayAct || (_ha is not null && !await TakeOverAsync(ct).ConfigureAwait(false)))
                 return Outcome.Conflict($"this coordinator does not lead (leader: {_ha?.Leader ?? "none"}); send it to the leader");
+            if (_ha?.State?.Operation.Value is { } running)
+                return Outcome.Conflict($"an operation recorded in etcd is still in progress ({running.Kind} to {running.To}, step {running.Step}); the leader finishes it first");
             Outcome outcome;
             try
             {

@@ -66,6 +66,12 @@ public sealed class HaCoordinatorTests(EtcdFixture fixture, ITestOutputHelper ou
             await ha.WaitForAsync(() => ha.Hosts.Values.All(h => h.Coordinator.View.Find("n2")!.State == MemberState.Up), Bound, "n2 attached on every coordinator");
         }
 
+        // A follower's guard refuses any step, and says why.
+        var refused = await Assert.ThrowsAsync<NotLeaderException>(async () =>
+            await follower.Coordinator.Ha!.Guard.BeforeAsync(new Mutation(MutationKind.Promote, "n1"), CancellationToken.None));
+        Assert.Contains($"leader: {first}", refused.Message, StringComparison.Ordinal);
+        Assert.True(ha.Logging.Contains("Step Promote on n1 () not taken: this coordinator does not lead"));
+
         // (b) The leader dies: another leads within the lease TTL plus one probe round; nothing else changes.
         var clock = Stopwatch.StartNew();
         await ha.KillAsync(first);
