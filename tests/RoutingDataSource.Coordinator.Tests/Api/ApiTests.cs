@@ -53,6 +53,7 @@ public sealed class ApiTests(ITestOutputHelper output)
         Assert.Equal(c.Host!.Address.Authority, coordinator.GetProperty("http").GetString());
         Assert.True(coordinator.GetProperty("leader").GetBoolean());
         Assert.Equal(JsonValueKind.Null, cluster.GetProperty("ha").ValueKind);
+        Assert.True(c.Logging.Contains("it is the cluster's single point of decision"), "no warning that a coordinator alone is a single point of decision");
 
         (code, var health) = await SendAsync(http, HttpMethod.Get, "health");
         Assert.Equal(HttpStatusCode.OK, code);
