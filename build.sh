@@ -67,6 +67,15 @@ ensure_postgres() {
   fi
 }
 
+# etcd for the coordinators' leader election (LocalEtcdCluster runs its own members on loopback ports; the package's
+# service is never used). Debian 12: etcd-server and etcd-client 3.4.23.
+ensure_etcd() {
+  if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; then
+    ensure_apt etcd-server etcd-client
+  fi
+  command -v etcd >/dev/null 2>&1 || fail "etcd not on PATH after installing etcd-server"
+}
+
 ensure_dotnet() {
   command -v dotnet >/dev/null 2>&1 || fail "the .NET SDK (dotnet) is not on PATH; install .NET SDK 10"
   quietly restore dotnet restore "$SLN"
@@ -75,7 +84,7 @@ ensure_dotnet() {
 build_release() { quietly build dotnet build "$SLN" -c Release --no-restore -warnaserror; }
 
 cmd_test() {
-  ensure_postgres; ensure_dotnet; build_release
+  ensure_postgres; ensure_etcd; ensure_dotnet; build_release
   say "running tests"
   # A hung test must not hang CI: blame-hang aborts it and the harness's finalizers stop its servers.
   dotnet test "$SLN" -c Release --no-build \
@@ -116,7 +125,7 @@ cmd_bench() {
 # benchmarks/results/<date>-chaos.md (+ .json), logs in artifacts/chaos/. Exits non-zero when a write was lost, a
 # failed write is present anyway, or a write failed with a raw exception.
 cmd_chaos() {
-  ensure_postgres; ensure_dotnet
+  ensure_postgres; ensure_etcd; ensure_dotnet
   quietly build-chaos dotnet build benchmarks/RoutingDataSource.Chaos -c Release --no-restore -warnaserror
   export CHAOS_COMMAND="./build.sh chaos${*:+ $*}"   # recorded in the results file
   dotnet run --project benchmarks/RoutingDataSource.Chaos -c Release --no-build -- "$@"

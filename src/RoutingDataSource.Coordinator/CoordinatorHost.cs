@@ -33,6 +33,8 @@ public sealed class CoordinatorHost : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
     private int _disposed;
+    private LeaderForwarding? _forwarding;
+    private PrometheusMetrics? _metrics;
 
     private CoordinatorHost(WebApplication app, FailoverCoordinator coordinator)
     {
@@ -42,6 +44,9 @@ public sealed class CoordinatorHost : IAsyncDisposable
 
     /// <summary>The HTTP API's base address, with the real port when port 0 was configured.</summary>
     public Uri Address { get; private set; } = null!;
+
+    /// <summary>In HA mode, whether this coordinator leads now (alone: always true).</summary>
+    public bool IsLeader => Coordinator.Ha?.IsLeader ?? true;
 
     /// <summary>The primary in the coordinator's latest view, or null when there is none (or no probe round finished yet).</summary>
     public string? PrimaryName => Coordinator.View.Primary;
@@ -81,14 +86,22 @@ public sealed class CoordinatorHost : IAsyncDisposable
         });
         var app = builder.Build();
         var coordinator = new FailoverCoordinator(options, loggerFactory, time);
-        Api.Map(app, coordinator, options.ApiToken, listen.IsLoopback);
-        var host = new CoordinatorHost(app, coordinator);
+        var forwarding = coordinator.Ha is { } ha ? new LeaderForwarding(ha) : null;
+        var metrics = new PrometheusMetrics(() => coordinator.Ha?.Election is { } election
+            ? [coordinator.Metrics.Meter, election.Metrics.Meter]
+            : [coordinator.Metrics.Meter]);
+        var host = new CoordinatorHost(app, coordinator) { _forwarding = forwarding, _metrics = metrics };
+        Api.Map(app, coordinator, options.ApiToken, listen.IsLoopback, () => host.Address?.Authority ?? options.Http, forwarding, metrics);
         try
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
             host.Address = new Uri(bound ?? $"http://{listen}");
             Log.Listening(coordinator.Logger, host.Address);
+            if (coordinator.Ha is { } campaign)
+                campaign.Start(host.Address.Authority);
+            else
+                Ha.HaLog.Alone(coordinator.Logger, options.Name);
             host._loop = Task.Run(() => coordinator.RunAsync(host._stop.Token), CancellationToken.None);
         }
         catch
@@ -123,6 +136,8 @@ public sealed class CoordinatorHost : IAsyncDisposable
         }
         await _app.DisposeAsync().ConfigureAwait(false);
         await Coordinator.DisposeAsync().ConfigureAwait(false);
+        _forwarding?.Dispose();
+        _metrics?.Dispose();
         _stop.Dispose();
     }
 }

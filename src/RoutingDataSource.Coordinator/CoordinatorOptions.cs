@@ -9,6 +9,18 @@ public sealed class CoordinatorOptions
     /// <summary>The configuration section the settings live in.</summary>
     public const string SectionName = "Coordinator";
 
+    /// <summary>
+    /// This coordinator's name, unique among the coordinators of a cluster: letters, digits, '_', '-' and '.'.
+    /// Default: the host name.
+    /// </summary>
+    public string Name { get; set; } = System.Net.Dns.GetHostName();
+
+    /// <summary>
+    /// Leader election and durable state in etcd, for several coordinators with one leader. Null (the default): this
+    /// coordinator runs alone and is the cluster's single point of decision.
+    /// </summary>
+    public CoordinatorEtcdOptions? Etcd { get; set; }
+
     /// <summary>The servers of the cluster, in any role. At least two, at least one with <see cref="CoordinatorBackend.Priority"/> &gt; 0.</summary>
     public IList<CoordinatorBackend> Backends { get; } = [];
 

@@ -28,7 +28,7 @@ namespace RoutingDataSource.Testing;
 /// proxy.Blackhole();                            // a partitioned one
 /// </code>
 /// </example>
-public sealed class LocalPgCluster : IAsyncDisposable
+public sealed class LocalPgCluster : IAsyncDisposable, IKillableCluster
 {
     /// <summary>The superuser every node is initialised with (trust authentication on loopback).</summary>
     public const string SuperUser = "postgres";
@@ -227,6 +227,8 @@ public sealed class LocalPgCluster : IAsyncDisposable
             KillAndDelete();
         }
     }
+
+    void IKillableCluster.KillNow() => KillNow();
 
     /// <summary>Tells the watchdog its owner died, without cleaning up: for tests of the watchdog.</summary>
     internal void SimulateOwnerDeath() => _watchdog.SimulateOwnerDeath();

@@ -35,6 +35,22 @@ internal static class StatusTable
             text.AppendLine(string.Join("  ", r.Select((c, i) => i == r.Length - 1 ? c : c.PadRight(widths[i]))).TrimEnd());
         if (view.Decision is { } decision)
             text.AppendLine(CultureInfo.InvariantCulture, $"last decision: {decision}");
+        if (view.Coordinators is { Count: > 0 } coordinators)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture,
+                $"coordinators: {string.Join(", ", coordinators.Select(c => $"{c.Name}{(c.Leader ? " (leader)" : "")} {c.Http ?? "-"}"))}   leader: {view.Leader ?? "(none)"}");
+        }
+        else if (view.Ha is not null)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"coordinators: (unknown)   leader: {view.Leader ?? "(none)"}");
+        }
+        if (view.Ha is { } ha)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture,
+                $"etcd: {ha.Etcd}   lease: {(ha.LeaseId == 0 ? "none" : ha.LeaseId.ToString("x", CultureInfo.InvariantCulture))} (TTL {ha.LeaseTtlSeconds:0} s){(ha.Leads ? $", this coordinator leads (fencing token {ha.FencingToken}, {ha.LeadsForMs} ms left unless renewed)" : ", this coordinator follows")}");
+            if (ha.Operation is { } op)
+                text.AppendLine(CultureInfo.InvariantCulture, $"operation in progress: {op.Kind} {op.From ?? "(none)"} -> {op.To}, step {op.Step}, by {op.Leader} since {op.StartedAt.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC");
+        }
         if (view.LastFailover is { } f)
         {
             text.AppendLine(CultureInfo.InvariantCulture,

@@ -3,7 +3,8 @@ namespace RoutingDataSource.Coordinator.Cluster;
 /// <summary>
 /// The coordinator's view of the cluster, as <c>GET /cluster</c> returns it (camelCase JSON). The names of the
 /// documented fields (primary, timeline, members: name, host, port, role, state, timeline, lsn, lagBytes) are a
-/// contract; the others are additions.
+/// contract, and so are <c>leader</c> (null while nobody leads) and <c>coordinators</c> (<c>[{"name", "http", "leader"}]</c>);
+/// the others are additions (<c>ha</c>: etcd and lease, null when the coordinator runs alone).
 /// </summary>
 internal sealed record ClusterView(
     string? Primary,
@@ -12,7 +13,10 @@ internal sealed record ClusterView(
     string? Decision,
     FailoverRecord? LastFailover,
     long Rounds,
-    DateTimeOffset? ObservedAt)
+    DateTimeOffset? ObservedAt,
+    string? Leader = null,
+    IReadOnlyList<Ha.CoordinatorInfo>? Coordinators = null,
+    Ha.HaStatus? Ha = null)
 {
     public MemberView? Find(string name) => Members.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.Ordinal));
 }

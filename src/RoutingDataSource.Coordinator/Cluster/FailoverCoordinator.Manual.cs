@@ -1,6 +1,7 @@
 using RoutingDataSource.Coordinator.Actions;
 using RoutingDataSource.Coordinator.Decisions;
 using RoutingDataSource.Coordinator.Diagnostics;
+using RoutingDataSource.Coordinator.Ha;
 using RoutingDataSource.Topology;
 
 namespace RoutingDataSource.Coordinator.Cluster;
@@ -33,7 +34,19 @@ internal sealed partial class FailoverCoordinator
         try
         {
             Log.ManualFailover(_logger, name);
-            var outcome = await ManualFailoverAsync(candidate, force, ct).ConfigureAwait(false);
+            if (!MayAct || (_ha is not null && !await TakeOverAsync(ct).ConfigureAwait(false)))
+                return Outcome.Conflict($"this coordinator does not lead (leader: {_ha?.Leader ?? "none"}); send it to the leader");
+            if (_ha?.State?.Operation.Value is { } running)
+                return Outcome.Conflict($"an operation recorded in etcd is still in progress ({running.Kind} to {running.To}, step {running.Step}); the leader finishes it first");
+            Outcome outcome;
+            try
+            {
+                outcome = await ManualFailoverAsync(candidate, force, ct).ConfigureAwait(false);
+            }
+            catch (NotLeaderException e)
+            {
+                outcome = Outcome.Conflict($"stopped midway: {e.Message}");
+            }
             if (outcome.Kind != OutcomeKind.Ok)
                 Log.ManualFailoverRefused(_logger, name, outcome.Error!);
             return outcome;
@@ -101,7 +114,7 @@ internal sealed partial class FailoverCoordinator
             // The old primary's commits wait for the candidate alone now, but a standby still attached to it would keep
             // taking WAL the new primary may lack; detached first, as in every failover.
             cutOff = (await CutOffStandbysAsync(old, candidate, observations, ct).ConfigureAwait(false)).Standbys;
-            outcome = await PromoteAsync(candidate, old, sync, FailoverTrigger.Manual, $"manual switchover from {old.Name} to {name}", ct).ConfigureAwait(false);
+            outcome = await PromoteAsync(candidate, old, sync, FailoverTrigger.Manual, $"manual switchover from {old.Name} to {name}", ct, OperationKind.Switchover).ConfigureAwait(false);
             return outcome;
         }
         catch (Exception e) when (ServerErrors.Matches(e, ct))
@@ -136,17 +149,26 @@ internal sealed partial class FailoverCoordinator
     }
 
     /// <summary>Takes a member out of the candidates (it is still probed and repointed).</summary>
-    public Outcome Detach(string name) => SetDetached(name, true);
+    public Task<Outcome> DetachAsync(string name) => SetDetachedAsync(name, true);
 
     /// <summary>Makes a detached member a candidate again.</summary>
-    public Outcome Attach(string name) => SetDetached(name, false);
+    public Task<Outcome> AttachAsync(string name) => SetDetachedAsync(name, false);
 
-    private Outcome SetDetached(string name, bool detached)
+    private async Task<Outcome> SetDetachedAsync(string name, bool detached)
     {
         if (Find(name) is not { } m)
             return Outcome.NotFound($"no member named '{name}' (members: {string.Join(", ", Members.Select(x => x.Name))})");
         if (detached && string.Equals(_snapshot.Primary?.Backend.Name, name, StringComparison.Ordinal))
             return Outcome.Conflict($"{name} is the primary: fail over to another member first");
+        if (_ha is not null)
+        {
+            // Every coordinator takes the detached set from the durable state: the leader writes it first.
+            if (!MayAct)
+                return Outcome.Conflict($"this coordinator does not lead (leader: {_ha.Leader ?? "none"})");
+            var names = Members.Where(x => x == m ? detached : x.Detached).Select(x => x.Name).ToArray();
+            if (!await _ha.UpdateStateAsync($"detached members: [{string.Join(", ", names)}]", s => s.WithDetached(new DetachedMembers(names)), _stop.Token).ConfigureAwait(false))
+                return Outcome.Failed($"could not record {name} as {(detached ? "detached" : "attached")} in etcd; nothing changed");
+        }
         if (m.Detached != detached)
         {
             m.Detached = detached;

@@ -4,6 +4,7 @@ using RoutingDataSource.Coordinator.Actions;
 using RoutingDataSource.Coordinator.Configuration;
 using RoutingDataSource.Coordinator.Decisions;
 using RoutingDataSource.Coordinator.Diagnostics;
+using RoutingDataSource.Coordinator.Ha;
 using RoutingDataSource.Topology;
 
 namespace RoutingDataSource.Coordinator.Cluster;
@@ -29,6 +30,8 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Followers _followers;
     private readonly Mutations _mutations;
+    private readonly HaCoordination? _ha;
+    private readonly CoordinatorMetrics _metrics;
     // Rounds in a row each standby was seen not streaming from the healthy primary (see ReconcileFollowers).
     private readonly Dictionary<string, int> _strays = new(StringComparer.Ordinal);
     private readonly HashSet<string> _receiverWarned = new(StringComparer.Ordinal);
@@ -70,7 +73,13 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
         Members = options.Backends.Select((b, i) => new Member(i, b, options)).ToArray();
         _detector = new FailureDetector(options.FailureThreshold, time);
         _hooks = new HookRunner(options.Hooks.Timeout, _logger);
-        _mutations = new Mutations();
+        _metrics = new CoordinatorMetrics(options.Name);
+        if (options.Etcd is { } etcd)
+        {
+            _ha = new HaCoordination(etcd, options.Name, time, loggerFactory.CreateLogger("RoutingDataSource.Coordinator.Ha"));
+            _ha.StateRead = ApplyDurableState;
+        }
+        _mutations = new Mutations(_ha?.Guard);
         _followers = new Followers(options, _mutations, _logger, time, _stop.Token);
         _snapshot = ClusterSnapshot.Initial(Members.Select(m => m.Backend).ToArray());
         _view = BuildView();
@@ -79,6 +88,17 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
     public Member[] Members { get; }
 
     public ILogger Logger => _logger;
+
+    /// <summary>HA mode's election, guard and durable state; null when this coordinator runs alone.</summary>
+    internal HaCoordination? Ha => _ha;
+
+    internal CoordinatorMetrics Metrics => _metrics;
+
+    /// <summary>This coordinator's name (<c>Coordinator:Name</c>).</summary>
+    public string Name => _options.Name;
+
+    /// <summary>Whether this coordinator may change servers now: alone, always; in HA mode, only while it leads.</summary>
+    private bool MayAct => _ha is null || _ha.IsLeader;
 
     /// <summary>The latest view (immutable).</summary>
     public ClusterView View => _view;
@@ -147,24 +167,30 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
         _snapshot = next;
         OnTransitions(previous, next, observations);
 
+        // A follower keeps its own view and verdict but changes nothing; a new leader first reads the durable state.
+        var acting = MayAct && (_ha is null || await TakeOverAsync(ct).ConfigureAwait(false));
         // A manual operation in progress owns the decisions; this round only refreshes the view.
         if (await _operation.WaitAsync(0, ct).ConfigureAwait(false))
         {
             try
             {
-                await DecideAsync(next, observations, ct).ConfigureAwait(false);
+                var resumed = acting && await ContinueOperationAsync(observations, ct).ConfigureAwait(false);
+                await DecideAsync(next, observations, acting && !resumed, ct).ConfigureAwait(false);
+                if (acting && !resumed)
+                    await RecordPrimaryAsync(next, ct).ConfigureAwait(false);
             }
             finally
             {
                 _operation.Release();
             }
         }
-        _followers.Reconcile(_primary, next, observations, Find);
+        if (acting && MayAct)
+            _followers.Reconcile(_primary, next, observations, Find);
         Interlocked.Increment(ref _rounds);
         Publish();
     }
 
-    private async Task DecideAsync(ClusterSnapshot snapshot, MemberObservation[] observations, CancellationToken ct)
+    private async Task DecideAsync(ClusterSnapshot snapshot, MemberObservation[] observations, bool acting, CancellationToken ct)
     {
         if (snapshot.Primary is { } seen)
         {
@@ -200,6 +226,8 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
         var verdict = _detector.Evaluate(primary.Name, po.Probe.Reachable, po.Probe.Error, evidence);
         _verdict = verdict;
         LogVerdict(before, verdict);
+        if (!acting || !MayAct)
+            return;
         if (_cutOff is { } cut && verdict.Kind == VerdictKind.Healthy && string.Equals(cut.OldPrimary, primary.Name, StringComparison.Ordinal))
         {
             _cutOff = null;
@@ -403,7 +431,8 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
     /// <c>pg_promote</c>, then the followers are repointed in the background and the hook runs. Its callers have cut
     /// the other standbys off the old primary before. Runs under the operation lock.
     /// </summary>
-    private async Task<Outcome> PromoteAsync(Member candidate, Member? oldPrimary, SyncStandbyNames? sync, FailoverTrigger trigger, string why, CancellationToken ct)
+    private async Task<Outcome> PromoteAsync(Member candidate, Member? oldPrimary, SyncStandbyNames? sync, FailoverTrigger trigger, string why, CancellationToken ct,
+        OperationKind kind = OperationKind.Failover)
     {
         var started = _time.GetTimestamp();
         Log.Promoting(_logger, candidate.Name, why.Length > 200 ? why[..200] + "..." : why, oldPrimary?.Name);
@@ -437,6 +466,12 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
             }
             if (!await ServerActions.WaitForReplayAsync(candidate, _options.CatchUpTimeout, _time, bound.Token).ConfigureAwait(false))
                 Log.CatchUpTimedOut(_logger, candidate.Name, (long)_options.CatchUpTimeout.TotalMilliseconds);
+            // Recorded before the step: whoever leads next finishes this promotion, never starts another.
+            if (!await RecordPromotingAsync(kind, candidate, oldPrimary, bound.Token).ConfigureAwait(false))
+            {
+                _decision = $"promotion of {candidate.Name} abandoned: the operation could not be recorded in etcd first";
+                return Outcome.Failed(_decision);
+            }
             var promotion = await _mutations.PromoteAsync(candidate, _options.PromoteTimeout, _time, bound.Token).ConfigureAwait(false);
             if (promotion.WakeUps > 0)
                 Log.PromotionWoken(_logger, candidate.Name, promotion.WakeUps, (long)ServerActions.WakeAfter.TotalMilliseconds);
@@ -473,6 +508,8 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
         _lastFailover = new FailoverRecord(oldPrimary?.Name, candidate.Name, timeline, _time.GetUtcNow(), took, trigger);
         _decision = string.Create(CultureInfo.InvariantCulture, $"promoted {candidate.Name} (timeline {timeline}) in {took} ms; {why}");
         Log.Promoted(_logger, candidate.Name, timeline, took);
+        _metrics.Promoted(kind, trigger, _time.GetElapsedTime(started));
+        await RecordPromotedAsync(candidate, ct).ConfigureAwait(false);
 
         // Old primaries (this one, or earlier ones not rejoined) need pg_rewind before they can follow.
         var roles = _snapshot.Nodes;
@@ -500,7 +537,8 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
                 Log.Fenced(_logger, m.Name, b.Timeline, next.HighestTimeline);
                 _followers.Forget(m.Name);
                 var primary = next.Primary is { } p ? Members[p.Backend.Index] : null;
-                _ = _hooks.Start("OnFence", _options.Hooks.OnFence, HookValues(m, primary, next.HighestTimeline));
+                if (MayAct)
+                    _ = _hooks.Start("OnFence", _options.Hooks.OnFence, HookValues(m, primary, next.HighestTimeline));
             }
             if (observations[m.Index].Details is { WalReceiverTimeoutMs: > 10_000 and var ms } && observations[m.Index].Probe.InRecovery && _receiverWarned.Add(m.Name))
                 Log.SlowReceiverTimeout(_logger, m.Name, ms);
@@ -523,6 +561,9 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
+        if (_ha is not null)
+            await _ha.DisposeAsync().ConfigureAwait(false);
+        _metrics.Dispose();
         await _followers.DrainAsync().ConfigureAwait(false);
         await _hooks.DisposeAsync().ConfigureAwait(false);
         foreach (var m in Members)

@@ -81,6 +81,10 @@ internal sealed class Followers(CoordinatorOptions options, Mutations mutations,
             if (await mutations.DropSlotAsync(primary, standby.SlotName, bound.Token).ConfigureAwait(false))
                 Log.SlotDropped(logger, standby.SlotName, primary.Name, standby.Name, (long)time.GetElapsedTime(entry.Since).TotalSeconds);
         }
+        catch (Ha.NotLeaderException)
+        {
+            entry.SlotMade();
+        }
         catch (Exception e) when (ServerErrors.Matches(e, stop))
         {
             entry.SlotMade(); // try again next round
@@ -136,6 +140,11 @@ internal sealed class Followers(CoordinatorOptions options, Mutations mutations,
         catch (Exception e) when (ServerErrors.Matches(e, stop))
         {
             Log.FollowFailed(logger, standby.Name, primary.Name, BackendProbe.Describe(e));
+            entry?.Delay(time, RetryAfterError);
+        }
+        catch (Ha.NotLeaderException)
+        {
+            // This coordinator stopped leading: the guard logged it; the next leader repoints.
             entry?.Delay(time, RetryAfterError);
         }
     }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
+using RoutingDataSource.Coordinator.Ha;
 
 namespace RoutingDataSource.Coordinator.Configuration;
 
@@ -12,7 +13,7 @@ internal static class CoordinatorConfiguration
     private static readonly string[] TopLevelKeys =
     [
         "Backends", "ReplicationConnInfo", "ProbeInterval", "ProbeTimeout", "FailureThreshold", "RetryInterval", "Http",
-        "ApiToken", "AllowDataLoss", "CatchUpTimeout", "PromoteTimeout", "FollowTimeout", "UnusedSlotTimeout", "Hooks",
+        "ApiToken", "AllowDataLoss", "CatchUpTimeout", "PromoteTimeout", "FollowTimeout", "UnusedSlotTimeout", "Hooks", "Name", "Etcd",
     ];
 
     private static readonly string[] BackendKeys = ["Name", "ConnectionString", "Priority", "ReplicationHost", "ReplicationPort"];
@@ -46,6 +47,10 @@ internal static class CoordinatorConfiguration
             options.Http = http;
         options.ApiToken = section["ApiToken"] is { Length: > 0 } token ? token : null;
 
+        if (section["Name"] is { } name)
+            options.Name = name;
+        options.Etcd = EtcdConfiguration.Read(section.GetSection("Etcd"), p);
+
         var hooks = section.GetSection("Hooks");
         if (hooks.Exists())
         {
@@ -74,7 +79,7 @@ internal static class CoordinatorConfiguration
         return options;
     }
 
-    private static void UnknownKeys(IConfigurationSection section, string[] known, List<string> problems)
+    internal static void UnknownKeys(IConfigurationSection section, string[] known, List<string> problems)
     {
         foreach (var child in section.GetChildren())
         {
@@ -83,7 +88,7 @@ internal static class CoordinatorConfiguration
         }
     }
 
-    private static void ReadDuration(IConfigurationSection section, string key, Action<TimeSpan> set, List<string> problems)
+    internal static void ReadDuration(IConfigurationSection section, string key, Action<TimeSpan> set, List<string> problems)
     {
         if (section[key] is not { } text)
             return;

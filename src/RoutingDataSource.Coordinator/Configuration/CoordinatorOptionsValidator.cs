@@ -1,5 +1,6 @@
 using RoutingDataSource.Coordinator.Actions;
 using RoutingDataSource.Coordinator.Cluster;
+using RoutingDataSource.Coordinator.Ha;
 using RoutingDataSource.Topology;
 
 namespace RoutingDataSource.Coordinator.Configuration;
@@ -58,6 +59,7 @@ internal static class CoordinatorOptionsValidator
             problems.Add("Backends: every Priority is 0, so no standby could ever be promoted.");
 
         problems.AddRange(ReplicationConnInfo.Problems(options.ReplicationConnInfo));
+        problems.AddRange(EtcdOptionsValidator.Problems(options));
 
         Positive(options.ProbeInterval, "ProbeInterval", problems);
         Positive(options.ProbeTimeout, "ProbeTimeout", problems);

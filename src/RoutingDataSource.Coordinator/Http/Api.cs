@@ -22,13 +22,23 @@ internal static class Api
 {
     private static readonly string[] CheckMethods = ["GET", "HEAD", "OPTIONS"];
 
-    public static void Map(IEndpointRouteBuilder app, FailoverCoordinator coordinator, string? token, bool loopback)
+    public static void Map(IEndpointRouteBuilder app, FailoverCoordinator coordinator, string? token, bool loopback, Func<string> http,
+        LeaderForwarding? forwarding, PrometheusMetrics metrics)
     {
-        app.MapGet("/cluster", () => Results.Json(coordinator.View, Json.Options));
+        app.MapGet("/cluster", () => Results.Json(WithLeadership(coordinator, http()), Json.Options));
 
-        app.MapMethods("/health", CheckMethods, () => coordinator.View.Rounds > 0
-            ? Results.Json(new { status = "ok", rounds = coordinator.View.Rounds, primary = coordinator.View.Primary }, Json.Options)
-            : Results.Json(new { status = "starting", rounds = 0L, primary = (string?)null }, Json.Options, statusCode: 503));
+        // Starting, or (HA mode) etcd unusable: 503 with the reason, since then nobody can fail over.
+        app.MapMethods("/health", CheckMethods, () =>
+        {
+            var view = WithLeadership(coordinator, http());
+            var problem = coordinator.Ha?.EtcdProblem;
+            var status = view.Rounds == 0 ? "starting" : problem is null ? "ok" : "etcd-unavailable";
+            return Results.Json(
+                new { status, rounds = view.Rounds, primary = view.Primary, leader = view.Leader, reason = problem is null ? null : $"{problem}; nobody promotes until etcd answers (the data sources route on their own probes)" },
+                Json.Options, statusCode: status == "ok" ? 200 : 503);
+        });
+
+        app.MapGet("/metrics", () => Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8"));
 
         app.MapMethods("/primary", CheckMethods, (HttpRequest request) =>
         {
@@ -73,6 +83,8 @@ internal static class Api
         {
             if (Refused(context, token, loopback) is { } denied)
                 return denied;
+            if (forwarding is not null && await forwarding.ForwardAsync(context).ConfigureAwait(false) is { } forwarded)
+                return forwarded;
             FailoverRequest? body;
             try
             {
@@ -89,11 +101,27 @@ internal static class Api
             return ToResult(await coordinator.FailoverToAsync(candidate, body.Force).ConfigureAwait(false));
         });
 
-        app.MapPost("/members/{name}/detach", (HttpContext context, string name) =>
-            Refused(context, token, loopback) ?? ToResult(coordinator.Detach(name)));
+        app.MapPost("/members/{name}/detach", async (HttpContext context, string name) =>
+            Refused(context, token, loopback)
+            ?? (forwarding is null ? null : await forwarding.ForwardAsync(context).ConfigureAwait(false))
+            ?? ToResult(await coordinator.DetachAsync(name).ConfigureAwait(false)));
 
-        app.MapPost("/members/{name}/attach", (HttpContext context, string name) =>
-            Refused(context, token, loopback) ?? ToResult(coordinator.Attach(name)));
+        app.MapPost("/members/{name}/attach", async (HttpContext context, string name) =>
+            Refused(context, token, loopback)
+            ?? (forwarding is null ? null : await forwarding.ForwardAsync(context).ConfigureAwait(false))
+            ?? ToResult(await coordinator.AttachAsync(name).ConfigureAwait(false)));
+    }
+
+    /// <summary>
+    /// The view with <c>leader</c> and <c>coordinators</c>: in HA mode as etcd last said (who leads, who runs), alone
+    /// this coordinator itself, always the one that decides.
+    /// </summary>
+    internal static ClusterView WithLeadership(FailoverCoordinator coordinator, string http)
+    {
+        var view = coordinator.View;
+        if (coordinator.Ha is not { } ha)
+            return view with { Leader = coordinator.Name, Coordinators = [new Ha.CoordinatorInfo(coordinator.Name, http, true)] };
+        return view with { Leader = ha.Leader, Coordinators = ha.Coordinators, Ha = ha.Status };
     }
 
     /// <summary>Why a <c>POST</c> is refused before it is looked at: its Host header, its token, its content type; null when it is not.</summary>

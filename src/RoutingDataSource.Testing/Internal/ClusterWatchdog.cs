@@ -6,7 +6,7 @@ namespace RoutingDataSource.Testing.Internal;
 /// A small shell child that cleans up after this process when it dies in a way that runs no
 /// managed code (SIGKILL, OOM kill, a crash). It blocks reading a pipe whose only writer is
 /// this process: the kernel closes the pipe however the process ends, and then the watchdog
-/// stops the cluster's servers and deletes its directory, unless it was told "release" first
+/// stops the cluster's servers (postmasters, etcd members) and deletes its directory, unless it was told "release" first
 /// because the cluster was disposed normally. It does not poll while it waits.
 /// </summary>
 /// <remarks>
@@ -24,9 +24,9 @@ internal sealed class ClusterWatchdog : IDisposable
         IFS= read -r word
         [ "$word" = release ] && exit 0
         pids=
-        for pidfile in "$1"/*/postmaster.pid; do
+        for pidfile in "$1"/*/postmaster.pid "$1"/*/etcd.pid; do
           [ -f "$pidfile" ] || continue
-          dir=${pidfile%/postmaster.pid}
+          dir=${pidfile%/*}
           pid=$(head -n 1 "$pidfile")
           case $pid in ''|*[!0-9]*) continue ;; esac
           grep -qF -- "$dir" "/proc/$pid/cmdline" 2>/dev/null || continue

@@ -65,7 +65,7 @@ internal static class Poll
         PostgresException p => p.SqlState.StartsWith("57P", StringComparison.Ordinal)
             || p.SqlState.StartsWith("08", StringComparison.Ordinal)
             || p.SqlState.StartsWith("53", StringComparison.Ordinal),
-        NpgsqlException or SocketException or TimeoutException or OperationCanceledException or IOException => true,
+        NpgsqlException or SocketException or TimeoutException or OperationCanceledException or IOException or HttpRequestException => true,
         _ => false,
     };
 }

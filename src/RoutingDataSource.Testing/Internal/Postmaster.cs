@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 
 namespace RoutingDataSource.Testing.Internal;
 
@@ -14,31 +13,7 @@ internal static class Postmaster
     /// The pid in postmaster.pid is trusted only if that process's command line names the
     /// directory: after a crash the file stays behind and its pid may belong to anyone.
     /// </summary>
-    public static int? FindRunning(string dataDirectory)
-    {
-        string? firstLine;
-        try
-        {
-            using var reader = new StreamReader(Path.Combine(dataDirectory, "postmaster.pid"));
-            firstLine = reader.ReadLine();
-        }
-        catch (IOException)
-        {
-            return null;
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return null;
-        }
-
-        if (!int.TryParse(firstLine, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || !Posix.IsAlive(pid))
-        {
-            return null;
-        }
-
-        var commandLine = Posix.CommandLine(pid);
-        return commandLine is not null && commandLine.Contains(dataDirectory, StringComparison.Ordinal) ? pid : null;
-    }
+    public static int? FindRunning(string dataDirectory) => PidFile.FindRunning(dataDirectory, PidFile.Postmaster);
 
     /// <summary>
     /// Stops the postmaster, waits until it really is stopped (kill returns before the signal
@@ -81,10 +56,10 @@ internal static class Postmaster
     }
 
     /// <summary>
-    /// Immediate shutdown of every live postmaster among <paramref name="dataDirectories"/>:
-    /// thaw (a stopped process cannot act on a signal), SIGQUIT (what pg_ctl -m immediate sends),
-    /// then SIGKILL whatever is left after <paramref name="grace"/>. Blocking: used where no
-    /// async context is left (process exit) or inside Task.Run.
+    /// Immediate shutdown of every live postmaster (and etcd member, see <see cref="PidFile.Etcd"/>) among
+    /// <paramref name="dataDirectories"/>: thaw (a stopped process cannot act on a signal), SIGQUIT (what
+    /// pg_ctl -m immediate sends; etcd, a Go program, exits on it), then SIGKILL whatever is left after
+    /// <paramref name="grace"/>. Blocking: used where no async context is left (process exit) or inside Task.Run.
     /// </summary>
     public static void KillImmediately(IEnumerable<string> dataDirectories, TimeSpan grace)
     {
@@ -92,7 +67,7 @@ internal static class Postmaster
         var victims = new List<(int Pid, long? Start)>();
         foreach (var dataDirectory in dataDirectories)
         {
-            if (FindRunning(dataDirectory) is { } pid)
+            if ((FindRunning(dataDirectory) ?? PidFile.FindRunning(dataDirectory, PidFile.Etcd)) is { } pid)
             {
                 Thaw(pid);
                 victims.Add((pid, Posix.StartTime(pid)));

@@ -45,7 +45,7 @@ internal static class StaleClusterReaper
         }
     }
 
-    /// <summary>Stops the servers whose data directories are direct children of <paramref name="clusterDirectory"/>, then deletes it.</summary>
+    /// <summary>Stops the servers (postmasters, etcd members) whose directories are direct children of <paramref name="clusterDirectory"/>, then deletes it.</summary>
     public static void Remove(string clusterDirectory)
     {
         try

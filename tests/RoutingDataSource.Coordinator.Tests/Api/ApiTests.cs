@@ -46,6 +46,14 @@ public sealed class ApiTests(ITestOutputHelper output)
         Assert.Equal("standby", members[1].GetProperty("role").GetString());
         Assert.Equal("up", members[1].GetProperty("state").GetString());
         Assert.Equal(c.Cluster.Node("n1").Port, members[1].GetProperty("port").GetInt32());
+        // Alone, this coordinator is the one that decides: the leader, and the only coordinator.
+        Assert.Equal(c.Options.Name, cluster.GetProperty("leader").GetString());
+        var coordinator = Assert.Single(cluster.GetProperty("coordinators").EnumerateArray());
+        Assert.Equal(c.Options.Name, coordinator.GetProperty("name").GetString());
+        Assert.Equal(c.Host!.Address.Authority, coordinator.GetProperty("http").GetString());
+        Assert.True(coordinator.GetProperty("leader").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, cluster.GetProperty("ha").ValueKind);
+        Assert.True(c.Logging.Contains("it is the cluster's single point of decision"), "no warning that a coordinator alone is a single point of decision");
 
         (code, var health) = await SendAsync(http, HttpMethod.Get, "health");
         Assert.Equal(HttpStatusCode.OK, code);

@@ -1,5 +1,6 @@
 using RoutingDataSource.Coordinator.Cli;
 using RoutingDataSource.Coordinator.Cluster;
+using RoutingDataSource.Coordinator.Ha;
 
 namespace RoutingDataSource.Coordinator.Tests.Cli;
 
@@ -23,5 +24,23 @@ public sealed class StatusTableTests
         Assert.Matches(@"^n2\s+10\.0\.0\.3:5432\s+standby\s+up\s+2\s+0/3000100\s+0\s+quorum\s+0\s+", lines[4]);
         Assert.Equal(lines[1].IndexOf("role", StringComparison.Ordinal), lines[3].IndexOf("primary", StringComparison.Ordinal));
         Assert.Contains("last failover: n0 -> n1 (automatic)", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void In_ha_mode_shows_the_coordinators_the_leader_the_lease_and_an_operation_in_progress()
+    {
+        var at = new DateTimeOffset(2026, 5, 1, 12, 0, 0, TimeSpan.Zero);
+        var operation = new OperationRecord(OperationKind.Failover, OperationStep.Repointing, "n0", "n1", 1, at, "c2", 7);
+        var view = new ClusterView("n1", 2, [], null, null, 3, at, "c2",
+            [new CoordinatorInfo("c1", "10.0.0.21:8008", false), new CoordinatorInfo("c2", "10.0.0.22:8008", true)],
+            new HaStatus("ok", true, false, 0x1f, 5, null, null, operation));
+        var text = StatusTable.Render(view);
+        Assert.Contains("coordinators: c1 10.0.0.21:8008, c2 (leader) 10.0.0.22:8008   leader: c2", text, StringComparison.Ordinal);
+        Assert.Contains("etcd: ok   lease: 1f (TTL 5 s), this coordinator follows", text, StringComparison.Ordinal);
+        Assert.Contains("operation in progress: Failover n0 -> n1, step Repointing, by c2", text, StringComparison.Ordinal);
+
+        var cut = StatusTable.Render(view with { Leader = null, Coordinators = [], Ha = view.Ha! with { Etcd = "unavailable: no quorum; nobody promotes until it answers", EtcdAvailable = false } });
+        Assert.Contains("coordinators: (unknown)   leader: (none)", cut, StringComparison.Ordinal);
+        Assert.Contains("etcd: unavailable: no quorum; nobody promotes", cut, StringComparison.Ordinal);
     }
 }

@@ -35,6 +35,22 @@ public sealed class StaleClusterReapingTests
         Assert.True(next.Primary.IsRunning);
     }
 
+    [Fact]
+    public async Task Next_start_stops_and_deletes_an_etcd_cluster_whose_owner_process_is_dead()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var deadOwner = await DeadProcessStampAsync();
+        await using var leftBehind = await LocalEtcdCluster.StartAsync(new LocalEtcdClusterOptions { Members = 1 }, deadOwner, timeout.Token);
+        var processes = EtcdClusterTests.MemberProcesses(leftBehind);
+        Directory.SetLastWriteTimeUtc(leftBehind.Directory, DateTime.UtcNow - StaleClusterReaper.Grace - TimeSpan.FromSeconds(5));
+
+        await using var next = await LocalEtcdCluster.StartAsync(new LocalEtcdClusterOptions { Members = 1 }, timeout.Token);
+
+        Assert.False(ServerProcesses.AnyAlive(processes));
+        Assert.False(Directory.Exists(leftBehind.Directory));
+        Assert.True(next.Members[0].IsRunning);
+    }
+
     private static async Task<string> DeadProcessStampAsync()
     {
         using var process = Process.Start(new ProcessStartInfo("sleep", "30") { UseShellExecute = false })!;
