@@ -47,12 +47,10 @@ public sealed class LeaderElectionTests(ITestOutputHelper output)
     {
         await WithEtcdAsync(async (etcd, logging, ct) =>
         {
-            await using var c1 = Contender("c1", etcd.Endpoints, logging).Start();
-            await EventuallyAsync(() => c1.IsLeader, "c1 leads", ct);
+            await using var c1 = await LeaderAsync("c1", etcd.Endpoints, logging, ct);
             var firstToken = c1.Election.Term!.FencingToken;
-            await using var c2 = Contender("c2", etcd.Endpoints, logging).Start();
-            await using var c3 = Contender("c3", etcd.Endpoints, logging).Start();
-            await EventuallyAsync(() => c2.Election.Leader == "c1" && c3.Election.Leader == "c1", "the others see c1 lead", ct);
+            await using var c2 = await FollowerAsync("c2", c1, etcd.Endpoints, logging, ct);
+            await using var c3 = await FollowerAsync("c3", c1, etcd.Endpoints, logging, ct);
 
             var clock = Stopwatch.StartNew();
             await c1.CrashAsync();
@@ -71,10 +69,8 @@ public sealed class LeaderElectionTests(ITestOutputHelper output)
     {
         await WithEtcdAsync(async (etcd, logging, ct) =>
         {
-            await using var c1 = Contender("c1", etcd.Endpoints, logging).Start();
-            await EventuallyAsync(() => c1.IsLeader, "c1 leads", ct);
-            await using var c2 = Contender("c2", etcd.Endpoints, logging).Start();
-            await EventuallyAsync(() => c2.Election.Leader == "c1", "c2 sees c1 lead", ct);
+            await using var c1 = await LeaderAsync("c1", etcd.Endpoints, logging, ct);
+            await using var c2 = await FollowerAsync("c2", c1, etcd.Endpoints, logging, ct);
 
             var clock = Stopwatch.StartNew();
             await c1.CrashAsync();
@@ -123,10 +119,8 @@ public sealed class LeaderElectionTests(ITestOutputHelper output)
     {
         await WithEtcdAsync(async (etcd, logging, ct) =>
         {
-            await using var c1 = Contender("c1", etcd.Endpoints, logging).Start();
-            await EventuallyAsync(() => c1.IsLeader, "c1 leads", ct);
-            await using var c2 = Contender("c2", etcd.Endpoints, logging).Start();
-            await EventuallyAsync(() => c2.Election.Leader == "c1", "c2 sees c1 lead", ct);
+            await using var c1 = await LeaderAsync("c1", etcd.Endpoints, logging, ct);
+            await using var c2 = await FollowerAsync("c2", c1, etcd.Endpoints, logging, ct);
 
             var result = await c2.Election.GuardedMutationAsync([], [new RequestOp { RequestPut = new PutRequest { Key = ByteString.CopyFromUtf8(c2.Keys.StateDocument("x")), Value = ByteString.Empty } }], ct);
 
@@ -141,11 +135,9 @@ public sealed class LeaderElectionTests(ITestOutputHelper output)
         await WithEtcdAsync(async (etcd, logging, ct) =>
         {
             await using var route = etcd.OpenRoute();
-            await using var c1 = Contender("c1", route.Endpoints, logging).Start();
-            await EventuallyAsync(() => c1.IsLeader, "c1 leads", ct);
-            await using var c2 = Contender("c2", etcd.Endpoints, logging).Start();
-            await using var c3 = Contender("c3", etcd.Endpoints, logging).Start();
-            await EventuallyAsync(() => c2.Election.Leader == "c1" && c3.Election.Leader == "c1", "the others see c1 lead", ct);
+            await using var c1 = await LeaderAsync("c1", route.Endpoints, logging, ct);
+            await using var c2 = await FollowerAsync("c2", c1, etcd.Endpoints, logging, ct);
+            await using var c3 = await FollowerAsync("c3", c1, etcd.Endpoints, logging, ct);
             var ending = c1.Election.Term!.Ending;
 
             // c1 can still do everything else (reach PostgreSQL, say), but no longer etcd: its last renewal was before now.
@@ -201,8 +193,7 @@ public sealed class LeaderElectionTests(ITestOutputHelper output)
     {
         await WithEtcdAsync(async (etcd, logging, ct) =>
         {
-            await using var first = Contender("c1", etcd.Endpoints, logging).Start();
-            await EventuallyAsync(() => first.IsLeader, "the first c1 leads", ct);
+            await using var first = await LeaderAsync("c1", etcd.Endpoints, logging, ct);
             await using var second = Contender("c1", etcd.Endpoints, logging);
 
             await second.Election.StepAsync(ct);
@@ -215,6 +206,29 @@ public sealed class LeaderElectionTests(ITestOutputHelper output)
             await second.Election.StepAsync(ct);
             Assert.True(second.IsLeader);
         });
+    }
+
+    /// <summary>A contender started alone, once it leads.</summary>
+    private Task<EtcdContender> LeaderAsync(string name, IEnumerable<string> endpoints, TestLogging logging, CancellationToken ct) =>
+        StartedAsync(name, endpoints, logging, c => c.IsLeader, $"{name} leads", ct);
+
+    /// <summary>A contender started while <paramref name="leader"/> leads, once it has seen that.</summary>
+    private Task<EtcdContender> FollowerAsync(string name, EtcdContender leader, IEnumerable<string> endpoints, TestLogging logging, CancellationToken ct) =>
+        StartedAsync(name, endpoints, logging, c => c.Election.Leader == leader.Name, $"{name} sees {leader.Name} lead", ct);
+
+    private async Task<EtcdContender> StartedAsync(string name, IEnumerable<string> endpoints, TestLogging logging, Func<EtcdContender, bool> ready, string what, CancellationToken ct)
+    {
+        var contender = Contender(name, endpoints, logging).Start();
+        try
+        {
+            await EventuallyAsync(() => ready(contender), what, ct);
+            return contender;
+        }
+        catch
+        {
+            await contender.DisposeAsync();
+            throw;
+        }
     }
 
     private EtcdContender Contender(string name, IEnumerable<string> endpoints, TestLogging logging, TimeProvider? time = null) =>
