@@ -41,6 +41,23 @@ internal sealed class EtcdContender : IAsyncDisposable
         return this;
     }
 
+    /// <summary>One election cycle driven by the test, retried while etcd does not answer in time (a busy machine), as the loop would.</summary>
+    public async Task StepAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                await Election.StepAsync(cancellationToken);
+                return;
+            }
+            catch (Exception e) when (EtcdConnection.IsUnavailable(e) && !cancellationToken.IsCancellationRequested)
+            {
+                await Task.Delay(50, cancellationToken);
+            }
+        }
+    }
+
     /// <summary>The process dies: no more renewals, no resignation.</summary>
     public async Task CrashAsync()
     {
