@@ -12,9 +12,9 @@ internal sealed class EtcdContender : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
 
-    public EtcdContender(string name, IEnumerable<string> endpoints, string prefix, TimeSpan ttl, ILoggerFactory logging, TimeProvider? time = null)
+    public EtcdContender(string name, IEnumerable<string> endpoints, string prefix, TimeSpan ttl, ILoggerFactory logging, TimeProvider? time = null, (string User, string Password)? credentials = null)
     {
-        var options = new CoordinatorEtcdOptions { Prefix = prefix, LeaseTtl = ttl };
+        var options = new CoordinatorEtcdOptions { Prefix = prefix, LeaseTtl = ttl, Username = credentials?.User, Password = credentials?.Password };
         foreach (var endpoint in endpoints)
             options.Endpoints.Add(endpoint);
         Keys = new HaKeys(prefix);
