@@ -70,46 +70,7 @@ public sealed class LocalEtcdMember
     public int? ProcessId => PidFile.FindRunning(Directory, PidFile.Etcd);
 
     /// <summary>Starts the member and waits until it serves its client port (not necessarily with a quorum). Does nothing when it runs already.</summary>
-    public async Task StartAsync(CancellationToken cancellationToken = default)
-    {
-        await _lifecycle.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (IsRunning)
-            {
-                return;
-            }
-
-            ForgetProcess();
-            var process = Launch();
-            var timeout = _cluster.Options.OperationTimeout;
-            try
-            {
-                await Poll.UntilAsync(
-                    async ct => process.HasExited
-                        ? throw new InvalidOperationException($"etcd member {Name} exited during start.\n{LogSection()}")
-                        : await EtcdHealth.AnswersAsync(DirectEndpoint, ct).ConfigureAwait(false),
-                    timeout,
-                    () => $"etcd member {Name} did not serve {DirectEndpoint} within {timeout.TotalSeconds:0} s.\n{LogSection()}",
-                    cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                Posix.Signal(process.Id, Posix.SigKill);
-                if (ProcessId is { } pid)
-                {
-                    Posix.Signal(pid, Posix.SigKill);
-                }
-
-                ForgetProcess();
-                throw;
-            }
-        }
-        finally
-        {
-            _lifecycle.Release();
-        }
-    }
+    public Task StartAsync(CancellationToken cancellationToken = default) => _lifecycle.RunAsync(() => StartCoreAsync(cancellationToken), cancellationToken);
 
     /// <summary>A clean stop (SIGTERM), waiting until the process is gone. A frozen member is thawed first. Does nothing when it is not running.</summary>
     public Task StopAsync(CancellationToken cancellationToken = default) => EndAsync(Posix.SigTerm, cancellationToken);
@@ -121,39 +82,28 @@ public sealed class LocalEtcdMember
     /// Suspends the member (SIGSTOP): a hung server whose TCP connections stay open but nothing answers, to clients
     /// and to its peers alike. Undo with <see cref="ThawAsync"/>; stopping or disposing thaws first.
     /// </summary>
-    public async Task FreezeAsync(CancellationToken cancellationToken = default)
-    {
-        await _lifecycle.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+    public Task FreezeAsync(CancellationToken cancellationToken = default) => _lifecycle.RunAsync(
+        () =>
         {
-            if (_frozenPid is not null)
+            if (_frozenPid is null)
             {
-                return;
+                var pid = ProcessId ?? throw new InvalidOperationException($"etcd member {Name} is not running, so it cannot be frozen.");
+                Posix.Signal(pid, Posix.SigStop);
+                _frozenPid = pid;
             }
 
-            var pid = ProcessId ?? throw new InvalidOperationException($"etcd member {Name} is not running, so it cannot be frozen.");
-            Posix.Signal(pid, Posix.SigStop);
-            _frozenPid = pid;
-        }
-        finally
-        {
-            _lifecycle.Release();
-        }
-    }
+            return Task.CompletedTask;
+        },
+        cancellationToken);
 
     /// <summary>Resumes a frozen member (SIGCONT). Does nothing when it is not frozen.</summary>
-    public async Task ThawAsync(CancellationToken cancellationToken = default)
-    {
-        await _lifecycle.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+    public Task ThawAsync(CancellationToken cancellationToken = default) => _lifecycle.RunAsync(
+        () =>
         {
             ThawCore();
-        }
-        finally
-        {
-            _lifecycle.Release();
-        }
-    }
+            return Task.CompletedTask;
+        },
+        cancellationToken);
 
     /// <summary>Cuts every client off from this member (a partition): its proxy blackholes traffic. Undo with <see cref="Heal"/>.</summary>
     public void CutOff() => Proxy.Blackhole();
@@ -208,30 +158,56 @@ public sealed class LocalEtcdMember
         process?.Dispose();
     }
 
-    private async Task EndAsync(int signal, CancellationToken cancellationToken)
-    {
-        await _lifecycle.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+    private Task EndAsync(int signal, CancellationToken cancellationToken) => _lifecycle.RunAsync(
+        async () =>
         {
             ThawCore();
-            if (ProcessId is not { } pid)
+            if (ProcessId is { } pid)
             {
-                ForgetProcess();
-                return;
+                Posix.Signal(pid, signal);
+                var timeout = _cluster.Options.OperationTimeout;
+                await Poll.UntilAsync(
+                    _ => Task.FromResult(!Posix.IsAlive(pid)),
+                    timeout,
+                    () => $"etcd member {Name} did not stop within {timeout.TotalSeconds:0} s.\n{LogSection()}",
+                    cancellationToken).ConfigureAwait(false);
             }
 
-            Posix.Signal(pid, signal);
-            var timeout = _cluster.Options.OperationTimeout;
-            await Poll.UntilAsync(
-                _ => Task.FromResult(!Posix.IsAlive(pid)),
-                timeout,
-                () => $"etcd member {Name} did not stop within {timeout.TotalSeconds:0} s.\n{LogSection()}",
-                cancellationToken).ConfigureAwait(false);
             ForgetProcess();
-        }
-        finally
+        },
+        cancellationToken);
+
+    private async Task StartCoreAsync(CancellationToken cancellationToken)
+    {
+        if (IsRunning)
         {
-            _lifecycle.Release();
+            return;
+        }
+
+        ForgetProcess();
+        var process = Launch();
+        var timeout = _cluster.Options.OperationTimeout;
+        try
+        {
+            await Poll.UntilAsync(
+                async ct => process.HasExited
+                    ? throw new InvalidOperationException($"etcd member {Name} exited during start.\n{LogSection()}")
+                    : await EtcdHealth.AnswersAsync(DirectEndpoint, ct).ConfigureAwait(false),
+                timeout,
+                () => $"etcd member {Name} did not serve {DirectEndpoint} within {timeout.TotalSeconds:0} s.\n{LogSection()}",
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // A half-started member must not stay behind.
+            Posix.Signal(process.Id, Posix.SigKill);
+            if (ProcessId is { } pid)
+            {
+                Posix.Signal(pid, Posix.SigKill);
+            }
+
+            ForgetProcess();
+            throw;
         }
     }
 

@@ -170,7 +170,10 @@ internal sealed class LeaderElection : IDisposable
         return new GuardedResult(GuardedOutcome.Conflict, response);
     }
 
-    /// <summary>Leaves cleanly: deletes the leader key if it is still this term's and revokes the lease (the registration goes with it).</summary>
+    /// <summary>
+    /// Leaves cleanly: deletes the leader key if it is still this term's and revokes the lease (the registration goes
+    /// with it), so that another coordinator leads at once. Call it after <see cref="RunAsync"/> has returned.
+    /// </summary>
     public async Task ResignAsync(CancellationToken cancellationToken)
     {
         if (Volatile.Read(ref _term) is { } term)

@@ -16,6 +16,7 @@ internal sealed class LeadershipTerm : IDisposable
         LeaseId = leaseId;
         _time = time;
         _deadline = deadlineTimestamp;
+        StartedTimestamp = time.GetTimestamp();
         _ending = new CancellationTokenSource(Remaining(), time);
     }
 
@@ -24,6 +25,9 @@ internal sealed class LeadershipTerm : IDisposable
 
     /// <summary>The lease the leader key is bound to.</summary>
     public long LeaseId { get; }
+
+    /// <summary>The <see cref="TimeProvider.GetTimestamp"/> at which this coordinator began to act as leader in this term.</summary>
+    public long StartedTimestamp { get; }
 
     /// <summary>The <see cref="TimeProvider.GetTimestamp"/> after which this term is over unless renewed: last renewal sent + TTL − safety margin.</summary>
     public long DeadlineTimestamp => Interlocked.Read(ref _deadline);

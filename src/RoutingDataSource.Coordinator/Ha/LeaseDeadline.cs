@@ -16,8 +16,11 @@ internal static class LeaseDeadline
     /// <summary>How often a follower tries to take a vacant leader key: a quarter of the TTL, at most 1 s.</summary>
     public static TimeSpan CampaignInterval(TimeSpan ttl) => TimeSpan.FromTicks(Math.Min(ttl.Ticks / 4, TimeSpan.TicksPerSecond));
 
-    /// <summary>The longest one etcd call may take: a fifth of the TTL, at least 300 ms, at most 2 s.</summary>
-    public static TimeSpan RequestTimeout(TimeSpan ttl) => TimeSpan.FromTicks(Math.Clamp(ttl.Ticks / 5, TimeSpan.FromMilliseconds(300).Ticks, 2 * TimeSpan.TicksPerSecond));
+    /// <summary>
+    /// The longest one etcd call may take: a quarter of the TTL, at least 500 ms, at most 2 s. It bounds how long a hung
+    /// member can hold a call, not how long a leader acts: that is the deadline's business.
+    /// </summary>
+    public static TimeSpan RequestTimeout(TimeSpan ttl) => TimeSpan.FromTicks(Math.Clamp(ttl.Ticks / 4, TimeSpan.FromMilliseconds(500).Ticks, 2 * TimeSpan.TicksPerSecond));
 
     /// <summary>The leadership deadline after a renewal sent at <paramref name="sentTimestamp"/> that etcd answered with <paramref name="grantedTtl"/>.</summary>
     public static long After(long sentTimestamp, TimeSpan grantedTtl, TimeSpan requestedTtl, TimeProvider time)

@@ -12,9 +12,9 @@ internal sealed class EtcdContender : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
 
-    public EtcdContender(string name, IEnumerable<string> endpoints, string prefix, TimeSpan ttl, ILoggerFactory logging, TimeProvider? time = null)
+    public EtcdContender(string name, IEnumerable<string> endpoints, string prefix, TimeSpan ttl, ILoggerFactory logging, TimeProvider? time = null, (string User, string Password)? credentials = null)
     {
-        var options = new CoordinatorEtcdOptions { Prefix = prefix, LeaseTtl = ttl };
+        var options = new CoordinatorEtcdOptions { Prefix = prefix, LeaseTtl = ttl, Username = credentials?.User, Password = credentials?.Password };
         foreach (var endpoint in endpoints)
             options.Endpoints.Add(endpoint);
         Keys = new HaKeys(prefix);
@@ -39,6 +39,23 @@ internal sealed class EtcdContender : IAsyncDisposable
     {
         _loop = Task.Run(() => Election.RunAsync(_stop.Token));
         return this;
+    }
+
+    /// <summary>One election cycle driven by the test, retried while etcd does not answer in time (a busy machine), as the loop would.</summary>
+    public async Task StepAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                await Election.StepAsync(cancellationToken);
+                return;
+            }
+            catch (Exception e) when (EtcdConnection.IsUnavailable(e) && !cancellationToken.IsCancellationRequested)
+            {
+                await Task.Delay(50, cancellationToken);
+            }
+        }
     }
 
     /// <summary>The process dies: no more renewals, no resignation.</summary>

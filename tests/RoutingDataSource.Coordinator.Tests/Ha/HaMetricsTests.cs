@@ -28,8 +28,8 @@ public sealed class HaMetricsTests(ITestOutputHelper output)
         listener.SetMeasurementEventCallback<int>((i, v, tags, _) => seen.Enqueue((i.Name, v, Leads(tags))));
         listener.Start();
 
-        await c1.Election.StepAsync(timeout.Token);
-        await c1.Election.StepAsync(timeout.Token);
+        await c1.StepAsync(timeout.Token);
+        await c1.StepAsync(timeout.Token);
         listener.RecordObservableInstruments();
         await c1.Election.ResignAsync(timeout.Token);
         listener.RecordObservableInstruments();

@@ -47,12 +47,10 @@ public sealed class LeaderElectionTests(ITestOutputHelper output)
     {
         await WithEtcdAsync(async (etcd, logging, ct) =>
         {
-            await using var c1 = Contender("c1", etcd.Endpoints, logging).Start();
-            await EventuallyAsync(() => c1.IsLeader, "c1 leads", ct);
+            await using var c1 = await LeaderAsync("c1", etcd.Endpoints, logging, ct);
             var firstToken = c1.Election.Term!.FencingToken;
-            await using var c2 = Contender("c2", etcd.Endpoints, logging).Start();
-            await using var c3 = Contender("c3", etcd.Endpoints, logging).Start();
-            await EventuallyAsync(() => c2.Election.Leader == "c1" && c3.Election.Leader == "c1", "the others see c1 lead", ct);
+            await using var c2 = await FollowerAsync("c2", c1, etcd.Endpoints, logging, ct);
+            await using var c3 = await FollowerAsync("c3", c1, etcd.Endpoints, logging, ct);
 
             var clock = Stopwatch.StartNew();
             await c1.CrashAsync();
@@ -71,10 +69,8 @@ public sealed class LeaderElectionTests(ITestOutputHelper output)
     {
         await WithEtcdAsync(async (etcd, logging, ct) =>
         {
-            await using var c1 = Contender("c1", etcd.Endpoints, logging).Start();
-            await EventuallyAsync(() => c1.IsLeader, "c1 leads", ct);
-            await using var c2 = Contender("c2", etcd.Endpoints, logging).Start();
-            await EventuallyAsync(() => c2.Election.Leader == "c1", "c2 sees c1 lead", ct);
+            await using var c1 = await LeaderAsync("c1", etcd.Endpoints, logging, ct);
+            await using var c2 = await FollowerAsync("c2", c1, etcd.Endpoints, logging, ct);
 
             var clock = Stopwatch.StartNew();
             await c1.CrashAsync();
@@ -94,7 +90,7 @@ public sealed class LeaderElectionTests(ITestOutputHelper output)
         {
             var pausedClock = new PausableTime();
             await using var old = Contender("c1", etcd.Endpoints, logging, pausedClock);
-            await old.Election.StepAsync(ct);
+            await old.StepAsync(ct);
             Assert.True(old.IsLeader);
             var oldTerm = old.Election.Term!;
 
@@ -123,10 +119,8 @@ public sealed class LeaderElectionTests(ITestOutputHelper output)
     {
         await WithEtcdAsync(async (etcd, logging, ct) =>
         {
-            await using var c1 = Contender("c1", etcd.Endpoints, logging).Start();
-            await EventuallyAsync(() => c1.IsLeader, "c1 leads", ct);
-            await using var c2 = Contender("c2", etcd.Endpoints, logging).Start();
-            await EventuallyAsync(() => c2.Election.Leader == "c1", "c2 sees c1 lead", ct);
+            await using var c1 = await LeaderAsync("c1", etcd.Endpoints, logging, ct);
+            await using var c2 = await FollowerAsync("c2", c1, etcd.Endpoints, logging, ct);
 
             var result = await c2.Election.GuardedMutationAsync([], [new RequestOp { RequestPut = new PutRequest { Key = ByteString.CopyFromUtf8(c2.Keys.StateDocument("x")), Value = ByteString.Empty } }], ct);
 
@@ -141,35 +135,35 @@ public sealed class LeaderElectionTests(ITestOutputHelper output)
         await WithEtcdAsync(async (etcd, logging, ct) =>
         {
             await using var route = etcd.OpenRoute();
-            await using var c1 = Contender("c1", route.Endpoints, logging).Start();
-            await EventuallyAsync(() => c1.IsLeader, "c1 leads", ct);
-            await using var c2 = Contender("c2", etcd.Endpoints, logging).Start();
-            await using var c3 = Contender("c3", etcd.Endpoints, logging).Start();
-            await EventuallyAsync(() => c2.Election.Leader == "c1" && c3.Election.Leader == "c1", "the others see c1 lead", ct);
-            var ending = c1.Election.Term!.Ending;
+            await using var c1 = await LeaderAsync("c1", route.Endpoints, logging, ct);
+            await using var c2 = await FollowerAsync("c2", c1, etcd.Endpoints, logging, ct);
+            await using var c3 = await FollowerAsync("c3", c1, etcd.Endpoints, logging, ct);
+            var term = c1.Election.Term!;
 
-            // c1 can still do everything else (reach PostgreSQL, say), but no longer etcd: its last renewal was before now.
+            // c1 can still do everything else (reach PostgreSQL, say), but no longer etcd: its last renewal was sent before now.
+            var cutAt = TimeProvider.System.GetTimestamp();
             var clock = Stopwatch.StartNew();
             route.Blackhole();
-            TimeSpan? stopped = null, taken = null;
+            TimeSpan? taken = null;
             while (taken is null && clock.Elapsed < Ttl + TimeSpan.FromSeconds(5))
             {
                 var oldLeads = c1.IsLeader;
                 var newLeads = c2.IsLeader || c3.IsLeader;
                 Assert.False(oldLeads && newLeads, $"two leaders at {clock.ElapsedMilliseconds} ms");
-                if (!oldLeads)
-                    stopped ??= clock.Elapsed;
                 if (newLeads)
                     taken = clock.Elapsed;
                 await Task.Delay(10, ct);
             }
 
-            output.WriteLine($"c1 stopped leading after {stopped?.TotalMilliseconds:0} ms, another led after {taken?.TotalMilliseconds:0} ms");
-            Assert.NotNull(stopped);
             Assert.NotNull(taken);
-            Assert.True(stopped < Ttl, $"c1 still led {stopped} after its last possible renewal, past the lease TTL {Ttl}");
-            Assert.True(stopped < taken);
-            Assert.True(ending.IsCancellationRequested, "the term's Ending token tells running steps to stop");
+            var next = (c2.IsLeader ? c2 : c3).Election.Term!;
+            var actedUntil = TimeProvider.System.GetElapsedTime(cutAt, term.DeadlineTimestamp);
+            output.WriteLine($"c1 could act until {actedUntil.TotalMilliseconds:0} ms after the cut, another led after {taken.Value.TotalMilliseconds:0} ms");
+            // Shown by the terms' own monotonic timestamps, not by sampling (which a busy machine delays).
+            Assert.True(term.Ending.IsCancellationRequested, "the term's Ending token tells running steps to stop");
+            Assert.False(c1.IsLeader);
+            Assert.True(actedUntil <= Ttl - LeaseDeadline.SafetyMargin(Ttl), $"c1 could act {actedUntil} after its last possible renewal: not a margin before the lease TTL {Ttl}");
+            Assert.True(next.StartedTimestamp > term.DeadlineTimestamp, "the next leader began before c1 had stopped");
             Assert.True(taken <= Ttl + TimeSpan.FromSeconds(2), $"the takeover took {taken}");
         });
     }
@@ -182,12 +176,15 @@ public sealed class LeaderElectionTests(ITestOutputHelper output)
             await using var c1 = Contender("c1", etcd.Endpoints, logging).Start();
             await using var c2 = Contender("c2", etcd.Endpoints, logging).Start();
             await EventuallyAsync(() => c1.IsLeader || c2.IsLeader, "someone leads", ct);
+            var term = (c1.IsLeader ? c1 : c2).Election.Term!;
 
-            var clock = Stopwatch.StartNew();
             await etcd.Member("e1").StopAsync(ct);
             await etcd.Member("e2").KillAsync(ct);
+            // Any renewal that still succeeded was sent before now.
+            var quorumLostAt = TimeProvider.System.GetTimestamp();
             await EventuallyAsync(() => !c1.IsLeader && !c2.IsLeader, "the leader stops leading", ct);
-            Assert.True(clock.Elapsed < Ttl + TimeSpan.FromSeconds(1), $"the leader led {clock.Elapsed} without a quorum");
+            var actedFor = TimeProvider.System.GetElapsedTime(quorumLostAt, term.DeadlineTimestamp);
+            Assert.True(actedFor <= Ttl - LeaseDeadline.SafetyMargin(Ttl), $"the leader could act {actedFor} without a quorum");
             for (var quiet = Stopwatch.StartNew(); quiet.Elapsed < Ttl + TimeSpan.FromSeconds(1); await Task.Delay(20, ct))
                 Assert.False(c1.IsLeader || c2.IsLeader, "someone leads without a quorum");
 
@@ -201,20 +198,42 @@ public sealed class LeaderElectionTests(ITestOutputHelper output)
     {
         await WithEtcdAsync(async (etcd, logging, ct) =>
         {
-            await using var first = Contender("c1", etcd.Endpoints, logging).Start();
-            await EventuallyAsync(() => first.IsLeader, "the first c1 leads", ct);
+            await using var first = await LeaderAsync("c1", etcd.Endpoints, logging, ct);
             await using var second = Contender("c1", etcd.Endpoints, logging);
 
-            await second.Election.StepAsync(ct);
+            await second.StepAsync(ct);
             await first.CrashAsync();
             await first.Election.ResignAsync(ct);
 
             Assert.False(second.IsLeader);
             Assert.Contains(logging.Lines, l => l.Contains("names must be unique", StringComparison.Ordinal));
             // Once the first is gone, the name is free.
-            await second.Election.StepAsync(ct);
+            await second.StepAsync(ct);
             Assert.True(second.IsLeader);
         });
+    }
+
+    /// <summary>A contender started alone, once it leads.</summary>
+    private Task<EtcdContender> LeaderAsync(string name, IEnumerable<string> endpoints, TestLogging logging, CancellationToken ct) =>
+        StartedAsync(name, endpoints, logging, c => c.IsLeader, $"{name} leads", ct);
+
+    /// <summary>A contender started while <paramref name="leader"/> leads, once it has seen that.</summary>
+    private Task<EtcdContender> FollowerAsync(string name, EtcdContender leader, IEnumerable<string> endpoints, TestLogging logging, CancellationToken ct) =>
+        StartedAsync(name, endpoints, logging, c => c.Election.Leader == leader.Name, $"{name} sees {leader.Name} lead", ct);
+
+    private async Task<EtcdContender> StartedAsync(string name, IEnumerable<string> endpoints, TestLogging logging, Func<EtcdContender, bool> ready, string what, CancellationToken ct)
+    {
+        var contender = Contender(name, endpoints, logging).Start();
+        try
+        {
+            await EventuallyAsync(() => ready(contender), what, ct);
+            return contender;
+        }
+        catch
+        {
+            await contender.DisposeAsync();
+            throw;
+        }
     }
 
     private EtcdContender Contender(string name, IEnumerable<string> endpoints, TestLogging logging, TimeProvider? time = null) =>

@@ -43,6 +43,24 @@ public sealed class EtcdClusterTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_blackholed_route_cuts_off_its_own_client_only()
+    {
+        await WithClusterAsync(1, async (etcd, ct) =>
+        {
+            var route = etcd.OpenRoute();
+            Assert.True((await Etcdctl.RunAsync(route.Endpoints[0], ["put", "/k", "via-route"], ct)).Succeeded);
+
+            route.Blackhole();
+
+            Assert.False((await Etcdctl.RunAsync(route.Endpoints[0], ["put", "/k", "cut"], ct)).Succeeded);
+            Assert.Equal("via-route", (await Etcdctl.RunAsync(etcd.Endpoints[0], ["get", "/k", "--print-value-only"], ct)).Output.Trim());
+            route.Heal();
+            Assert.True((await Etcdctl.RunAsync(route.Endpoints[0], ["put", "/k", "healed"], ct)).Succeeded);
+            // Not disposed here on purpose: the cluster's disposal closes its routes.
+        });
+    }
+
+    [Fact]
     public async Task Without_a_quorum_nothing_is_written_and_with_it_back_the_cluster_serves_again()
     {
         await WithClusterAsync(3, async (etcd, ct) =>
