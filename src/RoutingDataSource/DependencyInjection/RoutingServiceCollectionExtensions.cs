@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using RoutingDataSource;
+using RoutingDataSource.DependencyInjection;
 
 // The conventional namespace for IServiceCollection extensions, so they show up without an extra using.
 #pragma warning disable IDE0130

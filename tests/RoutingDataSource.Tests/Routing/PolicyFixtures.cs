@@ -44,7 +44,8 @@ internal sealed class PolicyFixtures : IAsyncDisposable
         if (primary is not null)
             nodes.Add(primary);
         nodes.AddRange(readCandidates.Where(n => !ReferenceEquals(n, primary)));
-        return new ClusterSnapshot(nodes.OrderBy(n => n.Backend.Index).ToArray(), primary, primary is null ? "no primary" : null, readCandidates,
+        return new ClusterSnapshot(nodes.OrderBy(n => n.Backend.Index).ToArray(), primary, primary is null ? ClusterProblem.NoPrimary : ClusterProblem.None,
+            primary is null ? "no primary" : null, readCandidates,
             highestTimeline: 1, primaryLsn: primary?.ReplayLsn, version: 1, takenAt: DateTimeOffset.UnixEpoch, startedTimestamp: RoundStarted,
             lsnHistory: history);
     }
