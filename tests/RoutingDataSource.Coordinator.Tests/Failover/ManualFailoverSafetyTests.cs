@@ -12,17 +12,11 @@ public sealed class ManualFailoverSafetyTests(ITestOutputHelper output)
     [Fact]
     public async Task Manual_failover_is_refused_while_the_primary_is_only_suspect_or_standbys_still_stream_from_it()
     {
-        FaultProxy? proxy = null;
-        await using var c = await CoordinatedCluster.StartAsync(output, configure: (o, cluster) =>
-        {
-            // Only the coordinator reaches n0 through the proxy; the standbys stream from it directly.
-            proxy = FaultProxy.For(cluster.Primary);
-            o.Backends[0].ConnectionString = cluster.Primary.ConnectionStringVia(proxy);
-            o.Backends[0].ReplicationPort = cluster.Primary.Port;
-        });
-        await using var _ = proxy!;
+        var (c, proxy) = await CoordinatedCluster.StartWithPrimaryBehindProxyAsync(output);
+        await using var _ = c;
+        await using var __ = proxy;
 
-        proxy!.Blackhole();
+        proxy.Blackhole();
         await c.WaitForViewAsync(v => v.Decision?.Contains("failed 1 consecutive", StringComparison.Ordinal) == true, TimeSpan.FromSeconds(10), "suspect");
         var (code, body) = await c.PostJsonAsync("failover", """{"candidate":"n1"}""");
         output.WriteLine($"{code} {body}");

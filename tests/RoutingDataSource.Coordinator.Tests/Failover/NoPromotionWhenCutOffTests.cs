@@ -10,17 +10,11 @@ public sealed class NoPromotionWhenCutOffTests(ITestOutputHelper output)
     [Fact]
     public async Task Coordinator_cut_off_from_a_healthy_primary_does_not_promote_while_standbys_stream()
     {
-        FaultProxy? proxy = null;
-        await using var c = await CoordinatedCluster.StartAsync(output, configure: (o, cluster) =>
-        {
-            // Only the coordinator reaches n0 through the proxy; the standbys stream from it directly.
-            proxy = FaultProxy.For(cluster.Primary);
-            o.Backends[0].ConnectionString = cluster.Primary.ConnectionStringVia(proxy);
-            o.Backends[0].ReplicationPort = cluster.Primary.Port;
-        });
-        await using var _ = proxy!;
+        var (c, proxy) = await CoordinatedCluster.StartWithPrimaryBehindProxyAsync(output);
+        await using var _ = c;
+        await using var __ = proxy;
 
-        proxy!.Blackhole();
+        proxy.Blackhole();
         // Well past detection: 3 probes timing out at 1 s each, then more rounds at the retry interval.
         await c.WaitForViewAsync(v => v.Decision?.StartsWith("failover vetoed", StringComparison.Ordinal) == true, TimeSpan.FromSeconds(10), "vetoed");
         await Task.Delay(TimeSpan.FromSeconds(3));

@@ -60,6 +60,31 @@ internal sealed class CoordinatedCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Starts a cluster whose primary only the coordinator reaches through a <see cref="FaultProxy"/> (the standbys
+    /// stream from it directly), so a test can cut the coordinator off from a healthy primary.
+    /// </summary>
+    public static async Task<(CoordinatedCluster Cluster, FaultProxy CoordinatorToPrimary)> StartWithPrimaryBehindProxyAsync(ITestOutputHelper output)
+    {
+        FaultProxy? proxy = null;
+        try
+        {
+            var c = await StartAsync(output, configure: (o, cluster) =>
+            {
+                proxy = FaultProxy.For(cluster.Primary);
+                o.Backends[0].ConnectionString = cluster.Primary.ConnectionStringVia(proxy);
+                o.Backends[0].ReplicationPort = cluster.Primary.Port;
+            });
+            return (c, proxy!);
+        }
+        catch
+        {
+            if (proxy is not null)
+                await proxy.DisposeAsync();
+            throw;
+        }
+    }
+
     public static CoordinatorOptions OptionsFor(LocalPgCluster cluster)
     {
         var options = new CoordinatorOptions { ReplicationConnInfo = ReplicationConnInfo, Http = "127.0.0.1:0" };
