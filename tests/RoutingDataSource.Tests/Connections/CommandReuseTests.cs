@@ -217,7 +217,7 @@ public sealed class CommandReuseTests(ClusterFixture fx)
             }
             ours = long.MaxValue;
             theirs = long.MaxValue;
-            for (var round = 0; round < 3; round++)
+            for (var round = 0; round < 5; round++)
             {
                 var before = GC.GetAllocatedBytesForCurrentThread();
                 for (var i = 0; i < n; i++)
