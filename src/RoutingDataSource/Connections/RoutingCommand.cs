@@ -13,16 +13,41 @@ namespace RoutingDataSource;
 /// eligible standby, everything else to the primary, everything inside a transaction or pinned session to that
 /// session's server. Parameters are Npgsql parameters (<see cref="NpgsqlParameter"/>), so every Npgsql type works.
 /// </summary>
+/// <remarks>
+/// <para>
+/// Reuse, as in Npgsql: a command made by <see cref="RoutingConnection.CreateCommand"/> goes back to that connection
+/// when disposed (reset: no text, no parameters, no transaction, the default timeout), and the connection's next
+/// <c>CreateCommand</c> hands out the same object again. A disposed command must therefore not be used any more: until
+/// it is handed out again it throws <see cref="ObjectDisposedException"/> on execution, preparation and on setting its
+/// text, type or timeout (as a disposed <see cref="NpgsqlCommand"/> does); afterwards it is the new command. A command
+/// with a timeout set, or prepared, or disposed while a reader or statement of it is still open, is not reused.
+/// </para>
+/// <para>
+/// The Npgsql command inside (the one that runs on the physical connections) is recycled process-wide when the
+/// command is disposed and not kept by its connection, but only if the application never saw its parameter
+/// collection: no object the application may still hold ever belongs to two live commands.
+/// </para>
+/// </remarks>
 public sealed class RoutingCommand : DbCommand, IRoutedStatement
 {
     // The Npgsql command does the real work on whichever physical connection the statement is routed to; keeping one
     // per routing command keeps parameters, prepared state and settings in one place and allocates nothing per call.
     // Replaced only when a statement it ran was abandoned on a hung server (see ReplaceAbandoned).
-    private NpgsqlCommand _inner = new();
+    // Null only after the command was disposed and its Npgsql command recycled (see Dispose and Inner).
+    private NpgsqlCommand? _inner = RentInner();
     private RoutingConnection? _connection;
     private RoutingTransaction? _transaction;
     private bool _prepareRequested;
     private RoutingDataReader? _reader;
+    // Whether the command goes back to its connection's cache when disposed (made by RoutingConnection.CreateCommand).
+    private bool _cacheable;
+    private bool _disposed;
+    // What decides whether the Npgsql command inside can be reset and recycled (see ResetInner).
+    private bool _timeoutSet;
+    private bool _parametersSeen;
+
+    // Clean Npgsql commands of disposed routing commands (no connection, no text, no parameters, no timeout set).
+    private static readonly ObjectSlots<NpgsqlCommand> RecycledInner = new(64);
 
     /// <summary>Creates a command without a connection.</summary>
     public RoutingCommand()
@@ -32,23 +57,58 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
     /// <summary>Creates a command with its text and connection.</summary>
     public RoutingCommand(string commandText, RoutingConnection? connection = null)
     {
-        _inner.CommandText = commandText;
+        _inner!.CommandText = commandText;
         _connection = connection;
+    }
+
+    /// <summary>A command for <see cref="RoutingConnection.CreateCommand"/>: it goes back to the connection when disposed.</summary>
+    internal static RoutingCommand CreateCached(RoutingConnection connection) => new() { _connection = connection, _cacheable = true };
+
+    /// <summary>Hands out a command taken from its connection's cache again (already reset when it was disposed).</summary>
+    internal RoutingCommand Reuse()
+    {
+        _disposed = false;
+        return this;
+    }
+
+    private static NpgsqlCommand RentInner() => RecycledInner.Rent() ?? new NpgsqlCommand();
+
+    // After the Npgsql command went back to the recycled ones, a disposed Npgsql command of its own stands in for it:
+    // reading works, changing it throws ObjectDisposedException, as before recycling existed. Allocated only then.
+    private NpgsqlCommand Inner => _inner ?? DisposedStandIn();
+
+    /// <summary>The Npgsql command inside (for tests).</summary>
+    internal NpgsqlCommand InnerCommand => Inner;
+
+    private NpgsqlCommand DisposedStandIn()
+    {
+        var standIn = new NpgsqlCommand();
+        standIn.Dispose();
+        return _inner = standIn;
     }
 
     /// <inheritdoc />
     [AllowNull]
     public override string CommandText
     {
-        get => _inner.CommandText;
-        set => _inner.CommandText = value;
+        get => Inner.CommandText;
+        set
+        {
+            ThrowIfDisposed();
+            Inner.CommandText = value;
+        }
     }
 
     /// <inheritdoc />
     public override int CommandTimeout
     {
-        get => _inner.CommandTimeout;
-        set => _inner.CommandTimeout = value;
+        get => Inner.CommandTimeout;
+        set
+        {
+            ThrowIfDisposed();
+            Inner.CommandTimeout = value;
+            _timeoutSet = true;
+        }
     }
 
     /// <summary>
@@ -57,15 +117,19 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
     /// </summary>
     public override CommandType CommandType
     {
-        get => _inner.CommandType;
-        set => _inner.CommandType = value;
+        get => Inner.CommandType;
+        set
+        {
+            ThrowIfDisposed();
+            Inner.CommandType = value;
+        }
     }
 
     /// <inheritdoc />
     public override UpdateRowSource UpdatedRowSource
     {
-        get => _inner.UpdatedRowSource;
-        set => _inner.UpdatedRowSource = value;
+        get => Inner.UpdatedRowSource;
+        set => Inner.UpdatedRowSource = value;
     }
 
     /// <inheritdoc />
@@ -110,16 +174,22 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
     }
 
     /// <summary>The command's parameters (Npgsql parameters).</summary>
-    public new NpgsqlParameterCollection Parameters => _inner.Parameters;
+    public new NpgsqlParameterCollection Parameters => SeenParameters();
 
     /// <inheritdoc />
-    protected override DbParameterCollection DbParameterCollection => _inner.Parameters;
+    protected override DbParameterCollection DbParameterCollection => SeenParameters();
+
+    private NpgsqlParameterCollection SeenParameters()
+    {
+        _parametersSeen = true;
+        return Inner.Parameters;
+    }
 
     /// <summary>Creates an <see cref="NpgsqlParameter"/>.</summary>
-    public new NpgsqlParameter CreateParameter() => _inner.CreateParameter();
+    public new NpgsqlParameter CreateParameter() => Inner.CreateParameter();
 
     /// <inheritdoc />
-    protected override DbParameter CreateDbParameter() => _inner.CreateParameter();
+    protected override DbParameter CreateDbParameter() => Inner.CreateParameter();
 
     /// <summary>
     /// Marks the statement for preparation. Prepared statements live on physical connections, so it is prepared on
@@ -127,6 +197,7 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
     /// </summary>
     public override void Prepare()
     {
+        ThrowIfDisposed();
         RequireOpenConnection();
         _prepareRequested = true;
     }
@@ -144,7 +215,7 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
     {
         // Npgsql ignores a cancel of a command that is not running, so a finished command cannot reach a later
         // statement on the same (reused) physical connection.
-        if (_inner.Connection is { State: ConnectionState.Open or ConnectionState.Executing or ConnectionState.Fetching })
+        if (_inner?.Connection is { State: ConnectionState.Open or ConnectionState.Executing or ConnectionState.Fetching })
             _inner.Cancel();
     }
 
@@ -180,6 +251,8 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
     protected override Task<DbDataReader> ExecuteDbDataReaderAsync(CommandBehavior behavior, CancellationToken cancellationToken)
         => Execute<DbDataReader>(ExecuteMode.Reader, behavior, async: true, cancellationToken).AsTask();
 
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
     private RoutingConnection RequireOpenConnection()
     {
         var conn = _connection ?? throw new InvalidOperationException("The command has no connection.");
@@ -187,9 +260,9 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
         return conn;
     }
 
-    private SqlClassification Classify(RoutingConnection conn) => _inner.CommandType switch
+    private SqlClassification Classify(RoutingConnection conn) => Inner.CommandType switch
     {
-        CommandType.Text => conn.DataSourceInternal.Classifier.Classify(_inner.CommandText ?? ""),
+        CommandType.Text => conn.DataSourceInternal.Classifier.Classify(Inner.CommandText ?? ""),
         CommandType.TableDirect => StatementClassifications.TableRead,
         _ => StatementClassifications.Procedure,
     };
@@ -200,13 +273,14 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
     {
         try
         {
+            ThrowIfDisposed();
             var conn = RequireOpenConnection();
             if (_reader is { IsClosed: false })
                 throw new InvalidOperationException("A reader of this command is still open; close it first.");
             var metrics = conn.DataSourceInternal.Metrics;
             var started = metrics.DecisionTimingEnabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
             var c = Classify(conn);
-            if (mode != ExecuteMode.Reader && conn.TryConsumeTransactionControl(c, _inner.CommandText))
+            if (mode != ExecuteMode.Reader && conn.TryConsumeTransactionControl(c, Inner.CommandText))
                 return new(mode == ExecuteMode.NonQuery ? (TResult)(object)(-1) : default!);
             if (mode != ExecuteMode.Reader && conn.IsSqlCommitOfPinnedTransaction(c))
                 return CommitAsync<TResult>(conn, mode, cancellationToken);
@@ -237,8 +311,9 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
 
     void IRoutedStatement.Bind(NpgsqlConnection connection, NpgsqlTransaction? transaction)
     {
-        _inner.Connection = connection;
-        _inner.Transaction = transaction;
+        var inner = Inner;
+        inner.Connection = connection;
+        inner.Transaction = transaction;
     }
 
     void IRoutedStatement.ReplaceAbandoned()
@@ -246,7 +321,7 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
         // The abandoned Npgsql command is still executing on the hung server's connection, and may resume whenever that
         // server does: it must never run another statement. The parameters move to the new one, so the caller's
         // references to them stay valid.
-        var old = _inner;
+        var old = Inner;
         var fresh = new NpgsqlCommand
         {
             CommandText = old.CommandText,
@@ -268,28 +343,87 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
         if (!_prepareRequested)
             return default;
         if (async)
-            return new ValueTask(_inner.PrepareAsync(cancellationToken));
-        _inner.Prepare();
+            return new ValueTask(Inner.PrepareAsync(cancellationToken));
+        Inner.Prepare();
         return default;
     }
 
-    Task<int> IRoutedStatement.ExecuteNonQueryAsync(CancellationToken cancellationToken) => _inner.ExecuteNonQueryAsync(cancellationToken);
+    Task<int> IRoutedStatement.ExecuteNonQueryAsync(CancellationToken cancellationToken) => Inner.ExecuteNonQueryAsync(cancellationToken);
 
-    int IRoutedStatement.ExecuteNonQuery() => _inner.ExecuteNonQuery();
+    int IRoutedStatement.ExecuteNonQuery() => Inner.ExecuteNonQuery();
 
-    Task<object?> IRoutedStatement.ExecuteScalarAsync(CancellationToken cancellationToken) => _inner.ExecuteScalarAsync(cancellationToken);
+    Task<object?> IRoutedStatement.ExecuteScalarAsync(CancellationToken cancellationToken) => Inner.ExecuteScalarAsync(cancellationToken);
 
-    object? IRoutedStatement.ExecuteScalar() => _inner.ExecuteScalar();
+    object? IRoutedStatement.ExecuteScalar() => Inner.ExecuteScalar();
 
-    Task<NpgsqlDataReader> IRoutedStatement.ExecuteReaderAsync(CommandBehavior behavior, CancellationToken cancellationToken) => _inner.ExecuteReaderAsync(behavior, cancellationToken);
+    Task<NpgsqlDataReader> IRoutedStatement.ExecuteReaderAsync(CommandBehavior behavior, CancellationToken cancellationToken) => Inner.ExecuteReaderAsync(behavior, cancellationToken);
 
-    NpgsqlDataReader IRoutedStatement.ExecuteReader(CommandBehavior behavior) => _inner.ExecuteReader(behavior);
+    NpgsqlDataReader IRoutedStatement.ExecuteReader(CommandBehavior behavior) => Inner.ExecuteReader(behavior);
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {
-        if (disposing)
-            _inner.Dispose();
+        if (disposing && !_disposed)
+        {
+            _disposed = true;
+            _transaction = null;
+            var inner = _inner;
+            if (inner is not null && ResetInner(inner))
+            {
+                if (_cacheable && _connection is { CachedCommand: null } conn)
+                {
+                    // As NpgsqlCommand.Dispose: back to the connection for its next CreateCommand.
+                    DesignTimeVisible = false;
+                    conn.CachedCommand = this;
+                }
+                else
+                {
+                    Recycle();
+                }
+            }
+            else
+            {
+                inner?.Dispose();
+            }
+        }
         base.Dispose(disposing);
+    }
+
+    /// <summary>
+    /// Gives the Npgsql command of this disposed (and reset) command to the next new command, unless the application
+    /// saw its parameter collection (it may still hold it); then it is disposed.
+    /// </summary>
+    internal void Recycle()
+    {
+        var inner = _inner;
+        if (inner is null)
+            return;
+        _inner = null;
+        if (_parametersSeen || !RecycledInner.Return(inner))
+            inner.Dispose();
+    }
+
+    // Resets the Npgsql command to what a new one is, if that is possible: not when its timeout was set (Npgsql offers
+    // no way back to "the connection's timeout") or it was prepared, nor while a reader or statement of it is still
+    // open (Npgsql refuses to change its text then).
+    private bool ResetInner(NpgsqlCommand inner)
+    {
+        if (_timeoutSet || _prepareRequested || _reader is { IsClosed: false } || inner.AllResultTypesAreUnknown || inner.UnknownResultTypeList is not null)
+            return false;
+        try
+        {
+            inner.CommandText = "";
+            inner.CommandType = CommandType.Text;
+            inner.UpdatedRowSource = UpdateRowSource.Both;
+            inner.Connection = null;
+            inner.Transaction = null;
+            if (_parametersSeen)
+                inner.Parameters.Clear();
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
     }
 }

@@ -127,7 +127,12 @@ public sealed partial class RoutingConnection : DbConnection
     protected override void Dispose(bool disposing)
     {
         if (disposing)
+        {
             Close();
+            // Its cached command (disposed) is of no use to anyone any more: its Npgsql command goes to the next command.
+            CachedCommand?.Recycle();
+            CachedCommand = null;
+        }
         base.Dispose(disposing);
     }
 
@@ -147,8 +152,21 @@ public sealed partial class RoutingConnection : DbConnection
         Dispose();
     }
 
-    /// <summary>Creates a command on this connection.</summary>
-    public new RoutingCommand CreateCommand() => new() { Connection = this };
+    /// <summary>
+    /// Creates a command on this connection. As in Npgsql, the connection keeps one disposed command and hands it out
+    /// again here, reset (see <see cref="RoutingCommand"/>): a disposed command must not be used any more.
+    /// </summary>
+    public new RoutingCommand CreateCommand()
+    {
+        var cached = CachedCommand;
+        if (cached is null)
+            return RoutingCommand.CreateCached(this);
+        CachedCommand = null;
+        return cached.Reuse();
+    }
+
+    /// <summary>The command last disposed on this connection, reset, for the next <see cref="CreateCommand"/>.</summary>
+    internal RoutingCommand? CachedCommand { get; set; }
 
     /// <inheritdoc />
     protected override DbCommand CreateDbCommand() => CreateCommand();
