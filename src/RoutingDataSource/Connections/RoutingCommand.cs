@@ -5,6 +5,7 @@ using Npgsql;
 using RoutingDataSource.Classification;
 using RoutingDataSource.Connections;
 using RoutingDataSource.Routing;
+using RoutingDataSource.Topology;
 
 namespace RoutingDataSource;
 
