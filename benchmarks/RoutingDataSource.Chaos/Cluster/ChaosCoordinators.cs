@@ -107,7 +107,7 @@ internal sealed class ChaosCoordinators : IAsyncDisposable
     {
         if (count is not (1 or 3))
             throw new ArgumentOutOfRangeException(nameof(count), count, "The soak runs 1 coordinator (alone) or 3 (HA mode on etcd).");
-        var etcd = count == 3 ? await LocalEtcdCluster.StartAsync(new LocalEtcdClusterOptions { Members = 3, NamePrefix = "chaos" }, cancellationToken) : null;
+        var etcd = count == 3 ? await LocalEtcdCluster.StartAsync(new LocalEtcdClusterOptions { Members = 3, NamePrefix = "chaos-" }, cancellationToken) : null;
         var coordinators = new ChaosCoordinators(count, etcd, options, log, clock);
         try
         {

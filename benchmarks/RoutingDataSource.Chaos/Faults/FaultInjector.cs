@@ -108,7 +108,7 @@ internal sealed class FaultInjector(ChaosCluster cluster, ChaosSettings settings
         }
 
         progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"[{Clock.Now,7:0.0}] fault {number} {kind} of {target.Name} at {record.Injected:0.0} s: {(record.Promoted is { } p ? $"{p} promoted after {record.FailoverSeconds:0.0} s" : "no promotion")}{(record.Rejoin is { } r ? $"; {record.PrimaryBefore} rejoined by {r} in {record.RejoinSeconds:0.0} s" : "")}{(record.NewLeader is { } l ? $"; {l} led after {record.TakeoverSeconds:0.0} s" : "")}; {record.Promotions} promote request(s); whole again after {record.Recovered - record.Injected:0.0} s{(record.Note is { } n ? $" ({n})" : "")}"));
+            $"[{Clock.Now,7:0.0}] fault {number} {kind} of {record.Target} at {record.Injected:0.0} s: {(record.Promoted is { } p ? $"{p} promoted after {record.FailoverSeconds:0.0} s" : "no promotion")}{(record.Rejoin is { } r ? $"; {record.PrimaryBefore} rejoined by {r} in {record.RejoinSeconds:0.0} s" : "")}{(record.NewLeader is { } l ? $"; {l} led after {record.TakeoverSeconds:0.0} s" : "")}; {record.Promotions} promote request(s); whole again after {record.Recovered - record.Injected:0.0} s{(record.Note is { } n ? $" ({n})" : "")}"));
     }
 
     /// <summary>
