@@ -110,7 +110,7 @@ ensure_pgpool() {
 # ./build.sh bench throughput|failover|overhead|micro [--rounds N --duration S ...]   one part (see benchmarks/README.md)
 # ./build.sh bench --filter '*RoutingDecision*'  anything else goes to BenchmarkDotNet's switcher
 cmd_bench() {
-  ensure_postgres; ensure_pgpool; ensure_dotnet
+  ensure_postgres; ensure_pgpool; ensure_etcd; ensure_dotnet
   quietly build-bench dotnet build benchmarks/RoutingDataSource.Benchmarks -c Release --no-restore
   local run=(dotnet run --project benchmarks/RoutingDataSource.Benchmarks -c Release --no-build --)
   export BENCH_COMMAND="./build.sh bench${*:+ $*}"   # recorded in the results file
@@ -121,7 +121,8 @@ cmd_bench() {
   esac
 }
 
-# ./build.sh chaos [faults] [seed]   the chaos soak of issue 18 (default 30 faults, a random seed, printed); results in
+# ./build.sh chaos [faults] [seed] [--sequence K,..] [--coordinators 1|3]   the chaos soak of issues 18 and 21 (default
+# 30 faults, a random seed, printed; 3 coordinators in HA mode on a 3-member etcd, --coordinators 1 for one alone); results in
 # benchmarks/results/<date>-chaos.md (+ .json), logs in artifacts/chaos/. Exits non-zero when a write was lost, a
 # failed write is present anyway, or a write failed with a raw exception.
 cmd_chaos() {
@@ -156,8 +157,9 @@ usage: ./build.sh <verb> [args]
   demo                        install prerequisites, run samples/QuickStart on a local cluster
   bench  [part] [options]     install prerequisites (PostgreSQL, Pgpool-II), run the benchmarks:
                               all parts, or throughput | failover | micro; results in benchmarks/results/
-  chaos  [faults] [seed]      install prerequisites, run the chaos soak (default 30 faults, random seed):
-                              crashes, freezes and cuts under a checked workload; results in benchmarks/results/
+  chaos  [faults] [seed]      install prerequisites, run the chaos soak (default 30 faults, random seed, 3 coordinators
+                              on etcd; --coordinators 1 for one alone): crashes, freezes and cuts of servers,
+                              coordinators and etcd under a checked workload; results in benchmarks/results/
   pack                        write the .nupkg files to artifacts/packages (version 0.1.0-dev.<UTC time>;
                               RDS_VERSION_SUFFIX overrides the suffix, RDS_REPOSITORY_URL the repository URL)
 USAGE

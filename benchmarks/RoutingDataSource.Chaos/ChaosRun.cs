@@ -27,7 +27,7 @@ internal static class ChaosRun
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         budget.CancelAfter(settings.Budget());
         progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"chaos soak: seed {settings.Seed}, {sequence.Count} faults ({string.Join(", ", sequence)}); logs in {settings.ArtifactsDirectory}"));
+            $"chaos soak: seed {settings.Seed}, {settings.Mode()}, {sequence.Count} faults ({string.Join(", ", sequence)}); logs in {settings.ArtifactsDirectory}"));
 
         var firstChance = new ConcurrentDictionary<string, int>(StringComparer.Ordinal);
         void OnFirstChance(object? sender, System.Runtime.ExceptionServices.FirstChanceExceptionEventArgs e)
@@ -45,7 +45,7 @@ internal static class ChaosRun
         BankWorkload workload;
         try
         {
-            cluster = await ChaosCluster.StartAsync(clock, settings.ArtifactsDirectory, Bank.CreateAsync, budget.Token);
+            cluster = await ChaosCluster.StartAsync(clock, settings.ArtifactsDirectory, settings.Coordinators, Bank.CreateAsync, budget.Token);
         }
         catch
         {
@@ -55,7 +55,7 @@ internal static class ChaosRun
 
         await using (cluster)
         {
-            progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{clock.Now,7:0.0}] cluster up: {cluster.Cluster}, coordinator at {cluster.Coordinator.Address}"));
+            progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{clock.Now,7:0.0}] cluster up: {cluster.Cluster}, coordinators {cluster.Coordinators.Describe()}"));
             workload = new BankWorkload(cluster.DataSource, clock, settings.Seed);
             workload.Start();
             try
@@ -85,6 +85,7 @@ internal static class ChaosRun
             }
 
             check = await Checker.CheckAsync(cluster, workload.Operations, finish.Token);
+            check = await Checker.CheckCoordinationAsync(cluster, check, records, finish.Token);
             cluster.ClientLog.Flush();
             await WriteOperationsAsync(Path.Combine(settings.ArtifactsDirectory, "operations.csv"), workload.Operations, finish.Token);
         }
@@ -102,9 +103,12 @@ internal static class ChaosRun
             FinishedAt = finished,
             Seed = settings.Seed,
             Command = settings.Command,
-            Reproduce = settings.FixedFaults is null
+            Reproduce = (settings.FixedFaults is null
                 ? string.Create(CultureInfo.InvariantCulture, $"./build.sh chaos {settings.Faults} {settings.Seed}")
-                : string.Create(CultureInfo.InvariantCulture, $"./build.sh chaos {sequence.Count} {settings.Seed} --sequence {string.Join(',', sequence)}"),
+                : string.Create(CultureInfo.InvariantCulture, $"./build.sh chaos {sequence.Count} {settings.Seed} --sequence {string.Join(',', sequence)}"))
+                + (settings.Coordinators == ChaosSettings.DefaultCoordinators ? "" : string.Create(CultureInfo.InvariantCulture, $" --coordinators {settings.Coordinators}")),
+            Coordinators = settings.Coordinators,
+            Mode = settings.Mode(),
             Machine = await MachineInfo.DescribeAsync(settings.RepositoryRoot, cluster.Cluster.ServerVersion, components: [], kernelInOperatingSystem: false, CancellationToken.None),
             LoadAverage = [loadAtStart, MachineInfo.LoadAverage().One],
             FaultsPlanned = sequence.Count,

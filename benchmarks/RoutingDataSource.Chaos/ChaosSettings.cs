@@ -11,6 +11,21 @@ internal sealed record ChaosSettings
 {
     public const int DefaultFaults = 30;
 
+    /// <summary>Three coordinators in HA mode on a 3-member etcd, as issue 21 runs the soak.</summary>
+    public const int DefaultCoordinators = 3;
+
+    /// <summary>1: one coordinator alone (no etcd, no coordinator or etcd faults); 3: HA mode on a 3-member etcd.</summary>
+    public int Coordinators { get; init; } = DefaultCoordinators;
+
+    /// <summary>How long a crashed leading coordinator stays down before it is started again (as a follower).</summary>
+    public TimeSpan LeaderDownFor { get; init; } = TimeSpan.FromSeconds(8);
+
+    /// <summary>How long the leading coordinator stays cut off from etcd (longer than the lease TTL: another takes over).</summary>
+    public TimeSpan EtcdCutDuration { get; init; } = TimeSpan.FromSeconds(8);
+
+    /// <summary>How long a killed etcd member stays down before it is started again.</summary>
+    public TimeSpan EtcdMemberDownFor { get; init; } = TimeSpan.FromSeconds(6);
+
     /// <summary>How many faults to inject (ignored when <see cref="FixedFaults"/> is set).</summary>
     public int Faults { get; init; } = DefaultFaults;
 
@@ -60,7 +75,10 @@ internal sealed record ChaosSettings
     public string? RepositoryRoot { get; init; }
 
     /// <summary>The fault sequence this run injects.</summary>
-    public IReadOnlyList<FaultKind> Sequence() => FixedFaults ?? FaultPlan.Pick(Faults, new Random(Seed));
+    public IReadOnlyList<FaultKind> Sequence() => FixedFaults ?? FaultPlan.Pick(Faults, new Random(Seed), Coordinators > 1);
+
+    /// <summary>"3 coordinators in HA mode on a 3-member etcd" or "1 coordinator alone (no etcd)".</summary>
+    public string Mode() => Coordinators > 1 ? $"{Coordinators} coordinators in HA mode on a 3-member etcd" : "1 coordinator alone (no etcd)";
 
     /// <summary>The upper bound for the whole soak: every fault at its longest, plus start and checks.</summary>
     public TimeSpan Budget()
@@ -70,9 +88,10 @@ internal sealed record ChaosSettings
     }
 
     /// <summary>
-    /// Parses <c>[faults] [seed] [--sequence KIND,KIND...] [--results DIR] [--artifacts DIR] [--no-results]</c>; a
-    /// missing seed is drawn at random; <c>--sequence</c> replaces the seeded choice of faults (the seed still picks
-    /// targets and timing).
+    /// Parses <c>[faults] [seed] [--sequence KIND,KIND...] [--coordinators 1|3] [--results DIR] [--artifacts DIR]
+    /// [--no-results]</c>; a missing seed is drawn at random; <c>--sequence</c> replaces the seeded choice of faults (the
+    /// seed still picks targets and timing); <c>--coordinators 1</c> runs the soak with one coordinator alone, as
+    /// before HA mode (default 3).
     /// </summary>
     /// <exception cref="ArgumentException">An argument is not understood.</exception>
     public static ChaosSettings Parse(string[] args, string repositoryRoot)
@@ -81,6 +100,7 @@ internal sealed record ChaosSettings
         string? results = Path.Combine(repositoryRoot, "benchmarks", "results");
         string? artifacts = null;
         List<FaultKind>? sequence = null;
+        var coordinators = DefaultCoordinators;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -96,11 +116,16 @@ internal sealed record ChaosSettings
                         .Select(k => Enum.TryParse<FaultKind>(k, ignoreCase: true, out var kind) ? kind : throw new ArgumentException($"Unknown fault '{k}' (known: {string.Join(", ", Enum.GetNames<FaultKind>())})."))
                         .ToList();
                     break;
+                case "--coordinators" when i + 1 < args.Length:
+                    coordinators = ParseCount(args[++i], "--coordinators");
+                    if (coordinators is not (1 or 3))
+                        throw new ArgumentException($"--coordinators must be 1 (alone) or 3 (HA mode on etcd), not {coordinators}.");
+                    break;
                 case "--no-results":
                     results = null;
                     break;
                 case var a when a.StartsWith('-'):
-                    throw new ArgumentException($"Unknown option '{a}'. Usage: chaos [faults] [seed] [--sequence KIND,KIND...] [--results DIR] [--artifacts DIR] [--no-results]");
+                    throw new ArgumentException($"Unknown option '{a}'. Usage: chaos [faults] [seed] [--sequence KIND,KIND...] [--coordinators 1|3] [--results DIR] [--artifacts DIR] [--no-results]");
                 default:
                     positional.Add(args[i]);
                     break;
@@ -108,13 +133,16 @@ internal sealed record ChaosSettings
         }
 
         if (positional.Count > 2)
-            throw new ArgumentException("Usage: chaos [faults] [seed] [--sequence KIND,KIND...] [--results DIR] [--artifacts DIR] [--no-results]");
+            throw new ArgumentException("Usage: chaos [faults] [seed] [--sequence KIND,KIND...] [--coordinators 1|3] [--results DIR] [--artifacts DIR] [--no-results]");
+        if (coordinators == 1 && sequence?.Where(k => k.NeedsHa()).ToList() is [var needsHa, ..])
+            throw new ArgumentException($"Fault {needsHa} needs the HA mode (--coordinators 3).");
         var faults = positional.Count > 0 ? ParseCount(positional[0], "faults") : DefaultFaults;
         var seed = positional.Count > 1 ? ParseCount(positional[1], "seed") : Random.Shared.Next(1, 1_000_000);
         var command = Environment.GetEnvironmentVariable("CHAOS_COMMAND") is { Length: > 0 } c ? c : "dotnet run --project benchmarks/RoutingDataSource.Chaos -c Release -- " + string.Join(' ', args);
         return new ChaosSettings
         {
             Faults = sequence?.Count ?? faults,
+            Coordinators = coordinators,
             Seed = seed,
             FixedFaults = sequence,
             ResultsDirectory = results,

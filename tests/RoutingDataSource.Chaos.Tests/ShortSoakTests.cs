@@ -7,22 +7,25 @@ using Xunit.Abstractions;
 namespace RoutingDataSource.Chaos.Tests;
 
 /// <summary>
-/// The chaos soak of <c>./build.sh chaos</c> cut down to three faults with a fixed seed (a primary crash, a primary
-/// freeze, a standby crash), on real servers with the coordinator in-process: the checker's invariants must hold.
-/// About a minute on two cores. Logs of the run: artifacts/chaos/test-*.
+/// The chaos soak of <c>./build.sh chaos</c> cut down to four faults with a fixed seed (a primary crash, a leader
+/// coordinator crash, a primary freeze, a standby crash), on real servers with three coordinators in-process in HA
+/// mode on a real 3-member etcd: the checker's invariants must hold, one promotion per failover, never two leaders,
+/// and etcd's durable state names the final primary. About a minute and a half on two cores. Logs of the run:
+/// artifacts/chaos/test-*.
 /// </summary>
 public sealed class ShortSoakTests(ITestOutputHelper output)
 {
     private const int Seed = 18;
 
     [Fact]
-    public async Task Crash_freeze_and_standby_crash_lose_no_acknowledged_write_and_surface_only_routing_exceptions()
+    public async Task Crash_leader_crash_freeze_and_standby_crash_lose_no_acknowledged_write_promote_once_each_and_surface_only_routing_exceptions()
     {
         var root = Repository.Root();
         var settings = new ChaosSettings
         {
             Seed = Seed,
-            FixedFaults = [FaultKind.CrashPrimary, FaultKind.FreezePrimary, FaultKind.CrashStandby],
+            Coordinators = 3,
+            FixedFaults = [FaultKind.CrashPrimary, FaultKind.CrashLeader, FaultKind.FreezePrimary, FaultKind.CrashStandby],
             ArtifactsDirectory = Path.Combine(root, "artifacts", "chaos", "test-" + DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)),
             Command = "dotnet test tests/RoutingDataSource.Chaos.Tests",
             RepositoryRoot = root,
@@ -40,7 +43,8 @@ public sealed class ShortSoakTests(ITestOutputHelper output)
             output.WriteLine("client log: " + line);
 
         Assert.Null(report.HarnessError);
-        Assert.Equal(3, report.Faults.Count);
+        Assert.Equal(4, report.Faults.Count);
+        Assert.Equal(3, report.Coordinators);
         Assert.Multiple(
             () => Assert.True(c.Problem is null, c.Problem),
             () => Assert.True(c.Lost == 0, $"{c.Lost} acknowledged writes lost: {string.Join(" / ", c.LostSamples.Take(3))}"),
@@ -51,7 +55,11 @@ public sealed class ShortSoakTests(ITestOutputHelper output)
             () => Assert.True(c.WrongTotals == 0, $"{c.WrongTotals} reads saw a wrong total"),
             () => Assert.True(c.BalanceOk, $"total {c.FinalTotal}, {c.LedgerMismatches} accounts off the ledger"),
             () => Assert.True(c.WritableServers.Count == 1, $"writable: {string.Join(", ", c.WritableServers)}"),
-            () => Assert.True(c.ReplicasIdentical, string.Join("; ", c.ReplicaDifferences)));
+            () => Assert.True(c.ReplicasIdentical, string.Join("; ", c.ReplicaDifferences)),
+            () => Assert.True(c.Failovers >= 1 && c.OnePromotionPerFailover, $"{c.PromoteRequests} promote requests for {c.Failovers} failovers"),
+            () => Assert.True(c.TwoLeaderSamples == 0 && c.LeaderSamples > 0, $"two leaders in {c.TwoLeaderSamples} of {c.LeaderSamples} samples: {string.Join("; ", c.TwoLeaderMoments)}"),
+            () => Assert.True(report.Faults.Single(f => f.Fault.Kind == FaultKind.CrashLeader).Fault.NewLeader is not null, "no other coordinator led after the leader crashed"),
+            () => Assert.True(c.DurableStateOk, $"etcd's durable state names {c.DurablePrimary ?? "no primary"}, the final primary is {c.FinalPrimary}"));
     }
 
     /// <summary>The soak's progress lines into the test output (late lines after the test ended are dropped).</summary>

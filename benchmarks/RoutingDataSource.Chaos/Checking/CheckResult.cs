@@ -59,6 +59,33 @@ internal sealed record CheckResult
 
     public IReadOnlyList<string> PhantomSamples { get; init; } = [];
 
+    /// <summary>The soak's coordinators: 1 alone, 3 in HA mode on etcd.</summary>
+    public int Coordinators { get; init; } = 1;
+
+    /// <summary>Failovers the harness saw (faults after which another server was the primary).</summary>
+    public int Failovers { get; init; }
+
+    /// <summary>Promote requests the servers received over the whole soak ("received promote request" in their logs): one per failover is right.</summary>
+    public int PromoteRequests { get; init; }
+
+    /// <summary>Samples of every running coordinator's own view of whether it leads (every 20 ms), and those in which two or more did.</summary>
+    public long LeaderSamples { get; init; }
+
+    /// <inheritdoc cref="LeaderSamples" />
+    public long TwoLeaderSamples { get; init; }
+
+    public IReadOnlyList<string> TwoLeaderMoments { get; init; } = [];
+
+    /// <summary>Leader changes the sampler saw (HA mode).</summary>
+    public int LeaderChanges { get; init; }
+
+    /// <summary>HA mode: the primary named by the leader's durable state in etcd at the end (null: none or unreadable).</summary>
+    public string? DurablePrimary { get; init; }
+
+    public bool OnePromotionPerFailover => PromoteRequests == Failovers;
+
+    public bool DurableStateOk => Coordinators == 1 || (DurablePrimary is not null && DurablePrimary == FinalPrimary);
+
     /// <summary>What could not be checked (the cluster was not whole, a query failed).</summary>
     public string? Problem { get; init; }
 
@@ -71,6 +98,10 @@ internal sealed record CheckResult
         $"checker: lost {Lost}, phantoms {Phantoms}, raw write errors {RawWriteErrors}, failed reads {FailedReads}/{Reads}, wrong totals {WrongTotals}, " +
         $"in-progress/protocol errors {Misuse} (log {MisuseInLog}, operations {MisuseInOperations}), balance {(BalanceOk ? "ok" : $"WRONG (total {FinalTotal}, {LedgerMismatches} accounts off the ledger)")}, " +
         $"writable servers {WritableServers.Count} ({string.Join(", ", WritableServers)}), replicas {(ReplicasIdentical ? "identical" : "DIFFER")}; " +
-        $"{AcknowledgedWrites} writes acknowledged, {MayHaveCommittedPresent}/{MayHaveCommitted} may-have-committed present, {CommittedDespiteRawError} committed despite a raw error" +
+        $"{AcknowledgedWrites} writes acknowledged, {MayHaveCommittedPresent}/{MayHaveCommitted} may-have-committed present, {CommittedDespiteRawError} committed despite a raw error; " +
+        $"promote requests {PromoteRequests} for {Failovers} failovers{(OnePromotionPerFailover ? "" : " (NOT ONE EACH)")}" +
+        (Coordinators > 1
+            ? $", {Coordinators} coordinators: two leaders in {TwoLeaderSamples} of {LeaderSamples} samples, {LeaderChanges} leader changes, etcd's durable state names {DurablePrimary ?? "no primary"}{(DurableStateOk ? "" : " (NOT THE FINAL PRIMARY)")}"
+            : ", 1 coordinator alone") +
         (Problem is null ? "" : $"; PROBLEM: {Problem}");
 }

@@ -106,6 +106,39 @@ internal static class Checker
         };
     }
 
+    /// <summary>
+    /// The coordinators' part of the check: one promote request per failover (the servers' logs), never two leaders in
+    /// one sample, and in HA mode the leader's durable state in etcd naming the final primary.
+    /// </summary>
+    public static async Task<CheckResult> CheckCoordinationAsync(ChaosCluster cluster, CheckResult result, IReadOnlyList<Faults.FaultRecord> faults, CancellationToken cancellationToken)
+    {
+        var coordinators = cluster.Coordinators;
+        string? durable = null;
+        if (coordinators.IsHa)
+        {
+            // The leader may still be writing its last step: give the record a few seconds to name the final primary.
+            for (var i = 0; i < 50; i++)
+            {
+                durable = await coordinators.DurablePrimaryAsync(cancellationToken);
+                if (durable is not null && durable == result.FinalPrimary)
+                    break;
+                await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken);
+            }
+        }
+
+        return result with
+        {
+            Coordinators = coordinators.Count,
+            Failovers = faults.Count(f => f.Promoted is not null),
+            PromoteRequests = cluster.PromoteRequests(),
+            LeaderSamples = coordinators.LeaderSamples,
+            TwoLeaderSamples = coordinators.TwoLeaderSamples,
+            TwoLeaderMoments = [.. coordinators.TwoLeaderMoments],
+            LeaderChanges = coordinators.LeaderChanges,
+            DurablePrimary = durable,
+        };
+    }
+
     private static string Sample(Operation o) => string.Create(CultureInfo.InvariantCulture,
         $"{o.Kind} {o.Key} (worker {o.Worker}, {o.Start:0.000}-{o.End:0.000} s, {o.Attempts} run(s)){(o.Error is { } e ? ": " + e : "")}");
 

@@ -9,9 +9,10 @@ namespace RoutingDataSource.Chaos.Cluster;
 /// <summary>
 /// What the soak runs against: a synchronous 1+2 <see cref="LocalPgCluster"/> (<c>ANY 1 (n1, n2)</c>,
 /// <c>wal_receiver_timeout = '2s'</c>, <c>wal_log_hints</c>), a <see cref="NodePaths"/> per server (the data source, the
-/// coordinator and the standbys' replication each reach every server through a proxy of their own), the coordinator
-/// in-process with its defaults, and one <see cref="PgRoutingDataSource"/> (weights 0/1/1, health check every 200 ms).
-/// Disposal stops all of it, the servers last, after their logs have been copied to the artifacts directory.
+/// coordinators and the standbys' replication each reach every server through a proxy of their own), the
+/// coordinators in-process with their defaults (<see cref="ChaosCoordinators"/>: one alone, or three in HA mode on a
+/// 3-member etcd), and one <see cref="PgRoutingDataSource"/> (weights 0/1/1, health check every 200 ms). Disposal
+/// stops all of it, the servers last, after their logs have been copied to the artifacts directory.
 /// </summary>
 internal sealed class ChaosCluster : IAsyncDisposable
 {
@@ -40,7 +41,7 @@ internal sealed class ChaosCluster : IAsyncDisposable
 
     public LogFile CoordinatorLog { get; }
 
-    public CoordinatorHost Coordinator { get; private set; } = null!;
+    public ChaosCoordinators Coordinators { get; private set; } = null!;
 
     public PgRoutingDataSource DataSource { get; private set; } = null!;
 
@@ -49,7 +50,7 @@ internal sealed class ChaosCluster : IAsyncDisposable
     public NodePaths Paths(LocalPgNode node) => _paths[node.Name];
 
     /// <summary>Starts everything and returns once the coordinator and the data source both see n0 as the primary.</summary>
-    public static async Task<ChaosCluster> StartAsync(RunClock clock, string artifacts, Func<LocalPgNode, Task> createSchema, CancellationToken cancellationToken)
+    public static async Task<ChaosCluster> StartAsync(RunClock clock, string artifacts, int coordinators, Func<LocalPgNode, Task> createSchema, CancellationToken cancellationToken)
     {
         var options = new LocalPgClusterOptions
         {
@@ -68,7 +69,7 @@ internal sealed class ChaosCluster : IAsyncDisposable
             await createSchema(cluster.Primary);
             foreach (var standby in cluster.Standbys)
                 await chaos.StreamThroughProxyAsync(standby, cluster.Primary, cancellationToken);
-            await chaos.StartCoordinatorAsync(cancellationToken);
+            await chaos.StartCoordinatorsAsync(coordinators, cancellationToken);
             await chaos.StartDataSourceAsync(cancellationToken);
             return chaos;
         }
@@ -95,7 +96,7 @@ internal sealed class ChaosCluster : IAsyncDisposable
     /// </summary>
     public async Task<LocalPgNode?> CurrentPrimaryAsync(CancellationToken cancellationToken)
     {
-        if (Coordinator.PrimaryName is not { } name || Cluster.Nodes.FirstOrDefault(n => n.Name == name) is not { } node)
+        if (Coordinators.PrimaryName is not { } name || Cluster.Nodes.FirstOrDefault(n => n.Name == name) is not { } node)
             return null;
         return node.IsRunning && !node.IsFrozen && await AnswersAsPrimaryAsync(node, cancellationToken) ? node : null;
     }
@@ -106,7 +107,7 @@ internal sealed class ChaosCluster : IAsyncDisposable
         var until = Clock.Now + timeout.TotalSeconds;
         while (Clock.Now < until)
         {
-            if (Coordinator.PrimaryName is { } name && name != old.Name && await CurrentPrimaryAsync(cancellationToken) is { } primary)
+            if (Coordinators.PrimaryName is { } name && name != old.Name && await CurrentPrimaryAsync(cancellationToken) is { } primary)
                 return primary;
             await Task.Delay(Poll, cancellationToken);
         }
@@ -179,8 +180,8 @@ internal sealed class ChaosCluster : IAsyncDisposable
         {
             if (DataSource is not null)
                 await DataSource.DisposeAsync();
-            if (Coordinator is not null)
-                await Coordinator.DisposeAsync();
+            if (Coordinators is not null)
+                await Coordinators.DisposeAsync();
         }
         finally
         {
@@ -199,9 +200,21 @@ internal sealed class ChaosCluster : IAsyncDisposable
         }
     }
 
-    private async Task StartCoordinatorAsync(CancellationToken cancellationToken)
+    private async Task StartCoordinatorsAsync(int count, CancellationToken cancellationToken)
     {
-        // Defaults for everything that decides a failover; only the addresses are the soak's.
+        Coordinators = await ChaosCoordinators.StartAsync(count, CoordinatorOptionsFor, CoordinatorLog, Clock, cancellationToken);
+        var until = Clock.Now + 60;
+        while (Coordinators.PrimaryName != Cluster.Primary.Name || Coordinators.Missing() is { Length: > 0 })
+        {
+            if (Clock.Now >= until)
+                throw new TimeoutException($"The coordinators did not name n0 as the primary within 60 s ({Coordinators.Missing()}; the leader names {Coordinators.PrimaryName ?? "none"}).");
+            await Task.Delay(Poll, cancellationToken);
+        }
+    }
+
+    /// <summary>Defaults for everything that decides a failover; only the addresses are the soak's (the same for every coordinator).</summary>
+    private CoordinatorOptions CoordinatorOptionsFor(string name)
+    {
         var options = new CoordinatorOptions
         {
             ReplicationConnInfo = "host={host} port={port} user=postgres application_name={name} connect_timeout=2",
@@ -219,14 +232,32 @@ internal sealed class ChaosCluster : IAsyncDisposable
             });
         }
 
-        Coordinator = await CoordinatorHost.StartAsync(options, CoordinatorLog, cancellationToken);
-        var until = Clock.Now + 30;
-        while (Coordinator.PrimaryName != Cluster.Primary.Name)
+        return options;
+    }
+
+    /// <summary>Promote requests the servers received, from their whole logs ("received promote request"): one per promotion.</summary>
+    public int PromoteRequests()
+    {
+        var count = 0;
+        foreach (var node in Cluster.Nodes)
         {
-            if (Clock.Now >= until)
-                throw new TimeoutException("The coordinator did not name n0 as the primary within 30 s.");
-            await Task.Delay(Poll, cancellationToken);
+            try
+            {
+                using var stream = new FileStream(node.LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                using var reader = new StreamReader(stream);
+                while (reader.ReadLine() is { } line)
+                {
+                    if (line.Contains("received promote request", StringComparison.Ordinal))
+                        count++;
+                }
+            }
+            catch (IOException)
+            {
+                // No log (yet): nothing promoted there.
+            }
         }
+
+        return count;
     }
 
     private async Task StartDataSourceAsync(CancellationToken cancellationToken)
@@ -258,8 +289,10 @@ internal sealed class ChaosCluster : IAsyncDisposable
                 return $"{node.Name} is cut off";
         }
 
+        if (Coordinators.Missing() is { Length: > 0 } coordinators)
+            return coordinators;
         if (await CurrentPrimaryAsync(cancellationToken) is not { } primary)
-            return $"no primary (the coordinator names {Coordinator.PrimaryName ?? "none"})";
+            return $"no primary (the leading coordinator names {Coordinators.PrimaryName ?? "none"})";
         foreach (var standby in Cluster.Nodes.Where(n => n != primary))
         {
             if (await AnswersAsPrimaryAsync(standby, cancellationToken))

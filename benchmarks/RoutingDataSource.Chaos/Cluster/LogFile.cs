@@ -56,7 +56,10 @@ internal sealed class LogFile : ILoggerFactory, ILoggerProvider
 
     public int Errors => _errors;
 
-    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName, "");
+
+    /// <summary>The same file, every line of this factory's loggers headed by "[<paramref name="name"/>] " (one of several coordinators).</summary>
+    public ILoggerFactory Named(string name) => new NamedFactory(this, "[" + name + "] ");
 
     public void AddProvider(ILoggerProvider provider)
     {
@@ -111,7 +114,7 @@ internal sealed class LogFile : ILoggerFactory, ILoggerProvider
         }
     }
 
-    private sealed class Logger(LogFile owner, string category) : ILogger
+    private sealed class Logger(LogFile owner, string category, string prefix) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
@@ -120,7 +123,20 @@ internal sealed class LogFile : ILoggerFactory, ILoggerProvider
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
             if (IsEnabled(logLevel))
-                owner.Write(category, logLevel, eventId, formatter(state, exception), exception);
+                owner.Write(category, logLevel, eventId, prefix + formatter(state, exception), exception);
+        }
+    }
+
+    private sealed class NamedFactory(LogFile owner, string prefix) : ILoggerFactory
+    {
+        public ILogger CreateLogger(string categoryName) => new Logger(owner, categoryName, prefix);
+
+        public void AddProvider(ILoggerProvider provider)
+        {
+        }
+
+        public void Dispose()
+        {
         }
     }
 }

@@ -26,7 +26,19 @@ internal sealed class FaultInjector(ChaosCluster cluster, ChaosSettings settings
         var primary = await cluster.WaitUntilWholeAsync(settings.RecoveryTimeout, cancellationToken);
         var standbys = cluster.Nodes.Where(n => n != primary).OrderBy(n => n.Name, StringComparer.Ordinal).ToArray();
         var target = kind == FaultKind.CrashStandby ? standbys[random.Next(standbys.Length)] : primary;
-        var record = new FaultRecord { Number = number, Kind = kind, Target = target.Name, PrimaryBefore = primary.Name, Injected = Clock.Now };
+        var coordinators = cluster.Coordinators;
+        if (kind.NeedsHa() && !coordinators.IsHa)
+            throw new InvalidOperationException($"Fault {kind} needs the HA mode (three coordinators on etcd).");
+        var leader = coordinators.IsHa ? coordinators.LeaderName : null;
+        var etcdMember = kind == FaultKind.CrashEtcdMember ? coordinators.Etcd!.Members[random.Next(coordinators.Etcd.Members.Count)] : null;
+        var targetName = kind switch
+        {
+            FaultKind.CrashLeader or FaultKind.CutLeaderFromEtcd => leader ?? throw new InvalidOperationException("No coordinator leads."),
+            FaultKind.CrashEtcdMember => etcdMember!.Name,
+            _ => target.Name,
+        };
+        var promotionsBefore = cluster.PromoteRequests();
+        var record = new FaultRecord { Number = number, Kind = kind, Target = targetName, PrimaryBefore = primary.Name, LeaderBefore = leader, Injected = Clock.Now };
         records.Add(record);
         try
         {
@@ -49,6 +61,34 @@ internal sealed class FaultInjector(ChaosCluster cluster, ChaosSettings settings
                 case FaultKind.CutPrimary:
                     await CutPrimaryAsync(primary, record, cancellationToken);
                     break;
+                case FaultKind.CrashLeader:
+                    await coordinators.KillAsync(targetName);
+                    await WaitForOtherLeaderAsync(targetName, record, settings.LeaderDownFor + FailoverLimit, cancellationToken);
+                    await HoldAsync(record, settings.LeaderDownFor, cancellationToken);
+                    await coordinators.StartAsync(targetName, cancellationToken);
+                    await CheckPrimaryUnchangedAsync(primary, record, cancellationToken);
+                    break;
+                case FaultKind.CutLeaderFromEtcd:
+                    coordinators.CutFromEtcd(targetName);
+                    try
+                    {
+                        await WaitForOtherLeaderAsync(targetName, record, settings.EtcdCutDuration + FailoverLimit, cancellationToken);
+                        await HoldAsync(record, settings.EtcdCutDuration, cancellationToken);
+                    }
+                    finally
+                    {
+                        coordinators.HealEtcdRoute(targetName);
+                    }
+
+                    await CheckPrimaryUnchangedAsync(primary, record, cancellationToken);
+                    break;
+                case FaultKind.CrashEtcdMember:
+                    await etcdMember!.KillAsync(cancellationToken);
+                    await HoldAsync(record, settings.EtcdMemberDownFor, cancellationToken);
+                    await etcdMember.StartAsync(cancellationToken);
+                    await coordinators.Etcd!.WaitForHealthyAsync(TimeSpan.FromSeconds(30), cancellationToken);
+                    await CheckPrimaryUnchangedAsync(primary, record, cancellationToken);
+                    break;
                 default:
                     throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
             }
@@ -64,10 +104,11 @@ internal sealed class FaultInjector(ChaosCluster cluster, ChaosSettings settings
         finally
         {
             record.Recovered = Clock.Now;
+            record.Promotions = cluster.PromoteRequests() - promotionsBefore;
         }
 
         progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"[{Clock.Now,7:0.0}] fault {number} {kind} of {target.Name} at {record.Injected:0.0} s: {(record.Promoted is { } p ? $"{p} promoted after {record.FailoverSeconds:0.0} s" : "no promotion")}{(record.Rejoin is { } r ? $"; {record.PrimaryBefore} rejoined by {r} in {record.RejoinSeconds:0.0} s" : "")}; whole again after {record.Recovered - record.Injected:0.0} s{(record.Note is { } n ? $" ({n})" : "")}"));
+            $"[{Clock.Now,7:0.0}] fault {number} {kind} of {record.Target} at {record.Injected:0.0} s: {(record.Promoted is { } p ? $"{p} promoted after {record.FailoverSeconds:0.0} s" : "no promotion")}{(record.Rejoin is { } r ? $"; {record.PrimaryBefore} rejoined by {r} in {record.RejoinSeconds:0.0} s" : "")}{(record.NewLeader is { } l ? $"; {l} led after {record.TakeoverSeconds:0.0} s" : "")}; {record.Promotions} promote request(s); whole again after {record.Recovered - record.Injected:0.0} s{(record.Note is { } n ? $" ({n})" : "")}"));
     }
 
     /// <summary>
@@ -167,6 +208,45 @@ internal sealed class FaultInjector(ChaosCluster cluster, ChaosSettings settings
         }
 
         await RejoinAsync(primary, promoted, record, cancellationToken);
+    }
+
+    /// <summary>Waits (bounded) until a coordinator other than <paramref name="old"/> leads; notes it when none does.</summary>
+    private async Task WaitForOtherLeaderAsync(string old, FaultRecord record, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var until = Clock.Now + timeout.TotalSeconds;
+        while (Clock.Now < until)
+        {
+            if (cluster.Coordinators.LeaderName is { } leader && leader != old)
+            {
+                record.NewLeader = leader;
+                record.TakeoverSeconds = Clock.Now - record.Injected;
+                return;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(20), cancellationToken);
+        }
+
+        record.Note = string.Create(CultureInfo.InvariantCulture, $"no other coordinator led within {timeout.TotalSeconds:0} s");
+    }
+
+    /// <summary>Waits until <paramref name="duration"/> has passed since the fault started.</summary>
+    private async Task HoldAsync(FaultRecord record, TimeSpan duration, CancellationToken cancellationToken)
+    {
+        var left = record.Injected + duration.TotalSeconds - Clock.Now;
+        if (left > 0)
+            await Task.Delay(TimeSpan.FromSeconds(left), cancellationToken);
+    }
+
+    /// <summary>A coordinator or etcd fault must change nothing on the servers: a new primary is recorded (and its promotion counted) when one did.</summary>
+    private async Task CheckPrimaryUnchangedAsync(LocalPgNode primary, FaultRecord record, CancellationToken cancellationToken)
+    {
+        if (await cluster.WaitForNewPrimaryAsync(primary, TimeSpan.FromSeconds(1), cancellationToken) is { } promoted)
+        {
+            record.Promoted = promoted.Name;
+            record.FailoverSeconds = Clock.Now - record.Injected;
+            record.Note = $"the primary changed although the servers were not touched: {primary.Name} -> {promoted.Name}";
+            await RejoinAsync(primary, promoted, record, cancellationToken);
+        }
     }
 
     private async Task<LocalPgNode?> WaitForFailoverAsync(LocalPgNode old, FaultRecord record, TimeSpan timeout, CancellationToken cancellationToken)

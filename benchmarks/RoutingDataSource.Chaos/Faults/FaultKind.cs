@@ -17,4 +17,19 @@ internal enum FaultKind
 
     /// <summary>The primary is frozen, replaced, thawed, and left running (fenced) for a long time before it is rejoined.</summary>
     LateReturn,
+
+    /// <summary>HA mode: the leading coordinator dies (cut off from etcd, crash switch, stopped); another must lead; it is started again later.</summary>
+    CrashLeader,
+
+    /// <summary>HA mode: the leading coordinator's route to every etcd member drops all traffic for a while (it still reaches PostgreSQL), then heals.</summary>
+    CutLeaderFromEtcd,
+
+    /// <summary>HA mode: one etcd member is killed (SIGKILL) and started again a few seconds later; the quorum holds.</summary>
+    CrashEtcdMember,
+}
+
+internal static class FaultKinds
+{
+    /// <summary>Whether the fault needs the HA mode (three coordinators on etcd).</summary>
+    public static bool NeedsHa(this FaultKind kind) => kind is FaultKind.CrashLeader or FaultKind.CutLeaderFromEtcd or FaultKind.CrashEtcdMember;
 }

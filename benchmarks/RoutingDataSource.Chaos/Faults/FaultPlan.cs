@@ -13,13 +13,19 @@ internal static class FaultPlan
         FaultKind.LateReturn,
     ];
 
-    /// <summary>Deals <paramref name="count"/> faults from shuffled decks: every ten faults hold each kind in the deck's proportions.</summary>
-    public static IReadOnlyList<FaultKind> Pick(int count, Random random)
+    // HA mode: the same deck plus one of each coordinator and etcd fault.
+    private static readonly FaultKind[] HaDeck = [.. Deck, FaultKind.CrashLeader, FaultKind.CutLeaderFromEtcd, FaultKind.CrashEtcdMember];
+
+    /// <summary>
+    /// Deals <paramref name="count"/> faults from shuffled decks: every ten faults (thirteen in HA mode) hold each kind
+    /// in the deck's proportions.
+    /// </summary>
+    public static IReadOnlyList<FaultKind> Pick(int count, Random random, bool ha)
     {
         var picked = new List<FaultKind>(count);
         while (picked.Count < count)
         {
-            var deck = (FaultKind[])Deck.Clone();
+            var deck = (FaultKind[])(ha ? HaDeck : Deck).Clone();
             random.Shuffle(deck);
             picked.AddRange(deck.Take(count - picked.Count));
         }

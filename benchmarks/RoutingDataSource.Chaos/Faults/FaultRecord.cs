@@ -33,6 +33,18 @@ internal sealed record FaultRecord
     /// <summary>Standbys that could not follow the new primary (they had replayed past its fork point) and were rejoined.</summary>
     public List<string> StrayStandbys { get; } = [];
 
+    /// <summary>The leading coordinator when the fault started (HA mode).</summary>
+    public string? LeaderBefore { get; init; }
+
+    /// <summary>After a leader fault: the coordinator that led next, and how long after the fault it did.</summary>
+    public string? NewLeader { get; set; }
+
+    /// <inheritdoc cref="NewLeader" />
+    public double? TakeoverSeconds { get; set; }
+
+    /// <summary>Promote requests the servers received from the fault's start to the cluster being whole again (their logs).</summary>
+    public int? Promotions { get; set; }
+
     /// <summary>Anything the harness noticed (no failover, a failed step).</summary>
     public string? Note { get; set; }
 }

@@ -16,6 +16,12 @@ internal sealed record ChaosReport
 
     public required MachineInfo Machine { get; init; }
 
+    /// <summary>1: one coordinator alone; 3: HA mode on a 3-member etcd.</summary>
+    public required int Coordinators { get; init; }
+
+    /// <summary>The mode in words ("3 coordinators in HA mode on a 3-member etcd").</summary>
+    public required string Mode { get; init; }
+
     /// <summary>The machine's 1-minute load average when the soak started and when it ended (others' builds and tests count).</summary>
     public required IReadOnlyList<double> LoadAverage { get; init; }
     public required int FaultsPlanned { get; init; }
@@ -40,7 +46,8 @@ internal sealed record ChaosReport
     public string? HarnessError { get; init; }
 
     /// <summary>The invariants whose breach makes the process exit non-zero.</summary>
-    public bool Failed => Check.Lost > 0 || Check.Phantoms > 0 || Check.RawWriteErrors > 0;
+    public bool Failed => Check.Lost > 0 || Check.Phantoms > 0 || Check.RawWriteErrors > 0
+        || !Check.OnePromotionPerFailover || Check.TwoLeaderSamples > 0 || !Check.DurableStateOk;
 }
 
 /// <summary>One target of issue 18 and whether this run met it.</summary>

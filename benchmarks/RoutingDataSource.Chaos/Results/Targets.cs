@@ -4,7 +4,7 @@ using RoutingDataSource.Chaos.Faults;
 
 namespace RoutingDataSource.Chaos.Results;
 
-/// <summary>The targets of issue 18 ("30 faults in one run: 0 lost, 0 phantoms, ...") against one run.</summary>
+/// <summary>The targets of issues 18 and 21 ("30 faults in one run: 0 lost, 0 phantoms, ...") against one run.</summary>
 internal static class Targets
 {
     public const int FaultsRequired = 30;
@@ -30,6 +30,14 @@ internal static class Targets
             new("replicas identical", "every standby's tables equal the primary's", c.ReplicasIdentical ? "identical" : string.Join("; ", c.ReplicaDifferences), c.ReplicasIdentical),
             new("standbys follow", "after every failover each standby follows the new primary by itself", Strays(faults), faults.All(f => f.Fault.StrayStandbys.Count == 0)),
             new("crash write gap", $"write gap median <= {CrashGapSeconds:0} s for primary crashes", Median(crash), crash.Count > 0 && Stats.Median(crash) <= CrashGapSeconds),
+            new("one promotion per failover", "exactly one promote request in the servers' logs per failover (issue 21)", $"{c.PromoteRequests} for {c.Failovers} failovers", c.OnePromotionPerFailover),
+            .. c.Coordinators > 1
+                ? (Target[])
+                [
+                    new("one leader at a time", "never two coordinators leading at once (every 20 ms, each one's own view)", $"two leaders in {c.TwoLeaderSamples} of {c.LeaderSamples} samples{(c.TwoLeaderMoments.Count > 0 ? " (" + string.Join("; ", c.TwoLeaderMoments) + ")" : "")}; {c.LeaderChanges} leader changes", c.TwoLeaderSamples == 0 && c.LeaderSamples > 0),
+                    new("durable state", "the leader's durable state in etcd names the final primary", $"etcd names {c.DurablePrimary ?? "no primary"}, final primary {c.FinalPrimary ?? "none"}", c.DurableStateOk),
+                ]
+                : [],
             new("freeze write gap", $"write gap median <= {FreezeGapSeconds:0} s for primary freezes (late returns included)", Median(freeze), freeze.Count > 0 && Stats.Median(freeze) <= FreezeGapSeconds),
         ];
     }

@@ -162,6 +162,63 @@ public sealed class HaCoordinatorTests(EtcdFixture fixture, ITestOutputHelper ou
         Assert.False(HaCoordinators.Api(oldHost).Ha!.Leads);
     }
 
+    /// <summary>
+    /// The issue's contract for a double fault: the primary and the leading coordinator die at the same moment; a
+    /// standby is promoted within the lease TTL plus 3 s (the next leader waits out the dead one's lease, then needs
+    /// its failure verdict and the promotion), exactly once. Asserted with 2 s more for a loaded 2-core machine, as
+    /// the takeover bound above is; the measured time is printed.
+    /// </summary>
+    [Fact]
+    public async Task The_primary_and_the_leader_killed_together_fail_over_within_the_ttl_plus_3_s_with_one_promotion()
+    {
+        await using var ha = await HaCoordinators.StartAsync(output, fixture.Etcd);
+        var leader = ha.LeaderName!;
+        var primary = ha.Cluster.Primary;
+        Assert.Equal(0, ha.PromoteRequests());
+
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(primary.StopAsync(immediate: true), ha.KillAsync(leader));
+        var killed = clock.Elapsed;
+        LocalPgNode? promoted = null;
+        while (promoted is null && clock.Elapsed < Bound)
+        {
+            foreach (var standby in ha.Cluster.Standbys)
+            {
+                if (await AnswersAsPrimaryAsync(standby))
+                    promoted = standby;
+            }
+
+            if (promoted is null)
+                await Task.Delay(20);
+        }
+
+        var failover = clock.Elapsed;
+        var contract = HaCoordinators.LeaseTtl + TimeSpan.FromSeconds(3);
+        output.WriteLine($"both killed within {killed.TotalMilliseconds:0} ms; {promoted?.Name ?? "nothing"} promoted {failover.TotalMilliseconds:0} ms after the kill (contract: TTL {HaCoordinators.LeaseTtl.TotalSeconds:0} s + 3 s = {contract.TotalMilliseconds:0} ms{(failover <= contract ? ", met" : ", MISSED: only the loaded-machine allowance held")})");
+        Assert.NotNull(promoted);
+        Assert.True(failover <= contract + TimeSpan.FromSeconds(2), $"took {failover} (contract TTL {HaCoordinators.LeaseTtl} + 3 s, + 2 s for a loaded machine)");
+        Assert.NotEqual(leader, ha.LeaderName);
+
+        var other = ha.Cluster.Standbys.Single(s => s != promoted);
+        await CoordinatedCluster.WaitForStreamingAsync(promoted!, other, Bound);
+        await ha.WaitForAsync(() => ha.Leader?.Coordinator.Ha!.State is { Operation.Value: null, History.Value.Entries.Count: 1 }, Bound, "the failover finished in the durable state");
+        Assert.Equal(promoted!.Name, ha.Leader!.Coordinator.Ha!.State!.Primary.Value!.Name);
+        await Task.Delay(TimeSpan.FromSeconds(3)); // a late second promotion would show by now
+        Assert.Equal(1, ha.PromoteRequests());
+    }
+
+    private static async Task<bool> AnswersAsPrimaryAsync(LocalPgNode node)
+    {
+        try
+        {
+            return !await node.IsInRecoveryAsync();
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
     [Fact]
     public async Task A_leader_that_crashed_after_pg_promote_before_repointing_has_its_failover_finished_by_the_next_leader()
     {

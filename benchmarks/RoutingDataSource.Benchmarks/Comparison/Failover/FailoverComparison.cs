@@ -8,8 +8,10 @@ using RoutingDataSource.Testing;
 namespace RoutingDataSource.Benchmarks.Comparison.Failover;
 
 /// <summary>
-/// The failover part: N trials for the routing data source and N for Pgpool-II, alternating, each on a fresh 1+2
-/// cluster (a failover changes the topology for good) with a small pgbench_accounts table.
+/// The failover part: N trials each for the routing data source with one coordinator, the same with three
+/// coordinators in HA mode on a 3-member etcd, and Pgpool-II, in rotating order, each on a fresh 1+2 cluster (a
+/// failover changes the topology for good) with a small pgbench_accounts table. One etcd serves every HA trial (a
+/// key prefix of its own per trial).
 /// </summary>
 internal static class FailoverComparison
 {
@@ -18,23 +20,30 @@ internal static class FailoverComparison
     /// <summary>How our side's promotion is done.</summary>
     public const string RoutingPromotion = "failover coordinator in-process, default settings: probe every 1 s (1 s timeout), 3 failed probes 0.5 s apart plus the standbys' second opinion, promotes the most advanced standby";
 
+    /// <summary>How the HA side's promotion is done.</summary>
+    public const string RoutingHaPromotion = "three failover coordinators in-process in HA mode on a 3-member etcd (default LeaseTtl 5 s), the leader decides with the same default settings";
+
+    private static readonly string[] Systems = ["routing", "routing-ha", "pgpool"];
+
     public static async Task<FailoverRun> RunAsync(CompareSettings settings, TextWriter progress, CancellationToken cancellationToken)
     {
-        var routing = new List<FailoverTrialRecord>();
-        var pgpool = new List<FailoverTrialRecord>();
+        var records = Systems.ToDictionary(s => s, _ => new List<FailoverTrialRecord>(), StringComparer.Ordinal);
+        await using var etcd = await LocalEtcdCluster.StartAsync(new LocalEtcdClusterOptions { Members = 3, NamePrefix = "bench-" }, cancellationToken);
         for (var trial = 1; trial <= settings.FailoverTrials; trial++)
         {
-            // Alternate which system goes first, so neither always meets a warmer machine.
-            var routingFirst = trial % 2 == 1;
-            for (var k = 0; k < 2; k++)
+            // Rotate which system goes first, so none always meets a warmer machine.
+            for (var k = 0; k < Systems.Length; k++)
             {
-                var system = (k == 0) == routingFirst ? "routing" : "pgpool";
+                var system = Systems[(trial - 1 + k) % Systems.Length];
                 FailoverTrialRecord record;
                 try
                 {
-                    record = system == "routing"
-                        ? await RoutingTrialAsync(trial, cancellationToken)
-                        : await PgpoolTrialAsync(trial, settings.ArtifactsDirectory, cancellationToken);
+                    record = system switch
+                    {
+                        "routing" => await RoutingTrialAsync(trial, null, cancellationToken),
+                        "routing-ha" => await RoutingTrialAsync(trial, etcd, cancellationToken),
+                        _ => await PgpoolTrialAsync(trial, settings.ArtifactsDirectory, cancellationToken),
+                    };
                 }
                 catch (Exception e) when (!cancellationToken.IsCancellationRequested)
                 {
@@ -42,13 +51,13 @@ internal static class FailoverComparison
                     record = new FailoverTrialRecord(system, trial, null, 0, 0, 0, null, $"trial failed: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}", []);
                 }
 
-                (record.System == "routing" ? routing : pgpool).Add(record);
+                records[record.System].Add(record);
                 progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"failover trial {trial,2} {record.System,-7}: {(record.Milliseconds is { } ms ? $"{ms,5:0} ms" : "no write within 30 s")} to the first write, {record.Errors} failed writes, promoted {record.PromotedNode ?? "?"}"));
+                    $"failover trial {trial,2} {record.System,-10}: {(record.Milliseconds is { } ms ? $"{ms,5:0} ms" : "no write within 30 s")} to the first write, {record.Errors} failed writes, promoted {record.PromotedNode ?? "?"}"));
             }
         }
 
-        return new FailoverRun(routing, pgpool, RoutingPromotion);
+        return new FailoverRun(records["routing"], records["pgpool"], RoutingPromotion, records["routing-ha"], RoutingHaPromotion);
     }
 
     private static async Task<LocalPgCluster> StartClusterAsync(CancellationToken cancellationToken)
@@ -71,29 +80,57 @@ internal static class FailoverComparison
         }
     }
 
-    private static async Task<FailoverTrialRecord> RoutingTrialAsync(int trial, CancellationToken cancellationToken)
+    /// <summary>One coordinator alone (<paramref name="etcd"/> null), or three in HA mode on <paramref name="etcd"/>.</summary>
+    private static async Task<FailoverTrialRecord> RoutingTrialAsync(int trial, LocalEtcdCluster? etcd, CancellationToken cancellationToken)
     {
         await using var cluster = await StartClusterAsync(cancellationToken);
         await using var system = new RoutingSystem(cluster, n => BenchCluster.ConnectionString(n, "bench-failover"));
         await system.OpenAsync(cancellationToken);
-        // The coordinator in-process with its default settings (probe every 1 s, 1 s timeout, 3 failed probes 0.5 s
-        // apart, second opinion from the standbys), as the README configures it.
-        var options = new CoordinatorOptions
+        // The coordinators in-process with their default settings (probe every 1 s, 1 s timeout, 3 failed probes 0.5 s
+        // apart, second opinion from the standbys; in HA mode LeaseTtl 5 s), as the README configures them.
+        var prefix = "/bench/failover-" + Guid.NewGuid().ToString("N")[..8];
+        var coordinators = new List<CoordinatorHost>();
+        string[] names = etcd is null ? ["c1"] : ["c1", "c2", "c3"];
+        try
         {
-            ReplicationConnInfo = $"host={{host}} port={{port}} user={LocalPgCluster.SuperUser} application_name={{name}}",
-            Http = "127.0.0.1:0",
-        };
-        foreach (var node in cluster.Nodes)
-            options.Backends.Add(new CoordinatorBackend { Name = node.Name, ConnectionString = node.ConnectionString });
-        await using var coordinator = await CoordinatorHost.StartAsync(options, cancellationToken: cancellationToken);
-        for (var i = 0; i < 600 && coordinator.PrimaryName is null; i++)
-            await Task.Delay(50, cancellationToken);
-        if (coordinator.PrimaryName is null)
-            throw new TimeoutException("The coordinator found no primary within 30 s.");
+            foreach (var name in names)
+            {
+                var options = new CoordinatorOptions
+                {
+                    Name = name,
+                    ReplicationConnInfo = $"host={{host}} port={{port}} user={LocalPgCluster.SuperUser} application_name={{name}}",
+                    Http = "127.0.0.1:0",
+                };
+                foreach (var node in cluster.Nodes)
+                    options.Backends.Add(new CoordinatorBackend { Name = node.Name, ConnectionString = node.ConnectionString });
+                if (etcd is not null)
+                {
+                    options.Etcd = new CoordinatorEtcdOptions { Prefix = prefix };
+                    foreach (var endpoint in etcd.Endpoints)
+                        options.Etcd.Endpoints.Add(endpoint);
+                }
 
-        var outcome = await FailoverTrial.RunAsync(system, cluster, Rows, cancellationToken);
-        var status = system.DataSource.GetStatus();
-        return FailoverTrialRecord.From("routing", trial, outcome, status.PrimaryName, $"coordinator's primary afterwards: {coordinator.PrimaryName ?? "none"}");
+                coordinators.Add(await CoordinatorHost.StartAsync(options, cancellationToken: cancellationToken));
+            }
+
+            CoordinatorHost? Leader() => coordinators.FirstOrDefault(c => c.IsLeader);
+            for (var i = 0; i < 600 && (Leader()?.PrimaryName is null || coordinators.Any(c => c.PrimaryName is null)); i++)
+                await Task.Delay(50, cancellationToken);
+            if (Leader()?.PrimaryName is null)
+                throw new TimeoutException("No leading coordinator found a primary within 30 s.");
+
+            var outcome = await FailoverTrial.RunAsync(system, cluster, Rows, cancellationToken);
+            var status = system.DataSource.GetStatus();
+            var promotions = cluster.Nodes.Sum(n => n.ReadLogTail(5000).Split('\n').Count(l => l.Contains("received promote request", StringComparison.Ordinal)));
+            var leader = coordinators.FindIndex(c => c.IsLeader);
+            return FailoverTrialRecord.From(etcd is null ? "routing" : "routing-ha", trial, outcome, status.PrimaryName,
+                $"{(etcd is null ? "coordinator" : $"leader {(leader >= 0 ? names[leader] : "none")}")}'s primary afterwards: {(leader >= 0 ? coordinators[leader].PrimaryName : null) ?? "none"}; promote requests: {promotions}");
+        }
+        finally
+        {
+            foreach (var coordinator in coordinators)
+                await coordinator.DisposeAsync();
+        }
     }
 
     private static async Task<FailoverTrialRecord> PgpoolTrialAsync(int trial, string artifacts, CancellationToken cancellationToken)
@@ -118,5 +155,6 @@ internal sealed record FailoverTrialRecord(string System, int Trial, double? Mil
         new(system, trial, o.TimeToFirstWrite?.TotalMilliseconds, o.StopTook.TotalMilliseconds, o.WritesBefore, o.Errors, promoted, note, o.ErrorSamples);
 }
 
-/// <summary>Both systems' trials and how our side's promotion was done.</summary>
-internal sealed record FailoverRun(IReadOnlyList<FailoverTrialRecord> Routing, IReadOnlyList<FailoverTrialRecord> Pgpool, string RoutingPromotion);
+/// <summary>Every system's trials and how our sides' promotions were done.</summary>
+internal sealed record FailoverRun(IReadOnlyList<FailoverTrialRecord> Routing, IReadOnlyList<FailoverTrialRecord> Pgpool, string RoutingPromotion,
+    IReadOnlyList<FailoverTrialRecord> RoutingHa, string RoutingHaPromotion);

@@ -107,6 +107,9 @@ internal sealed record FailoverSummary
     public required double? MedianMs { get; init; }
     public required double? MaxMs { get; init; }
     public required long FailedWrites { get; init; }
+
+    /// <summary>The median over every trial (one without a write counts as infinitely long) with its 95% confidence interval.</summary>
+    public Estimate? Median { get; init; }
 }
 
 /// <summary><c>SELECT 1</c> end to end through the routing data source on one server against plain Npgsql on it.</summary>

@@ -56,10 +56,10 @@ internal static class ReadmeTable
         {
             s.AppendLine(inv, $"Failover (immediate stop of the primary under write load, time to the first successful write, {report.Parameters.FailoverTrials} trials each):");
             s.AppendLine();
-            s.AppendLine("| system | min | median | max | how the standby was promoted |");
+            s.AppendLine("| system | min | median (95% CI) | max | how the standby was promoted |");
             s.AppendLine("|---|---:|---:|---:|---|");
             foreach (var sys in f.Systems)
-                s.AppendLine(inv, $"| {sys.Label} | {ReportBuilder.Ms(sys.MinMs)} | {ReportBuilder.Ms(sys.MedianMs)} | {ReportBuilder.Ms(sys.MaxMs)} | {sys.Promotion} |");
+                s.AppendLine(inv, $"| {sys.Label} | {ReportBuilder.Ms(sys.MinMs)} | {ReportBuilder.MsWithInterval(sys.Median)} | {ReportBuilder.Ms(sys.MaxMs)} | {sys.Promotion} |");
             s.AppendLine();
         }
 

@@ -245,10 +245,10 @@ internal static class ResultsWriter
         s.AppendLine();
         s.AppendLine(inv, $"Each trial: a fresh 1+2 cluster, {Comparison.Failover.FailoverTrial.Writers} writers updating rows in a closed loop through the system; after 1–2 s (random) the primary is stopped with SIGQUIT (`pg_ctl -m immediate`). Measured: from the stop to the end of the first write that succeeded and had started after the old postmaster was gone. Trials alternate between the systems.");
         s.AppendLine();
-        s.AppendLine("| system | trials | with a write | min | median | max | failed writes (all trials) | promotion |");
+        s.AppendLine("| system | trials | with a write | min | median (95% CI) | max | failed writes (all trials) | promotion |");
         s.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|");
         foreach (var x in fo.Systems)
-            s.AppendLine(inv, $"| {x.Label} | {x.Trials} | {x.WithWrite} | {ReportBuilder.Ms(x.MinMs)} | {ReportBuilder.Ms(x.MedianMs)} | {ReportBuilder.Ms(x.MaxMs)} | {x.FailedWrites} | {x.Promotion} |");
+            s.AppendLine(inv, $"| {x.Label} | {x.Trials} | {x.WithWrite} | {ReportBuilder.Ms(x.MinMs)} | {ReportBuilder.MsWithInterval(x.Median)} | {ReportBuilder.Ms(x.MaxMs)} | {x.FailedWrites} | {x.Promotion} |");
         s.AppendLine();
         s.AppendLine("| trial | system | first write after | stop took | writes before | failed writes | promoted | note |");
         s.AppendLine("|---:|---|---:|---:|---:|---:|---|---|");
