@@ -33,10 +33,12 @@ public sealed class StandbyRefusalTests(ClusterFixture fx)
     [Fact]
     public async Task Function_refused_during_recovery_is_rerun_on_the_primary()
     {
-        // Vouched for as read-only, pg_current_wal_lsn() goes to a standby, which answers 55000 "recovery is in progress".
-        await using var ds = await fx.CreateDataSourceAsync(b => b.Options.ReadOnlyFunctions.Add("pg_current_wal_lsn"));
+        // Declared STABLE, the wrapper goes to a standby, where pg_current_wal_lsn() answers 55000 "recovery is in progress".
+        await fx.Cluster.Primary.ExecuteAsync("CREATE OR REPLACE FUNCTION refusal_wal_position() RETURNS pg_lsn LANGUAGE sql STABLE AS 'SELECT pg_current_wal_lsn()'");
+        await fx.Cluster.WaitForReplicationAsync();
+        await using var ds = await fx.CreateDataSourceAsync();
         await using var conn = await ds.OpenConnectionAsync();
-        Assert.NotNull(await ScalarAsync(conn, "SELECT pg_current_wal_lsn()"));
+        Assert.NotNull(await ScalarAsync(conn, "SELECT refusal_wal_position()"));
         Assert.Equal(1, Reroutes(ds));
         Assert.Equal(1, ds.GetStatus()["n0"]!.ReadCount);
     }
