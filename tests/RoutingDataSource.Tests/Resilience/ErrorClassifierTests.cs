@@ -57,7 +57,6 @@ public sealed class ErrorClassifierTests
     [InlineData("0A000", "cannot access temporary or unlogged relations during recovery", null, nameof(FailureKind.RecoveryRefusal))]
     [InlineData("55000", "recovery is in progress", "WAL control functions cannot be executed during recovery.", nameof(FailureKind.RecoveryRefusal))]
     [InlineData("55000", "recovery is in progress", "pg_log_standby_snapshot() cannot be executed during recovery.", nameof(FailureKind.RecoveryRefusal))]
-    [InlineData("55000", "cannot execute pg_export_snapshot() during recovery", null, nameof(FailureKind.RecoveryRefusal))]
     [InlineData("40001", "canceling statement due to conflict with recovery", null, nameof(FailureKind.ReplayConflict))]
     [InlineData("40001", "terminating connection due to conflict with recovery", null, nameof(FailureKind.ReplayConflict))]
     [InlineData("40P01", "canceling statement due to conflict with recovery", null, nameof(FailureKind.ReplayConflict))]
