@@ -24,4 +24,11 @@ public enum RoutingFailure
 
     /// <summary>Safe retries (reads, connection attempts) kept failing until <see cref="RoutingOptions.FailoverTimeout"/>.</summary>
     RetriesExhausted,
+
+    /// <summary>
+    /// A standby refused a statement of a read-only transaction for a reason tied to recovery (an unlogged table, a
+    /// function that cannot run during recovery, a conflict with WAL replay). The transaction is aborted: roll it back
+    /// and run the statement outside it or in a read-write transaction, which runs on the primary.
+    /// </summary>
+    RefusedByStandby,
 }

@@ -102,7 +102,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
 
     private ValueTask<NodeState> SelectAsync(RoutingTarget target, CancellationToken cancellationToken)
         => target == RoutingTarget.Standby
-            ? _dataSource.Selector.ReadNodeAsync(_session.LastWrite, _session.TokenLsn, cancellationToken)
+            ? _dataSource.Selector.ReadNodeAsync(_session.LastWrite, _session.TokenLsn, _session.TokenAt, cancellationToken)
             : _dataSource.Selector.PrimaryAsync(cancellationToken);
 
     private async ValueTask<Lease> BindAndCountAsync(RoutingDecision decision, StatementRoute route, bool async, CancellationToken cancellationToken, int statements)
@@ -434,7 +434,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
         _dataSource.Selector.MarkWrite(now);
     }
 
-    internal void RequireAtLeast(ulong lsn) => _session = SessionRouter.RequireAtLeast(_session, lsn);
+    internal void RequireAtLeast(ulong lsn) => _session = SessionRouter.RequireAtLeast(_session, lsn, _dataSource.Time.GetTimestamp());
 
     /// <summary>
     /// An opaque token for "everything this connection has written so far" (e.g. to put in a cookie). Pass it to

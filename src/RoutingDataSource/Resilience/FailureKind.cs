@@ -11,4 +11,13 @@ internal enum FailureKind : byte
 
     /// <summary>SQLSTATE 25006: the server refused a write because it is (or became) read-only.</summary>
     ReadOnly,
+
+    /// <summary>
+    /// A standby refused a read because it is in recovery (README, "Standby refusals"): an unlogged or temporary
+    /// relation (0A000) or a function that cannot run during recovery (55000). The primary can run it.
+    /// </summary>
+    RecoveryRefusal,
+
+    /// <summary>A standby cancelled the statement because it conflicted with WAL replay (40001, 40P01 "conflict with recovery").</summary>
+    ReplayConflict,
 }

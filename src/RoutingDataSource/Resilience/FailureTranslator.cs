@@ -43,6 +43,20 @@ internal static class FailureTranslator
                 if (lease.Backend.ShouldLogReroute(ds.Time.GetTimestamp(), ds.Time.TimestampFrequency))
                     Log.Rerouted(ds.Logger, lease.Backend.Name, primary?.Backend.Name);
                 return new RetryableFailure(route with { StandbyAllowed = false, Reason = "re-run on the primary after 25006" }, e, lease.Backend, immediate: true);
+            case FailureKind.RecoveryRefusal or FailureKind.ReplayConflict when !IsPrimary(ds, lease.Backend):
+                if (lease.Pinned)
+                {
+                    return new RoutingException(RoutingFailure.RefusedByStandby,
+                        $"The standby {lease.Backend.Name} refused a statement of this read-only transaction ({Describe(e)}). The transaction is aborted: roll it back, then run the statement outside it or in a read-write transaction (on the primary).",
+                        e, lease.Backend.Name, clusterState: ds.ClusterState);
+                }
+                lease.Backend.CountReroute();
+                ds.Metrics.Reroute(lease.Backend);
+                if (lease.Backend.ShouldLogReroute(ds.Time.GetTimestamp(), ds.Time.TimestampFrequency))
+                    Log.Rerouted(ds.Logger, lease.Backend.Name, ds.Monitor.Current.Primary?.Backend.Name);
+                // Nothing ran: a refusal is raised before the statement does anything, a replay conflict cancels a read.
+                // Either is re-run at once on the primary, which has neither restriction.
+                return new RetryableFailure(route with { StandbyAllowed = false, Reason = "re-run on the primary after a standby refused it" }, e, lease.Backend, immediate: true);
             case FailureKind.ServerGone:
                 OnServerGone(ds, lease.Backend, e);
                 if (lease.Pinned)
@@ -104,6 +118,19 @@ internal static class FailureTranslator
         return new RoutingException(RoutingFailure.ConnectionLost,
             $"The connection to {lease.Backend.Name} failed while a write's results were read: it may or may not have committed. Check before re-running it.",
             e, lease.Backend.Name, mayHaveCommitted: true, clusterState: conn.FailureServices.ClusterState);
+    }
+
+    private static bool IsPrimary(FailureServices ds, Backend backend)
+        => ds.Monitor.Current.Primary is { } p && ReferenceEquals(p.Backend, backend);
+
+    private static string Describe(Exception e)
+    {
+        for (var x = e; x is not null; x = x.InnerException)
+        {
+            if (x is PostgresException pe)
+                return $"{pe.SqlState}: {pe.MessageText}";
+        }
+        return e.Message;
     }
 
     private static FailureKind Kind(Exception e, Npgsql.NpgsqlConnection? connection = null)

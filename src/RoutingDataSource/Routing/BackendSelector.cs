@@ -32,8 +32,8 @@ internal sealed class BackendSelector(TopologyMonitor monitor, IReadBalancer bal
     }
 
     /// <summary>The replay position a standby needs to serve a read of a session with these marks (see <see cref="ReadRequirement"/>).</summary>
-    public ulong RequiredLsn(ClusterSnapshot snapshot, long connectionWrite, ulong tokenLsn)
-        => ReadRequirement.MinimumLsn(snapshot, options.ReadYourWrites, connectionWrite, LastWrite, tokenLsn);
+    public ulong RequiredLsn(ClusterSnapshot snapshot, long connectionWrite, ulong tokenLsn, long tokenAt)
+        => ReadRequirement.MinimumLsn(snapshot, options.ReadYourWrites, connectionWrite, LastWrite, tokenLsn, tokenAt);
 
     /// <summary>A primary writes may go to now: its last probe answered, and no statement failed on it since that probe started.</summary>
     public static bool IsUsablePrimary(ClusterSnapshot snapshot)
@@ -81,21 +81,21 @@ internal sealed class BackendSelector(TopologyMonitor monitor, IReadBalancer bal
     /// A node to serve a read of a session with these marks: an eligible standby that has replayed what the session
     /// must see, waiting up to <see cref="RoutingOptions.ReadYourWritesWait"/> for one; else the primary.
     /// </summary>
-    public ValueTask<NodeState> ReadNodeAsync(long connectionWrite, ulong tokenLsn, CancellationToken cancellationToken)
+    public ValueTask<NodeState> ReadNodeAsync(long connectionWrite, ulong tokenLsn, long tokenAt, CancellationToken cancellationToken)
     {
         // The common case answers from the current snapshot without an async state machine.
         var s = monitor.Current;
-        if (s.Version != 0 && balancer.Pick(s, RequiredLsn(s, connectionWrite, tokenLsn)) is { } node)
+        if (s.Version != 0 && balancer.Pick(s, RequiredLsn(s, connectionWrite, tokenLsn, tokenAt)) is { } node)
             return new ValueTask<NodeState>(node);
-        return ReadNodeSlowAsync(connectionWrite, tokenLsn, cancellationToken);
+        return ReadNodeSlowAsync(connectionWrite, tokenLsn, tokenAt, cancellationToken);
     }
 
-    private async ValueTask<NodeState> ReadNodeSlowAsync(long connectionWrite, ulong tokenLsn, CancellationToken cancellationToken)
+    private async ValueTask<NodeState> ReadNodeSlowAsync(long connectionWrite, ulong tokenLsn, long tokenAt, CancellationToken cancellationToken)
     {
         var s = monitor.Current;
         if (s.Version == 0)
             s = await monitor.GetReadyAsync(options.FailoverTimeout, cancellationToken).ConfigureAwait(false);
-        var minimum = RequiredLsn(s, connectionWrite, tokenLsn);
+        var minimum = RequiredLsn(s, connectionWrite, tokenLsn, tokenAt);
         if (balancer.Pick(s, minimum) is { } node)
             return node;
         if (minimum != 0)
@@ -117,7 +117,7 @@ internal sealed class BackendSelector(TopologyMonitor monitor, IReadBalancer bal
                     {
                         break;
                     }
-                    if (balancer.Pick(s, RequiredLsn(s, connectionWrite, tokenLsn)) is { } caughtUp)
+                    if (balancer.Pick(s, RequiredLsn(s, connectionWrite, tokenLsn, tokenAt)) is { } caughtUp)
                         return caughtUp;
                 }
             }

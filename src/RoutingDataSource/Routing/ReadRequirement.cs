@@ -20,17 +20,31 @@ internal static class ReadRequirement
     public const ulong Unresolved = ulong.MaxValue;
 
     /// <summary>
-    /// The replay position a standby needs to serve the read: the highest of a causality token's position and the
-    /// positions of the writes in scope (0 when nothing is required).
+    /// The replay position a standby needs to serve the read: the highest of a causality token's position (bounded,
+    /// see <see cref="TokenLsn"/>) and the positions of the writes in scope (0 when nothing is required).
     /// </summary>
-    public static ulong MinimumLsn(ClusterSnapshot snapshot, ReadYourWritesScope scope, long connectionWrite, long dataSourceWrite, ulong tokenLsn)
+    public static ulong MinimumLsn(ClusterSnapshot snapshot, ReadYourWritesScope scope, long connectionWrite, long dataSourceWrite, ulong tokenLsn, long tokenAt)
     {
-        var required = tokenLsn;
+        var required = TokenLsn(snapshot, tokenLsn, tokenAt);
         if (scope == ReadYourWritesScope.None)
             return required;
         var write = scope == ReadYourWritesScope.DataSource ? Math.Max(connectionWrite, dataSourceWrite) : connectionWrite;
         if (write == 0)
             return required;
         return snapshot.LsnAfter(write) is { } lsn ? Math.Max(required, lsn) : Unresolved;
+    }
+
+    /// <summary>
+    /// A causality token's position, as far as it can be true: no token can name a position past the primary's insert
+    /// position at the moment it was presented (<paramref name="tokenAt"/>), so one past the first sample taken after
+    /// that moment is forged or corrupt and is clamped to that sample. Until such a sample exists, a position past
+    /// every sample is treated like a write made when the token was presented: unresolved for one probe round.
+    /// </summary>
+    public static ulong TokenLsn(ClusterSnapshot snapshot, ulong tokenLsn, long tokenAt)
+    {
+        var history = snapshot.LsnHistory;
+        if (tokenLsn == 0 || (history.Length > 0 && tokenLsn <= history[^1].Lsn))
+            return tokenLsn;
+        return snapshot.LsnAfter(tokenAt) is { } bound ? Math.Min(tokenLsn, bound) : Unresolved;
     }
 }

@@ -154,13 +154,14 @@ internal static class SessionRouter
     public static SessionState PinnedForSession(in SessionState state) => state with { Pin = PinReason.Session };
 
     /// <summary>Closing the logical connection lets go of everything but what its reads must see.</summary>
-    public static SessionState Closed(in SessionState state) => SessionState.Initial with { LastWrite = state.LastWrite, TokenLsn = state.TokenLsn };
+    public static SessionState Closed(in SessionState state) => SessionState.Initial with { LastWrite = state.LastWrite, TokenLsn = state.TokenLsn, TokenAt = state.TokenAt };
 
     /// <summary>A write acknowledged at <paramref name="timestamp"/>.</summary>
     public static SessionState Wrote(in SessionState state, long timestamp) => state with { LastWrite = timestamp };
 
-    /// <summary>A causality token: reads need at least <paramref name="lsn"/>.</summary>
-    public static SessionState RequireAtLeast(in SessionState state, ulong lsn) => state with { TokenLsn = Math.Max(state.TokenLsn, lsn) };
+    /// <summary>A causality token presented at <paramref name="timestamp"/>: reads need at least <paramref name="lsn"/>.</summary>
+    public static SessionState RequireAtLeast(in SessionState state, ulong lsn, long timestamp)
+        => state with { TokenLsn = Math.Max(state.TokenLsn, lsn), TokenAt = Math.Max(state.TokenAt, timestamp) };
 }
 
 /// <summary>What a finished statement means for the session.</summary>

@@ -42,6 +42,12 @@ internal readonly record struct SessionState
     /// <summary>From a causality token: reads need at least this replay position (0: none).</summary>
     public ulong TokenLsn { get; init; }
 
+    /// <summary>
+    /// TimeProvider timestamp at which the latest causality token was presented: its position cannot be past the
+    /// primary's insert position at that moment, which bounds a forged one (see <see cref="ReadRequirement"/>).
+    /// </summary>
+    public long TokenAt { get; init; }
+
     /// <summary>Whether a transaction (pending or bound) is open.</summary>
     public bool InTransaction => Transaction != TransactionPhase.None;
 }

@@ -43,6 +43,12 @@ internal sealed class BackendObservation
 
     public int ServerVersionNum { get; init; }
 
+    /// <summary>
+    /// <c>pg_control_system().system_identifier</c>: the same on a primary and every standby made from it, different
+    /// on a server initialised on its own (a standby that diverged from another cluster).
+    /// </summary>
+    public ulong? SystemIdentifier { get; init; }
+
     /// <summary>Primary only: its <c>pg_stat_replication</c> rows.</summary>
     public IReadOnlyList<ReplicationRow> Replication { get; init; } = [];
 }

@@ -23,7 +23,8 @@ internal static class BackendProbe
                     THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint()))
                     ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
                (SELECT status FROM pg_stat_wal_receiver),
-               CASE WHEN s.r THEN NULL ELSE pg_current_wal_insert_lsn() END
+               CASE WHEN s.r THEN NULL ELSE pg_current_wal_insert_lsn() END,
+               (SELECT system_identifier FROM pg_control_system())
         FROM (SELECT pg_is_in_recovery() AS r) s
         """;
 
@@ -97,6 +98,7 @@ internal static class BackendProbe
         int? timeline = reader.IsDBNull(5) ? null : reader.GetInt32(5);
         var receiver = reader.IsDBNull(6) ? null : reader.GetString(6);
         var insert = Lsn(reader, 7);
+        ulong? systemIdentifier = reader.IsDBNull(8) ? null : unchecked((ulong)reader.GetInt64(8));
         await reader.NextResultAsync(ct).ConfigureAwait(false);
         List<ReplicationRow>? rows = null;
         while (await reader.ReadAsync(ct).ConfigureAwait(false))
@@ -121,6 +123,7 @@ internal static class BackendProbe
             Timeline = timeline,
             WalReceiverStatus = receiver,
             InsertLsn = insert,
+            SystemIdentifier = systemIdentifier,
             Replication = rows is null ? [] : rows,
         };
     }

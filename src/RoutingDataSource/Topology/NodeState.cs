@@ -18,6 +18,9 @@ internal sealed class NodeState
 
     public int? Timeline { get; init; }
 
+    /// <summary>The server's <c>pg_control_system().system_identifier</c>, as last seen.</summary>
+    public ulong? SystemIdentifier { get; init; }
+
     public ulong? ReplayLsn { get; init; }
 
     public long? LagBytes { get; init; }

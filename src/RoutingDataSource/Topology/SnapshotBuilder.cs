@@ -136,6 +136,10 @@ internal static class SnapshotBuilder
         // reference there is.
         var reference = primaryLsn ?? MostAdvancedStandby(observations);
         var primaryObs = primaryIndex >= 0 ? observations[primaryIndex] : null;
+        // What a standby must share with the primary to serve reads: an orphaned standby (left on an older timeline
+        // by a promotion) or one of another cluster replays nothing of the primary's, yet reports no lag.
+        var primaryTimeline = primaryIndex >= 0 ? timelines[primaryIndex] : null;
+        var primarySystem = primaryIndex >= 0 ? SystemIdentifierOf(observations[primaryIndex], previous.Nodes[primaryIndex]) : null;
 
         // Pass 3: lag and read eligibility, then the immutable nodes.
         var nodes = new NodeState[count];
@@ -166,7 +170,13 @@ internal static class SnapshotBuilder
                 eligible = states[i] == BackendState.Up
                     && (options.MaxReplicationLagBytes is not { } maxBytes || (lagBytes is { } lb && lb <= maxBytes))
                     && (options.MaxReplicationLag is not { } maxLag || lag is not { } l || l <= maxLag);
-                if (states[i] == BackendState.Up && !eligible)
+                var diverged = Diverged(timelines[i], o.SystemIdentifier, primaryTimeline, primarySystem);
+                if (states[i] == BackendState.Up && diverged is not null)
+                {
+                    eligible = false;
+                    reasons[i] = diverged;
+                }
+                else if (states[i] == BackendState.Up && !eligible)
                 {
                     reasons[i] = lagBytes is null
                         ? "lag unknown (no primary position): no reads"
@@ -191,6 +201,7 @@ internal static class SnapshotBuilder
                 LastProbeOk = probeOk[i],
                 ConsecutiveFailures = failures[i],
                 Timeline = timelines[i],
+                SystemIdentifier = SystemIdentifierOf(o, prev),
                 ReplayLsn = o.Reachable ? o.ReplayLsn : prev.ReplayLsn,
                 LagBytes = lagBytes,
                 Lag = lag,
@@ -231,6 +242,7 @@ internal static class SnapshotBuilder
         LastProbeOk = prev.LastProbeOk,
         ConsecutiveFailures = prev.ConsecutiveFailures,
         Timeline = prev.Timeline,
+        SystemIdentifier = prev.SystemIdentifier,
         ReplayLsn = prev.ReplayLsn,
         LagBytes = prev.LagBytes,
         Lag = prev.Lag,
@@ -244,6 +256,18 @@ internal static class SnapshotBuilder
         ReadEligible = false,
         LastObservation = prev.LastObservation,
     };
+
+    private static ulong? SystemIdentifierOf(BackendObservation o, NodeState prev) => o.Reachable ? o.SystemIdentifier ?? prev.SystemIdentifier : prev.SystemIdentifier;
+
+    // Why a standby shares nothing to read with the primary, or null when it may serve reads (unknown counts as shared).
+    private static string? Diverged(int? timeline, ulong? system, int? primaryTimeline, ulong? primarySystem)
+    {
+        if (system is { } s && primarySystem is { } ps && s != ps)
+            return string.Create(CultureInfo.InvariantCulture, $"system identifier {s} differs from the primary's {ps}: not a standby of this primary, no reads");
+        if (timeline is { } tl && primaryTimeline is { } ptl && tl < ptl)
+            return string.Create(CultureInfo.InvariantCulture, $"on timeline {tl}, below the primary's timeline {ptl}: orphaned by a promotion, no reads");
+        return null;
+    }
 
     private static ulong? MostAdvancedStandby(IReadOnlyList<BackendObservation> observations)
     {

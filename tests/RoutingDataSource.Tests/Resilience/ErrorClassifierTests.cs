@@ -48,6 +48,27 @@ public sealed class ErrorClassifierTests
         Assert.Equal(expected, ErrorClassifier.Classify(e).ToString());
     }
 
+    private static PostgresException Server(string sqlState, string message, string? hint = null)
+        => new(message, "ERROR", "ERROR", sqlState, hint: hint);
+
+    // The refusals of a standby (README, "Standby refusals"), each with PostgreSQL 15's own text, and the same
+    // SQLSTATEs raised for reasons that have nothing to do with recovery.
+    [Theory]
+    [InlineData("0A000", "cannot access temporary or unlogged relations during recovery", null, nameof(FailureKind.RecoveryRefusal))]
+    [InlineData("55000", "recovery is in progress", "WAL control functions cannot be executed during recovery.", nameof(FailureKind.RecoveryRefusal))]
+    [InlineData("55000", "recovery is in progress", "pg_log_standby_snapshot() cannot be executed during recovery.", nameof(FailureKind.RecoveryRefusal))]
+    [InlineData("40001", "canceling statement due to conflict with recovery", null, nameof(FailureKind.ReplayConflict))]
+    [InlineData("40001", "terminating connection due to conflict with recovery", null, nameof(FailureKind.ReplayConflict))]
+    [InlineData("40P01", "canceling statement due to conflict with recovery", null, nameof(FailureKind.ReplayConflict))]
+    [InlineData("0A000", "cannot use subquery in DEFAULT expression", null, nameof(FailureKind.Other))]
+    [InlineData("55000", "lock file \"x\" already exists", null, nameof(FailureKind.Other))]
+    [InlineData("40001", "could not serialize access due to concurrent update", null, nameof(FailureKind.Other))]
+    [InlineData("40P01", "deadlock detected", null, nameof(FailureKind.Other))]
+    public void A_standby_refusal_is_told_apart_from_the_same_sqlstate_by_its_message(string sqlState, string message, string? hint, string expected)
+    {
+        Assert.Equal(expected, ErrorClassifier.Classify(Server(sqlState, message, hint)).ToString());
+    }
+
     [Fact]
     public void The_outermost_recognised_cause_wins()
     {

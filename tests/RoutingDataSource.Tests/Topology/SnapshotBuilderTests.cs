@@ -20,6 +20,11 @@ public sealed class SnapshotBuilderTests : IAsyncDisposable
 
     private static BackendObservation Standby(ulong replay, int timeline = 1) => new() { Reachable = true, InRecovery = true, CurrentLsn = replay, ReplayLsn = replay, Timeline = timeline, At = T0 };
 
+    private static BackendObservation WithSystem(BackendObservation o, ulong system) => new()
+    {
+        Reachable = o.Reachable, InRecovery = o.InRecovery, CurrentLsn = o.CurrentLsn, ReplayLsn = o.ReplayLsn, Timeline = o.Timeline, At = o.At, SystemIdentifier = system,
+    };
+
     private static BackendObservation Failed() => BackendObservation.Failed("connection refused", T0);
 
     private ClusterSnapshot Round(ClusterSnapshot prev, params BackendObservation[] obs) => SnapshotBuilder.Build(prev, obs, _options, T0.AddSeconds(prev.Version));
@@ -33,6 +38,34 @@ public sealed class SnapshotBuilderTests : IAsyncDisposable
         Assert.Equal([0L, 0L, 500L], s.Nodes.Select(n => n.LagBytes!.Value));
         Assert.Equal(TimeSpan.Zero, s.Nodes[1].Lag); // idle and fully replayed: zero, not unknown
         Assert.Equal(["n1", "n2"], s.ReadCandidates.Select(n => n.Backend.Name));
+    }
+
+    [Fact]
+    public void A_standby_on_a_timeline_below_the_primary_s_gets_no_reads_although_it_reports_no_lag()
+    {
+        // Orphaned by a promotion: still on timeline 1, replayed up to where the new primary's timeline 2 began.
+        var s = Round(ClusterSnapshot.Initial(_backends), Primary(5000, timeline: 2), Standby(5000, timeline: 2), Standby(5000, timeline: 1));
+        Assert.Equal(0L, s.Nodes[2].LagBytes);
+        Assert.True(s.Nodes[1].ReadEligible);
+        Assert.False(s.Nodes[2].ReadEligible);
+        Assert.Contains("below the primary's timeline 2", s.Nodes[2].Reason, StringComparison.Ordinal);
+        Assert.Equal(["n1"], s.ReadCandidates.Select(n => n.Backend.Name));
+        s = Round(s, Primary(5000, timeline: 2), Standby(5000, timeline: 2), Standby(5000, timeline: 2)); // repointed: reads again
+        Assert.True(s.Nodes[2].ReadEligible);
+    }
+
+    [Fact]
+    public void A_standby_with_another_system_identifier_gets_no_reads()
+    {
+        var s = Round(ClusterSnapshot.Initial(_backends), WithSystem(Primary(5000), 7), WithSystem(Standby(5000), 7), WithSystem(Standby(5000), 8));
+        Assert.True(s.Nodes[1].ReadEligible);
+        Assert.False(s.Nodes[2].ReadEligible);
+        Assert.Contains("system identifier 8 differs from the primary's 7", s.Nodes[2].Reason, StringComparison.Ordinal);
+        Assert.Equal(8UL, s.Nodes[2].SystemIdentifier);
+        // The primary's identifier is remembered while it is unreachable.
+        s = Round(s, Failed(), WithSystem(Standby(5000), 7), WithSystem(Standby(5000), 8));
+        Assert.False(s.Nodes[2].ReadEligible);
+        Assert.True(s.Nodes[1].ReadEligible);
     }
 
     [Fact]
