@@ -275,8 +275,12 @@ internal sealed class TopologyMonitor : IAsyncDisposable
                         break;
                 }
             }
+            // Warned once per spell: a standby being repointed has no row for a moment, and once its row is back
+            // (a sync_state means the primary lists it by name) the warning is taken back and may come again.
             if (b.ApplicationNameMismatch && Interlocked.Exchange(ref b.Backend.MismatchLogged, 1) == 0)
                 Log.ApplicationNameMismatch(_logger, name);
+            else if (b.SyncState is not null && Interlocked.Exchange(ref b.Backend.MismatchLogged, 0) == 1)
+                Log.ApplicationNameMatched(_logger, name);
             if (a.Role != b.Role && a.Role != BackendRole.Unknown && b.Role != BackendRole.Unknown)
                 Log.RoleChanged(_logger, name, a.Role, b.Role, b.Timeline);
             if (b.Role == BackendRole.Standby && b.State == BackendState.Up && a.ReadEligible != b.ReadEligible && b.LastProbeOk)
