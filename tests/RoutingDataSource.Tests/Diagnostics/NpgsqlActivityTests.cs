@@ -49,4 +49,30 @@ public sealed class NpgsqlActivityTests(ClusterFixture fixture)
         foreach (var a in npgsqlStopped)
             Assert.Contains(routes, r => r.SpanId == a.ParentSpanId);
     }
+
+    [Fact]
+    public async Task Health_probes_start_no_activity()
+    {
+        var probes = 0;
+        var ports = fixture.Cluster.Nodes.Select(n => n.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToHashSet();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name is "Npgsql",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = a => // its tags are set after the start
+            {
+                // Only this collection's cluster: tests of other collections run meanwhile on clusters of their own.
+                if (a.TagObjects.Any(t => t.Key.EndsWith("port", StringComparison.Ordinal) && ports.Contains(t.Value?.ToString() ?? "")))
+                    Interlocked.Increment(ref probes);
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+        await using var ds = await fixture.CreateDataSourceAsync(b => b.Options.HealthCheckInterval = TimeSpan.FromMilliseconds(100));
+        Volatile.Write(ref probes, 0);
+        // No statement from here on: every Npgsql activity would be a probe's.
+        for (var i = 0; i < 5; i++)
+            await ds.RefreshStatusAsync(); // five rounds at least, of three servers each
+        await Task.Delay(100); // the last round's activities stop as its probes finish
+        Assert.Equal(0, Volatile.Read(ref probes));
+    }
 }
