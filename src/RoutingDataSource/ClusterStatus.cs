@@ -76,6 +76,15 @@ public sealed class ClusterStatus
         }
     }
 
+    // A down server's reason is only a count ("12 failed health check(s)"): what it answered is what a person acts on.
+    private static string ReasonCell(BackendStatus b) => (b.Reason, b.LastError) switch
+    {
+        (null, null) => "",
+        ({ } r, null) => r,
+        (null, { } e) => $"last error: {e}",
+        ({ } r, { } e) => $"{r}; last error: {e}",
+    };
+
     /// <summary>Renders the status as a fixed-width text table.</summary>
     public override string ToString()
     {
@@ -97,7 +106,7 @@ public sealed class ClusterStatus
                 b.Lag is { } lag ? lag.TotalSeconds.ToString("0.000s", CultureInfo.InvariantCulture) : "-",
                 b.Timeline?.ToString(CultureInfo.InvariantCulture) ?? "-",
                 b.LastStatusChange == default ? "-" : b.LastStatusChange.ToString("HH:mm:ss", CultureInfo.InvariantCulture),
-                b.Reason ?? "",
+                ReasonCell(b),
             ]);
         }
         var widths = new int[header.Length];

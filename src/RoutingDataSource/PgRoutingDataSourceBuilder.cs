@@ -158,6 +158,12 @@ public sealed class PgRoutingDataSourceBuilder
             var probe = new NpgsqlDataSourceBuilder(BackendConnectionString.ForProbes(csb, options.HealthCheckTimeout));
             foreach (var c in _configure)
                 c(probe);
+            // Nor any trace: a probe round every interval for every server would bury the application's spans.
+            probe.ConfigureTracing(static t => t
+                .ConfigureCommandFilter(static _ => false)
+                .ConfigureBatchFilter(static _ => false)
+                .EnablePhysicalOpenTracing(false)
+                .EnableFirstResponseEvent(false));
             backends[i] = new Backend(i, name, csb.Host!, csb.Port, weight, pool.Build(), probe.Build());
         }
         return new PgRoutingDataSource(backends, options, loggerFactory, TimeProvider);

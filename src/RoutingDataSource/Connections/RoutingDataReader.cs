@@ -236,7 +236,8 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
         Exception? failure = null;
         try
         {
-            _inner!.Close();
+            // Dispose, not Close: Npgsql stops the command's activity (its span) only when the reader is disposed.
+            _inner!.Dispose();
         }
         catch (Exception e)
         {
@@ -257,7 +258,7 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
         {
             var inFlight = _lease.Backend.InFlight;
             var epoch = inFlight.Epoch;
-            var close = _inner!.CloseAsync();
+            var close = _inner!.DisposeAsync().AsTask(); // see Close
             // The end of a write's results waits for its commit: on a hung server it is abandoned like a statement.
             if (IsWrite && !await inFlight.FinishesAsync(close, epoch).ConfigureAwait(false))
                 abandoned = close;

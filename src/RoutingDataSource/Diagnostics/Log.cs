@@ -38,6 +38,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 1009, Level = LogLevel.Warning, Message = "Standby {Backend} has no row in the primary's pg_stat_replication whose application_name is its backend name; its lag in bytes comes from its own replay position, its lag in time is unknown. Set application_name={Backend} in its primary_conninfo to fix.")]
     public static partial void ApplicationNameMismatch(ILogger logger, string backend);
 
+    [LoggerMessage(EventId = 1016, Level = LogLevel.Information, Message = "Standby {Backend} is in the primary's pg_stat_replication again under its backend name; its lag in time is known again")]
+    public static partial void ApplicationNameMatched(ILogger logger, string backend);
+
     [LoggerMessage(EventId = 1010, Level = LogLevel.Information, Message = "Statement refused as read-only (25006) by {Backend}; re-run on primary {Primary}")]
     public static partial void Rerouted(ILogger logger, string backend, string? primary);
 

@@ -98,7 +98,7 @@ internal sealed class Backend : IAsyncDisposable
         return Interlocked.CompareExchange(ref _lastRerouteLog, now, last) == last;
     }
 
-    /// <summary>The application_name mismatch warning is logged once per backend.</summary>
+    /// <summary>1 while the application_name mismatch warning stands (logged once until the standby's row is back).</summary>
     public int MismatchLogged;
 
     /// <summary>Set by DetachBackend: still probed, never routed to.</summary>

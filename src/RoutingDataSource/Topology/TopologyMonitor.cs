@@ -7,12 +7,14 @@ namespace RoutingDataSource.Topology;
 /// The background loop that keeps the <see cref="ClusterSnapshot"/> current: every
 /// <see cref="RoutingOptions.HealthCheckInterval"/>, or at once when a routed command hit a connection error
 /// (coalesced: many requests during a round cause one more round), it probes every backend in parallel and swaps in
-/// a new immutable snapshot. Routing only ever reads <see cref="Current"/>, so it never takes a lock.
+/// a new immutable snapshot. A requested round leaves out a backend whose probes fail until its
+/// <see cref="ProbeBackoff"/> has passed. Routing only ever reads <see cref="Current"/>, so it never takes a lock.
 /// </summary>
 internal sealed class TopologyMonitor : IAsyncDisposable
 {
-    // Requested re-probes never come closer than this: a dead server that refuses instantly must not become a storm.
-    private static readonly TimeSpan MinimumRequestedGap = TimeSpan.FromMilliseconds(100);
+    // Requested rounds never come closer than this; a backend that keeps failing is left out of them for longer
+    // (ProbeBackoff), so a dead server that refuses instantly is no storm.
+    private static readonly TimeSpan MinimumRequestedGap = ProbeBackoff.First;
 
     private readonly Backend[] _backends;
     private readonly RoutingOptions _options;
@@ -25,6 +27,8 @@ internal sealed class TopologyMonitor : IAsyncDisposable
     private Task? _loop;
     private int _started;
     private int _probeRequested;
+    private int _probeAllRequested;
+    private readonly long[] _lastProbeStarted; // TimeProvider timestamps, per backend; 0 never probed
 
     public TopologyMonitor(Backend[] backends, RoutingOptions options, ILogger logger, TimeProvider time)
     {
@@ -33,6 +37,7 @@ internal sealed class TopologyMonitor : IAsyncDisposable
         _logger = logger;
         _time = time;
         _current = ClusterSnapshot.Initial(backends);
+        _lastProbeStarted = new long[backends.Length];
     }
 
     /// <summary>Raised on the monitor's loop after each new snapshot is published.</summary>
@@ -90,6 +95,7 @@ internal sealed class TopologyMonitor : IAsyncDisposable
         while (true)
         {
             var next = NextSnapshotAsync(cancellationToken);
+            Volatile.Write(ref _probeAllRequested, 1);
             RequestProbe();
             var s = await next.ConfigureAwait(false);
             if (s.TakenAt >= asked)
@@ -100,6 +106,7 @@ internal sealed class TopologyMonitor : IAsyncDisposable
     private async Task RunAsync(CancellationToken stop)
     {
         var lastRound = DateTimeOffset.MinValue;
+        var requested = false; // the first round and scheduled ones probe every backend
         while (!stop.IsCancellationRequested)
         {
             Volatile.Write(ref _probeRequested, 0);
@@ -107,7 +114,7 @@ internal sealed class TopologyMonitor : IAsyncDisposable
             try
             {
                 lastRound = _time.GetUtcNow();
-                await RoundAsync(lastRound, _time.GetTimestamp(), stop).ConfigureAwait(false);
+                await RoundAsync(lastRound, _time.GetTimestamp(), backoff: requested, stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
@@ -128,12 +135,14 @@ internal sealed class TopologyMonitor : IAsyncDisposable
             }
             catch (TimeoutException)
             {
+                requested = false;
                 continue;
             }
             catch (OperationCanceledException)
             {
                 break;
             }
+            requested = Interlocked.Exchange(ref _probeAllRequested, 0) == 0;
             var since = _time.GetUtcNow() - lastRound;
             if (since < MinimumRequestedGap)
             {
@@ -149,13 +158,23 @@ internal sealed class TopologyMonitor : IAsyncDisposable
         }
     }
 
-    private async Task RoundAsync(DateTimeOffset startedAt, long startedTimestamp, CancellationToken stop)
+    private async Task RoundAsync(DateTimeOffset startedAt, long startedTimestamp, bool backoff, CancellationToken stop)
     {
         // Read once, as the round starts: the snapshot is built from this copy, not from the mutable flags.
         var detached = SnapshotBuilder.DetachedFlags(_current);
         var tasks = new Task<BackendObservation>[_backends.Length];
         for (var i = 0; i < _backends.Length; i++)
+        {
+            var node = _current.Nodes[i];
+            if (backoff && !node.LastProbeOk
+                && !ProbeBackoff.IsDue(node.ConsecutiveFailures, _lastProbeStarted[i], startedTimestamp, _options.HealthCheckInterval, _time))
+            {
+                tasks[i] = Task.FromResult(BackendObservation.Pending); // no news: it stays as it was
+                continue;
+            }
+            _lastProbeStarted[i] = startedTimestamp;
             tasks[i] = BackendProbe.ProbeAsync(_backends[i].ProbePool, _options.HealthCheckTimeout, _time, stop);
+        }
         var all = Task.WhenAll(tasks);
         bool[]? published = null;
         if (!all.IsCompleted && _options.HealthCheckInterval < _options.HealthCheckTimeout)
@@ -172,7 +191,7 @@ internal sealed class TopologyMonitor : IAsyncDisposable
         {
             if (published is not null && published[i])
                 observations[i] = BackendObservation.Pending; // counted in the interim snapshot already
-            else if (!observations[i].Reachable)
+            else if (observations[i] is { Reachable: false, IsPending: false })
                 Log.ProbeFailed(_logger, _backends[i].Name, observations[i].Error);
         }
         Publish(SnapshotBuilder.Build(_current, observations, detached, _options, startedAt, startedTimestamp));
@@ -188,7 +207,7 @@ internal sealed class TopologyMonitor : IAsyncDisposable
         {
             taken[i] = tasks[i].IsCompletedSuccessfully;
             interim[i] = taken[i] ? tasks[i].Result : BackendObservation.Pending;
-            if (taken[i] && !interim[i].Reachable)
+            if (taken[i] && interim[i] is { Reachable: false, IsPending: false })
                 Log.ProbeFailed(_logger, _backends[i].Name, interim[i].Error);
             any |= taken[i];
         }
@@ -256,8 +275,12 @@ internal sealed class TopologyMonitor : IAsyncDisposable
                         break;
                 }
             }
+            // Warned once per spell: a standby being repointed has no row for a moment, and once its row is back
+            // (a sync_state means the primary lists it by name) the warning is taken back and may come again.
             if (b.ApplicationNameMismatch && Interlocked.Exchange(ref b.Backend.MismatchLogged, 1) == 0)
                 Log.ApplicationNameMismatch(_logger, name);
+            else if (b.SyncState is not null && Interlocked.Exchange(ref b.Backend.MismatchLogged, 0) == 1)
+                Log.ApplicationNameMatched(_logger, name);
             if (a.Role != b.Role && a.Role != BackendRole.Unknown && b.Role != BackendRole.Unknown)
                 Log.RoleChanged(_logger, name, a.Role, b.Role, b.Timeline);
             if (b.Role == BackendRole.Standby && b.State == BackendState.Up && a.ReadEligible != b.ReadEligible && b.LastProbeOk)
