@@ -83,18 +83,30 @@ public sealed class LocalEtcdMember
     /// and to its peers alike. Undo with <see cref="ThawAsync"/>; stopping or disposing thaws first.
     /// </summary>
     public Task FreezeAsync(CancellationToken cancellationToken = default) => _lifecycle.RunAsync(
-        () =>
+        async () =>
         {
             if (_frozenPid is null)
             {
                 var pid = ProcessId ?? throw new InvalidOperationException($"etcd member {Name} is not running, so it cannot be frozen.");
                 Posix.Signal(pid, Posix.SigStop);
                 _frozenPid = pid;
+                await WaitUntilStoppedAsync(pid, cancellationToken).ConfigureAwait(false);
             }
-
-            return Task.CompletedTask;
         },
         cancellationToken);
+
+    // kill(SIGSTOP) returns before every thread of the (multi-threaded) etcd process has stopped: wait, bounded, until
+    // the kernel reports it stopped, so that a caller's next step meets a frozen member.
+    private async Task WaitUntilStoppedAsync(int pid, CancellationToken cancellationToken)
+    {
+        for (var i = 0; i < 400; i++)
+        {
+            if (Posix.State(pid) is 'T' or 't' or null)
+                return;
+            await Task.Delay(5, cancellationToken).ConfigureAwait(false);
+        }
+        throw new InvalidOperationException($"etcd member {Name} (pid {pid}) did not stop within 2 s of SIGSTOP (state {Posix.State(pid)}).");
+    }
 
     /// <summary>Resumes a frozen member (SIGCONT). Does nothing when it is not frozen.</summary>
     public Task ThawAsync(CancellationToken cancellationToken = default) => _lifecycle.RunAsync(
