@@ -36,7 +36,7 @@ public class RoutingDecisionBenchmarks
             new() { Reachable = true, InRecovery = true, CurrentLsn = 1000, ReplayLsn = 1000, Timeline = 1, At = at },
             new() { Reachable = true, InRecovery = true, CurrentLsn = 1000, ReplayLsn = 900, Timeline = 1, At = at },
         ];
-        _snapshot = SnapshotBuilder.Build(ClusterSnapshot.Initial(_backends), obs, new RoutingOptions(), at, 10);
+        _snapshot = SnapshotBuilder.Build(ClusterSnapshot.Initial(_backends), obs, new bool[_backends.Length], new RoutingOptions(), at, 10);
         _classifier.Classify(Sql);
     }
 

@@ -163,7 +163,7 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
         var startedTimestamp = _time.GetTimestamp();
         var observations = await ProbeAllAsync(ct).ConfigureAwait(false);
         var previous = _snapshot;
-        var next = SnapshotBuilder.Build(previous, observations.Select(o => o.Probe).ToArray(), _routing, startedAt, startedTimestamp);
+        var next = SnapshotBuilder.Build(previous, observations.Select(o => o.Probe).ToArray(), SnapshotBuilder.DetachedFlags(previous), _routing, startedAt, startedTimestamp);
         _snapshot = next;
         OnTransitions(previous, next, observations);
 

@@ -13,11 +13,6 @@ internal static class SnapshotBuilder
     /// <summary>How many primary positions a snapshot remembers for read-your-writes.</summary>
     internal const int LsnHistoryLength = 32;
 
-    /// <summary>The next snapshot, with the detached flags read from the backends now (for callers without their own copy).</summary>
-    public static ClusterSnapshot Build(ClusterSnapshot previous, IReadOnlyList<BackendObservation> observations,
-        RoutingOptions options, DateTimeOffset now, long startedTimestamp = 0)
-        => Build(previous, observations, DetachedFlags(previous), options, now, startedTimestamp);
-
     /// <summary>Which of the snapshot's backends are detached right now (<see cref="Backend.Detached"/>), in node order.</summary>
     public static bool[] DetachedFlags(ClusterSnapshot snapshot)
     {

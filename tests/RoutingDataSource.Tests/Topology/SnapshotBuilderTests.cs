@@ -27,7 +27,7 @@ public sealed class SnapshotBuilderTests : IAsyncDisposable
 
     private static BackendObservation Failed() => BackendObservation.Failed("connection refused", T0);
 
-    private ClusterSnapshot Round(ClusterSnapshot prev, params BackendObservation[] obs) => SnapshotBuilder.Build(prev, obs, _options, T0.AddSeconds(prev.Version));
+    private ClusterSnapshot Round(ClusterSnapshot prev, params BackendObservation[] obs) => SnapshotBuilder.Build(prev, obs, SnapshotBuilder.DetachedFlags(prev), _options, T0.AddSeconds(prev.Version));
 
     [Fact]
     public void Roles_come_from_recovery_state_and_the_primary_is_chosen()
