@@ -31,4 +31,11 @@ public enum RoutingFailure
     /// and run the statement outside it or in a read-write transaction, which runs on the primary.
     /// </summary>
     RefusedByStandby,
+
+    /// <summary>
+    /// With <see cref="RoutingOptions.PrimaryServesReads"/> = <see cref="PrimaryReadMode.Never"/>: no standby could serve
+    /// the read within <see cref="RoutingOptions.FailoverTimeout"/> (all down, lagging or behind the session's writes).
+    /// Nothing was sent; retrying later may succeed.
+    /// </summary>
+    NoStandby,
 }

@@ -122,17 +122,48 @@ internal sealed class BackendSelector(TopologyMonitor monitor, IReadBalancer bal
                 }
             }
         }
+        if (options.PrimaryServesReads == PrimaryReadMode.Never)
+            return await StandbyAsync(connectionWrite, tokenLsn, tokenAt, cancellationToken).ConfigureAwait(false);
         return await PrimaryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private RoutingException NoPrimary(ClusterSnapshot s)
+    // PrimaryServesReads = Never: the read waits (up to FailoverTimeout) for a standby that can serve it, as a write
+    // waits for a primary.
+    private async ValueTask<NodeState> StandbyAsync(long connectionWrite, ulong tokenLsn, long tokenAt, CancellationToken cancellationToken)
     {
-        var detail = string.Join("; ", s.Nodes.Select(n =>
-            $"{n.Backend.Name} ({n.Backend.Host}:{n.Backend.Port.ToString(CultureInfo.InvariantCulture)}): {n.Role.ToString().ToLowerInvariant()}, {n.State.ToString().ToLowerInvariant()}"
-            + (n.LastError is { } e ? $", last error: {e}" : "")
-            + (n.Reason is { } r && n.LastError is null ? $", {r}" : "")));
-        return new RoutingException(RoutingFailure.NoPrimary,
-            $"No writable primary after waiting {options.FailoverTimeout.TotalSeconds:0.#} s ({s.ProblemMessage ?? "none found"}). Nothing was sent; retry later. Backends: {detail}.",
-            clusterState: s.ProblemMessage);
+        var deadline = Deadline.After(options.FailoverTimeout, time);
+        while (true)
+        {
+            var s = monitor.Current;
+            if (balancer.Pick(s, RequiredLsn(s, connectionWrite, tokenLsn, tokenAt)) is { } node)
+                return node;
+            if (deadline.HasPassed)
+                throw NoStandby(s);
+            var next = monitor.NextSnapshotAsync(cancellationToken);
+            monitor.RequestProbe();
+            try
+            {
+                await next.WaitAsync(deadline.Remaining, time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                throw NoStandby(monitor.Current);
+            }
+        }
     }
+
+    private RoutingException NoPrimary(ClusterSnapshot s)
+        => new(RoutingFailure.NoPrimary,
+            $"No writable primary after waiting {options.FailoverTimeout.TotalSeconds:0.#} s ({s.ProblemMessage ?? "none found"}). Nothing was sent; retry later. Backends: {InWords(s)}.",
+            clusterState: s.ProblemMessage);
+
+    private RoutingException NoStandby(ClusterSnapshot s)
+        => new(RoutingFailure.NoStandby,
+            $"No standby could serve the read within {options.FailoverTimeout.TotalSeconds:0.#} s, and the primary serves no reads (RoutingOptions.PrimaryServesReads = Never). Nothing was sent; retry later. Backends: {InWords(s)}.",
+            clusterState: s.ProblemMessage);
+
+    private static string InWords(ClusterSnapshot s) => string.Join("; ", s.Nodes.Select(n =>
+        $"{n.Backend.Name} ({n.Backend.Host}:{n.Backend.Port.ToString(CultureInfo.InvariantCulture)}): {n.Role.ToString().ToLowerInvariant()}, {n.State.ToString().ToLowerInvariant()}"
+        + (n.LastError is { } e ? $", last error: {e}" : "")
+        + (n.Reason is { } r && n.LastError is null ? $", {r}" : "")));
 }

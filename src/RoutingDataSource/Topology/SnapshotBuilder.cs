@@ -147,7 +147,7 @@ internal static class SnapshotBuilder
             if (o.IsPending)
             {
                 nodes[i] = states[i] == prev.State ? prev : Refenced(prev, states[i], reasons[i], now);
-                if (nodes[i].ReadEligible && backend.Weight > 0)
+                if (nodes[i].ReadEligible && TakesReadsByWeight(i == primaryIndex, backend, options))
                     candidates.Add(nodes[i]);
                 continue;
             }
@@ -211,7 +211,7 @@ internal static class SnapshotBuilder
                 LastObservation = o.Reachable ? o : prev.LastObservation,
             };
             nodes[i] = node;
-            if (eligible && backend.Weight > 0)
+            if (eligible && TakesReadsByWeight(i == primaryIndex, backend, options))
                 candidates.Add(node);
         }
 
@@ -227,6 +227,10 @@ internal static class SnapshotBuilder
         }
         return new ClusterSnapshot(nodes, primaryNode, problem, problemMessage, [.. candidates], highest, primaryLsn, previous.Version + 1, now, startedTimestamp, history);
     }
+
+    // Weights follow the role: a standby's always applies, the primary's only with PrimaryServesReads = ByWeight.
+    private static bool TakesReadsByWeight(bool isPrimary, Backend backend, RoutingOptions options)
+        => backend.Weight > 0 && (!isPrimary || options.PrimaryServesReads == PrimaryReadMode.ByWeight);
 
     // A server with no news whose state the cluster-wide pass changed (a primary fenced by a newer timeline).
     private static NodeState Refenced(NodeState prev, BackendState state, string? reason, DateTimeOffset now) => new()
