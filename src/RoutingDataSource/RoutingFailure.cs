@@ -38,4 +38,12 @@ public enum RoutingFailure
     /// Nothing was sent; retrying later may succeed.
     /// </summary>
     NoStandby,
+
+    /// <summary>
+    /// No writable primary, and every server that could be it rejects the configured connection for a reason that does
+    /// not pass by itself: wrong password (28P01), login refused (28000), unknown database (3D000) or unknown host.
+    /// Raised at once, not after <see cref="RoutingOptions.FailoverTimeout"/>; <see cref="RoutingException.IsTransient"/> is
+    /// false. Fix the backend's connection string (or the server's roles and <c>pg_hba.conf</c>).
+    /// </summary>
+    Misconfigured,
 }

@@ -61,6 +61,8 @@ internal sealed class BackendSelector(TopologyMonitor monitor, IReadBalancer bal
                     $"No writable primary: {s.ProblemMessage}. Writes fail until one of them is demoted or fenced (the failover coordinator does this).",
                     clusterState: s.ProblemMessage);
             }
+            if (s.Version > 0 && s.Primary is null && Misconfigured(s) is { } misconfigured)
+                throw misconfigured;
             if (deadline.HasPassed)
                 throw NoPrimary(s);
             var next = monitor.NextSnapshotAsync(cancellationToken);
@@ -156,6 +158,27 @@ internal sealed class BackendSelector(TopologyMonitor monitor, IReadBalancer bal
         => new(RoutingFailure.NoPrimary,
             $"No writable primary after waiting {options.FailoverTimeout.TotalSeconds:0.#} s ({s.ProblemMessage ?? "none found"}). Nothing was sent; retry later. Backends: {InWords(s)}.",
             clusterState: s.ProblemMessage);
+
+    // Waiting cannot help when every server that might be the primary rejects the configured connection for good
+    // (the others answer as standbys): say so now, not after FailoverTimeout as if it were an outage.
+    private static RoutingException? Misconfigured(ClusterSnapshot s)
+    {
+        var rejecting = new List<NodeState>();
+        foreach (var n in s.Nodes)
+        {
+            if (n.PermanentError is not null)
+                rejecting.Add(n);
+            else if (n.Role != BackendRole.Standby || !n.LastProbeOk)
+                return null;
+        }
+        if (rejecting.Count == 0)
+            return null;
+        var detail = string.Join("; ", rejecting.Select(n =>
+            $"{n.Backend.Name} ({n.Backend.Host}:{n.Backend.Port.ToString(CultureInfo.InvariantCulture)}): {n.LastError} ({n.PermanentError})"));
+        return new RoutingException(RoutingFailure.Misconfigured,
+            $"No writable primary: {detail}. This does not pass by itself: fix the configuration, retrying does not help. Nothing was sent.",
+            backendName: rejecting[0].Backend.Name, clusterState: s.ProblemMessage);
+    }
 
     private RoutingException NoStandby(ClusterSnapshot s)
         => new(RoutingFailure.NoStandby,
