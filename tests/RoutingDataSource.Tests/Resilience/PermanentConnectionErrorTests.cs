@@ -172,6 +172,66 @@ public sealed class PermanentConnectionErrorTests(ClusterFixture fx)
         }
     }
 
+    [Fact]
+    public async Task A_password_changed_under_a_live_standby_takes_it_out_of_service_and_its_reads_are_re_run_elsewhere()
+    {
+        var logs = new CapturedLogs();
+        // Not pooled: every statement on n1 logs in anew, as new pooled connections do once the old ones are gone.
+        await using var ds = await BuildAsync("n1", n => n.ConnectionStringWith(b => { b.Username = PasswordRole; b.Password = "right"; b.Pooling = false; }), logs);
+        await using (var conn = await ds.OpenConnectionAsync())
+        {
+            for (var i = 0; i < 10; i++)
+                await ScalarAsync(conn, "SELECT 1");
+        }
+        Assert.Equal(5, ds.GetStatus()["n1"]!.ReadCount);
+        await fx.Cluster.Primary.ExecuteAsync($"ALTER ROLE {PasswordRole} PASSWORD 'changed'");
+        try
+        {
+            await fx.Cluster.WaitForReplicationAsync();
+            // The probes' own sessions are still logged in: n1 looks healthy until a login is refused.
+            await using (var conn = await ds.OpenConnectionAsync())
+            {
+                for (var i = 0; i < 10; i++)
+                    Assert.Equal(1, await ScalarAsync(conn, "SELECT 1"));
+            }
+            await ClusterTestEventuallyAsync(ds, s => s["n1"]!.LastError is { } e && e.Contains("28P01", StringComparison.Ordinal) && !s["n1"]!.ServesReads);
+            Assert.Contains("n1", Assert.Single(logs.Entries, l => l.EventId == 1017).Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await fx.Cluster.Primary.ExecuteAsync($"ALTER ROLE {PasswordRole} PASSWORD 'right'");
+        }
+    }
+
+    [Fact]
+    public async Task A_password_changed_under_a_live_primary_fails_the_next_write_as_misconfigured()
+    {
+        var logs = new CapturedLogs();
+        await using var ds = await BuildAsync("n0", n => n.ConnectionStringWith(b => { b.Username = PasswordRole; b.Password = "right"; b.Pooling = false; }), logs);
+        const string write = "SELECT pg_notify('rds_misconfigured', 'x')"; // volatile: a write, on the primary
+        await using (var before = await ds.OpenConnectionAsync())
+            await NonQueryAsync(before, write);
+        await fx.Cluster.Primary.ExecuteAsync($"ALTER ROLE {PasswordRole} PASSWORD 'changed'");
+        try
+        {
+            await using var conn = await ds.OpenConnectionAsync(); // a new primary session: a new login
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            var e = await Assert.ThrowsAsync<RoutingException>(async () =>
+            {
+                await using var cmd = conn.CreateCommand();
+                cmd.CommandText = write;
+                await cmd.ExecuteNonQueryAsync(timeout.Token);
+            });
+            Assert.Equal(RoutingFailure.Misconfigured, e.Failure);
+            Assert.Contains("28P01", e.Message, StringComparison.Ordinal);
+            Assert.Equal(1, logs.Count(1017));
+        }
+        finally
+        {
+            await fx.Cluster.Primary.ExecuteAsync($"ALTER ROLE {PasswordRole} PASSWORD 'right'");
+        }
+    }
+
     private static async Task ClusterTestEventuallyAsync(PgRoutingDataSource ds, Func<ClusterStatus, bool> condition)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
