@@ -209,6 +209,16 @@ public sealed class ConfigurationSectionTests
     }
 
     [Fact]
+    public async Task PrimaryServesReads_is_read_by_name_and_a_wrong_one_lists_the_choices()
+    {
+        var ds = await StartsAsync(Config(TwoBackends("PrimaryServesReads=byweight")), sp => Task.FromResult(sp.GetRequiredService<PgRoutingDataSource>()));
+        Assert.Equal(PrimaryReadMode.ByWeight, ds.Options.PrimaryServesReads);
+        Assert.Equal(PrimaryReadMode.WhenNoStandby, new RoutingOptions().PrimaryServesReads);
+        Assert.Equal("RoutingDataSource:PrimaryServesReads: 'Sometimes' is not one of Never, WhenNoStandby, ByWeight.",
+            Assert.Single(StartFails(Config(TwoBackends("PrimaryServesReads=Sometimes"))).Failures));
+    }
+
+    [Fact]
     public async Task An_empty_value_clears_a_limit_that_may_be_null()
     {
         var values = TwoBackends();
