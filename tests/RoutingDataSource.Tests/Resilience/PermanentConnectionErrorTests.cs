@@ -53,6 +53,24 @@ public sealed class PermanentConnectionErrorTests(ClusterFixture fx)
         }
     }
 
+    /// <summary>Not pooled: every statement logs in anew, as new pooled connections do once the old ones are gone.</summary>
+    private static string RightPasswordUnpooled(LocalPgNode node) => node.ConnectionStringWith(b => { b.Username = PasswordRole; b.Password = "right"; b.Pooling = false; });
+
+    /// <summary>Runs <paramref name="body"/> while the password role's password is not the one the data sources use.</summary>
+    private async Task WhilePasswordChangedAsync(Func<Task> body)
+    {
+        await fx.Cluster.Primary.ExecuteAsync($"ALTER ROLE {PasswordRole} PASSWORD 'changed'");
+        try
+        {
+            await fx.Cluster.WaitForReplicationAsync();
+            await body();
+        }
+        finally
+        {
+            await fx.Cluster.Primary.ExecuteAsync($"ALTER ROLE {PasswordRole} PASSWORD 'right'");
+        }
+    }
+
     private static string WrongPassword(LocalPgNode node) => node.ConnectionStringWith(b => { b.Username = PasswordRole; b.Password = "wrong-password"; });
 
     /// <summary>A data source whose backend <paramref name="bad"/> uses <paramref name="badConnectionString"/>, the others the superuser.</summary>
@@ -176,18 +194,15 @@ public sealed class PermanentConnectionErrorTests(ClusterFixture fx)
     public async Task A_password_changed_under_a_live_standby_takes_it_out_of_service_and_its_reads_are_re_run_elsewhere()
     {
         var logs = new CapturedLogs();
-        // Not pooled: every statement on n1 logs in anew, as new pooled connections do once the old ones are gone.
-        await using var ds = await BuildAsync("n1", n => n.ConnectionStringWith(b => { b.Username = PasswordRole; b.Password = "right"; b.Pooling = false; }), logs);
+        await using var ds = await BuildAsync("n1", RightPasswordUnpooled, logs);
         await using (var conn = await ds.OpenConnectionAsync())
         {
             for (var i = 0; i < 10; i++)
                 await ScalarAsync(conn, "SELECT 1");
         }
         Assert.Equal(5, ds.GetStatus()["n1"]!.ReadCount);
-        await fx.Cluster.Primary.ExecuteAsync($"ALTER ROLE {PasswordRole} PASSWORD 'changed'");
-        try
+        await WhilePasswordChangedAsync(async () =>
         {
-            await fx.Cluster.WaitForReplicationAsync();
             // The probes' own sessions are still logged in: n1 looks healthy until a login is refused.
             await using (var conn = await ds.OpenConnectionAsync())
             {
@@ -196,23 +211,18 @@ public sealed class PermanentConnectionErrorTests(ClusterFixture fx)
             }
             await ClusterTestEventuallyAsync(ds, s => s["n1"]!.LastError is { } e && e.Contains("28P01", StringComparison.Ordinal) && !s["n1"]!.ServesReads);
             Assert.Contains("n1", Assert.Single(logs.Entries, l => l.EventId == 1017).Message, StringComparison.Ordinal);
-        }
-        finally
-        {
-            await fx.Cluster.Primary.ExecuteAsync($"ALTER ROLE {PasswordRole} PASSWORD 'right'");
-        }
+        });
     }
 
     [Fact]
     public async Task A_password_changed_under_a_live_primary_fails_the_next_write_as_misconfigured()
     {
         var logs = new CapturedLogs();
-        await using var ds = await BuildAsync("n0", n => n.ConnectionStringWith(b => { b.Username = PasswordRole; b.Password = "right"; b.Pooling = false; }), logs);
+        await using var ds = await BuildAsync("n0", RightPasswordUnpooled, logs);
         const string write = "SELECT pg_notify('rds_misconfigured', 'x')"; // volatile: a write, on the primary
         await using (var before = await ds.OpenConnectionAsync())
             await NonQueryAsync(before, write);
-        await fx.Cluster.Primary.ExecuteAsync($"ALTER ROLE {PasswordRole} PASSWORD 'changed'");
-        try
+        await WhilePasswordChangedAsync(async () =>
         {
             await using var conn = await ds.OpenConnectionAsync(); // a new primary session: a new login
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
@@ -225,11 +235,7 @@ public sealed class PermanentConnectionErrorTests(ClusterFixture fx)
             Assert.Equal(RoutingFailure.Misconfigured, e.Failure);
             Assert.Contains("28P01", e.Message, StringComparison.Ordinal);
             Assert.Equal(1, logs.Count(1017));
-        }
-        finally
-        {
-            await fx.Cluster.Primary.ExecuteAsync($"ALTER ROLE {PasswordRole} PASSWORD 'right'");
-        }
+        });
     }
 
     private static async Task ClusterTestEventuallyAsync(PgRoutingDataSource ds, Func<ClusterStatus, bool> condition)
