@@ -12,7 +12,7 @@ namespace RoutingDataSource;
 /// <example>
 /// <code>
 /// var builder = new PgRoutingDataSourceBuilder();
-/// builder.AddBackend("n0", "Host=10.0.0.1;Username=app;Password=...;Database=app", weight: 0);
+/// builder.AddBackend("n0", "Host=10.0.0.1;Username=app;Password=...;Database=app", weight: 1); // while a standby
 /// builder.AddBackend("n1", "Host=10.0.0.2;Username=app;Password=...;Database=app", weight: 1);
 /// await using var ds = builder.Build();
 /// </code>
