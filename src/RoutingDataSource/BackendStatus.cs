@@ -28,7 +28,7 @@ public sealed class BackendStatus
     /// <summary>Whether the backend takes traffic.</summary>
     public BackendState State { get; internal init; }
 
-    /// <summary>Load-balancing weight for reads (0: never serves reads).</summary>
+    /// <summary>Load-balancing weight for reads while this backend is a standby (0: never serves reads by weight); see <see cref="RoutingOptions.PrimaryServesReads"/>.</summary>
     public int Weight { get; internal init; }
 
     /// <summary>Statements classified as reads that the data source sent to this backend.</summary>
@@ -64,7 +64,11 @@ public sealed class BackendStatus
     /// <summary>When <see cref="Role"/> or <see cref="State"/> last changed.</summary>
     public DateTimeOffset LastStatusChange { get; internal init; }
 
-    /// <summary>Whether this backend may serve a read right now (up, a standby or a weighted primary, within the lag limits).</summary>
+    /// <summary>
+    /// Whether this backend takes reads by its weight right now: an eligible standby (up, within the lag limits) of
+    /// weight &gt; 0, or the primary with <see cref="RoutingOptions.PrimaryServesReads"/> = <see cref="PrimaryReadMode.ByWeight"/>.
+    /// The primary also serves the reads no standby can take, unless that option is <see cref="PrimaryReadMode.Never"/>.
+    /// </summary>
     public bool ServesReads { get; internal init; }
 
     /// <summary>Why the backend is in its state, when that is not obvious (e.g. "timeline 1 lower than 2: fenced"). Null when nothing to say.</summary>

@@ -42,7 +42,7 @@ public sealed class ClusterStatus
                 SyncState = n.SyncState,
                 WalReceiverStatus = n.WalReceiverStatus,
                 LastStatusChange = n.LastStatusChange,
-                ServesReads = n.ReadEligible && b.Weight > 0,
+                ServesReads = Array.IndexOf(s.ReadCandidates, n) >= 0,
                 Reason = n.Reason,
                 LastError = n.LastError,
             };

@@ -146,7 +146,7 @@ public sealed class PgRoutingDataSource : DbDataSource
 
     /// <summary>
     /// Opens a physical <see cref="NpgsqlConnection"/> on one eligible standby chosen by weight (the primary when none
-    /// is eligible), for read-only work that needs an Npgsql connection for its whole life, such as a read-only EF
+    /// is eligible, unless <see cref="RoutingOptions.PrimaryServesReads"/> is <see cref="PrimaryReadMode.Never"/>), for read-only work that needs an Npgsql connection for its whole life, such as a read-only EF
     /// Core <c>DbContext</c>. Honors <see cref="ReadYourWritesScope.DataSource"/> and the lag limits at the moment it
     /// opens; a long-lived connection is not moved if its standby later falls behind. Nothing on it is routed.
     /// </summary>

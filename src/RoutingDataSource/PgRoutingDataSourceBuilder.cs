@@ -12,7 +12,7 @@ namespace RoutingDataSource;
 /// <example>
 /// <code>
 /// var builder = new PgRoutingDataSourceBuilder();
-/// builder.AddBackend("n0", "Host=10.0.0.1;Username=app;Password=...;Database=app", weight: 0);
+/// builder.AddBackend("n0", "Host=10.0.0.1;Username=app;Password=...;Database=app", weight: 1); // while a standby
 /// builder.AddBackend("n1", "Host=10.0.0.2;Username=app;Password=...;Database=app", weight: 1);
 /// await using var ds = builder.Build();
 /// </code>
@@ -41,7 +41,7 @@ public sealed class PgRoutingDataSourceBuilder
     /// </summary>
     /// <param name="name">A unique name (shown in status, logs and metrics; matched against a standby's <c>application_name</c> for lag).</param>
     /// <param name="connectionString">An Npgsql connection string for this one server (a single host). It configures that server's pool.</param>
-    /// <param name="weight">Share of reads this server receives when eligible; 0 means it never serves reads. The primary may carry weight too.</param>
+    /// <param name="weight">Share of reads this server receives while it is an eligible standby; 0 means it never serves reads by weight. Whether the current primary serves reads is <see cref="RoutingOptions.PrimaryServesReads"/>.</param>
     public PgRoutingDataSourceBuilder AddBackend(string name, string connectionString, int weight = 1)
         => AddBackend(name, connectionString, weight, path: null);
 

@@ -19,7 +19,7 @@ public sealed class RoutingException : DbException
         BackendName = backendName;
         MayHaveCommitted = mayHaveCommitted;
         ClusterState = clusterState;
-        _isTransient = failure is not RoutingFailure.TwoPrimaries;
+        _isTransient = failure is not (RoutingFailure.TwoPrimaries or RoutingFailure.Misconfigured);
     }
 
     /// <summary>What went wrong.</summary>

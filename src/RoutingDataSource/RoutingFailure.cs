@@ -31,4 +31,19 @@ public enum RoutingFailure
     /// and run the statement outside it or in a read-write transaction, which runs on the primary.
     /// </summary>
     RefusedByStandby,
+
+    /// <summary>
+    /// With <see cref="RoutingOptions.PrimaryServesReads"/> = <see cref="PrimaryReadMode.Never"/>: no standby could serve
+    /// the read within <see cref="RoutingOptions.FailoverTimeout"/> (all down, lagging or behind the session's writes).
+    /// Nothing was sent; retrying later may succeed.
+    /// </summary>
+    NoStandby,
+
+    /// <summary>
+    /// No writable primary, and every server that could be it rejects the configured connection for a reason that does
+    /// not pass by itself: wrong password (28P01), login refused (28000), unknown database (3D000) or unknown host.
+    /// Raised at once, not after <see cref="RoutingOptions.FailoverTimeout"/>; <see cref="RoutingException.IsTransient"/> is
+    /// false. Fix the backend's connection string (or the server's roles and <c>pg_hba.conf</c>).
+    /// </summary>
+    Misconfigured,
 }

@@ -44,6 +44,13 @@ public sealed class RoutingOptions
     public bool PreferLowerLagStandby { get; set; }
 
     /// <summary>
+    /// Whether the current primary serves reads: <see cref="PrimaryReadMode.Never"/>, only when no standby is eligible
+    /// (<see cref="PrimaryReadMode.WhenNoStandby"/>, the default), or by its weight (<see cref="PrimaryReadMode.ByWeight"/>).
+    /// A backend's weight applies while it is a standby whatever this says, so weights follow the role across a failover.
+    /// </summary>
+    public PrimaryReadMode PrimaryServesReads { get; set; } = PrimaryReadMode.WhenNoStandby;
+
+    /// <summary>
     /// Which earlier writes a read must see; a standby that has not replayed them does not serve the read.
     /// Default <see cref="ReadYourWritesScope.Connection"/>.
     /// </summary>
@@ -96,6 +103,8 @@ public sealed class RoutingOptions
             problems.Add($"{nameof(ReadYourWritesWait)} must not be negative (was {ReadYourWritesWait}).");
         if (!Enum.IsDefined(ReadYourWrites))
             problems.Add($"{nameof(ReadYourWrites)} has an unknown value ({ReadYourWrites}).");
+        if (!Enum.IsDefined(PrimaryServesReads))
+            problems.Add($"{nameof(PrimaryServesReads)} has an unknown value ({PrimaryServesReads}).");
         if (ClassificationCacheSize < 0)
             problems.Add($"{nameof(ClassificationCacheSize)} must not be negative (was {ClassificationCacheSize}).");
         foreach (var f in ReadOnlyFunctions)

@@ -40,13 +40,14 @@ internal static class CommandLine
         var run = new Command("run", "Run the coordinator: probe, fail over, serve the HTTP API (until Ctrl-C or SIGTERM)") { config };
         run.SetAction((r, ct) => RunDaemonAsync(r.GetValue(config)!, output, error, ct));
 
-        var check = new Command("check", "Check coordinator.json and list every problem") { config };
-        check.SetAction(r =>
+        var connect = new Option<bool>("--connect") { Description = "Also log in to every server: role, privileges and replication settings (changes nothing)" };
+        var check = new Command("check", "Check coordinator.json and list every problem") { config, connect };
+        check.SetAction(async (r, ct) =>
         {
-            if (Load(r.GetValue(config)!, error) is null)
+            if (Load(r.GetValue(config)!, error) is not { } options)
                 return 2;
             output.WriteLine("configuration OK");
-            return 0;
+            return r.GetValue(connect) ? await ConnectCheck.RunAsync(options, output, ct).ConfigureAwait(false) : 0;
         });
 
         var status = new Command("status", "Show the cluster as the coordinator sees it") { url, json };

@@ -9,7 +9,7 @@ public sealed class BackendSettings
     /// <summary>Npgsql connection string for this one server.</summary>
     public string ConnectionString { get; set; } = "";
 
-    /// <summary>Read weight (0: never serves reads). Default 1.</summary>
+    /// <summary>Read weight while this backend is a standby (0: never serves reads by weight; see <see cref="RoutingOptions.PrimaryServesReads"/>). Default 1.</summary>
     public int Weight { get; set; } = 1;
 
     /// <summary>Where it was read from (<c>RoutingDataSource:Backends:1</c>), for the problems found in it.</summary>

@@ -44,6 +44,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 1010, Level = LogLevel.Information, Message = "Statement refused as read-only (25006) by {Backend}; re-run on primary {Primary}")]
     public static partial void Rerouted(ILogger logger, string backend, string? primary);
 
+    [LoggerMessage(EventId = 1017, Level = LogLevel.Error, Message = "Backend {Backend} ({Host}:{Port}) rejects the configured connection: {Error}. This does not pass by itself ({Advice}); the backend gets no traffic until a health check succeeds")]
+    public static partial void PermanentConnectionError(ILogger logger, string backend, string host, int port, string? error, string advice);
+
     [LoggerMessage(EventId = 1011, Level = LogLevel.Debug, Message = "Health check of {Backend} failed: {Error}")]
     public static partial void ProbeFailed(ILogger logger, string backend, string? error);
 

@@ -16,6 +16,11 @@ internal static class FailureTranslator
     /// <summary>A failure while acquiring a physical connection: nothing of the statement was sent.</summary>
     public static Exception BeforeSend(Exception e, IFailureSite conn, StatementRoute route, Backend? backend)
     {
+        if (backend is not null && PermanentConnectionError.Advice(e) is not null)
+        {
+            OnLoginRejected(conn.FailureServices, backend);
+            return new RetryableFailure(route, e, backend, immediate: false);
+        }
         if (Kind(e) != FailureKind.ServerGone || backend is null)
             return e;
         OnServerGone(conn.FailureServices, backend, e);
@@ -148,6 +153,19 @@ internal static class FailureTranslator
         if (kind == FailureKind.ServerGone && e is not PostgresException && connection is { State: System.Data.ConnectionState.Open })
             return FailureKind.Other;
         return kind;
+    }
+
+    /// <summary>
+    /// The server refused a new login for good (a password changed, a database dropped) while the probes' sessions,
+    /// logged in before, still answer: those are dropped, so that the next probe logs in anew and takes the backend
+    /// out of service with the reason (event 1017). Nothing was sent: a read is re-run elsewhere, a write once the
+    /// monitor has decided (<see cref="RoutingFailure.Misconfigured"/> when no other server can be the primary).
+    /// </summary>
+    private static void OnLoginRejected(FailureServices ds, Backend backend)
+    {
+        backend.MarkSuspect(ds.Time.GetTimestamp());
+        backend.ProbePool.Clear();
+        ds.Monitor.RequestProbe();
     }
 
     private static void OnServerGone(FailureServices ds, Backend backend, Exception e)

@@ -61,6 +61,8 @@ internal sealed class BackendSelector(TopologyMonitor monitor, IReadBalancer bal
                     $"No writable primary: {s.ProblemMessage}. Writes fail until one of them is demoted or fenced (the failover coordinator does this).",
                     clusterState: s.ProblemMessage);
             }
+            if (s.Version > 0 && s.Primary is null && Misconfigured(s) is { } misconfigured)
+                throw misconfigured;
             if (deadline.HasPassed)
                 throw NoPrimary(s);
             var next = monitor.NextSnapshotAsync(cancellationToken);
@@ -122,17 +124,69 @@ internal sealed class BackendSelector(TopologyMonitor monitor, IReadBalancer bal
                 }
             }
         }
+        if (options.PrimaryServesReads == PrimaryReadMode.Never)
+            return await StandbyAsync(connectionWrite, tokenLsn, tokenAt, cancellationToken).ConfigureAwait(false);
         return await PrimaryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private RoutingException NoPrimary(ClusterSnapshot s)
+    // PrimaryServesReads = Never: the read waits (up to FailoverTimeout) for a standby that can serve it, as a write
+    // waits for a primary.
+    private async ValueTask<NodeState> StandbyAsync(long connectionWrite, ulong tokenLsn, long tokenAt, CancellationToken cancellationToken)
     {
-        var detail = string.Join("; ", s.Nodes.Select(n =>
-            $"{n.Backend.Name} ({n.Backend.Host}:{n.Backend.Port.ToString(CultureInfo.InvariantCulture)}): {n.Role.ToString().ToLowerInvariant()}, {n.State.ToString().ToLowerInvariant()}"
-            + (n.LastError is { } e ? $", last error: {e}" : "")
-            + (n.Reason is { } r && n.LastError is null ? $", {r}" : "")));
-        return new RoutingException(RoutingFailure.NoPrimary,
-            $"No writable primary after waiting {options.FailoverTimeout.TotalSeconds:0.#} s ({s.ProblemMessage ?? "none found"}). Nothing was sent; retry later. Backends: {detail}.",
-            clusterState: s.ProblemMessage);
+        var deadline = Deadline.After(options.FailoverTimeout, time);
+        while (true)
+        {
+            var s = monitor.Current;
+            if (balancer.Pick(s, RequiredLsn(s, connectionWrite, tokenLsn, tokenAt)) is { } node)
+                return node;
+            if (deadline.HasPassed)
+                throw NoStandby(s);
+            var next = monitor.NextSnapshotAsync(cancellationToken);
+            monitor.RequestProbe();
+            try
+            {
+                await next.WaitAsync(deadline.Remaining, time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                throw NoStandby(monitor.Current);
+            }
+        }
     }
+
+    private RoutingException NoPrimary(ClusterSnapshot s)
+        => new(RoutingFailure.NoPrimary,
+            $"No writable primary after waiting {options.FailoverTimeout.TotalSeconds:0.#} s ({s.ProblemMessage ?? "none found"}). Nothing was sent; retry later. Backends: {InWords(s)}.",
+            clusterState: s.ProblemMessage);
+
+    // Waiting cannot help when every server that might be the primary rejects the configured connection for good
+    // (the others answer as standbys): say so now, not after FailoverTimeout as if it were an outage.
+    private static RoutingException? Misconfigured(ClusterSnapshot s)
+    {
+        var rejecting = new List<NodeState>();
+        foreach (var n in s.Nodes)
+        {
+            if (n.PermanentError is not null)
+                rejecting.Add(n);
+            else if (n.Role != BackendRole.Standby || !n.LastProbeOk)
+                return null;
+        }
+        if (rejecting.Count == 0)
+            return null;
+        var detail = string.Join("; ", rejecting.Select(n =>
+            $"{n.Backend.Name} ({n.Backend.Host}:{n.Backend.Port.ToString(CultureInfo.InvariantCulture)}): {n.LastError} ({n.PermanentError})"));
+        return new RoutingException(RoutingFailure.Misconfigured,
+            $"No writable primary: {detail}. This does not pass by itself: fix the configuration, retrying does not help. Nothing was sent.",
+            backendName: rejecting[0].Backend.Name, clusterState: s.ProblemMessage);
+    }
+
+    private RoutingException NoStandby(ClusterSnapshot s)
+        => new(RoutingFailure.NoStandby,
+            $"No standby could serve the read within {options.FailoverTimeout.TotalSeconds:0.#} s, and the primary serves no reads (RoutingOptions.PrimaryServesReads = Never). Nothing was sent; retry later. Backends: {InWords(s)}.",
+            clusterState: s.ProblemMessage);
+
+    private static string InWords(ClusterSnapshot s) => string.Join("; ", s.Nodes.Select(n =>
+        $"{n.Backend.Name} ({n.Backend.Host}:{n.Backend.Port.ToString(CultureInfo.InvariantCulture)}): {n.Role.ToString().ToLowerInvariant()}, {n.State.ToString().ToLowerInvariant()}"
+        + (n.LastError is { } e ? $", last error: {e}" : "")
+        + (n.Reason is { } r && n.LastError is null ? $", {r}" : "")));
 }

@@ -101,6 +101,9 @@ internal sealed class Backend : IAsyncDisposable
     /// <summary>1 while the application_name mismatch warning stands (logged once until the standby's row is back).</summary>
     public int MismatchLogged;
 
+    /// <summary>1 while a permanent connection error (event 1017) stands: logged once, again only after a probe succeeded.</summary>
+    public int PermanentErrorLogged;
+
     /// <summary>Set by DetachBackend: still probed, never routed to.</summary>
     public volatile bool Detached;
 

@@ -3,7 +3,11 @@ namespace RoutingDataSource.Topology;
 /// <summary>What one probe of one server saw (or the error it got). Immutable; produced by <see cref="BackendProbe"/>.</summary>
 internal sealed class BackendObservation
 {
-    public static BackendObservation Failed(string error, DateTimeOffset at) => new() { Reachable = false, Error = error, At = at };
+    public static BackendObservation Failed(string error, DateTimeOffset at, string? permanentError = null)
+        => new() { Reachable = false, Error = error, At = at, PermanentError = permanentError };
+
+    /// <summary>Set when the failure will not pass by itself (<see cref="PermanentConnectionError"/>): what to fix.</summary>
+    public string? PermanentError { get; init; }
 
     /// <summary>
     /// No news yet: the probe of this server is still running while the others have answered. The snapshot keeps the

@@ -65,7 +65,7 @@ internal static class BackendProbe
         }
         catch (Exception e) when (e is NpgsqlException or System.Net.Sockets.SocketException or IOException or InvalidOperationException)
         {
-            return BackendObservation.Failed(Describe(e), time.GetUtcNow());
+            return BackendObservation.Failed(Describe(e), time.GetUtcNow(), PermanentConnectionError.Advice(e));
         }
     }
 

@@ -51,7 +51,7 @@ internal sealed class ClusterSnapshot
     /// <summary>The problem in words, with the servers involved (for status, logs and exceptions); null when there is none.</summary>
     public string? ProblemMessage { get; }
 
-    /// <summary>Nodes that may serve reads, weight &gt; 0 (standbys, plus the primary when it has weight).</summary>
+    /// <summary>Nodes that take reads by weight, weight &gt; 0: eligible standbys, plus the primary with <see cref="PrimaryReadMode.ByWeight"/>.</summary>
     public NodeState[] ReadCandidates { get; }
 
     /// <summary>Highest timeline ever seen by this data source (monotonic across snapshots).</summary>

@@ -45,6 +45,9 @@ internal sealed class NodeState
 
     public string? LastError { get; init; }
 
+    /// <summary>The last probe failed for a reason that does not pass by itself (wrong password, unknown database or host): what to fix.</summary>
+    public string? PermanentError { get; init; }
+
     public string? Reason { get; init; }
 
     /// <summary>May serve a read (before read-your-writes filtering): up, probe ok, standby within lag limits or a weighted primary.</summary>

@@ -147,7 +147,7 @@ internal static class SnapshotBuilder
             if (o.IsPending)
             {
                 nodes[i] = states[i] == prev.State ? prev : Refenced(prev, states[i], reasons[i], now);
-                if (nodes[i].ReadEligible && backend.Weight > 0)
+                if (nodes[i].ReadEligible && TakesReadsByWeight(i == primaryIndex, backend, options))
                     candidates.Add(nodes[i]);
                 continue;
             }
@@ -206,12 +206,13 @@ internal static class SnapshotBuilder
                 ApplicationNameMismatch = roles[i] == BackendRole.Standby && probeOk[i] && primaryObs is { Reachable: true } && row is null,
                 LastStatusChange = changed || previous.Version == 0 ? now : prev.LastStatusChange,
                 LastError = o.Reachable ? null : o.Error,
+                PermanentError = o.Reachable ? null : o.PermanentError,
                 Reason = reasons[i],
                 ReadEligible = eligible,
                 LastObservation = o.Reachable ? o : prev.LastObservation,
             };
             nodes[i] = node;
-            if (eligible && backend.Weight > 0)
+            if (eligible && TakesReadsByWeight(i == primaryIndex, backend, options))
                 candidates.Add(node);
         }
 
@@ -227,6 +228,10 @@ internal static class SnapshotBuilder
         }
         return new ClusterSnapshot(nodes, primaryNode, problem, problemMessage, [.. candidates], highest, primaryLsn, previous.Version + 1, now, startedTimestamp, history);
     }
+
+    // Weights follow the role: a standby's always applies, the primary's only with PrimaryServesReads = ByWeight.
+    private static bool TakesReadsByWeight(bool isPrimary, Backend backend, RoutingOptions options)
+        => backend.Weight > 0 && (!isPrimary || options.PrimaryServesReads == PrimaryReadMode.ByWeight);
 
     // A server with no news whose state the cluster-wide pass changed (a primary fenced by a newer timeline).
     private static NodeState Refenced(NodeState prev, BackendState state, string? reason, DateTimeOffset now) => new()
@@ -247,6 +252,7 @@ internal static class SnapshotBuilder
         ApplicationNameMismatch = prev.ApplicationNameMismatch,
         LastStatusChange = now,
         LastError = prev.LastError,
+        PermanentError = prev.PermanentError,
         Reason = reason,
         ReadEligible = false,
         LastObservation = prev.LastObservation,

@@ -281,6 +281,11 @@ internal sealed class TopologyMonitor : IAsyncDisposable
                 Log.ApplicationNameMismatch(_logger, name);
             else if (b.SyncState is not null && Interlocked.Exchange(ref b.Backend.MismatchLogged, 0) == 1)
                 Log.ApplicationNameMatched(_logger, name);
+            // At once and once: a wrong password is no outage, and the Down event of a backend never up never comes.
+            if (b.PermanentError is { } advice && Interlocked.Exchange(ref b.Backend.PermanentErrorLogged, 1) == 0)
+                Log.PermanentConnectionError(_logger, name, b.Backend.Host, b.Backend.Port, b.LastError, advice);
+            else if (b.LastProbeOk && Volatile.Read(ref b.Backend.PermanentErrorLogged) != 0)
+                Volatile.Write(ref b.Backend.PermanentErrorLogged, 0);
             if (a.Role != b.Role && a.Role != BackendRole.Unknown && b.Role != BackendRole.Unknown)
                 Log.RoleChanged(_logger, name, a.Role, b.Role, b.Timeline);
             if (b.Role == BackendRole.Standby && b.State == BackendState.Up && a.ReadEligible != b.ReadEligible && b.LastProbeOk)

@@ -170,6 +170,19 @@ public sealed class ConfigurationSectionTests
     }
 
     [Theory]
+    [InlineData(null, "RoutingDataSource:Backends:1:ConnectionString (n1): the connection string is empty.")] // the key left out
+    [InlineData("Port=5432;Username=app", "RoutingDataSource:Backends:1:ConnectionString (n1): the connection string has no Host.")]
+    [InlineData("Host=a,b;Username=app", "RoutingDataSource:Backends:1:ConnectionString (n1): one host per backend")]
+    public void A_backend_without_a_usable_connection_string_is_named_by_its_path_and_name(string? connectionString, string expected)
+    {
+        var values = TwoBackends();
+        values["RoutingDataSource:Backends:1:ConnectionString"] = connectionString;
+        if (connectionString is null)
+            values.Remove("RoutingDataSource:Backends:1:ConnectionString");
+        Assert.StartsWith(expected, Assert.Single(StartFails(Config(values)).Failures), StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("Host=10.0.0.1;Port=abc;Password=hunter2", "the value of 'port' is not valid")]
     [InlineData("Host=10.0.0.1;Hots=10.0.0.2;Password=hunter2", "'hots' is not an Npgsql connection string keyword")]
     public void A_connection_string_with_a_bad_key_or_value_names_the_key(string connectionString, string expected)
@@ -193,6 +206,16 @@ public sealed class ConfigurationSectionTests
         Assert.Equal(TimeSpan.FromMilliseconds(100), ds.Options.ReadYourWritesWait);
         Assert.Equal(ReadYourWritesScope.DataSource, ds.Options.ReadYourWrites);
         Assert.Contains("audit_write", ds.Options.WriteFunctions);
+    }
+
+    [Fact]
+    public async Task PrimaryServesReads_is_read_by_name_and_a_wrong_one_lists_the_choices()
+    {
+        var ds = await StartsAsync(Config(TwoBackends("PrimaryServesReads=byweight")), sp => Task.FromResult(sp.GetRequiredService<PgRoutingDataSource>()));
+        Assert.Equal(PrimaryReadMode.ByWeight, ds.Options.PrimaryServesReads);
+        Assert.Equal(PrimaryReadMode.WhenNoStandby, new RoutingOptions().PrimaryServesReads);
+        Assert.Equal("RoutingDataSource:PrimaryServesReads: 'Sometimes' is not one of Never, WhenNoStandby, ByWeight.",
+            Assert.Single(StartFails(Config(TwoBackends("PrimaryServesReads=Sometimes"))).Failures));
     }
 
     [Fact]

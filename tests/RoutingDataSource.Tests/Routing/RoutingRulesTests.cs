@@ -84,15 +84,18 @@ public sealed class RoutingRulesTests(ClusterFixture fx)
     }
 
     [Fact]
-    public async Task Primary_with_weight_serves_reads_too()
+    public async Task A_weighted_primary_serves_reads_only_with_PrimaryServesReads_ByWeight()
     {
-        await using var ds = await fx.CreateDataSourceAsync(primaryWeight: 1);
-        await using var conn = await ds.OpenConnectionAsync();
-        var ports = new HashSet<int>();
-        for (var i = 0; i < 90; i++)
-            ports.Add(await ServerPortAsync(conn));
-        Assert.Contains(PrimaryPort, ports);
-        Assert.True(ds.Backend("n0").ReadCount > 0);
+        foreach (var mode in new[] { PrimaryReadMode.WhenNoStandby, PrimaryReadMode.ByWeight })
+        {
+            await using var ds = await fx.CreateDataSourceAsync(b => b.Options.PrimaryServesReads = mode, primaryWeight: 1);
+            await using var conn = await ds.OpenConnectionAsync();
+            var ports = new HashSet<int>();
+            for (var i = 0; i < 90; i++)
+                ports.Add(await ServerPortAsync(conn));
+            Assert.Equal(mode == PrimaryReadMode.ByWeight, ports.Contains(PrimaryPort));
+            Assert.Equal(mode == PrimaryReadMode.ByWeight ? 30 : 0, ds.Backend("n0").ReadCount);
+        }
     }
 
     [Fact]
