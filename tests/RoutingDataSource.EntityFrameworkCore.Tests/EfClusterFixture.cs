@@ -1,26 +1,38 @@
+using Microsoft.EntityFrameworkCore;
 using RoutingDataSource.Testing;
 
 namespace RoutingDataSource.EntityFrameworkCore.Tests;
 
-/// <summary>A 1+2 cluster with the notes schema, shared by the tests that do not change its topology.</summary>
+/// <summary>
+/// A 1+2 cluster with the notes schema (and one seed note, so that queries have a row to project server functions
+/// on), every statement in the server logs, shared by the tests that do not change its topology.
+/// </summary>
 public sealed class EfClusterFixture : IAsyncLifetime
 {
     public LocalPgCluster Cluster { get; private set; } = null!;
 
     public PgRoutingDataSource DataSource { get; private set; } = null!;
 
-    public RoutingDbContextFactory<NotesContext> Factory { get; private set; } = null!;
-
     public int[] StandbyPorts => [.. Cluster.Standbys.Select(s => s.Port)];
+
+    public DbContextOptions<NotesContext> Options { get; private set; } = null!;
+
+    public NotesContext CreateContext() => new(Options);
 
     public async Task InitializeAsync()
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        Cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 2 }, cts.Token);
+        var options = new LocalPgClusterOptions { Standbys = 2 };
+        options.ExtraSettings.Add("log_statement = 'all'");
+        Cluster = await LocalPgCluster.StartAsync(options, cts.Token);
         DataSource = await CreateDataSourceAsync(Cluster, cts.Token);
-        Factory = new RoutingDbContextFactory<NotesContext>(DataSource);
-        await using (var ctx = await Factory.CreateDbContextAsync(cts.Token))
+        Options = new DbContextOptionsBuilder<NotesContext>().UseRoutingDataSource(DataSource).Options;
+        await using (var ctx = CreateContext())
+        {
             await ctx.Database.EnsureCreatedAsync(cts.Token);
+            ctx.Notes.Add(new Note { Text = "seed" });
+            await ctx.SaveChangesAsync(cts.Token);
+        }
         await Cluster.WaitForReplicationAsync(cancellationToken: cts.Token);
     }
 
@@ -47,6 +59,14 @@ public sealed class EfClusterFixture : IAsyncLifetime
         await ds.RefreshStatusAsync(cancellationToken);
         return ds;
     }
+
+    /// <summary>The servers whose log holds <paramref name="marker"/>.</summary>
+    public string[] NodesThatLogged(string marker)
+        => [.. Cluster.Nodes.Where(n => n.ReadLogTail(20_000).Contains(marker, StringComparison.Ordinal)).Select(n => n.Name)];
+
+    public long Reads(string node) => DataSource.GetStatus().Backends.Single(b => b.Name == node).ReadCount;
+
+    public long Writes(string node) => DataSource.GetStatus().Backends.Single(b => b.Name == node).WriteCount;
 }
 
 [CollectionDefinition("ef-cluster")]
