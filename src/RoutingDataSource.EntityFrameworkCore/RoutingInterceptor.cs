@@ -91,9 +91,8 @@ internal sealed class RoutingInterceptor : DbCommandInterceptor, IDbConnectionIn
             s.Return(runner);
             throw;
         }
-        var reader = routed.NpgsqlReader!;
-        s.ReaderOpened(runner, reader);
-        return reader;
+        s.ReaderOpened(runner);
+        return routed.NpgsqlReader!;
     }
 
     private static async ValueTask<T> ExecuteAsync<T>(RoutingSession s, NpgsqlCommand command, ExecuteMode mode, bool async, CancellationToken cancellationToken)
@@ -114,7 +113,7 @@ internal sealed class RoutingInterceptor : DbCommandInterceptor, IDbConnectionIn
     // not touch the reader again: closing and disposing are suppressed, and the rest of EF's disposal is done here.
     public override InterceptionResult DataReaderClosing(DbCommand command, DataReaderClosingEventData eventData, InterceptionResult result)
     {
-        if (RoutingSession.Of(eventData.Context) is not { } s || s.FindOpen(eventData.DataReader) is not { } runner)
+        if (RoutingSession.Of(eventData.Context) is not { } s || s.FindOpen(command) is not { } runner)
             return result;
         CloseRouted(s, runner);
         return InterceptionResult.Suppress();
@@ -122,7 +121,7 @@ internal sealed class RoutingInterceptor : DbCommandInterceptor, IDbConnectionIn
 
     public override async ValueTask<InterceptionResult> DataReaderClosingAsync(DbCommand command, DataReaderClosingEventData eventData, InterceptionResult result)
     {
-        if (RoutingSession.Of(eventData.Context) is not { } s || s.FindOpen(eventData.DataReader) is not { } runner)
+        if (RoutingSession.Of(eventData.Context) is not { } s || s.FindOpen(command) is not { } runner)
             return result;
         if (!runner.Reader.IsClosed)
         {
@@ -154,7 +153,7 @@ internal sealed class RoutingInterceptor : DbCommandInterceptor, IDbConnectionIn
 
     public override InterceptionResult DataReaderDisposing(DbCommand command, DataReaderDisposingEventData eventData, InterceptionResult result)
     {
-        if (RoutingSession.Of(eventData.Context) is not { } s || s.FindOpen(eventData.DataReader) is not { } runner)
+        if (RoutingSession.Of(eventData.Context) is not { } s || s.FindOpen(command) is not { } runner)
             return result;
         try
         {

@@ -16,7 +16,7 @@ internal sealed class RoutingSession(IDbContextOptions options) : IResettableSer
     private readonly PrimaryDataSource _primary = options.FindExtension<RoutingOptionsExtension>()!.DataSource;
     private RoutingConnection? _connection;
     private ExternalCommand? _idle; // the command runner kept for the next statement
-    private readonly List<(ExternalCommand Runner, System.Data.Common.DbDataReader Reader)> _open = []; // readers EF still holds
+    private readonly List<ExternalCommand> _open = []; // runners whose reader EF has not disposed yet
 
     public PgRoutingDataSource DataSource => _primary.Routing;
 
@@ -88,20 +88,23 @@ internal sealed class RoutingSession(IDbContextOptions options) : IResettableSer
     /// <summary>The statement is over (or failed): the command goes back to EF's connection, the runner to the cache.</summary>
     public void Return(ExternalCommand runner)
     {
-        runner.Restore();
+        runner.Finish();
         if (!runner.Abandoned)
             _idle ??= runner;
     }
 
-    /// <summary>EF now reads <paramref name="reader"/>, the Npgsql reader inside <paramref name="runner"/>'s routed reader.</summary>
-    public void ReaderOpened(ExternalCommand runner, System.Data.Common.DbDataReader reader) => _open.Add((runner, reader));
+    /// <summary>EF now reads the Npgsql reader inside <paramref name="runner"/>'s routed reader.</summary>
+    public void ReaderOpened(ExternalCommand runner) => _open.Add(runner);
 
-    /// <summary>The runner whose routed reader EF reads through <paramref name="reader"/>, if any.</summary>
-    public ExternalCommand? FindOpen(System.Data.Common.DbDataReader? reader)
+    /// <summary>
+    /// The runner whose routed reader EF reads for <paramref name="command"/>, if any. Found by command, not by reader:
+    /// with a retrying strategy EF buffers the rows and shows interceptors its own buffered reader.
+    /// </summary>
+    public ExternalCommand? FindOpen(System.Data.Common.DbCommand command)
     {
-        foreach (var (runner, r) in _open)
+        foreach (var runner in _open)
         {
-            if (ReferenceEquals(r, reader))
+            if (ReferenceEquals(runner.Command, command))
                 return runner;
         }
         return null;
@@ -112,7 +115,7 @@ internal sealed class RoutingSession(IDbContextOptions options) : IResettableSer
     {
         for (var i = 0; i < _open.Count; i++)
         {
-            if (ReferenceEquals(_open[i].Runner, runner))
+            if (ReferenceEquals(_open[i], runner))
             {
                 _open.RemoveAt(i);
                 break;
@@ -133,7 +136,7 @@ internal sealed class RoutingSession(IDbContextOptions options) : IResettableSer
     // were EF's to dispose, and EF disposes them before it resets; closing the logical connection releases the rest.
     private void Reset()
     {
-        foreach (var (runner, _) in _open)
+        foreach (var runner in _open)
         {
             runner.Reader.Close();
             Return(runner);

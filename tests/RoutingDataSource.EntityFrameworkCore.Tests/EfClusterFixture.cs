@@ -60,6 +60,16 @@ public sealed class EfClusterFixture : IAsyncLifetime
         return ds;
     }
 
+    /// <summary>
+    /// Waits until every standby has replayed everything and the data source has seen it (a probe round): then a read
+    /// is no longer held on the primary by read-your-writes after a write.
+    /// </summary>
+    public async Task SettleAsync(CancellationToken cancellationToken)
+    {
+        await Cluster.WaitForReplicationAsync(cancellationToken: cancellationToken);
+        await DataSource.RefreshStatusAsync(cancellationToken);
+    }
+
     /// <summary>The servers whose log holds <paramref name="marker"/>.</summary>
     public string[] NodesThatLogged(string marker)
         => [.. Cluster.Nodes.Where(n => n.ReadLogTail(20_000).Contains(marker, StringComparison.Ordinal)).Select(n => n.Name)];

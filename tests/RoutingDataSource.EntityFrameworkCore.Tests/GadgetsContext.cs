@@ -28,6 +28,6 @@ public sealed class GadgetsMigration : Migration
             Id = t.Column<int>(nullable: false).Annotation("Npgsql:ValueGenerationStrategy", Npgsql.EntityFrameworkCore.PostgreSQL.Metadata.NpgsqlValueGenerationStrategy.IdentityByDefaultColumn),
             Name = t.Column<string>(nullable: false),
         }, constraints: t => t.PrimaryKey("PK_Gadgets", x => x.Id));
-        migrationBuilder.InsertData("Gadgets", ["Name"], ["kettle"]);
+        migrationBuilder.InsertData("Gadgets", ["Name"], ["text"], ["kettle"]);
     }
 }

@@ -51,11 +51,26 @@ internal sealed class ExternalCommand : IRoutedStatement
         }
     }
 
-    /// <summary>Gives the command back to its owner's connection (once its statement or reader is done) and goes idle.</summary>
+    /// <summary>Gives the command back to its owner's connection, once its statement or reader is done.</summary>
     public void Restore()
     {
-        if (_command is { } command && !Abandoned)
-            command.Connection = _owner; // also clears a physical transaction Bind set
+        if (_command is { } command && !Abandoned && !ReferenceEquals(command.Connection, _owner))
+        {
+            try
+            {
+                command.Connection = _owner; // also clears a physical transaction Bind set
+            }
+            catch (ObjectDisposedException)
+            {
+                // Its owner disposed it already: it references nothing any more.
+            }
+        }
+    }
+
+    /// <summary>The statement is over: the command is its owner's again and this runner is idle.</summary>
+    public void Finish()
+    {
+        Restore();
         _command = null;
         _owner = null;
     }
