@@ -1,5 +1,6 @@
 using System.Data;
 using System.Data.Common;
+using System.Runtime.CompilerServices;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Npgsql;
@@ -25,6 +26,7 @@ internal sealed class RoutingInterceptor : DbCommandInterceptor, IDbConnectionIn
             ? InterceptionResult<DbDataReader>.SuppressWithResult(SyncPath.Wait(ExecuteReaderAsync(s, (NpgsqlCommand)command, async: false, default)))
             : result;
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // per statement: no state machine allocated
     public override async ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(DbCommand command, CommandEventData eventData,
         InterceptionResult<DbDataReader> result, CancellationToken cancellationToken = default)
         => Routed(command, eventData, result.HasResult) is { } s
@@ -36,6 +38,7 @@ internal sealed class RoutingInterceptor : DbCommandInterceptor, IDbConnectionIn
             ? InterceptionResult<int>.SuppressWithResult(SyncPath.Wait(ExecuteAsync<int>(s, (NpgsqlCommand)command, ExecuteMode.NonQuery, async: false, default)))
             : result;
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // per statement: no state machine allocated
     public override async ValueTask<InterceptionResult<int>> NonQueryExecutingAsync(DbCommand command, CommandEventData eventData,
         InterceptionResult<int> result, CancellationToken cancellationToken = default)
         => Routed(command, eventData, result.HasResult) is { } s
@@ -47,6 +50,7 @@ internal sealed class RoutingInterceptor : DbCommandInterceptor, IDbConnectionIn
             ? InterceptionResult<object>.SuppressWithResult(SyncPath.Wait(ExecuteAsync<object?>(s, (NpgsqlCommand)command, ExecuteMode.Scalar, async: false, default))!)
             : result;
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // per statement: no state machine allocated
     public override async ValueTask<InterceptionResult<object>> ScalarExecutingAsync(DbCommand command, CommandEventData eventData,
         InterceptionResult<object> result, CancellationToken cancellationToken = default)
         => Routed(command, eventData, result.HasResult) is { } s
@@ -78,6 +82,7 @@ internal sealed class RoutingInterceptor : DbCommandInterceptor, IDbConnectionIn
             backend.CountWrites(1);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // per statement: no state machine allocated
     private static async ValueTask<DbDataReader> ExecuteReaderAsync(RoutingSession s, NpgsqlCommand command, bool async, CancellationToken cancellationToken)
     {
         var runner = s.Rent(command);
@@ -95,6 +100,7 @@ internal sealed class RoutingInterceptor : DbCommandInterceptor, IDbConnectionIn
         return routed.NpgsqlReader!;
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // per statement: no state machine allocated
     private static async ValueTask<T> ExecuteAsync<T>(RoutingSession s, NpgsqlCommand command, ExecuteMode mode, bool async, CancellationToken cancellationToken)
     {
         var runner = s.Rent(command);
@@ -119,6 +125,7 @@ internal sealed class RoutingInterceptor : DbCommandInterceptor, IDbConnectionIn
         return InterceptionResult.Suppress();
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // per statement: no state machine allocated
     public override async ValueTask<InterceptionResult> DataReaderClosingAsync(DbCommand command, DataReaderClosingEventData eventData, InterceptionResult result)
     {
         if (RoutingSession.Of(eventData.Context) is not { } s || s.FindOpen(command) is not { } runner)
