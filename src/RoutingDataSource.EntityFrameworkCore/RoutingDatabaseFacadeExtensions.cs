@@ -60,9 +60,6 @@ public static class RoutingDatabaseFacadeExtensions
     public static void UseCausalityToken(this DatabaseFacade database, string causalityToken)
         => SessionOf(database).Connection.RequireAtLeast(RoutingDataSource.Routing.CausalityToken.Parse(causalityToken));
 
-    /// <summary>The backend name of the server this context's last routed statement was sent to, for diagnostics; null before any.</summary>
-    public static string? GetLastRoutedBackend(this DatabaseFacade database) => SessionOf(database).Connection.LastAcquireBackend?.Name;
-
     private static RoutingSession SessionOf(DatabaseFacade database)
     {
         ArgumentNullException.ThrowIfNull(database);

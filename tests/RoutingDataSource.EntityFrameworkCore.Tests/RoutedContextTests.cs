@@ -1,4 +1,5 @@
 using System.Data;
+using System.Diagnostics;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -314,6 +315,88 @@ public sealed class RoutedContextTests(EfClusterFixture fixture)
         Assert.Equal(1, attempts);
         Assert.True(e is NpgsqlException or InvalidOperationException, e.ToString());
         Assert.Equal(0L, await fixture.Cluster.Primary.ScalarAsync<long>($"SELECT count(*) FROM \"Notes\" WHERE \"Text\" = '{text}'", cts.Token));
+    }
+
+    [Fact]
+    public async Task Synchronous_API_routes_the_same_way()
+    {
+        var text = $"sync-{Guid.NewGuid():N}";
+        using var ctx = fixture.CreateContext();
+        Assert.Contains(ctx.Notes.Select(n => NotesContext.ServerPort()).First(), fixture.StandbyPorts);
+        ctx.Notes.Add(new Note { Text = text });
+        Assert.Equal(1, ctx.SaveChanges());
+        ctx.ChangeTracker.Clear();
+        Assert.Single(ctx.Notes.Where(n => n.Text == text).ToList()); // read-your-writes
+        ctx.Database.CreateExecutionStrategy().Execute(() =>
+        {
+            using var tx = ctx.Database.BeginTransaction();
+            Assert.Equal(fixture.Cluster.Primary.Port, ctx.Notes.Select(n => NotesContext.ServerPort()).First());
+            Assert.Equal(1, ctx.Notes.Where(n => n.Text == text).ExecuteDelete());
+            tx.Commit();
+        });
+        Assert.Equal(0L, await fixture.Cluster.Primary.ScalarAsync<long>($"SELECT count(*) FROM \"Notes\" WHERE \"Text\" = '{text}'"));
+    }
+
+    private static readonly Func<NotesContext, int, CancellationToken, Task<int>> CompiledPortOfNote =
+        EF.CompileAsyncQuery((NotesContext c, int id, CancellationToken ct) => c.Notes.Where(n => n.Id == id).Select(n => NotesContext.ServerPort()).First());
+
+    [Fact]
+    public async Task Compiled_queries_are_routed_and_traced_like_the_library_statements()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        using var source = new ActivitySource("ef-routing-test");
+        var seen = new List<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name is "RoutingDataSource" or "ef-routing-test",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = a => { lock (seen) seen.Add(a); },
+        };
+        ActivitySource.AddActivityListener(listener);
+        await using var ctx = fixture.CreateContext();
+        var seed = await ctx.Notes.Where(n => n.Text == "seed").Select(n => n.Id).FirstAsync(cts.Token);
+        int port;
+        using (var parent = source.StartActivity("unit"))
+            port = await CompiledPortOfNote(ctx, seed, cts.Token);
+
+        Assert.Contains(port, fixture.StandbyPorts);
+        Activity route;
+        lock (seen)
+            route = Assert.Single(seen, a => a.OperationName == "route" && a.Parent?.OperationName == "unit");
+        Assert.Equal("standby", route.GetTagItem("routing.role"));
+        Assert.Equal(port, route.GetTagItem("server.port"));
+    }
+
+    [Fact]
+    public async Task In_the_DataSource_scope_a_context_sees_a_write_made_through_a_plain_routing_connection()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var b = new PgRoutingDataSourceBuilder();
+        foreach (var n in fixture.Cluster.Nodes)
+            b.AddBackend(n.Name, n.ConnectionString, ReferenceEquals(n, fixture.Cluster.Primary) ? 0 : 1);
+        b.Options.ReadYourWrites = ReadYourWritesScope.DataSource;
+        b.Options.HealthCheckInterval = TimeSpan.FromMilliseconds(200);
+        await using var ds = b.Build();
+        await ds.RefreshStatusAsync(cts.Token);
+        var text = $"scope-{Guid.NewGuid():N}";
+        foreach (var s in fixture.Cluster.Standbys)
+            await s.PauseReplayAsync(cts.Token);
+        try
+        {
+            await using (var conn = await ds.OpenConnectionAsync(cts.Token))
+            await using (var insert = conn.CreateCommand())
+            {
+                insert.CommandText = $"INSERT INTO \"Notes\" (\"Text\") VALUES ('{text}')";
+                await insert.ExecuteNonQueryAsync(cts.Token);
+            }
+            await using var ctx = new NotesContext(new DbContextOptionsBuilder<NotesContext>().UseRoutingDataSource(ds).Options);
+            Assert.True(await ctx.Notes.AnyAsync(n => n.Text == text, cts.Token));
+        }
+        finally
+        {
+            foreach (var s in fixture.Cluster.Standbys)
+                await s.ResumeReplayAsync(CancellationToken.None);
+        }
     }
 
     private static Task<string> AppNameAsync(DbContext ctx, CancellationToken cancellationToken)
