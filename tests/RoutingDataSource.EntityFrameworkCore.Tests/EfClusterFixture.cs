@@ -70,6 +70,23 @@ public sealed class EfClusterFixture : IAsyncLifetime
         await DataSource.RefreshStatusAsync(cancellationToken);
     }
 
+    /// <summary>Pauses WAL replay on every standby until the result is disposed: a read a standby serves then misses every write since.</summary>
+    public async Task<IAsyncDisposable> PauseReplayAsync(CancellationToken cancellationToken)
+    {
+        foreach (var s in Cluster.Standbys)
+            await s.PauseReplayAsync(cancellationToken);
+        return new ReplayResumer(Cluster);
+    }
+
+    private sealed class ReplayResumer(LocalPgCluster cluster) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var s in cluster.Standbys)
+                await s.ResumeReplayAsync(CancellationToken.None);
+        }
+    }
+
     /// <summary>The servers whose log holds <paramref name="marker"/>.</summary>
     public string[] NodesThatLogged(string marker)
         => [.. Cluster.Nodes.Where(n => n.ReadLogTail(20_000).Contains(marker, StringComparison.Ordinal)).Select(n => n.Name)];

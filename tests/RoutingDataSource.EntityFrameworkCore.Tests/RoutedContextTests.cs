@@ -44,9 +44,7 @@ public sealed class RoutedContextTests(EfClusterFixture fixture)
         var text = $"saved-{Guid.NewGuid():N}";
         await using var ctx = fixture.CreateContext();
         _ = await ctx.Notes.CountAsync(cts.Token); // a read first: the context is on a standby for reads
-        foreach (var s in fixture.Cluster.Standbys)
-            await s.PauseReplayAsync(cts.Token);
-        try
+        await using (await fixture.PauseReplayAsync(cts.Token))
         {
             var writes = fixture.Writes("n0");
             ctx.Notes.Add(new Note { Text = text });
@@ -65,11 +63,6 @@ public sealed class RoutedContextTests(EfClusterFixture fixture)
             Assert.False(await other.Notes.AnyAsync(n => n.Text == text, cts.Token));
             Assert.Contains(await other.ServerPortAsync(cts.Token), fixture.StandbyPorts);
         }
-        finally
-        {
-            foreach (var s in fixture.Cluster.Standbys)
-                await s.ResumeReplayAsync(CancellationToken.None);
-        }
     }
 
     [Fact]
@@ -84,18 +77,11 @@ public sealed class RoutedContextTests(EfClusterFixture fixture)
             await writer.SaveChangesAsync(cts.Token);
             token = await writer.Database.GetCausalityTokenAsync(cts.Token);
         }
-        foreach (var s in fixture.Cluster.Standbys)
-            await s.PauseReplayAsync(cts.Token);
-        try
+        await using (await fixture.PauseReplayAsync(cts.Token))
         {
             await using var reader = fixture.CreateContext();
             reader.Database.UseCausalityToken(token);
             Assert.True(await reader.Notes.AnyAsync(n => n.Text == text, cts.Token));
-        }
-        finally
-        {
-            foreach (var s in fixture.Cluster.Standbys)
-                await s.ResumeReplayAsync(CancellationToken.None);
         }
     }
 
@@ -379,23 +365,16 @@ public sealed class RoutedContextTests(EfClusterFixture fixture)
         await using var ds = b.Build();
         await ds.RefreshStatusAsync(cts.Token);
         var text = $"scope-{Guid.NewGuid():N}";
-        foreach (var s in fixture.Cluster.Standbys)
-            await s.PauseReplayAsync(cts.Token);
-        try
+        await using (await fixture.PauseReplayAsync(cts.Token))
         {
             await using (var conn = await ds.OpenConnectionAsync(cts.Token))
             await using (var insert = conn.CreateCommand())
             {
                 insert.CommandText = $"INSERT INTO \"Notes\" (\"Text\") VALUES ('{text}')";
                 await insert.ExecuteNonQueryAsync(cts.Token);
-            }
-            await using var ctx = new NotesContext(new DbContextOptionsBuilder<NotesContext>().UseRoutingDataSource(ds).Options);
-            Assert.True(await ctx.Notes.AnyAsync(n => n.Text == text, cts.Token));
         }
-        finally
-        {
-            foreach (var s in fixture.Cluster.Standbys)
-                await s.ResumeReplayAsync(CancellationToken.None);
+        await using var ctx = new NotesContext(new DbContextOptionsBuilder<NotesContext>().UseRoutingDataSource(ds).Options);
+        Assert.True(await ctx.Notes.AnyAsync(n => n.Text == text, cts.Token));
         }
     }
 
