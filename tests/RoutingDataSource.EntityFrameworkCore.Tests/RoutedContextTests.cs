@@ -378,6 +378,30 @@ public sealed class RoutedContextTests(EfClusterFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task A_query_left_hanging_on_a_frozen_standby_is_run_again_elsewhere()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        // Its own data source: n2 detached, so n1 serves every read until the monitor takes it out of service.
+        await using var ds = await EfClusterFixture.CreateDataSourceAsync(fixture.Cluster, cts.Token);
+        ds.DetachBackend("n2");
+        await ds.RefreshStatusAsync(cts.Token);
+        await using var ctx = new NotesContext(new DbContextOptionsBuilder<NotesContext>().UseRoutingDataSource(ds).Options);
+        var n1 = fixture.Cluster.Node("n1");
+        Assert.Equal(n1.Port, await ctx.ServerPortAsync(cts.Token));
+        await n1.FreezeAsync(cts.Token);
+        try
+        {
+            // The statement hangs on n1 until the monitor declares it down; then it is abandoned and run on the primary.
+            Assert.Equal(fixture.Cluster.Primary.Port, await ctx.ServerPortAsync(cts.Token));
+            Assert.Equal(fixture.Cluster.Primary.Port, await ctx.ServerPortAsync(cts.Token));
+        }
+        finally
+        {
+            await n1.ThawAsync(CancellationToken.None);
+        }
+    }
+
     private static Task<string> AppNameAsync(DbContext ctx, CancellationToken cancellationToken)
         => ctx.Database.SqlQuery<string>($"SELECT current_setting('application_name') AS \"Value\"").SingleAsync(cancellationToken);
 }

@@ -12,14 +12,15 @@ namespace RoutingDataSource.Connections;
 /// </summary>
 internal sealed class ExternalCommand : IRoutedStatement
 {
-    private NpgsqlCommand? _command;
+    private NpgsqlCommand? _command; // the owner's
+    private NpgsqlCommand? _running; // what runs: the owner's, or a replacement after it was abandoned
     private NpgsqlConnection? _owner;
     private RoutingDataReader? _reader;
 
-    /// <summary>The command it runs now, or null when idle.</summary>
+    /// <summary>The owner's command it runs now, or null when idle.</summary>
     public NpgsqlCommand? Command => _command;
 
-    /// <summary>The statement was left running on a hung server: its command must not be touched any more.</summary>
+    /// <summary>The owner's command was left running on a hung server: it must not be touched any more (a replacement runs instead).</summary>
     public bool Abandoned { get; private set; }
 
     /// <summary>The routing reader of the last reader statement (its Npgsql reader is what the owner reads).</summary>
@@ -27,7 +28,7 @@ internal sealed class ExternalCommand : IRoutedStatement
 
     public void Start(NpgsqlCommand command)
     {
-        _command = command;
+        _command = _running = command;
         _owner = command.Connection;
         Abandoned = false;
     }
@@ -54,7 +55,7 @@ internal sealed class ExternalCommand : IRoutedStatement
     /// <summary>Gives the command back to its owner's connection, once its statement or reader is done.</summary>
     public void Restore()
     {
-        if (_command is { } command && !Abandoned && !ReferenceEquals(command.Connection, _owner))
+        if (_running is { } command && !Abandoned && !ReferenceEquals(command.Connection, _owner))
         {
             try
             {
@@ -71,7 +72,7 @@ internal sealed class ExternalCommand : IRoutedStatement
     public void Finish()
     {
         Restore();
-        _command = null;
+        _command = _running = null; // a replacement is simply dropped: it holds nothing but its parameters
         _owner = null;
     }
 
@@ -84,30 +85,34 @@ internal sealed class ExternalCommand : IRoutedStatement
 
     (SqlClassification, Routing.StatementRoute) IRoutedStatement.Plan(RoutingConnection connection)
     {
-        var c = Classify(connection.DataSourceInternal, _command!);
+        var c = Classify(connection.DataSourceInternal, _running!);
         return (c, connection.DataSourceInternal.Router.Route(c));
     }
 
     void IRoutedStatement.Bind(NpgsqlConnection connection, NpgsqlTransaction? transaction)
     {
-        _command!.Connection = connection;
-        _command.Transaction = transaction;
+        _running!.Connection = connection;
+        _running.Transaction = transaction;
     }
 
-    // The owner's command stays with the hung server; the owner disposes it in time. Nothing here runs it again.
-    void IRoutedStatement.ReplaceAbandoned() => Abandoned = true;
+    // The owner's command stays with the hung server (the owner disposes it in time); a copy runs the statement again.
+    void IRoutedStatement.ReplaceAbandoned()
+    {
+        _running = AbandonedCommand.Replacement(_running!);
+        Abandoned = true;
+    }
 
     ValueTask IRoutedStatement.PrepareIfRequestedAsync(bool async, CancellationToken cancellationToken) => default;
 
-    Task<int> IRoutedStatement.ExecuteNonQueryAsync(CancellationToken cancellationToken) => _command!.ExecuteNonQueryAsync(cancellationToken);
+    Task<int> IRoutedStatement.ExecuteNonQueryAsync(CancellationToken cancellationToken) => _running!.ExecuteNonQueryAsync(cancellationToken);
 
-    int IRoutedStatement.ExecuteNonQuery() => _command!.ExecuteNonQuery();
+    int IRoutedStatement.ExecuteNonQuery() => _running!.ExecuteNonQuery();
 
-    Task<object?> IRoutedStatement.ExecuteScalarAsync(CancellationToken cancellationToken) => _command!.ExecuteScalarAsync(cancellationToken);
+    Task<object?> IRoutedStatement.ExecuteScalarAsync(CancellationToken cancellationToken) => _running!.ExecuteScalarAsync(cancellationToken);
 
-    object? IRoutedStatement.ExecuteScalar() => _command!.ExecuteScalar();
+    object? IRoutedStatement.ExecuteScalar() => _running!.ExecuteScalar();
 
-    Task<NpgsqlDataReader> IRoutedStatement.ExecuteReaderAsync(CommandBehavior behavior, CancellationToken cancellationToken) => _command!.ExecuteReaderAsync(behavior, cancellationToken);
+    Task<NpgsqlDataReader> IRoutedStatement.ExecuteReaderAsync(CommandBehavior behavior, CancellationToken cancellationToken) => _running!.ExecuteReaderAsync(behavior, cancellationToken);
 
-    NpgsqlDataReader IRoutedStatement.ExecuteReader(CommandBehavior behavior) => _command!.ExecuteReader(behavior);
+    NpgsqlDataReader IRoutedStatement.ExecuteReader(CommandBehavior behavior) => _running!.ExecuteReader(behavior);
 }
