@@ -32,8 +32,9 @@ public static class RoutingDatabaseFacadeExtensions
         }
         else
         {
-            database.SetDbConnection(node.Backend.Pool.CreateConnection(), contextOwnsConnection: true);
-            s.ContextConnectionMovedTo(node.Backend);
+            var standby = node.Backend.Pool.CreateConnection();
+            database.SetDbConnection(standby, contextOwnsConnection: true);
+            s.ContextConnectionMovedTo(standby, node.Backend);
             s.ReadOnlyPending = true;
         }
         try

@@ -21,8 +21,23 @@ public sealed class RoutingExecutionStrategy : ExecutionStrategy
 
     /// <summary>Creates the strategy for a context (EF calls this through the provider's <c>ExecutionStrategy(...)</c> option).</summary>
     public RoutingExecutionStrategy(ExecutionStrategyDependencies dependencies)
-        : base(dependencies, maxRetryCount: int.MaxValue, MaxDelay)
+        : base(dependencies, RetriesWithin(dependencies), MaxDelay)
     {
+    }
+
+    // How many retries the backoff fits into FailoverTimeout (what EF reports when they run out); GetNextDelay stops
+    // at the timeout itself.
+    private static int RetriesWithin(ExecutionStrategyDependencies dependencies)
+    {
+        var timeout = RoutingSession.Of(dependencies.CurrentContext.Context)?.DataSource.Options.FailoverTimeout ?? TimeSpan.Zero;
+        var (retries, waited) = (0, TimeSpan.Zero);
+        while (waited < timeout)
+        {
+            var delay = FirstDelay * Math.Pow(2, Math.Min(retries, 10));
+            waited += delay < MaxDelay ? delay : MaxDelay;
+            retries++;
+        }
+        return Math.Max(1, retries);
     }
 
     private RoutingSession? Session => RoutingSession.Of(Dependencies.CurrentContext.Context);

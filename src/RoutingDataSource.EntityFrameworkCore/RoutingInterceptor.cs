@@ -58,10 +58,11 @@ internal sealed class RoutingInterceptor : DbCommandInterceptor, IDbConnectionIn
             : result;
 
     // The session when the command is routed; null when it runs on the context's own connection (in a transaction),
-    // which is then only counted.
+    // which is then only counted, or on a connection that is not the context's (the provider's admin connection to
+    // the maintenance database, a connection the application gave EF), which is left alone.
     private static RoutingSession? Routed(DbCommand command, CommandEventData eventData, bool alreadySuppressed)
     {
-        if (alreadySuppressed || RoutingSession.Of(eventData.Context) is not { } s)
+        if (alreadySuppressed || RoutingSession.Of(eventData.Context) is not { } s || !ReferenceEquals(command.Connection, s.ContextConnection))
             return null;
         if (command.Transaction is null)
             return s;
@@ -193,8 +194,8 @@ internal sealed class RoutingInterceptor : DbCommandInterceptor, IDbConnectionIn
 
     private static InterceptionResult Opening(DbConnection connection, ConnectionEventData eventData, InterceptionResult result)
     {
-        if (RoutingSession.Of(eventData.Context) is not { } s)
-            return result;
+        if (RoutingSession.Of(eventData.Context) is not { } s || !ReferenceEquals(connection, s.ContextConnection))
+            return result; // not the context's own (the provider's admin connection): opened as usual
         if (s.ReadOnlyPending)
             return result; // a read-only transaction's standby: EF opens it and begins the transaction there
         if (s.ContextConnectionIsStale)
@@ -223,25 +224,31 @@ internal sealed class RoutingInterceptor : DbCommandInterceptor, IDbConnectionIn
 
     public InterceptionResult<DbTransaction> TransactionStarting(DbConnection connection, TransactionStartingEventData eventData, InterceptionResult<DbTransaction> result)
     {
-        if (RoutingSession.Of(eventData.Context) is { ReadOnlyPending: false } s)
-            SyncPath.Wait(EnsurePrimaryAsync(s, connection, async: false, default));
+        if (RoutingSession.Of(eventData.Context) is { ReadOnlyPending: false } s && ReferenceEquals(connection, s.ContextConnection))
+            SyncPath.Wait(EnsurePrimaryAsync(s, eventData.Context!, connection, async: false, default));
         return result;
     }
 
     public async ValueTask<InterceptionResult<DbTransaction>> TransactionStartingAsync(DbConnection connection, TransactionStartingEventData eventData,
         InterceptionResult<DbTransaction> result, CancellationToken cancellationToken = default)
     {
-        if (RoutingSession.Of(eventData.Context) is { ReadOnlyPending: false } s)
-            await EnsurePrimaryAsync(s, connection, async: true, cancellationToken).ConfigureAwait(false);
+        if (RoutingSession.Of(eventData.Context) is { ReadOnlyPending: false } s && ReferenceEquals(connection, s.ContextConnection))
+            await EnsurePrimaryAsync(s, eventData.Context!, connection, async: true, cancellationToken).ConfigureAwait(false);
         return result;
     }
 
-    private static async ValueTask<bool> EnsurePrimaryAsync(RoutingSession s, DbConnection connection, bool async, CancellationToken cancellationToken)
+    private static async ValueTask<bool> EnsurePrimaryAsync(RoutingSession s, DbContext context, DbConnection connection, bool async, CancellationToken cancellationToken)
     {
         s.TransactionWrote = false;
         var primary = await s.DataSource.Selector.PrimaryAsync(cancellationToken).ConfigureAwait(false);
         if (!ReferenceEquals(primary.Backend, s.ContextConnectionBackend))
         {
+            // EF counted the open that BeginTransaction made and will not undo it when this throws: undo it here, so
+            // that the next attempt's open finds the context holding no connection and replaces it (Opening).
+            if (async)
+                await context.Database.CloseConnectionAsync().ConfigureAwait(false);
+            else
+                context.Database.CloseConnection();
             throw new RoutingException(RoutingFailure.ConnectionLost,
                 $"This context's connection is on {s.ContextConnectionBackend?.Name}, which is no longer the primary ({primary.Backend.Name} is). "
                 + "Nothing was sent. Run the unit of work again (RoutingExecutionStrategy does): the context then connects to the new primary.",

@@ -32,7 +32,10 @@ internal sealed class RoutingSession(IDbContextOptions options) : IResettableSer
         }
     }
 
-    /// <summary>The backend the context's own connection (EF's DbConnection) targets.</summary>
+    /// <summary>The context's own connection (EF's DbConnection), once EF has asked for it.</summary>
+    public NpgsqlConnection? ContextConnection { get; private set; }
+
+    /// <summary>The backend the context's own connection targets.</summary>
     public Backend? ContextConnectionBackend { get; private set; }
 
     /// <summary>
@@ -66,12 +69,17 @@ internal sealed class RoutingSession(IDbContextOptions options) : IResettableSer
     public NpgsqlConnection CreateContextConnection()
     {
         var backend = _primary.Backend;
-        ContextConnectionBackend = backend;
-        return backend.Pool.CreateConnection();
+        var connection = backend.Pool.CreateConnection();
+        ContextConnectionMovedTo(connection, backend);
+        return connection;
     }
 
-    /// <summary>The context's connection now targets <paramref name="backend"/> (a read-only transaction's standby).</summary>
-    public void ContextConnectionMovedTo(Backend backend) => ContextConnectionBackend = backend;
+    /// <summary>The context's connection is now <paramref name="connection"/>, on <paramref name="backend"/> (a read-only transaction's standby).</summary>
+    public void ContextConnectionMovedTo(NpgsqlConnection connection, Backend backend)
+    {
+        ContextConnection = connection;
+        ContextConnectionBackend = backend;
+    }
 
     /// <summary>Whether the context's own connection targets a server the monitor no longer calls the primary.</summary>
     public bool ContextConnectionIsStale

@@ -45,4 +45,43 @@ public sealed class FailoverTests(ITestOutputHelper output)
         Assert.Equal(1, await ctx.SaveChangesAsync(cts.Token));
         Assert.Equal(3L, await cluster.Node("n1").ScalarAsync<long>("SELECT count(*) FROM \"Notes\"", cts.Token));
     }
+
+    [Fact]
+    public async Task A_transaction_begun_while_no_primary_is_known_runs_on_the_one_promoted_meanwhile()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        await using var cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 1 }, cts.Token);
+        await using var ds = await EfClusterFixture.CreateDataSourceAsync(cluster, cts.Token);
+        var options = new DbContextOptionsBuilder<NotesContext>().UseRoutingDataSource(ds).Options;
+        await using var ctx = new NotesContext(options);
+        await ctx.Database.EnsureCreatedAsync(cts.Token); // the context's own connection is on n0
+
+        await cluster.Primary.StopAsync(immediate: true, cts.Token);
+        var status = await ds.RefreshStatusAsync(cts.Token);
+        for (var i = 0; i < 10 && status.PrimaryName is not null; i++)
+            status = await ds.RefreshStatusAsync(cts.Token); // n0 is declared down after HealthCheckMaxRetries failures
+        Assert.Null(status.PrimaryName);
+        // The transaction waits for a primary (FailoverTimeout); n1 is promoted meanwhile. The context's connection is
+        // still on n0: the first attempt fails before sending anything, the next one runs on n1.
+        var promote = Task.Run(async () =>
+        {
+            await Task.Delay(300, cts.Token);
+            await cluster.Node("n1").PromoteAsync(cts.Token);
+        }, cts.Token);
+        var attempts = 0;
+        await ctx.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+        {
+            attempts++;
+            ctx.ChangeTracker.Clear();
+            await using var tx = await ctx.Database.BeginTransactionAsync(cts.Token);
+            ctx.Notes.Add(new Note { Text = "on the new primary" });
+            await ctx.SaveChangesAsync(cts.Token);
+            await tx.CommitAsync(cts.Token);
+        });
+        await promote;
+
+        output.WriteLine($"attempts: {attempts}");
+        Assert.Equal(2, attempts);
+        Assert.Equal(1L, await cluster.Node("n1").ScalarAsync<long>("SELECT count(*) FROM \"Notes\"", cts.Token));
+    }
 }

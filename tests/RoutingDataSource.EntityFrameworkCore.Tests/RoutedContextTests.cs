@@ -402,6 +402,21 @@ public sealed class RoutedContextTests(EfClusterFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task EnsureDeleted_drops_the_database_through_the_providers_own_admin_connection()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var db = $"efdrop_{Guid.NewGuid():N}";
+        await fixture.Cluster.Primary.ExecuteAsync($"CREATE DATABASE {db}", cts.Token);
+        var b = new PgRoutingDataSourceBuilder();
+        foreach (var n in fixture.Cluster.Nodes)
+            b.AddBackend(n.Name, n.ConnectionStringWith(c => c.Database = db), ReferenceEquals(n, fixture.Cluster.Primary) ? 0 : 1);
+        await using var ds = b.Build();
+        await using var ctx = new NotesContext(new DbContextOptionsBuilder<NotesContext>().UseRoutingDataSource(ds).Options);
+        Assert.True(await ctx.Database.EnsureDeletedAsync(cts.Token));
+        Assert.Equal(0L, await fixture.Cluster.Primary.ScalarAsync<long>($"SELECT count(*) FROM pg_database WHERE datname = '{db}'", cts.Token));
+    }
+
     private static Task<string> AppNameAsync(DbContext ctx, CancellationToken cancellationToken)
         => ctx.Database.SqlQuery<string>($"SELECT current_setting('application_name') AS \"Value\"").SingleAsync(cancellationToken);
 }
