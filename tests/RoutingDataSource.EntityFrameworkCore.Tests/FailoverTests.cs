@@ -16,6 +16,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
         var options = new DbContextOptionsBuilder<NotesContext>().UseRoutingDataSource(ds).Options;
         await using (var setup = new NotesContext(options))
             await setup.Database.EnsureCreatedAsync(cts.Token);
+        await cluster.WaitForReplicationAsync(cancellationToken: cts.Token); // n1 has the table when it takes over
 
         await using var ctx = new NotesContext(options);
         var attempts = 0;
@@ -55,6 +56,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
         var options = new DbContextOptionsBuilder<NotesContext>().UseRoutingDataSource(ds).Options;
         await using var ctx = new NotesContext(options);
         await ctx.Database.EnsureCreatedAsync(cts.Token); // the context's own connection is on n0
+        await cluster.WaitForReplicationAsync(cancellationToken: cts.Token);
 
         await cluster.Primary.StopAsync(immediate: true, cts.Token);
         var status = await ds.RefreshStatusAsync(cts.Token);
