@@ -35,6 +35,7 @@ public static class RoutingDbContextOptionsExtensions
             npgsqlOptions?.Invoke(o);
         });
         ((IDbContextOptionsBuilderInfrastructure)optionsBuilder).AddOrUpdateExtension(new RoutingOptionsExtension(primary));
+        optionsBuilder.ReplaceService<Microsoft.EntityFrameworkCore.Migrations.IMigrator, RoutingMigrator>();
         return optionsBuilder.AddInterceptors(RoutingInterceptor.Instance);
     }
 

@@ -200,7 +200,7 @@ internal sealed class RoutingInterceptor : DbCommandInterceptor, IDbConnectionIn
             return result; // a read-only transaction's standby: EF opens it and begins the transaction there
         if (s.ContextConnectionIsStale)
             ReplaceContextConnection(eventData.Context!);
-        return InterceptionResult.Suppress();
+        return s.OpensContextConnection ? result : InterceptionResult.Suppress();
     }
 
     // After a failover (or a read-only transaction) the context's connection points at a server that is not the primary:

@@ -44,6 +44,9 @@ internal sealed class RoutingSession(IDbContextOptions options) : IResettableSer
     /// </summary>
     public bool ReadOnlyPending { get; set; }
 
+    /// <summary>While migrations run (<see cref="RoutingMigrator"/>): EF's opens of the context's connection really open it.</summary>
+    public bool OpensContextConnection { get; set; }
+
     /// <summary>The transaction about to begin is a read-only one on the primary fallback: made read-only once begun.</summary>
     public bool ReadOnlyOnPrimary { get; set; }
 
@@ -153,6 +156,7 @@ internal sealed class RoutingSession(IDbContextOptions options) : IResettableSer
         _connection?.Close();
         ReadOnlyPending = false;
         ReadOnlyOnPrimary = false;
+        OpensContextConnection = false;
         TransactionWrote = false;
         CommitFailed = false;
     }

@@ -256,6 +256,21 @@ public sealed class RoutedContextTests(EfClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_migration_that_creates_an_enum_reloads_types_on_the_primary()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var options = new DbContextOptionsBuilder<MoodsContext>()
+            .UseRoutingDataSource(fixture.DataSource, o => o.MigrationsHistoryTable("__moods_history"))
+            .ConfigureWarnings(w => w.Ignore(Microsoft.EntityFrameworkCore.Diagnostics.RelationalEventId.PendingModelChangesWarning))
+            .Options;
+        await using var ctx = new MoodsContext(options);
+        await ctx.Database.MigrateAsync(cts.Token); // the provider's ReloadTypes needs the context's connection open
+
+        Assert.Equal(1L, await fixture.Cluster.Primary.ScalarAsync<long>("SELECT count(*) FROM pg_type WHERE typname = 'mood'", cts.Token));
+        Assert.Equal(System.Data.ConnectionState.Closed, ctx.Database.GetDbConnection().State);
+    }
+
+    [Fact]
     public async Task Registrations_AddDbContext_AddDbContextFactory_and_a_keyed_data_source()
     {
         using var cts = new CancellationTokenSource(TestBudget);
@@ -399,6 +414,9 @@ public sealed class RoutedContextTests(EfClusterFixture fixture)
         finally
         {
             await n1.ThawAsync(CancellationToken.None);
+            // The shared data source saw n1 go down too: the other tests need it back in rotation.
+            for (var i = 0; i < 50 && fixture.DataSource.GetStatus()["n1"]!.State != BackendState.Up; i++)
+                await fixture.DataSource.RefreshStatusAsync(CancellationToken.None);
         }
     }
 
