@@ -4,30 +4,23 @@ using Xunit.Abstractions;
 
 namespace RoutingDataSource.EntityFrameworkCore.Tests;
 
-/// <summary>A failover in the middle of a unit of work, survived by RoutingExecutionStrategy. Own cluster: it promotes.</summary>
+/// <summary>A failover in the middle of a unit of work, survived by RoutingExecutionStrategy. Own clusters: they promote.</summary>
 public sealed class FailoverTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task The_execution_strategy_runs_the_unit_of_work_again_on_the_new_primary()
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        await using var cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 1 }, cts.Token);
-        await using var ds = await EfClusterFixture.CreateDataSourceAsync(cluster, cts.Token);
-        var options = new DbContextOptionsBuilder<NotesContext>().UseRoutingDataSource(ds).Options;
-        await using (var setup = new NotesContext(options))
-            await setup.Database.EnsureCreatedAsync(cts.Token);
-        await cluster.WaitForReplicationAsync(cancellationToken: cts.Token); // n1 has the table when it takes over
-
+        var (cluster, ds, options) = await StartAsync(cts.Token);
+        await using var ownedCluster = cluster;
+        await using var ownedDs = ds;
         await using var ctx = new NotesContext(options);
-        var attempts = 0;
-        await ctx.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+
+        var attempts = await RunTransactionAsync(ctx, async attempt =>
         {
-            attempts++;
-            ctx.ChangeTracker.Clear();
-            await using var tx = await ctx.Database.BeginTransactionAsync(cts.Token);
             ctx.Notes.Add(new Note { Text = "first" });
             await ctx.SaveChangesAsync(cts.Token);
-            if (attempts == 1)
+            if (attempt == 1)
             {
                 // The primary dies with the transaction open, and the standby takes over.
                 await cluster.Primary.StopAsync(immediate: true, cts.Token);
@@ -35,8 +28,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
             }
             ctx.Notes.Add(new Note { Text = "second" });
             await ctx.SaveChangesAsync(cts.Token);
-            await tx.CommitAsync(cts.Token);
-        });
+        }, cts.Token);
 
         output.WriteLine($"attempts: {attempts}; {ds.GetStatus()}");
         Assert.True(attempts >= 2);
@@ -51,12 +43,12 @@ public sealed class FailoverTests(ITestOutputHelper output)
     public async Task A_transaction_begun_while_no_primary_is_known_runs_on_the_one_promoted_meanwhile()
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        await using var cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 1 }, cts.Token);
-        await using var ds = await EfClusterFixture.CreateDataSourceAsync(cluster, cts.Token);
-        var options = new DbContextOptionsBuilder<NotesContext>().UseRoutingDataSource(ds).Options;
+        var (cluster, ds, options) = await StartAsync(cts.Token);
+        await using var ownedCluster = cluster;
+        await using var ownedDs = ds;
         await using var ctx = new NotesContext(options);
-        await ctx.Database.EnsureCreatedAsync(cts.Token); // the context's own connection is on n0
-        await cluster.WaitForReplicationAsync(cancellationToken: cts.Token);
+        Assert.Equal(0, await ctx.Notes.CountAsync(cts.Token));
+        _ = ctx.Database.GetDbConnection(); // the context's own connection: on n0
 
         await cluster.Primary.StopAsync(immediate: true, cts.Token);
         var status = await ds.RefreshStatusAsync(cts.Token);
@@ -70,20 +62,50 @@ public sealed class FailoverTests(ITestOutputHelper output)
             await Task.Delay(300, cts.Token);
             await cluster.Node("n1").PromoteAsync(cts.Token);
         }, cts.Token);
-        var attempts = 0;
-        await ctx.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+        var attempts = await RunTransactionAsync(ctx, async _ =>
         {
-            attempts++;
-            ctx.ChangeTracker.Clear();
-            await using var tx = await ctx.Database.BeginTransactionAsync(cts.Token);
             ctx.Notes.Add(new Note { Text = "on the new primary" });
             await ctx.SaveChangesAsync(cts.Token);
-            await tx.CommitAsync(cts.Token);
-        });
+        }, cts.Token);
         await promote;
 
         output.WriteLine($"attempts: {attempts}");
         Assert.Equal(2, attempts);
         Assert.Equal(1L, await cluster.Node("n1").ScalarAsync<long>("SELECT count(*) FROM \"Notes\"", cts.Token));
+    }
+
+    // A 1+1 cluster with the notes schema on both servers (n1 has the table when it takes over).
+    private static async Task<(LocalPgCluster, PgRoutingDataSource, DbContextOptions<NotesContext>)> StartAsync(CancellationToken cancellationToken)
+    {
+        var cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 1 }, cancellationToken);
+        try
+        {
+            var ds = await EfClusterFixture.CreateDataSourceAsync(cluster, cancellationToken);
+            var options = new DbContextOptionsBuilder<NotesContext>().UseRoutingDataSource(ds).Options;
+            await using (var setup = new NotesContext(options))
+                await setup.Database.EnsureCreatedAsync(cancellationToken);
+            await cluster.WaitForReplicationAsync(cancellationToken: cancellationToken);
+            return (cluster, ds, options);
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    // One transactional unit through the context's execution strategy, safe to run again; returns the attempts made.
+    private static async Task<int> RunTransactionAsync(NotesContext ctx, Func<int, Task> work, CancellationToken cancellationToken)
+    {
+        var attempts = 0;
+        await ctx.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+        {
+            attempts++;
+            ctx.ChangeTracker.Clear();
+            await using var tx = await ctx.Database.BeginTransactionAsync(cancellationToken);
+            await work(attempts);
+            await tx.CommitAsync(cancellationToken);
+        });
+        return attempts;
     }
 }
