@@ -11,11 +11,8 @@ public sealed class FailoverTests(ITestOutputHelper output)
     public async Task The_execution_strategy_runs_the_unit_of_work_again_on_the_new_primary()
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        var (cluster, ds, options) = await StartAsync(cts.Token);
-        await using var ownedCluster = cluster;
-        await using var ownedDs = ds;
-        await using var ctx = new NotesContext(options);
-
+        await using var own = await OwnCluster.StartAsync(cts.Token);
+        var (cluster, ds, ctx) = (own.Cluster, own.DataSource, own.Context);
         var attempts = await RunTransactionAsync(ctx, async attempt =>
         {
             ctx.Notes.Add(new Note { Text = "first" });
@@ -43,10 +40,8 @@ public sealed class FailoverTests(ITestOutputHelper output)
     public async Task A_transaction_begun_while_no_primary_is_known_runs_on_the_one_promoted_meanwhile()
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        var (cluster, ds, options) = await StartAsync(cts.Token);
-        await using var ownedCluster = cluster;
-        await using var ownedDs = ds;
-        await using var ctx = new NotesContext(options);
+        await using var own = await OwnCluster.StartAsync(cts.Token);
+        var (cluster, ds, ctx) = (own.Cluster, own.DataSource, own.Context);
         Assert.Equal(0, await ctx.Notes.CountAsync(cts.Token));
         _ = ctx.Database.GetDbConnection(); // the context's own connection: on n0
 
@@ -74,23 +69,43 @@ public sealed class FailoverTests(ITestOutputHelper output)
         Assert.Equal(1L, await cluster.Node("n1").ScalarAsync<long>("SELECT count(*) FROM \"Notes\"", cts.Token));
     }
 
-    // A 1+1 cluster with the notes schema on both servers (n1 has the table when it takes over).
-    private static async Task<(LocalPgCluster, PgRoutingDataSource, DbContextOptions<NotesContext>)> StartAsync(CancellationToken cancellationToken)
+    // A 1+1 cluster with the notes schema on both servers (n1 has the table when it takes over), its data source and
+    // one context; disposed in reverse.
+    private sealed class OwnCluster(LocalPgCluster cluster, PgRoutingDataSource dataSource, NotesContext context) : IAsyncDisposable
     {
-        var cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 1 }, cancellationToken);
-        try
+        public LocalPgCluster Cluster { get; } = cluster;
+
+        public PgRoutingDataSource DataSource { get; } = dataSource;
+
+        public NotesContext Context { get; } = context;
+
+        public static async Task<OwnCluster> StartAsync(CancellationToken cancellationToken)
         {
-            var ds = await EfClusterFixture.CreateDataSourceAsync(cluster, cancellationToken);
-            var options = new DbContextOptionsBuilder<NotesContext>().UseRoutingDataSource(ds).Options;
-            await using (var setup = new NotesContext(options))
-                await setup.Database.EnsureCreatedAsync(cancellationToken);
-            await cluster.WaitForReplicationAsync(cancellationToken: cancellationToken);
-            return (cluster, ds, options);
+            var cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 1 }, cancellationToken);
+            PgRoutingDataSource? ds = null;
+            try
+            {
+                ds = await EfClusterFixture.CreateDataSourceAsync(cluster, cancellationToken);
+                var options = new DbContextOptionsBuilder<NotesContext>().UseRoutingDataSource(ds).Options;
+                await using (var setup = new NotesContext(options))
+                    await setup.Database.EnsureCreatedAsync(cancellationToken);
+                await cluster.WaitForReplicationAsync(cancellationToken: cancellationToken);
+                return new OwnCluster(cluster, ds, new NotesContext(options));
+            }
+            catch
+            {
+                if (ds is not null)
+                    await ds.DisposeAsync();
+                await cluster.DisposeAsync();
+                throw;
+            }
         }
-        catch
+
+        public async ValueTask DisposeAsync()
         {
-            await cluster.DisposeAsync();
-            throw;
+            await Context.DisposeAsync();
+            await DataSource.DisposeAsync();
+            await Cluster.DisposeAsync();
         }
     }
 
