@@ -9,7 +9,8 @@ namespace RoutingDataSource.EntityFrameworkCore;
 /// work given to <c>Database.CreateExecutionStrategy().ExecuteAsync(...)</c>) that failed because its server went away
 /// or changed role, because no primary was there yet, or on a serialization failure or deadlock, is run again, with
 /// backoff, for up to <see cref="RoutingOptions.FailoverTimeout"/>; it then runs on the new primary. It is never run
-/// again when the failure hit a COMMIT (the transaction may have committed) or a write whose outcome is unknown
+/// again when the failure hit a COMMIT (the transaction may have committed; a COMMIT the server refused with a
+/// serialization failure or deadlock committed nothing and is run again) or a write whose outcome is unknown
 /// (<see cref="RoutingException.MayHaveCommitted"/>): that failure reaches the caller. As with EF's own retrying
 /// strategies, a transaction begun by the application must be inside the strategy's <c>ExecuteAsync</c>.
 /// </summary>

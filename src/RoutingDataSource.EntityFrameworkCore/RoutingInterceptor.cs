@@ -316,9 +316,12 @@ internal sealed class RoutingInterceptor : DbCommandInterceptor, IDbConnectionIn
         return Task.CompletedTask;
     }
 
+    // A COMMIT that failed may have committed, unless the server refused it (serialization failure, deadlock): then
+    // nothing was committed and the unit may run again, as PgRoutingDataSource.ExecuteAsync does.
     private static void Failed(TransactionErrorEventData eventData)
     {
-        if (eventData.Action == "Commit" && RoutingSession.Of(eventData.Context) is { } s)
+        if (eventData.Action == "Commit" && eventData.Exception is not PostgresException { SqlState: "40001" or "40P01" }
+            && RoutingSession.Of(eventData.Context) is { } s)
             s.CommitFailed = true;
     }
 }

@@ -435,6 +435,41 @@ public sealed class RoutedContextTests(EfClusterFixture fixture)
         Assert.Equal(0L, await fixture.Cluster.Primary.ScalarAsync<long>($"SELECT count(*) FROM pg_database WHERE datname = '{db}'", cts.Token));
     }
 
+    [Fact]
+    public async Task A_serialization_failure_at_COMMIT_is_run_again()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var tag = $"ws-{Guid.NewGuid():N}";
+        await using var ctx = fixture.CreateContext();
+        var attempts = 0;
+        await ctx.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+        {
+            attempts++;
+            ctx.ChangeTracker.Clear();
+            await using var tx = await ctx.Database.BeginTransactionAsync(IsolationLevel.Serializable, cts.Token);
+            _ = await ctx.Notes.CountAsync(n => n.Text.StartsWith(tag), cts.Token);
+            ctx.Notes.Add(new Note { Text = tag + "-ef" });
+            await ctx.SaveChangesAsync(cts.Token);
+            if (attempts == 1)
+            {
+                // Write skew: another serializable transaction reads the same rows, writes, and commits first, so this
+                // one is refused at COMMIT (40001): nothing of it committed, it may run again.
+                await using var other = new NpgsqlConnection(fixture.Cluster.Primary.ConnectionString);
+                await other.OpenAsync(cts.Token);
+                await using var otx = await other.BeginTransactionAsync(IsolationLevel.Serializable, cts.Token);
+                await using (var read = new NpgsqlCommand($"SELECT count(*) FROM \"Notes\" WHERE \"Text\" LIKE '{tag}%'", other, otx))
+                    await read.ExecuteScalarAsync(cts.Token);
+                await using (var write = new NpgsqlCommand($"INSERT INTO \"Notes\" (\"Text\") VALUES ('{tag}-other')", other, otx))
+                    await write.ExecuteNonQueryAsync(cts.Token);
+                await otx.CommitAsync(cts.Token);
+            }
+            await tx.CommitAsync(cts.Token);
+        });
+
+        Assert.Equal(2, attempts);
+        Assert.Equal(2L, await fixture.Cluster.Primary.ScalarAsync<long>($"SELECT count(*) FROM \"Notes\" WHERE \"Text\" LIKE '{tag}%'", cts.Token));
+    }
+
     private static Task<string> AppNameAsync(DbContext ctx, CancellationToken cancellationToken)
         => ctx.Database.SqlQuery<string>($"SELECT current_setting('application_name') AS \"Value\"").SingleAsync(cancellationToken);
 }
