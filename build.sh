@@ -108,6 +108,7 @@ ensure_pgpool() {
 
 # ./build.sh bench                  everything: side-by-side throughput + failover, then the micro benchmarks
 # ./build.sh bench throughput|failover|overhead|micro [--rounds N --duration S ...]   one part (see benchmarks/README.md)
+# ./build.sh bench ef [--rounds N --duration S]   the EF Core cell (not part of "all")
 # ./build.sh bench --filter '*RoutingDecision*'  anything else goes to BenchmarkDotNet's switcher
 cmd_bench() {
   ensure_postgres; ensure_pgpool; ensure_etcd; ensure_dotnet
@@ -117,6 +118,7 @@ cmd_bench() {
   case "${1:-all}" in
     all) [ $# -gt 0 ] && shift; "${run[@]}" compare all "$@" ;;
     throughput|failover|overhead|micro) "${run[@]}" compare "$@" ;;
+    ef) shift; "${run[@]}" ef "$@" ;;
     *) "${run[@]}" "$@" ;;
   esac
 }

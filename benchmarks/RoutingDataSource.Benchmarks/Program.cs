@@ -4,6 +4,9 @@ using RoutingDataSource.Benchmarks.Comparison;
 // "compare ..." runs the side-by-side harness (./build.sh bench); anything else goes to BenchmarkDotNet's switcher.
 if (args.Length > 0 && args[0] == "compare")
     return await CompareCommand.RunAsync(args[1..]);
+// "ef ..." runs the EF Core cell (./build.sh bench ef): a routed context against plain UseNpgsql.
+if (args.Length > 0 && args[0] == "ef")
+    return await RoutingDataSource.Benchmarks.Comparison.Ef.EfCommand.RunAsync(args[1..]);
 
 BenchmarkSwitcher.FromAssembly(typeof(RoutingDataSource.Benchmarks.RoutingDecisionBenchmarks).Assembly).Run(args);
 return 0;

@@ -2,8 +2,12 @@ using RoutingDataSource;
 
 namespace EfCoreSample;
 
-/// <summary>Maps a server port back to the backend name the data source knows it by, for printing.</summary>
+/// <summary>Maps a server port back to the backend name and role the data source knows it by, for printing.</summary>
 public sealed class BackendNames(PgRoutingDataSource dataSource)
 {
-    public string ByPort(int port) => dataSource.GetStatus().Backends.FirstOrDefault(b => b.Port == port)?.Name ?? "?";
+    public string Describe(int port)
+    {
+        var b = dataSource.GetStatus().Backends.FirstOrDefault(x => x.Port == port);
+        return b is null ? $"port {port}" : $"{b.Name} ({b.Role.ToString().ToLowerInvariant()}, port {port})";
+    }
 }

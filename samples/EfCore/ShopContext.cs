@@ -15,11 +15,13 @@ public sealed class ShopContext(DbContextOptions<ShopContext> options) : DbConte
 {
     public DbSet<Product> Products => Set<Product>();
 
-    /// <summary>Where this context's statements run: every context is bound to one server for its whole life.</summary>
-    public async Task<string> ServerAsync(BackendNames names, CancellationToken cancellationToken)
-    {
-        var port = await Database.SqlQuery<int>($"SELECT inet_server_port() AS \"Value\"").SingleAsync(cancellationToken);
-        var standby = await Database.SqlQuery<bool>($"SELECT pg_is_in_recovery() AS \"Value\"").SingleAsync(cancellationToken);
-        return $"{names.ByPort(port)} (port {port}, {(standby ? "standby" : "primary")})";
-    }
+    /// <summary>PostgreSQL's <c>inet_server_port()</c> inside a LINQ query: the port of the server that ran it.</summary>
+    public static int ServerPort() => throw new InvalidOperationException("Only inside a LINQ query.");
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+        => modelBuilder.HasDbFunction(typeof(ShopContext).GetMethod(nameof(ServerPort))!).HasName("inet_server_port").IsBuiltIn();
+
+    /// <summary>Where a LINQ query of this context runs now, asked by the query itself.</summary>
+    public async Task<string> WhereQueriesRunAsync(BackendNames names, CancellationToken cancellationToken)
+        => names.Describe(await Products.Select(p => ServerPort()).FirstAsync(cancellationToken));
 }

@@ -317,27 +317,7 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
         inner.Transaction = transaction;
     }
 
-    void IRoutedStatement.ReplaceAbandoned()
-    {
-        // The abandoned Npgsql command is still executing on the hung server's connection, and may resume whenever that
-        // server does: it must never run another statement. The parameters move to the new one, so the caller's
-        // references to them stay valid.
-        var old = Inner;
-        var fresh = new NpgsqlCommand
-        {
-            CommandText = old.CommandText,
-            CommandType = old.CommandType,
-            CommandTimeout = old.CommandTimeout,
-            UpdatedRowSource = old.UpdatedRowSource,
-            AllResultTypesAreUnknown = old.AllResultTypesAreUnknown,
-        };
-        if (old.UnknownResultTypeList is { } unknown)
-            fresh.UnknownResultTypeList = unknown;
-        var parameters = old.Parameters.ToArray();
-        old.Parameters.Clear();
-        fresh.Parameters.AddRange(parameters);
-        _inner = fresh;
-    }
+    void IRoutedStatement.ReplaceAbandoned() => _inner = AbandonedCommand.Replacement(Inner);
 
     ValueTask IRoutedStatement.PrepareIfRequestedAsync(bool async, CancellationToken cancellationToken)
     {

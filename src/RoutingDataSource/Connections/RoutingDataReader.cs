@@ -40,6 +40,9 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
         _closed = false;
     }
 
+    /// <summary>The Npgsql reader inside, while open (the EF Core package hands it to the provider, which needs it).</summary>
+    internal NpgsqlDataReader? NpgsqlReader => _closed ? null : _inner;
+
     private NpgsqlDataReader Inner => !_closed && _inner is { } r ? r : throw new InvalidOperationException("The reader is closed.");
 
     /// <summary>The name of the backend that produced these results.</summary>

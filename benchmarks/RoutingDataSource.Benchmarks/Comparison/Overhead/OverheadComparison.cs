@@ -90,9 +90,10 @@ internal static class OverheadComparison
         return new OverheadRun(measurements, cluster.ServerVersion);
     }
 
-    private sealed record Window(long Ops, long Errors, double Seconds, long AllocatedBytes, TimeSpan ProcessCpu);
+    internal sealed record Window(long Ops, long Errors, double Seconds, long AllocatedBytes, TimeSpan ProcessCpu);
 
-    private static async Task<Window> MeasureAsync(Func<Task> statement, int callers, TimeSpan warmup, TimeSpan duration, CancellationToken cancellationToken)
+    /// <summary>Runs the statement in a closed loop on the callers and measures one window (shared with the EF cell).</summary>
+    internal static async Task<Window> MeasureAsync(Func<Task> statement, int callers, TimeSpan warmup, TimeSpan duration, CancellationToken cancellationToken)
     {
         var freq = Stopwatch.Frequency;
         var from = Stopwatch.GetTimestamp() + (long)(warmup.TotalSeconds * freq);

@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using Microsoft.EntityFrameworkCore.Storage;
+using RoutingDataSource.Resilience;
+
+namespace RoutingDataSource.EntityFrameworkCore;
+
+/// <summary>
+/// The execution strategy <c>UseRoutingDataSource</c> sets: an operation (a query, <c>SaveChanges</c>, or a unit of
+/// work given to <c>Database.CreateExecutionStrategy().ExecuteAsync(...)</c>) that failed because its server went away
+/// or changed role, because no primary was there yet, or on a serialization failure or deadlock, is run again, with
+/// backoff, for up to <see cref="RoutingOptions.FailoverTimeout"/>; it then runs on the new primary. It is never run
+/// again when the failure hit a COMMIT (the transaction may have committed; a COMMIT the server refused with a
+/// serialization failure or deadlock committed nothing and is run again) or a write whose outcome is unknown
+/// (<see cref="RoutingException.MayHaveCommitted"/>): that failure reaches the caller. As with EF's own retrying
+/// strategies, a transaction begun by the application must be inside the strategy's <c>ExecuteAsync</c>.
+/// </summary>
+public sealed class RoutingExecutionStrategy : ExecutionStrategy
+{
+    private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(1);
+    private long _firstFailure;
+
+    /// <summary>Creates the strategy for a context (EF calls this through the provider's <c>ExecutionStrategy(...)</c> option).</summary>
+    public RoutingExecutionStrategy(ExecutionStrategyDependencies dependencies)
+        : base(dependencies, RetriesWithin(dependencies), MaxDelay)
+    {
+    }
+
+    // How many retries the backoff fits into FailoverTimeout (what EF reports when they run out); GetNextDelay stops
+    // at the timeout itself.
+    private static int RetriesWithin(ExecutionStrategyDependencies dependencies)
+    {
+        var timeout = RoutingSession.Of(dependencies.CurrentContext.Context)?.DataSource.Options.FailoverTimeout ?? TimeSpan.Zero;
+        var (retries, waited) = (0, TimeSpan.Zero);
+        while (waited < timeout)
+        {
+            var delay = FirstDelay * Math.Pow(2, Math.Min(retries, 10));
+            waited += delay < MaxDelay ? delay : MaxDelay;
+            retries++;
+        }
+        return Math.Max(1, retries);
+    }
+
+    private RoutingSession? Session => RoutingSession.Of(Dependencies.CurrentContext.Context);
+
+    /// <inheritdoc />
+    protected override void OnFirstExecution()
+    {
+        base.OnFirstExecution();
+        _firstFailure = 0;
+        if (Session is { } s)
+            s.CommitFailed = false;
+    }
+
+    /// <inheritdoc />
+    protected override bool ShouldRetryOn(Exception exception)
+    {
+        if (Session is not { } s)
+            return false;
+        if (s.CommitFailed)
+        {
+            s.CommitFailed = false;
+            return false;
+        }
+        return UnitOfWork.MayRerun(exception) || exception.InnerException is { } inner && inner is not RoutingException && UnitOfWork.MayRerun(inner);
+    }
+
+    /// <inheritdoc />
+    protected override TimeSpan? GetNextDelay(Exception lastException)
+    {
+        if (Session is not { } s)
+            return null;
+        var now = Stopwatch.GetTimestamp();
+        if (_firstFailure == 0)
+            _firstFailure = now;
+        if (Stopwatch.GetElapsedTime(_firstFailure, now) > s.DataSource.Options.FailoverTimeout)
+            return null;
+        var retries = Math.Min(ExceptionsEncountered.Count - 1, 10);
+        var delay = FirstDelay * Math.Pow(2, retries) * (1 + (Random.NextDouble() * 0.2));
+        return delay < MaxDelay ? delay : MaxDelay;
+    }
+}

@@ -1,0 +1,475 @@
+using System.Data;
+using System.Diagnostics;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace RoutingDataSource.EntityFrameworkCore.Tests;
+
+/// <summary>One context, routed per command: what runs where, as the servers saw it.</summary>
+[Collection("ef-cluster")]
+public sealed class RoutedContextTests(EfClusterFixture fixture)
+{
+    private static readonly TimeSpan TestBudget = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task Linq_queries_run_on_the_standbys_and_never_open_a_primary_connection()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var marker = $"q-{Guid.NewGuid():N}";
+        var primaryReads = fixture.Reads("n0");
+        var standbyReads = fixture.Reads("n1") + fixture.Reads("n2");
+        await using var ctx = fixture.CreateContext();
+
+        var ports = new HashSet<int>();
+        for (var i = 0; i < 6; i++)
+            ports.Add(await ctx.Notes.TagWith(marker).Select(n => NotesContext.ServerPort()).FirstAsync(cts.Token));
+        Assert.True(await ctx.Notes.TagWith(marker).Select(n => NotesContext.InRecovery()).FirstAsync(cts.Token));
+        _ = await ctx.Notes.TagWith(marker).Where(n => n.Text.StartsWith("seed")).ToListAsync(cts.Token);
+        _ = await ctx.Notes.TagWith(marker).AsSplitQuery().CountAsync(cts.Token);
+
+        Assert.Subset(fixture.StandbyPorts.ToHashSet(), ports);
+        Assert.Equal(2, ports.Count); // weighted round robin over both standbys
+        Assert.Equal(["n1", "n2"], fixture.NodesThatLogged(marker).Order());
+        Assert.Equal(ConnectionState.Closed, ctx.Database.GetDbConnection().State);
+        Assert.Equal(primaryReads, fixture.Reads("n0"));
+        Assert.Equal(standbyReads + 9, fixture.Reads("n1") + fixture.Reads("n2"));
+    }
+
+    [Fact]
+    public async Task SaveChanges_runs_on_the_primary_and_the_next_query_sees_the_row_while_standbys_replay_nothing()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var text = $"saved-{Guid.NewGuid():N}";
+        await using var ctx = fixture.CreateContext();
+        _ = await ctx.Notes.CountAsync(cts.Token); // a read first: the context is on a standby for reads
+        await using (await fixture.PauseReplayAsync(cts.Token))
+        {
+            var writes = fixture.Writes("n0");
+            ctx.Notes.Add(new Note { Text = text });
+            Assert.Equal(1, await ctx.SaveChangesAsync(cts.Token));
+            Assert.Equal(writes + 1, fixture.Writes("n0"));
+            Assert.Equal(1L, await fixture.Cluster.Primary.ScalarAsync<long>($"SELECT count(*) FROM \"Notes\" WHERE \"Text\" = '{text}'", cts.Token));
+
+            // Read-your-writes: no standby has replayed the insert, so the query that follows goes to the primary.
+            ctx.ChangeTracker.Clear();
+            var note = await ctx.Notes.TagWith(text).SingleAsync(n => n.Text == text, cts.Token);
+            Assert.Equal(text, note.Text);
+            Assert.Equal(["n0"], fixture.NodesThatLogged($"-- {text}"));
+
+            // Another context has written nothing: it reads on a standby, which does not have the row yet.
+            await using var other = fixture.CreateContext();
+            Assert.False(await other.Notes.AnyAsync(n => n.Text == text, cts.Token));
+            Assert.Contains(await other.ServerPortAsync(cts.Token), fixture.StandbyPorts);
+        }
+    }
+
+    [Fact]
+    public async Task Causality_token_makes_another_context_see_the_write()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var text = $"token-{Guid.NewGuid():N}";
+        string token;
+        await using (var writer = fixture.CreateContext())
+        {
+            writer.Notes.Add(new Note { Text = text });
+            await writer.SaveChangesAsync(cts.Token);
+            token = await writer.Database.GetCausalityTokenAsync(cts.Token);
+        }
+        await using (await fixture.PauseReplayAsync(cts.Token))
+        {
+            await using var reader = fixture.CreateContext();
+            reader.Database.UseCausalityToken(token);
+            Assert.True(await reader.Notes.AnyAsync(n => n.Text == text, cts.Token));
+        }
+    }
+
+    [Fact]
+    public async Task ExecuteUpdate_ExecuteDelete_and_raw_writes_run_on_the_primary()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var text = $"bulk-{Guid.NewGuid():N}";
+        await using var ctx = fixture.CreateContext();
+        ctx.Notes.AddRange(new Note { Text = text }, new Note { Text = text });
+        await ctx.SaveChangesAsync(cts.Token); // two inserts: one EF transaction on the context's connection
+        var writes = fixture.Writes("n0");
+
+        Assert.Equal(2, await ctx.Notes.Where(n => n.Text == text).ExecuteUpdateAsync(u => u.SetProperty(n => n.Text, text + "-u"), cts.Token));
+        Assert.Equal(1, await ctx.Database.ExecuteSqlAsync($"INSERT INTO \"Notes\" (\"Text\") VALUES ({text + "-u"})", cts.Token));
+        Assert.Equal(3, await ctx.Notes.Where(n => n.Text == text + "-u").CountAsync(cts.Token));
+        Assert.Equal(3, await ctx.Notes.Where(n => n.Text == text + "-u").ExecuteDeleteAsync(cts.Token));
+
+        Assert.Equal(writes + 3, fixture.Writes("n0"));
+        Assert.Equal(0L, await fixture.Cluster.Primary.ScalarAsync<long>($"SELECT count(*) FROM \"Notes\" WHERE \"Text\" LIKE '{text}%'", cts.Token));
+    }
+
+    [Fact]
+    public async Task Every_command_of_a_transaction_runs_on_the_primary()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var text = $"tx-{Guid.NewGuid():N}";
+        await using var ctx = fixture.CreateContext();
+        var strategy = ctx.Database.CreateExecutionStrategy();
+        var ports = await strategy.ExecuteAsync(async () =>
+        {
+            await using var tx = await ctx.Database.BeginTransactionAsync(cts.Token);
+            var seen = new List<int> { await ctx.ServerPortAsync(cts.Token) };
+            ctx.Notes.Add(new Note { Text = text });
+            await ctx.SaveChangesAsync(cts.Token);
+            seen.Add(await ctx.Notes.Where(n => n.Text == text).Select(n => NotesContext.ServerPort()).SingleAsync(cts.Token)); // its own uncommitted row
+            seen.Add(await ctx.RawServerPortAsync(cts.Token));
+            await tx.CommitAsync(cts.Token);
+            return seen;
+        });
+
+        Assert.All(ports, p => Assert.Equal(fixture.Cluster.Primary.Port, p));
+        Assert.Equal(1L, await fixture.Cluster.Primary.ScalarAsync<long>($"SELECT count(*) FROM \"Notes\" WHERE \"Text\" = '{text}'", cts.Token));
+        // After the transaction (once its write is replicated: read-your-writes), reads are routed again.
+        await fixture.SettleAsync(cts.Token);
+        Assert.Contains(await ctx.ServerPortAsync(cts.Token), fixture.StandbyPorts);
+    }
+
+    [Fact]
+    public async Task Read_only_transaction_runs_every_statement_on_one_standby_and_refuses_writes()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        await using var ctx = fixture.CreateContext();
+        var strategy = ctx.Database.CreateExecutionStrategy();
+        var (ports, failure) = await strategy.ExecuteAsync(async () =>
+        {
+            await using var tx = await ctx.Database.BeginReadOnlyTransactionAsync(cancellationToken: cts.Token);
+            var seen = new List<int>();
+            for (var i = 0; i < 4; i++)
+                seen.Add(await ctx.ServerPortAsync(cts.Token));
+            seen.Add(await ctx.RawServerPortAsync(cts.Token));
+            var e = await Assert.ThrowsAsync<PostgresException>(() => ctx.Database.ExecuteSqlAsync($"INSERT INTO \"Notes\" (\"Text\") VALUES ('ro')", cts.Token));
+            return (seen, e);
+        });
+
+        Assert.Single(ports.Distinct());
+        Assert.Contains(ports[0], fixture.StandbyPorts);
+        Assert.Equal(PostgresErrorCodes.ReadOnlySqlTransaction, failure.SqlState);
+        // Afterwards the context writes on the primary again (its connection moves back from the standby).
+        ctx.Notes.Add(new Note { Text = $"after-ro-{Guid.NewGuid():N}" });
+        Assert.Equal(1, await ctx.SaveChangesAsync(cts.Token));
+        await strategy.ExecuteAsync(async () =>
+        {
+            await using var tx = await ctx.Database.BeginTransactionAsync(cts.Token);
+            Assert.Equal(fixture.Cluster.Primary.Port, await ctx.ServerPortAsync(cts.Token));
+        });
+    }
+
+    [Fact]
+    public async Task Read_only_transaction_on_the_primary_fallback_is_read_only_there()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        await using var ds = await EfClusterFixture.CreateDataSourceAsync(fixture.Cluster, cts.Token);
+        ds.DetachBackend("n1");
+        ds.DetachBackend("n2");
+        await ds.RefreshStatusAsync(cts.Token);
+        await using var ctx = new NotesContext(new DbContextOptionsBuilder<NotesContext>().UseRoutingDataSource(ds).Options);
+        var failure = await ctx.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+        {
+            await using var tx = await ctx.Database.BeginReadOnlyTransactionAsync(cancellationToken: cts.Token);
+            Assert.Equal(fixture.Cluster.Primary.Port, await ctx.ServerPortAsync(cts.Token));
+            return await Assert.ThrowsAsync<PostgresException>(() => ctx.Database.ExecuteSqlAsync($"INSERT INTO \"Notes\" (\"Text\") VALUES ('ro')", cts.Token));
+        });
+        Assert.Equal(PostgresErrorCodes.ReadOnlySqlTransaction, failure.SqlState);
+    }
+
+    [Fact]
+    public async Task OnPrimary_and_the_route_tag_send_a_query_to_the_primary()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        await using var ctx = fixture.CreateContext();
+        Assert.Equal(fixture.Cluster.Primary.Port, await ctx.Notes.OnPrimary().Select(n => NotesContext.ServerPort()).FirstAsync(cts.Token));
+        Assert.Equal(fixture.Cluster.Primary.Port, await ctx.Notes.TagWith("route: primary").Select(n => NotesContext.ServerPort()).FirstAsync(cts.Token));
+        Assert.Contains(await ctx.ServerPortAsync(cts.Token), fixture.StandbyPorts);
+    }
+
+    [Fact]
+    public async Task Session_state_set_through_the_context_is_kept_for_its_later_queries_as_on_a_routing_connection()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        await using var ctx = fixture.CreateContext();
+        await ctx.Database.ExecuteSqlRawAsync("SET application_name = 'ef-routed'", cts.Token);
+        await fixture.SettleAsync(cts.Token);
+        Assert.Equal("ef-routed", await AppNameAsync(ctx, cts.Token));
+        // The library pins a session that SET something to the server that holds it (the primary); so does the context.
+        Assert.Equal(fixture.Cluster.Primary.Port, await ctx.ServerPortAsync(cts.Token));
+        await using var plain = await fixture.DataSource.OpenConnectionAsync(cts.Token);
+        await using (var set = plain.CreateCommand())
+        {
+            set.CommandText = "SET application_name = 'plain'";
+            await set.ExecuteNonQueryAsync(cts.Token);
+        }
+        await using var port = plain.CreateCommand();
+        port.CommandText = "SELECT inet_server_port()";
+        Assert.Equal(fixture.Cluster.Primary.Port, (int)(await port.ExecuteScalarAsync(cts.Token))!);
+    }
+
+    [Fact]
+    public async Task Pooled_contexts_start_each_lease_without_the_previous_routing_state()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var services = new ServiceCollection();
+        services.AddSingleton(fixture.DataSource); // not disposed by the container: the fixture owns it
+        services.AddDbContextPool<NotesContext>((sp, o) => o.UseRoutingDataSource(sp), poolSize: 1);
+        await using var sp = services.BuildServiceProvider();
+
+        NotesContext first;
+        await using (var scope = sp.CreateAsyncScope())
+        {
+            first = scope.ServiceProvider.GetRequiredService<NotesContext>();
+            await first.Database.ExecuteSqlRawAsync("SET application_name = 'first-lease'", cts.Token);
+            Assert.Equal("first-lease", await AppNameAsync(first, cts.Token));
+            first.Notes.Add(new Note { Text = $"pool-{Guid.NewGuid():N}" });
+            await first.SaveChangesAsync(cts.Token);
+        }
+        await using (var scope = sp.CreateAsyncScope())
+        {
+            var second = scope.ServiceProvider.GetRequiredService<NotesContext>();
+            Assert.Same(first, second);
+            await fixture.SettleAsync(cts.Token);
+            Assert.NotEqual("first-lease", await AppNameAsync(second, cts.Token));
+            Assert.Contains(await second.ServerPortAsync(cts.Token), fixture.StandbyPorts);
+            Assert.Equal(ConnectionState.Closed, second.Database.GetDbConnection().State);
+        }
+    }
+
+    [Fact]
+    public async Task Migrations_run_on_the_primary()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var options = new DbContextOptionsBuilder<GadgetsContext>()
+            .UseRoutingDataSource(fixture.DataSource)
+            .ConfigureWarnings(w => w.Ignore(Microsoft.EntityFrameworkCore.Diagnostics.RelationalEventId.PendingModelChangesWarning))
+            .Options;
+        await using var ctx = new GadgetsContext(options);
+        await ctx.Database.MigrateAsync(cts.Token);
+
+        Assert.Equal(["20261202000000_Gadgets"], await ctx.Database.GetAppliedMigrationsAsync(cts.Token));
+        Assert.Equal(1L, await fixture.Cluster.Primary.ScalarAsync<long>("SELECT count(*) FROM \"Gadgets\"", cts.Token));
+        Assert.Empty(await ctx.Database.GetPendingMigrationsAsync(cts.Token));
+        Assert.Equal(1, await ctx.Gadgets.CountAsync(cts.Token));
+    }
+
+    [Fact]
+    public async Task A_migration_that_creates_an_enum_reloads_types_on_the_primary()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var options = new DbContextOptionsBuilder<MoodsContext>()
+            .UseRoutingDataSource(fixture.DataSource, o => o.MigrationsHistoryTable("__moods_history"))
+            .ConfigureWarnings(w => w.Ignore(Microsoft.EntityFrameworkCore.Diagnostics.RelationalEventId.PendingModelChangesWarning))
+            .Options;
+        await using var ctx = new MoodsContext(options);
+        await ctx.Database.MigrateAsync(cts.Token); // the provider's ReloadTypes needs the context's connection open
+
+        Assert.Equal(1L, await fixture.Cluster.Primary.ScalarAsync<long>("SELECT count(*) FROM pg_type WHERE typname = 'mood'", cts.Token));
+        Assert.Equal(System.Data.ConnectionState.Closed, ctx.Database.GetDbConnection().State);
+    }
+
+    [Fact]
+    public async Task Registrations_AddDbContext_AddDbContextFactory_and_a_keyed_data_source()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var services = new ServiceCollection();
+        services.AddKeyedSingleton("notes", fixture.DataSource);
+        services.AddDbContextFactory<NotesContext>((sp, o) => o.UseRoutingDataSource(sp, serviceKey: "notes"));
+        await using var sp = services.BuildServiceProvider();
+
+        var factory = sp.GetRequiredService<IDbContextFactory<NotesContext>>();
+        await using (var ctx = await factory.CreateDbContextAsync(cts.Token))
+        {
+            Assert.Contains(await ctx.ServerPortAsync(cts.Token), fixture.StandbyPorts);
+            ctx.Notes.Add(new Note { Text = $"factory-{Guid.NewGuid():N}" });
+            Assert.Equal(1, await ctx.SaveChangesAsync(cts.Token));
+            Assert.IsType<RoutingExecutionStrategy>(ctx.Database.CreateExecutionStrategy());
+        }
+        await using (var scope = sp.CreateAsyncScope())
+        {
+            var scoped = scope.ServiceProvider.GetRequiredService<NotesContext>(); // AddDbContextFactory registers the context too
+            Assert.Contains(await scoped.ServerPortAsync(cts.Token), fixture.StandbyPorts);
+        }
+    }
+
+    [Fact]
+    public async Task A_failure_on_COMMIT_is_not_run_again()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var text = $"commit-{Guid.NewGuid():N}";
+        await using var ctx = fixture.CreateContext();
+        var attempts = 0;
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => ctx.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+        {
+            attempts++;
+            await using var tx = await ctx.Database.BeginTransactionAsync(cts.Token);
+            ctx.Notes.Add(new Note { Text = text });
+            await ctx.SaveChangesAsync(cts.Token);
+            var pid = await ctx.Database.SqlQuery<int>($"SELECT pg_backend_pid() AS \"Value\"").SingleAsync(cts.Token);
+            // The server session holding the transaction dies before COMMIT reaches it: the client cannot tell.
+            await fixture.Cluster.Primary.ExecuteAsync($"SELECT pg_terminate_backend({pid})", cts.Token);
+            await tx.CommitAsync(cts.Token);
+        }));
+
+        Assert.Equal(1, attempts);
+        Assert.True(e is NpgsqlException or InvalidOperationException, e.ToString());
+        Assert.Equal(0L, await fixture.Cluster.Primary.ScalarAsync<long>($"SELECT count(*) FROM \"Notes\" WHERE \"Text\" = '{text}'", cts.Token));
+    }
+
+    [Fact]
+    public async Task Synchronous_API_routes_the_same_way()
+    {
+        var text = $"sync-{Guid.NewGuid():N}";
+        using var ctx = fixture.CreateContext();
+        Assert.Contains(ctx.Notes.Select(n => NotesContext.ServerPort()).First(), fixture.StandbyPorts);
+        ctx.Notes.Add(new Note { Text = text });
+        Assert.Equal(1, ctx.SaveChanges());
+        ctx.ChangeTracker.Clear();
+        Assert.Single(ctx.Notes.Where(n => n.Text == text).ToList()); // read-your-writes
+        ctx.Database.CreateExecutionStrategy().Execute(() =>
+        {
+            using var tx = ctx.Database.BeginTransaction();
+            Assert.Equal(fixture.Cluster.Primary.Port, ctx.Notes.Select(n => NotesContext.ServerPort()).First());
+            Assert.Equal(1, ctx.Notes.Where(n => n.Text == text).ExecuteDelete());
+            tx.Commit();
+        });
+        Assert.Equal(0L, await fixture.Cluster.Primary.ScalarAsync<long>($"SELECT count(*) FROM \"Notes\" WHERE \"Text\" = '{text}'"));
+    }
+
+    private static readonly Func<NotesContext, int, CancellationToken, Task<int>> CompiledPortOfNote =
+        EF.CompileAsyncQuery((NotesContext c, int id, CancellationToken ct) => c.Notes.Where(n => n.Id == id).Select(n => NotesContext.ServerPort()).First());
+
+    [Fact]
+    public async Task Compiled_queries_are_routed_and_traced_like_the_library_statements()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        using var source = new ActivitySource("ef-routing-test");
+        var seen = new List<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name is "RoutingDataSource" or "ef-routing-test",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = a => { lock (seen) seen.Add(a); },
+        };
+        ActivitySource.AddActivityListener(listener);
+        await using var ctx = fixture.CreateContext();
+        var seed = await ctx.Notes.Where(n => n.Text == "seed").Select(n => n.Id).FirstAsync(cts.Token);
+        int port;
+        using (var parent = source.StartActivity("unit"))
+            port = await CompiledPortOfNote(ctx, seed, cts.Token);
+
+        Assert.Contains(port, fixture.StandbyPorts);
+        Activity route;
+        lock (seen)
+            route = Assert.Single(seen, a => a.OperationName == "route" && a.Parent?.OperationName == "unit");
+        Assert.Equal("standby", route.GetTagItem("routing.role"));
+        Assert.Equal(port, route.GetTagItem("server.port"));
+    }
+
+    [Fact]
+    public async Task In_the_DataSource_scope_a_context_sees_a_write_made_through_a_plain_routing_connection()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var b = new PgRoutingDataSourceBuilder();
+        foreach (var n in fixture.Cluster.Nodes)
+            b.AddBackend(n.Name, n.ConnectionString, ReferenceEquals(n, fixture.Cluster.Primary) ? 0 : 1);
+        b.Options.ReadYourWrites = ReadYourWritesScope.DataSource;
+        b.Options.HealthCheckInterval = TimeSpan.FromMilliseconds(200);
+        await using var ds = b.Build();
+        await ds.RefreshStatusAsync(cts.Token);
+        var text = $"scope-{Guid.NewGuid():N}";
+        await using (await fixture.PauseReplayAsync(cts.Token))
+        {
+            await using (var conn = await ds.OpenConnectionAsync(cts.Token))
+            await using (var insert = conn.CreateCommand())
+            {
+                insert.CommandText = $"INSERT INTO \"Notes\" (\"Text\") VALUES ('{text}')";
+                await insert.ExecuteNonQueryAsync(cts.Token);
+        }
+        await using var ctx = new NotesContext(new DbContextOptionsBuilder<NotesContext>().UseRoutingDataSource(ds).Options);
+        Assert.True(await ctx.Notes.AnyAsync(n => n.Text == text, cts.Token));
+        }
+    }
+
+    [Fact]
+    public async Task A_query_left_hanging_on_a_frozen_standby_is_run_again_elsewhere()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        // Its own data source: n2 detached, so n1 serves every read until the monitor takes it out of service.
+        await using var ds = await EfClusterFixture.CreateDataSourceAsync(fixture.Cluster, cts.Token);
+        ds.DetachBackend("n2");
+        await ds.RefreshStatusAsync(cts.Token);
+        await using var ctx = new NotesContext(new DbContextOptionsBuilder<NotesContext>().UseRoutingDataSource(ds).Options);
+        var n1 = fixture.Cluster.Node("n1");
+        Assert.Equal(n1.Port, await ctx.ServerPortAsync(cts.Token));
+        await n1.FreezeAsync(cts.Token);
+        try
+        {
+            // The statement hangs on n1 until the monitor declares it down; then it is abandoned and run on the primary.
+            Assert.Equal(fixture.Cluster.Primary.Port, await ctx.ServerPortAsync(cts.Token));
+            Assert.Equal(fixture.Cluster.Primary.Port, await ctx.ServerPortAsync(cts.Token));
+        }
+        finally
+        {
+            await n1.ThawAsync(CancellationToken.None);
+            // The shared data source saw n1 go down too: the other tests need it back in rotation.
+            for (var i = 0; i < 50 && fixture.DataSource.GetStatus()["n1"]!.State != BackendState.Up; i++)
+                await fixture.DataSource.RefreshStatusAsync(CancellationToken.None);
+        }
+    }
+
+    [Fact]
+    public async Task EnsureDeleted_drops_the_database_through_the_providers_own_admin_connection()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var db = $"efdrop_{Guid.NewGuid():N}";
+        await fixture.Cluster.Primary.ExecuteAsync($"CREATE DATABASE {db}", cts.Token);
+        var b = new PgRoutingDataSourceBuilder();
+        foreach (var n in fixture.Cluster.Nodes)
+            b.AddBackend(n.Name, n.ConnectionStringWith(c => c.Database = db), ReferenceEquals(n, fixture.Cluster.Primary) ? 0 : 1);
+        await using var ds = b.Build();
+        await using var ctx = new NotesContext(new DbContextOptionsBuilder<NotesContext>().UseRoutingDataSource(ds).Options);
+        Assert.True(await ctx.Database.EnsureDeletedAsync(cts.Token));
+        Assert.Equal(0L, await fixture.Cluster.Primary.ScalarAsync<long>($"SELECT count(*) FROM pg_database WHERE datname = '{db}'", cts.Token));
+    }
+
+    [Fact]
+    public async Task A_serialization_failure_at_COMMIT_is_run_again()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var tag = $"ws-{Guid.NewGuid():N}";
+        await using var ctx = fixture.CreateContext();
+        var attempts = 0;
+        await ctx.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+        {
+            attempts++;
+            ctx.ChangeTracker.Clear();
+            await using var tx = await ctx.Database.BeginTransactionAsync(IsolationLevel.Serializable, cts.Token);
+            _ = await ctx.Notes.CountAsync(n => n.Text.StartsWith(tag), cts.Token);
+            ctx.Notes.Add(new Note { Text = tag + "-ef" });
+            await ctx.SaveChangesAsync(cts.Token);
+            if (attempts == 1)
+            {
+                // Write skew: another serializable transaction reads the same rows, writes, and commits first, so this
+                // one is refused at COMMIT (40001): nothing of it committed, it may run again.
+                await using var other = new NpgsqlConnection(fixture.Cluster.Primary.ConnectionString);
+                await other.OpenAsync(cts.Token);
+                await using var otx = await other.BeginTransactionAsync(IsolationLevel.Serializable, cts.Token);
+                await using (var read = new NpgsqlCommand($"SELECT count(*) FROM \"Notes\" WHERE \"Text\" LIKE '{tag}%'", other, otx))
+                    await read.ExecuteScalarAsync(cts.Token);
+                await using (var write = new NpgsqlCommand($"INSERT INTO \"Notes\" (\"Text\") VALUES ('{tag}-other')", other, otx))
+                    await write.ExecuteNonQueryAsync(cts.Token);
+                await otx.CommitAsync(cts.Token);
+            }
+            await tx.CommitAsync(cts.Token);
+        });
+
+        Assert.Equal(2, attempts);
+        Assert.Equal(2L, await fixture.Cluster.Primary.ScalarAsync<long>($"SELECT count(*) FROM \"Notes\" WHERE \"Text\" LIKE '{tag}%'", cts.Token));
+    }
+
+    private static Task<string> AppNameAsync(DbContext ctx, CancellationToken cancellationToken)
+        => ctx.Database.SqlQuery<string>($"SELECT current_setting('application_name') AS \"Value\"").SingleAsync(cancellationToken);
+}
