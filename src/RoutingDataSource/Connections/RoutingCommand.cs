@@ -46,6 +46,10 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
     // What decides whether the Npgsql command inside can be reset and recycled (see ResetInner).
     private bool _timeoutSet;
     private bool _parametersSeen;
+    // Read-your-writes (see ReadGuard and CommitPosition): the user's text while a guard stands before it, and the
+    // batch a write outside a transaction runs in to read its commit position. Both only on those paths.
+    private string? _unguardedText;
+    private NpgsqlBatch? _positioned;
 
     // Clean Npgsql commands of disposed routing commands (no connection, no text, no parameters, no timeout set).
     private static readonly ObjectSlots<NpgsqlCommand> RecycledInner = new(64);
@@ -92,7 +96,7 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
     [AllowNull]
     public override string CommandText
     {
-        get => Inner.CommandText;
+        get => _unguardedText ?? Inner.CommandText;
         set
         {
             ThrowIfDisposed();
@@ -333,10 +337,75 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
         };
         if (old.UnknownResultTypeList is { } unknown)
             fresh.UnknownResultTypeList = unknown;
-        var parameters = old.Parameters.ToArray();
-        old.Parameters.Clear();
+        // A positioned write left the parameters in its batch, which goes with the abandoned statement.
+        var holder = _positioned is { } batch ? batch.BatchCommands[0].Parameters : old.Parameters;
+        _positioned = null;
+        var parameters = holder.ToArray();
+        holder.Clear();
         fresh.Parameters.AddRange(parameters);
         _inner = fresh;
+    }
+
+    bool IRoutedStatement.CanGuard => Inner.CommandType == CommandType.Text && !_prepareRequested && !HasPositionalParameters(Inner.Parameters);
+
+    // $1-style parameters put Npgsql in raw mode: one statement per command, so nothing can go before it.
+    private static bool HasPositionalParameters(NpgsqlParameterCollection parameters)
+    {
+        for (var i = 0; i < parameters.Count; i++)
+        {
+            if (string.IsNullOrEmpty(parameters[i].ParameterName))
+                return true;
+        }
+        return false;
+    }
+
+    void IRoutedStatement.Guard(string guardSql)
+    {
+        var inner = Inner;
+        _unguardedText = inner.CommandText;
+        inner.CommandText = guardSql + ";" + _unguardedText;
+    }
+
+    void IRoutedStatement.Unguard()
+    {
+        if (_unguardedText is not { } text)
+            return;
+        _unguardedText = null;
+        if (_inner is not null)
+            _inner.CommandText = text;
+    }
+
+    NpgsqlBatch? IRoutedStatement.Positioned(NpgsqlConnection connection, int statementCount)
+    {
+        var inner = Inner;
+        // Npgsql runs one statement per batch command; a prepared command is prepared as it is.
+        if (statementCount != 1 || inner.CommandType != CommandType.Text || _prepareRequested || inner.AllResultTypesAreUnknown || inner.UnknownResultTypeList is not null)
+            return null;
+        var batch = _positioned ??= new NpgsqlBatch { BatchCommands = { new NpgsqlBatchCommand { AppendErrorBarrier = true }, CommitPosition.Command() } };
+        var write = batch.BatchCommands[0];
+        write.CommandText = inner.CommandText;
+        MoveParameters(inner.Parameters, write.Parameters);
+        batch.Connection = connection;
+        batch.Timeout = inner.CommandTimeout;
+        return batch;
+    }
+
+    void IRoutedStatement.Unposition()
+    {
+        var batch = _positioned!;
+        MoveParameters(batch.BatchCommands[0].Parameters, Inner.Parameters);
+        batch.Connection = null;
+    }
+
+    // A parameter belongs to one collection at a time: the caller's objects move into the batch and back, in order.
+    private static void MoveParameters(NpgsqlParameterCollection from, NpgsqlParameterCollection to)
+    {
+        while (from.Count > 0)
+        {
+            var p = from[0];
+            from.RemoveAt(0);
+            to.Add(p);
+        }
     }
 
     ValueTask IRoutedStatement.PrepareIfRequestedAsync(bool async, CancellationToken cancellationToken)
