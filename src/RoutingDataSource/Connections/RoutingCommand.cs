@@ -381,9 +381,11 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
         // Npgsql runs one statement per batch command; a prepared command is prepared as it is.
         if (statementCount != 1 || inner.CommandType != CommandType.Text || _prepareRequested || inner.AllResultTypesAreUnknown || inner.UnknownResultTypeList is not null)
             return null;
-        var batch = _positioned ??= new NpgsqlBatch { BatchCommands = { new NpgsqlBatchCommand { AppendErrorBarrier = true }, CommitPosition.Command() } };
-        var write = batch.BatchCommands[0];
-        write.CommandText = inner.CommandText;
+        var batch = _positioned ??= new NpgsqlBatch { BatchCommands = { new NpgsqlBatchCommand(), CommitPosition.Command() } };
+        // A batch command of its own each time: Npgsql keeps the rewritten parameter list of a batch command between
+        // executions, which no longer matches once the parameters have moved back to the command and in again.
+        var write = new NpgsqlBatchCommand(inner.CommandText) { AppendErrorBarrier = true };
+        batch.BatchCommands[0] = write;
         MoveParameters(inner.Parameters, write.Parameters);
         batch.Connection = connection;
         batch.Timeout = inner.CommandTimeout;

@@ -187,7 +187,9 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
             return Translated(static r => r.Read(), Inner);
         try
         {
-            return _delivered |= Inner.Read();
+            var more = Inner.Read();
+            _delivered |= more;
+            return more;
         }
         catch (Exception e) when (IsStandbyRefusal(e))
         {
@@ -214,7 +216,9 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
     {
         try
         {
-            return _delivered |= await read.ConfigureAwait(false);
+            var more = await read.ConfigureAwait(false);
+            _delivered |= more;
+            return more;
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested && IsStandbyRefusal(e))
         {
@@ -289,7 +293,9 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
         // Re-initialises this very reader (it is the statement's reader) on the primary's results.
         await RoutedExecution.ExecuteAsync<RoutingDataReader>(statement, conn, classification, route, 1, ExecuteMode.Reader, behavior, async, cancellationToken)
             .ConfigureAwait(false);
-        return _delivered |= async ? await Inner.ReadAsync(cancellationToken).ConfigureAwait(false) : Inner.Read();
+        var first = async ? await Inner.ReadAsync(cancellationToken).ConfigureAwait(false) : Inner.Read();
+        _delivered |= first;
+        return first;
     }
 
     private static string Describe(Exception e)

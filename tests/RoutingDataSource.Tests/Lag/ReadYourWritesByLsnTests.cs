@@ -107,22 +107,51 @@ public sealed class ReadYourWritesByLsnTests(LagClusterFixture fx, ITestOutputHe
     }
 
     [Fact]
+    public async Task A_positioned_write_keeps_its_parameters_its_errors_and_its_results()
+    {
+        await using var ds = await CreateAsync(TimeSpan.FromSeconds(60));
+        await using var conn = await ds.OpenConnectionAsync();
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "INSERT INTO ryw VALUES (@id, 'p')";
+        var p = cmd.Parameters.AddWithValue("id", Interlocked.Increment(ref _nextId));
+        Assert.Equal(1, await cmd.ExecuteNonQueryAsync());
+        var first = conn.Session.WriteLsn;
+        Assert.NotEqual(0UL, first);
+        Assert.Same(p, Assert.Single(cmd.Parameters)); // the caller's parameter objects come back
+        p.Value = Interlocked.Increment(ref _nextId);
+        Assert.Equal(1, cmd.ExecuteNonQuery()); // the synchronous path too
+        Assert.True(conn.Session.WriteLsn > first);
+
+        // The write's own error, as Npgsql reports it; the connection stays usable.
+        var e = await Assert.ThrowsAsync<PostgresException>(() => cmd.ExecuteNonQueryAsync());
+        Assert.Equal(PostgresErrorCodes.UniqueViolation, e.SqlState);
+        Assert.Same(p, Assert.Single(cmd.Parameters));
+        cmd.CommandText = "UPDATE ryw SET pad = 'q' WHERE id = @id";
+        Assert.Equal(1, await cmd.ExecuteNonQueryAsync());
+        cmd.CommandText = "UPDATE ryw SET pad = 'r' WHERE id = -1";
+        Assert.Null(await cmd.ExecuteScalarAsync()); // no result of its own: null, not the position
+    }
+
+    [Fact]
     public async Task A_read_100_ms_after_a_write_is_served_by_a_standby_and_sees_the_write()
     {
         await using var ds = await CreateAsync(TimeSpan.FromSeconds(1));
         await using var conn = await ds.OpenConnectionAsync();
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "SELECT count(*), inet_server_port() FROM ryw WHERE id = @id";
+        var p = cmd.Parameters.AddWithValue("id", 0L);
         for (var i = 0; i < 3; i++)
         {
             var id = Interlocked.Increment(ref _nextId);
             await NonQueryAsync(conn, Insert(id));
             await Task.Delay(100);
-            await using var cmd = conn.CreateCommand();
-            cmd.CommandText = $"SELECT count(*), inet_server_port() FROM ryw WHERE id = {id}";
+            p.Value = id;
             await using var reader = await cmd.ExecuteReaderAsync();
             Assert.True(await reader.ReadAsync());
             output.WriteLine($"write {i}: read on {reader.BackendName}, saw {reader.GetInt64(0)} row");
             Assert.Equal(1L, reader.GetInt64(0));
             Assert.NotEqual(fx.Cluster.Primary.Port, reader.GetInt32(1));
+            Assert.Equal("SELECT count(*), inet_server_port() FROM ryw WHERE id = @id", cmd.CommandText); // the guard is the library's own
         }
         var s = ds.GetStatus();
         output.WriteLine($"guard hits n1={s["n1"]!.GuardHits} n2={s["n2"]!.GuardHits}, misses {s["n1"]!.GuardMisses + s["n2"]!.GuardMisses}, primary reads {s["n0"]!.ReadCount}");
