@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Npgsql;
 using RoutingDataSource.Tests.Infrastructure;
 
@@ -92,17 +91,5 @@ public sealed class StandbyRefusalWhileReadingTests(ClusterFixture fx) : IAsyncL
         Assert.Contains("conflict with recovery", inner.MessageText, StringComparison.Ordinal);
     }
 
-    private async Task WaitUntilStandbyRunsAsync(string text)
-    {
-        var sw = Stopwatch.StartNew();
-        while (sw.Elapsed < TimeSpan.FromSeconds(5))
-        {
-            foreach (var s in fx.Cluster.Standbys)
-            {
-                if (await s.ScalarAsync<long>($"SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%{text}%' AND pid <> pg_backend_pid()") > 0)
-                    return;
-            }
-            await Task.Delay(20);
-        }
-    }
+    private Task WaitUntilStandbyRunsAsync(string text) => StandbyActivity.WaitUntilRunningAsync(fx.Cluster, text);
 }
