@@ -50,6 +50,9 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
     // batch a write outside a transaction runs in to read its commit position. Both only on those paths.
     private string? _unguardedText;
     private NpgsqlBatch? _positioned;
+    private NpgsqlBatch? _guarded; // [guard, the statement]: for $1-style parameters, which allow one statement per command
+    private bool _runGuarded;
+    private bool _runPositioned; // the parameters are in _positioned's first command
 
     // Clean Npgsql commands of disposed routing commands (no connection, no text, no parameters, no timeout set).
     private static readonly ObjectSlots<NpgsqlCommand> RecycledInner = new(64);
@@ -338,17 +341,22 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
         if (old.UnknownResultTypeList is { } unknown)
             fresh.UnknownResultTypeList = unknown;
         // A positioned write left the parameters in its batch, which goes with the abandoned statement.
-        var holder = _positioned is { } batch ? batch.BatchCommands[0].Parameters : old.Parameters;
+        var holder = _runPositioned ? _positioned!.BatchCommands[0].Parameters
+            : _runGuarded ? _guarded!.BatchCommands[1].Parameters
+            : old.Parameters;
         _positioned = null;
+        _guarded = null;
+        _runGuarded = false;
+        _runPositioned = false;
         var parameters = holder.ToArray();
         holder.Clear();
         fresh.Parameters.AddRange(parameters);
         _inner = fresh;
     }
 
-    bool IRoutedStatement.CanGuard => Inner.CommandType == CommandType.Text && !_prepareRequested && !HasPositionalParameters(Inner.Parameters);
+    bool IRoutedStatement.CanGuard => Inner.CommandType == CommandType.Text && !_prepareRequested && !Inner.AllResultTypesAreUnknown && Inner.UnknownResultTypeList is null;
 
-    // $1-style parameters put Npgsql in raw mode: one statement per command, so nothing can go before it.
+    // $1-style parameters put Npgsql in raw mode: one statement per command, so nothing can go before it in the text.
     private static bool HasPositionalParameters(NpgsqlParameterCollection parameters)
     {
         for (var i = 0; i < parameters.Count; i++)
@@ -362,12 +370,33 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
     void IRoutedStatement.Guard(string guardSql)
     {
         var inner = Inner;
+        if (HasPositionalParameters(inner.Parameters))
+        {
+            // The guard and the statement as a batch of two, without a barrier between them.
+            var batch = _guarded ??= new NpgsqlBatch { BatchCommands = { new NpgsqlBatchCommand { AppendErrorBarrier = false }, new NpgsqlBatchCommand() } };
+            batch.BatchCommands[0].CommandText = guardSql;
+            var read = new NpgsqlBatchCommand(inner.CommandText); // a new one each time, see Positioned
+            batch.BatchCommands[1] = read;
+            MoveParameters(inner.Parameters, read.Parameters);
+            batch.Connection = inner.Connection;
+            batch.Timeout = inner.CommandTimeout;
+            _runGuarded = true;
+            return;
+        }
         _unguardedText = inner.CommandText;
         inner.CommandText = guardSql + ";" + _unguardedText;
     }
 
     void IRoutedStatement.Unguard()
     {
+        if (_runGuarded)
+        {
+            _runGuarded = false;
+            var batch = _guarded!;
+            MoveParameters(batch.BatchCommands[1].Parameters, Inner.Parameters);
+            batch.Connection = null;
+            return;
+        }
         if (_unguardedText is not { } text)
             return;
         _unguardedText = null;
@@ -389,11 +418,15 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
         MoveParameters(inner.Parameters, write.Parameters);
         batch.Connection = connection;
         batch.Timeout = inner.CommandTimeout;
+        _runPositioned = true;
         return batch;
     }
 
     void IRoutedStatement.Unposition()
     {
+        if (!_runPositioned)
+            return;
+        _runPositioned = false;
         var batch = _positioned!;
         MoveParameters(batch.BatchCommands[0].Parameters, Inner.Parameters);
         batch.Connection = null;
@@ -420,17 +453,20 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
         return default;
     }
 
-    Task<int> IRoutedStatement.ExecuteNonQueryAsync(CancellationToken cancellationToken) => Inner.ExecuteNonQueryAsync(cancellationToken);
+    Task<int> IRoutedStatement.ExecuteNonQueryAsync(CancellationToken cancellationToken)
+        => _runGuarded ? _guarded!.ExecuteNonQueryAsync(cancellationToken) : Inner.ExecuteNonQueryAsync(cancellationToken);
 
-    int IRoutedStatement.ExecuteNonQuery() => Inner.ExecuteNonQuery();
+    int IRoutedStatement.ExecuteNonQuery() => _runGuarded ? _guarded!.ExecuteNonQuery() : Inner.ExecuteNonQuery();
 
-    Task<object?> IRoutedStatement.ExecuteScalarAsync(CancellationToken cancellationToken) => Inner.ExecuteScalarAsync(cancellationToken);
+    Task<object?> IRoutedStatement.ExecuteScalarAsync(CancellationToken cancellationToken)
+        => _runGuarded ? _guarded!.ExecuteScalarAsync(cancellationToken) : Inner.ExecuteScalarAsync(cancellationToken);
 
-    object? IRoutedStatement.ExecuteScalar() => Inner.ExecuteScalar();
+    object? IRoutedStatement.ExecuteScalar() => _runGuarded ? _guarded!.ExecuteScalar() : Inner.ExecuteScalar();
 
-    Task<NpgsqlDataReader> IRoutedStatement.ExecuteReaderAsync(CommandBehavior behavior, CancellationToken cancellationToken) => Inner.ExecuteReaderAsync(behavior, cancellationToken);
+    Task<NpgsqlDataReader> IRoutedStatement.ExecuteReaderAsync(CommandBehavior behavior, CancellationToken cancellationToken)
+        => _runGuarded ? _guarded!.ExecuteReaderAsync(behavior, cancellationToken) : Inner.ExecuteReaderAsync(behavior, cancellationToken);
 
-    NpgsqlDataReader IRoutedStatement.ExecuteReader(CommandBehavior behavior) => Inner.ExecuteReader(behavior);
+    NpgsqlDataReader IRoutedStatement.ExecuteReader(CommandBehavior behavior) => _runGuarded ? _guarded!.ExecuteReader(behavior) : Inner.ExecuteReader(behavior);
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)

@@ -159,6 +159,26 @@ public sealed class ReadYourWritesByLsnTests(LagClusterFixture fx, ITestOutputHe
     }
 
     [Fact]
+    public async Task A_read_with_positional_parameters_after_a_write_runs_behind_the_guard_as_a_batch_of_two()
+    {
+        await using var ds = await CreateAsync(TimeSpan.FromSeconds(60));
+        await using var conn = await ds.OpenConnectionAsync();
+        var id = Interlocked.Increment(ref _nextId);
+        await NonQueryAsync(conn, Insert(id));
+        await Task.Delay(50);
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "SELECT count(*) FROM ryw WHERE id = $1 AND inet_server_port() <> $2";
+        cmd.Parameters.Add(new NpgsqlParameter { Value = id });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = fx.Cluster.Primary.Port });
+        Assert.Equal(1L, await cmd.ExecuteScalarAsync()); // 0 on the primary: it ran on a standby, and saw the write
+        Assert.Equal(2, cmd.Parameters.Count);
+        var s = ds.GetStatus();
+        Assert.Equal(1, s["n1"]!.GuardHits + s["n2"]!.GuardHits);
+        Assert.Equal(1L, await cmd.ExecuteScalarAsync()); // proven by the guard: no guard the second time
+        Assert.Equal(1, ds.GetStatus()["n1"]!.GuardHits + ds.GetStatus()["n2"]!.GuardHits);
+    }
+
+    [Fact]
     public async Task A_guarded_read_on_a_standby_that_has_not_replayed_returns_the_rows_from_the_primary_and_never_runs_there()
     {
         // No probe after the warm-up: the data source cannot know that replay is paused; only the guard can tell.
