@@ -445,8 +445,9 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     /// <summary>
     /// An opaque token for "everything this connection has written so far" (e.g. to put in a cookie). Pass it to
     /// <see cref="PgRoutingDataSource.OpenConnectionAsync(string, CancellationToken)"/>, in this process or another,
-    /// and that connection's reads will see those writes. Costs a round trip to the primary only when the last write
-    /// is more recent than the last health probe.
+    /// and that connection's reads will see those writes. It is the last write's own commit position, read in the
+    /// write's round trip; only after a write whose position did not come back that way (one read through a reader, a
+    /// multi-statement text, a prepared command) and before the next health probe does it cost a round trip to the primary.
     /// </summary>
     public string GetCausalityToken() => SyncPath.Wait(GetCausalityTokenAsync(async: false, default));
 
