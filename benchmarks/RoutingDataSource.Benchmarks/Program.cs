@@ -4,6 +4,9 @@ using RoutingDataSource.Benchmarks.Comparison;
 // "compare ..." runs the side-by-side harness (./build.sh bench); anything else goes to BenchmarkDotNet's switcher.
 if (args.Length > 0 && args[0] == "compare")
     return await CompareCommand.RunAsync(args[1..]);
+// "ryw ..." the read-right-after-a-write cell (./build.sh bench ryw).
+if (args.Length > 0 && args[0] == "ryw")
+    return await RoutingDataSource.Benchmarks.Comparison.ReadAfterWrite.ReadAfterWriteCommand.RunAsync(args[1..]);
 
 BenchmarkSwitcher.FromAssembly(typeof(RoutingDataSource.Benchmarks.RoutingDecisionBenchmarks).Assembly).Run(args);
 return 0;

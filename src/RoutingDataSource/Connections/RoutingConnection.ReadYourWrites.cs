@@ -15,14 +15,16 @@ public sealed partial class RoutingConnection : IReadGuardSink
     private Backend? _guardBackend;
     private ulong _guardLsn;
     private long _guardWrittenAt;
+    private bool _guardExploring;
 
-    bool IReadGuardSink.GuardRead(NodeState node, ulong requiredLsn, long writtenAt)
+    bool IReadGuardSink.GuardRead(NodeState node, ulong requiredLsn, long writtenAt, bool exploring)
     {
         if (_routing is not { CanGuard: true })
             return false;
         _guardBackend = node.Backend;
         _guardLsn = requiredLsn;
         _guardWrittenAt = writtenAt;
+        _guardExploring = exploring;
         return true;
     }
 
@@ -41,20 +43,20 @@ public sealed partial class RoutingConnection : IReadGuardSink
             return default;
         var matches = ReferenceEquals(_guardBackend, lease.Backend) && !lease.Pinned;
         _guardBackend = null;
-        return matches ? new ReadGuardTicket(_guardLsn, _guardWrittenAt) : default;
+        return matches ? new ReadGuardTicket(_guardLsn, _guardWrittenAt, _guardExploring) : default;
     }
 
     /// <summary>The guard passed: the standby had replayed the required position, and the read ran there.</summary>
     internal void GuardPassed(Lease lease, ReadGuardTicket guard)
     {
-        lease.Backend.Replay.Hit(guard.Lsn, _dataSource.Monitor.Current.Version);
+        lease.Backend.Replay.Hit(guard.Lsn, _dataSource.Monitor.Current.Version, _dataSource.Time.GetElapsedTime(guard.WrittenAt));
         _dataSource.Metrics.Guard(lease.Backend, passed: true);
     }
 
     /// <summary>The guard failed: nothing ran on the standby; the read is re-run on the primary at once.</summary>
     internal RetryableFailure GuardMissed(Lease lease, ReadGuardTicket guard, StatementRoute route, int statements, Exception e)
     {
-        lease.Backend.Replay.Miss(_dataSource.Time.GetElapsedTime(guard.WrittenAt));
+        lease.Backend.Replay.Miss(_dataSource.Time.GetElapsedTime(guard.WrittenAt), guard.Exploring);
         lease.Backend.CountReads(-statements); // counted when the server was chosen; none ran there
         _dataSource.Metrics.Guard(lease.Backend, passed: false);
         return new RetryableFailure(route with { StandbyAllowed = false, Reason = "re-run on the primary: the standby had not replayed the session's writes" },
@@ -70,5 +72,8 @@ public sealed partial class RoutingConnection : IReadGuardSink
             && _dataSource.Options.ReadYourWrites != ReadYourWritesScope.None && IsOnPrimary(lease);
 }
 
-/// <summary>A read's guard: the position the standby must have replayed, and when the youngest write it covers was acknowledged.</summary>
-internal readonly record struct ReadGuardTicket(ulong Lsn, long WrittenAt);
+/// <summary>
+/// A read's guard: the position the standby must have replayed, when the youngest write it covers was acknowledged,
+/// and whether the read tried below the standby's estimate to learn.
+/// </summary>
+internal readonly record struct ReadGuardTicket(ulong Lsn, long WrittenAt, bool Exploring);

@@ -127,7 +127,7 @@ internal sealed class BackendSelector(TopologyMonitor monitor, IReadBalancer bal
             if (guard is not null && required != ReadRequirement.Unresolved)
             {
                 var writtenAt = YoungestWrite(session);
-                if (CatchUp.GuardCandidate(s, time.GetElapsedTime(writtenAt)) is { } likely && guard.GuardRead(likely, required, writtenAt))
+                if (CatchUp.GuardCandidate(s, time.GetElapsedTime(writtenAt), out var exploring) is { } likely && guard.GuardRead(likely, required, writtenAt, exploring))
                     return new ValueTask<NodeState>(likely);
             }
         }

@@ -14,20 +14,17 @@ internal static class CatchUp
 
     /// <summary>
     /// The standby most likely to have replayed a write <paramref name="age"/> old: among the read candidates that are
-    /// standbys, not suspect since the snapshot's round and not paused, those whose estimated replay delay is within
-    /// the age, the one with the smallest estimate (then the one furthest ahead at the last probe). Null when none.
-    /// Allocation-free.
+    /// standbys, not suspect since the snapshot's round and not paused, the one with the smallest replay-delay estimate
+    /// (then the one furthest ahead at the last probe), if the age has passed its estimate; else null, but for one read
+    /// in <see cref="ReplayTracker.ExploreEvery"/> (<paramref name="exploring"/>). Allocation-free.
     /// </summary>
-    public static NodeState? GuardCandidate(ClusterSnapshot snapshot, TimeSpan age)
+    public static NodeState? GuardCandidate(ClusterSnapshot snapshot, TimeSpan age, out bool exploring)
     {
         NodeState? best = null;
         foreach (var n in snapshot.ReadCandidates)
         {
-            if (n.Role != BackendRole.Standby || n.ReplayPaused == true || n.Backend.IsSuspectAfter(snapshot.StartedTimestamp)
-                || !n.Backend.Replay.Expects(age))
-            {
+            if (n.Role != BackendRole.Standby || n.ReplayPaused == true || n.Backend.IsSuspectAfter(snapshot.StartedTimestamp))
                 continue;
-            }
             if (best is null)
             {
                 best = n;
@@ -38,7 +35,12 @@ internal static class CatchUp
             if (a < b || (a == b && (n.ReplayLsn ?? 0) > (best.ReplayLsn ?? 0)))
                 best = n;
         }
-        return best;
+        exploring = false;
+        if (best is null || best.Backend.Replay.Expects(age))
+            return best;
+        // Younger than every estimate: the primary, but for one read in ReplayTracker.ExploreEvery.
+        exploring = best.Backend.Replay.Explore();
+        return exploring ? best : null;
     }
 
     /// <summary>

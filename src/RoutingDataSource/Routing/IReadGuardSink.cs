@@ -13,5 +13,6 @@ internal interface IReadGuardSink
     /// <param name="node">The standby the read will try.</param>
     /// <param name="requiredLsn">The position the standby must have replayed.</param>
     /// <param name="writtenAt">When the youngest write the read must see was acknowledged (TimeProvider timestamp).</param>
-    bool GuardRead(NodeState node, ulong requiredLsn, long writtenAt);
+    /// <param name="exploring">The estimate says it is too early; the read tries anyway to learn (see <see cref="ReplayTracker.Explore"/>).</param>
+    bool GuardRead(NodeState node, ulong requiredLsn, long writtenAt, bool exploring);
 }

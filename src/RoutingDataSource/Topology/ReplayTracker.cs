@@ -9,8 +9,11 @@ namespace RoutingDataSource.Topology;
 /// <remarks>
 /// The estimate is a threshold on a write's age, adjusted like a congestion window: a miss at age <c>a</c> proves the
 /// delay exceeds <c>a</c> and doubles the threshold (at least to <c>2a</c>), a pass lowers it by 1/32, a probe that
-/// finds the standby fully replayed brings it back to <see cref="Initial"/>. At a steady delay this settles where
-/// about one guarded attempt in twenty misses; each miss costs one round trip to the standby (nothing ran there).
+/// finds the standby fully replayed brings it back to <see cref="Initial"/> if it was higher. At a steady delay this
+/// settles where about one guarded attempt in twenty misses; each miss costs one round trip to the standby (nothing ran
+/// there). So that a workload whose reads always come sooner than the threshold can still lower it, one read in
+/// <see cref="ExploreEvery"/> that the estimate would send to the primary tries anyway (<see cref="Explore"/>): a pass
+/// at age <c>a</c> below the threshold moves it halfway to <c>a</c>, a miss there changes nothing.
 /// Lock-free: fields are single words; the proven position is a seqlock keyed by the snapshot version it was proven
 /// under, so a standby that regresses (rewound, rebuilt) is believed only until the next probe.
 /// </remarks>
@@ -22,8 +25,16 @@ internal sealed class ReplayTracker
     /// <summary>The threshold never grows past this: 30 s (a standby further behind is left to the lag limits).</summary>
     public static readonly TimeSpan Ceiling = TimeSpan.FromSeconds(30);
 
+    /// <summary>The threshold never falls below this: 50 µs.</summary>
+    public static readonly TimeSpan Floor = TimeSpan.FromTicks(500);
+
+    /// <summary>One read in this many that the estimate would send to the primary tries the standby anyway.</summary>
+    public const int ExploreEvery = 16;
+
     private static readonly long InitialTicks = Initial.Ticks;
     private static readonly long CeilingTicks = Ceiling.Ticks;
+    private static readonly long FloorTicks = Floor.Ticks;
+    private int _explore;
     private long _threshold = InitialTicks; // TimeSpan ticks
     private long _knownVersion = -1; // the snapshot version _knownLsn was proven under; -1 while being replaced
     private ulong _knownLsn;
@@ -54,19 +65,31 @@ internal sealed class ReplayTracker
         return before == version && Volatile.Read(ref _knownVersion) == version ? lsn : 0;
     }
 
-    /// <summary>A guarded read passed: the standby had replayed <paramref name="lsn"/> under snapshot <paramref name="version"/>.</summary>
-    public void Hit(ulong lsn, long version)
+    /// <summary>Whether this read, younger than the threshold, should try the standby anyway (one in <see cref="ExploreEvery"/>).</summary>
+    public bool Explore() => (Interlocked.Increment(ref _explore) & (ExploreEvery - 1)) == 0;
+
+    /// <summary>
+    /// A guarded read of a write <paramref name="age"/> old passed: the standby had replayed <paramref name="lsn"/>
+    /// under snapshot <paramref name="version"/>.
+    /// </summary>
+    public void Hit(ulong lsn, long version, TimeSpan age)
     {
         Interlocked.Increment(ref _hits);
         Learn(lsn, version);
         var t = Volatile.Read(ref _threshold);
-        Interlocked.CompareExchange(ref _threshold, t - (t >> 5), t); // lost to a concurrent update: that one counts
+        var next = age.Ticks < t ? (t + Math.Max(age.Ticks, 0)) / 2 : t - (t >> 5);
+        Interlocked.CompareExchange(ref _threshold, Math.Max(FloorTicks, next), t); // lost to a concurrent update: that one counts
     }
 
-    /// <summary>A guarded read found the standby behind a write <paramref name="age"/> old.</summary>
-    public void Miss(TimeSpan age)
+    /// <summary>
+    /// A guarded read found the standby behind a write <paramref name="age"/> old. One that tried below the threshold
+    /// (<see cref="Explore"/>) proves nothing the estimate did not say.
+    /// </summary>
+    public void Miss(TimeSpan age, bool exploring = false)
     {
         Interlocked.Increment(ref _misses);
+        if (exploring)
+            return;
         var t = Volatile.Read(ref _threshold);
         var next = Math.Min(CeilingTicks, Math.Max(2 * t, 2 * Math.Max(age.Ticks, 0)));
         Interlocked.CompareExchange(ref _threshold, next, t);

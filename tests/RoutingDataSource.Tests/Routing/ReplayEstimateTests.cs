@@ -30,7 +30,7 @@ public sealed class ReplayEstimateTests : IAsyncDisposable
         Assert.Equal(2, t.Misses);
 
         for (var i = 0; i < 32; i++)
-            t.Hit(1000, version: 1);
+            t.Hit(1000, version: 1, age: Ms(500));
         Assert.Equal(32, t.Hits);
         Assert.InRange(t.Threshold, Ms(160 * 0.35), Ms(160 * 0.4)); // (31/32)^32 ~ 0.36: twenty passes per miss at a steady delay
 
@@ -51,8 +51,8 @@ public sealed class ReplayEstimateTests : IAsyncDisposable
     public void A_position_proven_by_a_guard_counts_only_until_the_next_probe()
     {
         var t = new ReplayTracker();
-        t.Hit(5000, version: 7);
-        t.Hit(4000, version: 7); // never lowers what was proven
+        t.Hit(5000, version: 7, age: Ms(10));
+        t.Hit(4000, version: 7, age: Ms(10)); // never lowers what was proven
         Assert.Equal(5000UL, t.Known(7));
         Assert.Equal(0UL, t.Known(8)); // the next probe's own position stands (a rewound standby is believed no longer)
         t.Learn(6000, version: 8);
@@ -83,14 +83,41 @@ public sealed class ReplayEstimateTests : IAsyncDisposable
         var written = _time.GetTimestamp();
 
         _time.Advance(Ms(1));
-        Assert.Null(CatchUp.GuardCandidate(s, _time.GetElapsedTime(written))); // younger than every estimate: the primary
+        Assert.Null(CatchUp.GuardCandidate(s, _time.GetElapsedTime(written), out _)); // younger than every estimate: the primary
         _time.Advance(Ms(4));
-        Assert.Same(n2, CatchUp.GuardCandidate(s, _time.GetElapsedTime(written)));
+        Assert.Same(n2, CatchUp.GuardCandidate(s, _time.GetElapsedTime(written), out var exploring));
+        Assert.False(exploring);
         _time.Advance(Ms(200));
-        Assert.Same(n2, CatchUp.GuardCandidate(s, _time.GetElapsedTime(written))); // both likely: the smaller estimate
+        Assert.Same(n2, CatchUp.GuardCandidate(s, _time.GetElapsedTime(written), out _)); // both likely: the smaller estimate
 
-        n2.Backend.Replay.Miss(Ms(205));
-        Assert.Same(n1, CatchUp.GuardCandidate(s, _time.GetElapsedTime(written)));
+        n2.Backend.Replay.Miss(Ms(205)); // n2 now 410 ms, n1 100 ms
+        Assert.Same(n1, CatchUp.GuardCandidate(s, _time.GetElapsedTime(written), out _));
+    }
+
+    [Fact]
+    public void One_read_in_sixteen_younger_than_every_estimate_tries_anyway_and_a_pass_there_lowers_the_estimate()
+    {
+        var n1 = _f.Node(1, BackendRole.Standby);
+        var s = PolicyFixtures.Snapshot(_f.Node(0, BackendRole.Primary), n1);
+        var tracker = n1.Backend.Replay;
+        var tries = 0;
+        for (var i = 0; i < 4 * ReplayTracker.ExploreEvery; i++)
+        {
+            if (CatchUp.GuardCandidate(s, Ms(0.5), out var exploring) is not null)
+            {
+                Assert.True(exploring);
+                tries++;
+            }
+        }
+        Assert.Equal(4, tries);
+
+        tracker.Miss(Ms(0.5), exploring: true); // too early, as the estimate said: it learns nothing
+        Assert.Equal(ReplayTracker.Initial, tracker.Threshold);
+        tracker.Hit(100, version: 1, age: Ms(0.5)); // replayed within 0.5 ms: halfway from 2 ms down to it
+        Assert.Equal(Ms(1.25), tracker.Threshold);
+        for (var i = 0; i < 20; i++)
+            tracker.Hit(100, version: 1, age: TimeSpan.Zero);
+        Assert.Equal(ReplayTracker.Floor, tracker.Threshold);
     }
 
     [Fact]
@@ -105,7 +132,7 @@ public sealed class ReplayEstimateTests : IAsyncDisposable
         var primary = _f.Node(0, BackendRole.Primary);
         var s = PolicyFixtures.Snapshot(primary, primary, pausedNode, suspect);
         suspect.Backend.MarkSuspect(PolicyFixtures.RoundStarted + 1);
-        Assert.Null(CatchUp.GuardCandidate(s, TimeSpan.FromSeconds(1)));
+        Assert.Null(CatchUp.GuardCandidate(s, TimeSpan.FromSeconds(1), out _));
     }
 
     public ValueTask DisposeAsync() => _f.DisposeAsync();
