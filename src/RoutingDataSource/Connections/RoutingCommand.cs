@@ -389,6 +389,13 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
 
     void IRoutedStatement.Unguard()
     {
+        if (_disposed)
+        {
+            // Disposed while its reader was open: the Npgsql command went with it and is never used again.
+            _runGuarded = false;
+            _unguardedText = null;
+            return;
+        }
         if (_runGuarded)
         {
             _runGuarded = false;

@@ -180,6 +180,25 @@ public sealed class ReadYourWritesByLsnTests(LagClusterFixture fx, ITestOutputHe
     }
 
     [Fact]
+    public async Task A_guarded_reader_may_outlive_its_disposed_command()
+    {
+        await using var ds = await CreateAsync(TimeSpan.FromSeconds(60));
+        await using var conn = await ds.OpenConnectionAsync();
+        var id = Interlocked.Increment(ref _nextId);
+        await NonQueryAsync(conn, Insert(id));
+        await fx.Cluster.WaitForReplicationAsync();
+        var cmd = conn.CreateCommand();
+        cmd.CommandText = $"SELECT count(*) FROM ryw WHERE id = {id}";
+        var reader = await cmd.ExecuteReaderAsync();
+        await cmd.DisposeAsync();
+        Assert.True(await reader.ReadAsync());
+        Assert.Equal(1L, reader.GetInt64(0));
+        Assert.NotEqual("n0", reader.BackendName);
+        await reader.DisposeAsync();
+        Assert.Equal(1, ds.GetStatus()["n1"]!.GuardHits + ds.GetStatus()["n2"]!.GuardHits);
+    }
+
+    [Fact]
     public async Task A_guarded_read_on_a_standby_that_has_not_replayed_returns_the_rows_from_the_primary_and_never_runs_there()
     {
         // No probe after the warm-up: the data source cannot know that replay is paused; only the guard can tell.
