@@ -13,7 +13,7 @@ internal sealed class BackendSelector(TopologyMonitor monitor, IReadBalancer bal
 {
     private long _lastWrite; // TimeProvider timestamp of the last write acknowledged through this data source
     private long _lastUnpositioned; // ... of the last one whose commit position is not known
-    private ulong _writeLsn; // the highest known commit position of the data source's writes
+    private long _writeLsn; // the highest known commit position of the data source's writes (a WAL position stays below 2^63)
 
     /// <summary>The last write acknowledged through the data source (0: none).</summary>
     public long LastWrite => Volatile.Read(ref _lastWrite);
@@ -28,18 +28,9 @@ internal sealed class BackendSelector(TopologyMonitor monitor, IReadBalancer bal
             return;
         RaiseTo(ref _lastWrite, timestamp);
         if (lsn == 0)
-        {
             RaiseTo(ref _lastUnpositioned, timestamp);
-            return;
-        }
-        var seen = Volatile.Read(ref _writeLsn);
-        while (lsn > seen)
-        {
-            var was = Interlocked.CompareExchange(ref _writeLsn, lsn, seen);
-            if (was == seen)
-                return;
-            seen = was;
-        }
+        else
+            RaiseTo(ref _writeLsn, (long)lsn);
     }
 
     private static void RaiseTo(ref long field, long value)
@@ -57,7 +48,7 @@ internal sealed class BackendSelector(TopologyMonitor monitor, IReadBalancer bal
     /// <summary>The replay position a standby needs to serve a read of a session in this state (see <see cref="ReadRequirement"/>).</summary>
     public ulong RequiredLsn(ClusterSnapshot snapshot, in SessionState session)
         => ReadRequirement.MinimumLsn(snapshot, options.ReadYourWrites, session.LastWrite, session.WriteLsn,
-            Volatile.Read(ref _lastUnpositioned), Volatile.Read(ref _writeLsn), session.TokenLsn, session.TokenAt);
+            Volatile.Read(ref _lastUnpositioned), (ulong)Volatile.Read(ref _writeLsn), session.TokenLsn, session.TokenAt);
 
     // When the youngest write the read must see was acknowledged (a token's write: no later than it was presented).
     private long YoungestWrite(in SessionState session)

@@ -23,12 +23,7 @@ public sealed class ReadYourWritesByLsnTests(LagClusterFixture fx, ITestOutputHe
 
     public async Task InitializeAsync() => await fx.Cluster.Primary.ExecuteAsync("CREATE EXTENSION IF NOT EXISTS pg_walinspect");
 
-    public async Task DisposeAsync()
-    {
-        await N1.ResumeReplayAsync();
-        await N2.ResumeReplayAsync();
-        await fx.Cluster.WaitForReplicationAsync();
-    }
+    public Task DisposeAsync() => fx.CatchUpAsync();
 
     private Task<PgRoutingDataSource> CreateAsync(TimeSpan interval, ReadYourWritesScope scope = ReadYourWritesScope.Connection)
         => TestDataSources.CreateAsync(fx.Cluster, b =>
