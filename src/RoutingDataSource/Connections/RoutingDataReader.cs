@@ -208,7 +208,8 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
             _delivered |= read.Result;
             return read;
         }
-        return ReadSlowAsync(read, cancellationToken);
+        // Only a standby outside a transaction can refuse a read that has begun; elsewhere Npgsql's own task, unwrapped.
+        return _lease.Pinned || _connection is not { } conn || conn.IsOnPrimary(_lease) ? read : ReadSlowAsync(read, cancellationToken);
     }
 
     // Only when Npgsql itself had to wait (or failed): a refusal tied to recovery may come with the first row or later.
