@@ -109,6 +109,7 @@ ensure_pgpool() {
 # ./build.sh bench                  everything: side-by-side throughput + failover, then the micro benchmarks
 # ./build.sh bench throughput|failover|overhead|micro [--rounds N --duration S ...]   one part (see benchmarks/README.md)
 # ./build.sh bench ef [--rounds N --duration S]   the EF Core cell (not part of "all")
+# ./build.sh bench ryw [--iterations N --gaps 0,1,5,100]   a read right after a write: share served by standbys
 # ./build.sh bench --filter '*RoutingDecision*'  anything else goes to BenchmarkDotNet's switcher
 cmd_bench() {
   ensure_postgres; ensure_pgpool; ensure_etcd; ensure_dotnet

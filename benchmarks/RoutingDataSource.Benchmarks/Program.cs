@@ -7,6 +7,9 @@ if (args.Length > 0 && args[0] == "compare")
 // "ef ..." runs the EF Core cell (./build.sh bench ef): a routed context against plain UseNpgsql.
 if (args.Length > 0 && args[0] == "ef")
     return await RoutingDataSource.Benchmarks.Comparison.Ef.EfCommand.RunAsync(args[1..]);
+// "ryw ..." the read-right-after-a-write cell (./build.sh bench ryw).
+if (args.Length > 0 && args[0] == "ryw")
+    return await RoutingDataSource.Benchmarks.Comparison.ReadAfterWrite.ReadAfterWriteCommand.RunAsync(args[1..]);
 
 BenchmarkSwitcher.FromAssembly(typeof(RoutingDataSource.Benchmarks.RoutingDecisionBenchmarks).Assembly).Run(args);
 return 0;

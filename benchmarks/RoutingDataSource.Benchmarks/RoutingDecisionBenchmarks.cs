@@ -47,7 +47,7 @@ public class RoutingDecisionBenchmarks
         var route = _router.Route(c);
         if (!route.StandbyAllowed)
             return _snapshot.Primary!.Backend.Index;
-        var minimum = ReadRequirement.MinimumLsn(_snapshot, ReadYourWritesScope.Connection, 5, 0, 0, 0);
+        var minimum = ReadRequirement.MinimumLsn(_snapshot, ReadYourWritesScope.Connection, 5, 0, 0, 0, 0, 0);
         return _balancer.Pick(_snapshot, minimum)?.Backend.Index ?? -1;
     }
 }

@@ -40,6 +40,21 @@ public sealed class BackendStatus
     /// <summary>Statements re-run on the primary after this backend answered SQLSTATE 25006 (read-only transaction).</summary>
     public long RerouteCount { get; internal init; }
 
+    /// <summary>
+    /// Reads that must see earlier writes, tried on this standby behind a read-your-writes guard, that found it had
+    /// replayed them and ran here (README, "Replication lag and read-your-writes").
+    /// </summary>
+    public long GuardHits { get; internal init; }
+
+    /// <summary>Guarded reads that found this standby behind: nothing ran here, the primary served them.</summary>
+    public long GuardMisses { get; internal init; }
+
+    /// <summary>
+    /// For a standby: the data source's estimate of how long it takes to replay a write, learnt from guarded reads and
+    /// probes. A read that must see a younger write goes to the primary (or waits, see <see cref="RoutingOptions.ReadYourWritesWait"/>).
+    /// </summary>
+    public TimeSpan ReplayDelayEstimate { get; internal init; }
+
     /// <summary>Operations retried after a failure on this backend.</summary>
     public long RetryCount { get; internal init; }
 

@@ -153,7 +153,7 @@ public sealed class PgRoutingDataSource : DbDataSource
     public async ValueTask<NpgsqlConnection> OpenStandbyConnectionAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var node = await Selector.ReadNodeAsync(connectionWrite: 0, tokenLsn: 0, tokenAt: 0, cancellationToken).ConfigureAwait(false);
+        var node = await Selector.ReadNodeAsync(Routing.SessionState.Initial, guard: null, cancellationToken).ConfigureAwait(false);
         return await node.Backend.Pool.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
     }
 

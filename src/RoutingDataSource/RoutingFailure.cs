@@ -28,7 +28,9 @@ public enum RoutingFailure
     /// <summary>
     /// A standby refused a statement of a read-only transaction for a reason tied to recovery (an unlogged table, a
     /// function that cannot run during recovery, a conflict with WAL replay). The transaction is aborted: roll it back
-    /// and run the statement outside it or in a read-write transaction, which runs on the primary.
+    /// and run the statement outside it or in a read-write transaction, which runs on the primary. Also raised by a
+    /// reader whose read a standby cancelled (a replay conflict) after some of its rows had reached the caller: the
+    /// results are incomplete; re-run the statement.
     /// </summary>
     RefusedByStandby,
 

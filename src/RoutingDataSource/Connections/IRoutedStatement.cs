@@ -22,6 +22,24 @@ internal interface IRoutedStatement
     /// </summary>
     void ReplaceAbandoned();
 
+    /// <summary>Whether a read guard (<see cref="ReadGuard"/>) can be put before the statement in the same round trip.</summary>
+    bool CanGuard { get; }
+
+    /// <summary>Puts <paramref name="guardSql"/> before the statement (only when <see cref="CanGuard"/>).</summary>
+    void Guard(string guardSql);
+
+    /// <summary>Takes the guard away again (nothing when there is none); for a reader, once it is closed.</summary>
+    void Unguard();
+
+    /// <summary>
+    /// The statement as a batch that also reads its commit position (see <see cref="CommitPosition"/>), bound to
+    /// <paramref name="connection"/>; null when it cannot be run that way. Undo with <see cref="Unposition"/>.
+    /// </summary>
+    NpgsqlBatch? Positioned(NpgsqlConnection connection, int statementCount);
+
+    /// <summary>Gives back what <see cref="Positioned"/> borrowed (the parameters).</summary>
+    void Unposition();
+
     ValueTask PrepareIfRequestedAsync(bool async, CancellationToken cancellationToken);
 
     // Async variants hand back Npgsql's own task, so the caller can stop waiting for it (abandon a hung server)

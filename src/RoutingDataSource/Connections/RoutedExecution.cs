@@ -78,7 +78,7 @@ internal static class RoutedExecution
         Lease lease;
         try
         {
-            lease = await conn.AcquireAsync(c, route, async, cancellationToken, statementCount).ConfigureAwait(false);
+            lease = await conn.AcquireAsync(c, route, async, cancellationToken, statementCount, statement).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not RoutingException && !cancellationToken.IsCancellationRequested)
         {
@@ -92,6 +92,13 @@ internal static class RoutedExecution
 
         statement.Bind(lease.Connection, conn.PhysicalTransaction);
         var abandoned = false;
+        // Read-your-writes: a read on a standby not known to have replayed the session's writes runs behind a guard;
+        // a write outside a transaction reads its commit position in its own round trip.
+        var guard = conn.TakeReadGuard(lease);
+        if (guard.Lsn != 0)
+            statement.Guard(ReadGuard.Sql(guard.Lsn));
+        var positioned = guard.Lsn == 0 && mode != ExecuteMode.Reader && conn.WantsCommitPosition(c, route, lease)
+            ? statement.Positioned(lease.Connection, c.StatementCount) : null;
         using var activity = RoutingActivity.Start(conn, lease, route);
         try
         {
@@ -104,12 +111,14 @@ internal static class RoutedExecution
                 // Before the send: the statement belongs to the backend's current time in service.
                 var inFlight = lease.Backend.InFlight;
                 var epoch = inFlight.Epoch;
-                operation = mode switch
-                {
-                    ExecuteMode.NonQuery => statement.ExecuteNonQueryAsync(cancellationToken),
-                    ExecuteMode.Scalar => statement.ExecuteScalarAsync(cancellationToken),
-                    _ => statement.ExecuteReaderAsync(physicalBehavior, cancellationToken),
-                };
+                operation = positioned is not null
+                    ? CommitPosition.RunAsync(positioned, mode == ExecuteMode.Scalar, async: true, cancellationToken)
+                    : mode switch
+                    {
+                        ExecuteMode.NonQuery => statement.ExecuteNonQueryAsync(cancellationToken),
+                        ExecuteMode.Scalar => statement.ExecuteScalarAsync(cancellationToken),
+                        _ => statement.ExecuteReaderAsync(physicalBehavior, cancellationToken),
+                    };
                 // The monitor abandons the wait when it takes the backend out of service. Npgsql is never asked to
                 // cancel (its cancel waits for the server to close the cancel socket, which a hung server never does):
                 // the caller stops waiting instead and the physical connection is abandoned.
@@ -122,23 +131,45 @@ internal static class RoutedExecution
                 }
             }
             TResult result;
-            switch (mode)
+            ulong commitLsn = 0;
+            if (positioned is not null)
             {
-                case ExecuteMode.NonQuery:
-                    // TResult is int here: the JIT drops the box and unbox of this cast.
-                    result = (TResult)(object)(operation is null ? statement.ExecuteNonQuery() : ((Task<int>)operation).GetAwaiter().GetResult());
-                    break;
-                case ExecuteMode.Scalar:
-                    result = (TResult)(operation is null ? statement.ExecuteScalar() : ((Task<object?>)operation).GetAwaiter().GetResult())!;
-                    break;
-                default:
-                    var reader = operation is null ? statement.ExecuteReader(physicalBehavior) : ((Task<NpgsqlDataReader>)operation).GetAwaiter().GetResult();
-                    statement.Reader.Init(reader, conn, lease, c, route, behavior);
-                    return (TResult)(object)statement.Reader;
+                var done = operation is null
+                    ? CommitPosition.RunAsync(positioned, mode == ExecuteMode.Scalar, async: false, cancellationToken).GetAwaiter().GetResult()
+                    : ((Task<Positioned>)operation).GetAwaiter().GetResult();
+                statement.Unposition();
+                positioned = null;
+                commitLsn = done.Lsn;
+                result = mode == ExecuteMode.NonQuery ? (TResult)(object)done.Rows : (TResult)done.Scalar!;
+            }
+            else
+            {
+                switch (mode)
+                {
+                    case ExecuteMode.NonQuery:
+                        // TResult is int here: the JIT drops the box and unbox of this cast.
+                        result = (TResult)(object)(operation is null ? statement.ExecuteNonQuery() : ((Task<int>)operation).GetAwaiter().GetResult());
+                        break;
+                    case ExecuteMode.Scalar:
+                        result = (TResult)(operation is null ? statement.ExecuteScalar() : ((Task<object?>)operation).GetAwaiter().GetResult())!;
+                        break;
+                    default:
+                        var reader = operation is null ? statement.ExecuteReader(physicalBehavior) : ((Task<NpgsqlDataReader>)operation).GetAwaiter().GetResult();
+                        if (guard.Lsn != 0)
+                            conn.GuardPassed(lease, guard);
+                        // The guard text stays before the statement until the reader is closed (Npgsql keeps it while reading).
+                        statement.Reader.Init(reader, conn, lease, c, route, behavior, statement, guarded: guard.Lsn != 0);
+                        return (TResult)(object)statement.Reader;
+                }
+            }
+            if (guard.Lsn != 0)
+            {
+                statement.Unguard();
+                conn.GuardPassed(lease, guard);
             }
             // Looked at before the release: once back in the pool the connection object may be another caller's.
             var cutShort = route.Kind != StatementKind.Read && lease.Backend.CommitWarnings.TakeCutShort(lease.Connection);
-            conn.AfterStatement(c, route);
+            conn.AfterStatement(c, route, commitLsn);
             conn.Release(lease);
             if (cutShort)
                 throw FailureTranslator.CommitNotAcknowledged(conn, lease.Backend.Name);
@@ -147,8 +178,11 @@ internal static class RoutedExecution
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
             RoutingActivity.Fail(activity, e);
+            Restore(statement, guard.Lsn != 0, positioned is not null && !abandoned);
             // Translate before releasing: whether the physical connection survived tells a slow server from a lost one.
-            var translated = FailureTranslator.AfterSend(e, conn, lease, route);
+            var translated = guard.Lsn != 0 && ReadGuard.IsMiss(e)
+                ? conn.GuardMissed(lease, guard, route, statementCount, e)
+                : FailureTranslator.AfterSend(e, conn, lease, route);
             if (!abandoned)
                 conn.Release(lease);
             if (firstAttempt && translated is RetryableFailure retry)
@@ -162,9 +196,18 @@ internal static class RoutedExecution
         }
         catch
         {
+            Restore(statement, guard.Lsn != 0, positioned is not null && !abandoned);
             if (!abandoned)
                 conn.Release(lease);
             throw;
         }
+    }
+
+    private static void Restore(IRoutedStatement statement, bool guarded, bool positioned)
+    {
+        if (guarded)
+            statement.Unguard();
+        if (positioned)
+            statement.Unposition();
     }
 }

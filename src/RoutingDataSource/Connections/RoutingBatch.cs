@@ -17,6 +17,9 @@ public sealed class RoutingBatch : DbBatch, IRoutedStatement
     private RoutingConnection? _connection;
     private RoutingTransaction? _transaction;
     private RoutingDataReader? _reader;
+    private NpgsqlBatchCommand? _guard; // put first while a read guard stands (see ReadGuard)
+    private NpgsqlBatchCommand? _position; // put last while a write reads its commit position (see CommitPosition)
+    private bool? _lastBarrier; // the last command's own AppendErrorBarrier while _position follows it
 
     /// <summary>The commands of the batch.</summary>
     public new NpgsqlBatchCommandCollection BatchCommands => _inner.BatchCommands;
@@ -178,12 +181,72 @@ public sealed class RoutingBatch : DbBatch, IRoutedStatement
         var old = _inner;
         var fresh = new NpgsqlBatch { Timeout = old.Timeout, EnableErrorBarriers = old.EnableErrorBarriers };
         var commands = new List<NpgsqlBatchCommand>(old.BatchCommands.Count);
+        var positioned = old.BatchCommands.Count > 0 && ReferenceEquals(old.BatchCommands[^1], _position);
         for (var i = 0; i < old.BatchCommands.Count; i++)
-            commands.Add(old.BatchCommands[i]);
+        {
+            // The read guard and the commit position are the library's own: only the caller's commands move.
+            if (!ReferenceEquals(old.BatchCommands[i], _guard) && !ReferenceEquals(old.BatchCommands[i], _position))
+                commands.Add(old.BatchCommands[i]);
+        }
+        if (positioned && commands.Count > 0)
+            commands[^1].AppendErrorBarrier = _lastBarrier;
         old.BatchCommands.Clear();
         foreach (var command in commands)
             fresh.BatchCommands.Add(command);
         _inner = fresh;
+    }
+
+    // With error barriers the server would run the statements after a failed guard.
+    bool IRoutedStatement.CanGuard
+    {
+        get
+        {
+            if (_inner.EnableErrorBarriers)
+                return false;
+            var commands = _inner.BatchCommands;
+            for (var i = 0; i < commands.Count; i++)
+            {
+                if (commands[i].AppendErrorBarrier == true)
+                    return false;
+            }
+            return true;
+        }
+    }
+
+    void IRoutedStatement.Guard(string guardSql)
+    {
+        var guard = _guard ??= new NpgsqlBatchCommand { AppendErrorBarrier = false };
+        guard.CommandText = guardSql;
+        _inner.BatchCommands.Insert(0, guard);
+    }
+
+    void IRoutedStatement.Unguard()
+    {
+        if (_guard is { } guard && _inner.BatchCommands.Count > 0 && ReferenceEquals(_inner.BatchCommands[0], guard))
+            _inner.BatchCommands.RemoveAt(0);
+    }
+
+    NpgsqlBatch? IRoutedStatement.Positioned(NpgsqlConnection connection, int statementCount)
+    {
+        var commands = _inner.BatchCommands;
+        var last = commands[^1];
+        _lastBarrier = last.AppendErrorBarrier;
+        // The batch ends with a Sync anyway: a barrier after its last statement changes nothing but lets the position
+        // be read after the commit.
+        last.AppendErrorBarrier = true;
+        commands.Add(_position ??= CommitPosition.Command());
+        return _inner;
+    }
+
+    void IRoutedStatement.Unposition()
+    {
+        var commands = _inner.BatchCommands;
+        if (commands.Count > 0 && ReferenceEquals(commands[^1], _position))
+        {
+            commands.RemoveAt(commands.Count - 1);
+            if (commands.Count > 0)
+                commands[^1].AppendErrorBarrier = _lastBarrier;
+        }
     }
 
     ValueTask IRoutedStatement.PrepareIfRequestedAsync(bool async, CancellationToken cancellationToken) => default;

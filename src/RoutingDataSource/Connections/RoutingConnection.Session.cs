@@ -28,6 +28,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     private Backend? _primarySessionBackend;
     private bool _primarySessionBusy;
     private NpgsqlCommand? _commit; // COMMIT for API transactions, never cancelled (see CommitPinnedAsync)
+    private NpgsqlCommand? _commitPositioned; // the same, reading the commit position after it (read-your-writes)
 
     internal NpgsqlTransaction? PhysicalTransaction => _physicalTransaction;
 
@@ -79,9 +80,11 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     /// Outside a session or transaction, with a snapshot at hand and an idle pooled connection, it completes without
     /// an async state machine.
     /// </summary>
-    internal ValueTask<Lease> AcquireAsync(SqlClassification c, StatementRoute route, bool async, CancellationToken cancellationToken, int statements = 1)
+    internal ValueTask<Lease> AcquireAsync(SqlClassification c, StatementRoute route, bool async, CancellationToken cancellationToken, int statements = 1,
+        IRoutedStatement? statement = null)
     {
         ThrowIfNotOpen();
+        _routing = statement;
         var decision = SessionRouter.Decide(new StatementFacts(c, route), _session);
         if (decision.Target == RoutingTarget.Pinned)
         {
@@ -91,7 +94,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
         }
         if (decision.Bind != TransactionBind.None)
             return BindAndCountAsync(decision, route, async, cancellationToken, statements);
-        var node = SelectAsync(decision.Target, cancellationToken);
+        var node = SelectAsync(decision.Target, mayGuard: !decision.PinAfter, cancellationToken);
         if (!node.IsCompletedSuccessfully)
             return AcquireAfterNodeAsync(node, decision, route, async, cancellationToken, statements);
         var open = OpenPhysicalAsync(node.Result.Backend, async, cancellationToken);
@@ -100,9 +103,9 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
         return new ValueTask<Lease>(AfterOpen(open.Result, decision, route, statements));
     }
 
-    private ValueTask<NodeState> SelectAsync(RoutingTarget target, CancellationToken cancellationToken)
+    private ValueTask<NodeState> SelectAsync(RoutingTarget target, bool mayGuard, CancellationToken cancellationToken)
         => target == RoutingTarget.Standby
-            ? _dataSource.Selector.ReadNodeAsync(_session.LastWrite, _session.TokenLsn, _session.TokenAt, cancellationToken)
+            ? SelectReadAsync(mayGuard, cancellationToken)
             : _dataSource.Selector.PrimaryAsync(cancellationToken);
 
     private async ValueTask<Lease> BindAndCountAsync(RoutingDecision decision, StatementRoute route, bool async, CancellationToken cancellationToken, int statements)
@@ -181,7 +184,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     // there (the API's way or the deferred BEGIN's text), and pin it.
     private async ValueTask<Lease> BindTransactionAsync(RoutingDecision decision, bool async, CancellationToken cancellationToken)
     {
-        var node = await SelectAsync(decision.Target, cancellationToken).ConfigureAwait(false);
+        var node = await SelectAsync(decision.Target, mayGuard: false, cancellationToken).ConfigureAwait(false);
         var lease = await OpenPhysicalAsync(node.Backend, async, cancellationToken).ConfigureAwait(false);
         try
         {
@@ -414,7 +417,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     /// Bookkeeping after a statement ran: remember writes for read-your-writes, and let a SQL-level COMMIT/ROLLBACK
     /// end the transaction binding.
     /// </summary>
-    internal void AfterStatement(SqlClassification c, StatementRoute route)
+    internal void AfterStatement(SqlClassification c, StatementRoute route, ulong commitLsn = 0)
     {
         var outcome = SessionRouter.AfterStatement(new StatementFacts(c, route), _session);
         if (outcome.EndsTransaction)
@@ -422,16 +425,19 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
         else
             _session = outcome.Next;
         if (outcome.MarkWrite)
-            MarkWrite();
+            MarkWrite(commitLsn);
     }
 
     // The connection's own mark is always kept (causality tokens need it); the data source keeps its own mark only
     // in the DataSource scope, where reads consult it.
-    private void MarkWrite()
+    // A write whose commit position is not known is covered by the first probe after it: ask for one now.
+    private void MarkWrite(ulong commitLsn)
     {
         var now = _dataSource.Time.GetTimestamp();
-        _session = SessionRouter.Wrote(_session, now);
-        _dataSource.Selector.MarkWrite(now);
+        _session = SessionRouter.Wrote(_session, now, commitLsn);
+        _dataSource.Selector.MarkWrite(now, commitLsn);
+        if (commitLsn == 0 && _dataSource.Options.ReadYourWrites != ReadYourWritesScope.None)
+            _dataSource.Monitor.RequestProbe();
     }
 
     internal void RequireAtLeast(ulong lsn) => _session = SessionRouter.RequireAtLeast(_session, lsn, _dataSource.Time.GetTimestamp());
@@ -439,8 +445,9 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     /// <summary>
     /// An opaque token for "everything this connection has written so far" (e.g. to put in a cookie). Pass it to
     /// <see cref="PgRoutingDataSource.OpenConnectionAsync(string, CancellationToken)"/>, in this process or another,
-    /// and that connection's reads will see those writes. Costs a round trip to the primary only when the last write
-    /// is more recent than the last health probe.
+    /// and that connection's reads will see those writes. It is the last write's own commit position, read in the
+    /// write's round trip; only after a write whose position did not come back that way (one read through a reader, a
+    /// multi-statement text, a prepared command) and before the next health probe does it cost a round trip to the primary.
     /// </summary>
     public string GetCausalityToken() => SyncPath.Wait(GetCausalityTokenAsync(async: false, default));
 
@@ -450,8 +457,8 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     private async Task<string> GetCausalityTokenAsync(bool async, CancellationToken cancellationToken)
     {
         ThrowIfNotOpen();
-        var lsn = _session.TokenLsn;
-        if (_session.LastWrite != 0)
+        var lsn = Math.Max(_session.TokenLsn, _session.WriteLsn);
+        if (_session.LastWrite != 0 && _session.WriteLsn == 0)
         {
             if (_dataSource.Monitor.Current.LsnAfter(_session.LastWrite) is { } sampled)
             {
@@ -480,6 +487,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
         if (!ReferenceEquals(transaction, _transaction))
             throw new InvalidOperationException("This transaction has already completed.");
         var wrote = _session.TransactionWrote;
+        ulong commitLsn = 0;
         try
         {
             if (_physicalTransaction is { } tx)
@@ -487,7 +495,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
                 if (commit)
                 {
                     ThrowIfPinnedLost();
-                    await CommitPinnedAsync(cancellationToken).ConfigureAwait(false);
+                    commitLsn = await CommitPinnedAsync(cancellationToken).ConfigureAwait(false);
                 }
                 else
                 {
@@ -515,7 +523,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
             EndTransaction();
         }
         if (commit && wrote)
-            MarkWrite();
+            MarkWrite(commitLsn);
     }
 
     /// <summary>
@@ -531,16 +539,17 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
         ThrowIfPinnedLost();
         var wrote = _session.TransactionWrote;
         _pinnedBackend!.CountWrites(1);
+        ulong commitLsn;
         try
         {
-            await CommitPinnedAsync(cancellationToken).ConfigureAwait(false);
+            commitLsn = await CommitPinnedAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             EndTransaction();
         }
         if (wrote)
-            MarkWrite();
+            MarkWrite(commitLsn);
     }
 
     /// <summary>
@@ -550,14 +559,21 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     /// the caller cancelled, or the connection's command timeout passed), abandons the physical connection, and reports
     /// that the commit may have happened. Runs on Npgsql's async path even for the sync API, so it can be abandoned.
     /// </summary>
-    private async Task CommitPinnedAsync(CancellationToken cancellationToken)
+    /// <returns>The primary's insert position read right after a COMMIT of a transaction that wrote (0 otherwise, see <see cref="CommitPosition"/>).</returns>
+    private async Task<ulong> CommitPinnedAsync(CancellationToken cancellationToken)
     {
         var connection = _pinned!;
         var backend = _pinnedBackend!;
-        var command = _commit ??= new NpgsqlCommand("COMMIT") { CommandTimeout = 0 };
+        // COMMIT is transaction control: the server commits as it runs it, so the SELECT after it in the same round
+        // trip reads a position past the commit record. Only on the primary (a standby has no insert position).
+        var positioned = _session.TransactionWrote && _dataSource.Options.ReadYourWrites != ReadYourWritesScope.None
+            && ReferenceEquals(_dataSource.Monitor.Current.Primary?.Backend, backend);
+        var command = positioned
+            ? _commitPositioned ??= new NpgsqlCommand("COMMIT;" + CommitPosition.Sql) { CommandTimeout = 0 }
+            : _commit ??= new NpgsqlCommand("COMMIT") { CommandTimeout = 0 };
         command.Connection = connection;
         var epoch = backend.InFlight.Epoch;
-        var operation = command.ExecuteNonQueryAsync(CancellationToken.None);
+        var operation = command.ExecuteScalarAsync(CancellationToken.None);
         if (!operation.IsCompleted)
         {
             var timeout = connection.CommandTimeout;
@@ -569,16 +585,20 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
                 var why = !giveUp.IsCancellationRequested ? "the server was taken out of service"
                     : cancellationToken.IsCancellationRequested ? "the caller cancelled"
                     : $"it outlasted the command timeout of {timeout} s";
-                _commit = null; // goes with its abandoned statement
+                if (positioned)
+                    _commitPositioned = null; // goes with its abandoned statement
+                else
+                    _commit = null;
                 _physicalTransaction = null; // on a connection in use: never touched again
                 Abandon(new Lease(connection, backend, Pinned: true), operation);
                 throw Resilience.FailureTranslator.CommitAbandoned(this, backend.Name, why,
                     giveUp.IsCancellationRequested ? new OperationCanceledException(giveUp.Token) : new BackendOutOfServiceException("The backend was taken out of service during COMMIT."));
             }
         }
+        object? position;
         try
         {
-            await operation.ConfigureAwait(false);
+            position = await operation.ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -590,6 +610,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
         }
         if (backend.CommitWarnings.TakeCutShort(connection))
             throw Resilience.FailureTranslator.CommitNotAcknowledged(this, backend.Name);
+        return position is NpgsqlTypes.NpgsqlLogSequenceNumber lsn ? (ulong)lsn : 0;
     }
 
     internal async Task SavepointAsync(string sql, bool async, CancellationToken cancellationToken)

@@ -24,13 +24,20 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
     private StatementRoute _route;
     private CommandBehavior _behavior;
     private bool _closed = true;
+    private IRoutedStatement? _statement; // to re-run a read a standby refused before any row reached the caller
+    private bool _guarded; // a read guard stands before the statement until the reader is closed
+    private bool _delivered; // a row or a later result reached the caller
 
     internal RoutingDataReader()
     {
     }
 
-    internal void Init(NpgsqlDataReader inner, RoutingConnection connection, Lease lease, SqlClassification classification, StatementRoute route, CommandBehavior behavior)
+    internal void Init(NpgsqlDataReader inner, RoutingConnection connection, Lease lease, SqlClassification classification, StatementRoute route, CommandBehavior behavior,
+        IRoutedStatement statement, bool guarded)
     {
+        _statement = statement;
+        _guarded = guarded;
+        _delivered = false;
         _route = route;
         _inner = inner;
         _connection = connection;
@@ -177,18 +184,133 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
     private bool IsWrite => _route.Kind != StatementKind.Read;
 
     /// <inheritdoc />
-    public override bool Read() => IsWrite ? Translated(static r => r.Read(), Inner) : Inner.Read();
+    public override bool Read()
+    {
+        if (IsWrite)
+            return Translated(static r => r.Read(), Inner);
+        try
+        {
+            var more = Inner.Read();
+            _delivered |= more;
+            return more;
+        }
+        catch (Exception e) when (IsStandbyRefusal(e))
+        {
+            return RefusedRead(e, async: false, default).GetAwaiter().GetResult();
+        }
+    }
 
     /// <inheritdoc />
     public override Task<bool> ReadAsync(CancellationToken cancellationToken)
-        => IsWrite ? TranslatedAsync(static (r, ct) => r.ReadAsync(ct), Inner, cancellationToken) : Inner.ReadAsync(cancellationToken);
+    {
+        if (IsWrite)
+            return TranslatedAsync(static (r, ct) => r.ReadAsync(ct), Inner, cancellationToken);
+        var read = Inner.ReadAsync(cancellationToken);
+        if (read.IsCompletedSuccessfully)
+        {
+            _delivered |= read.Result;
+            return read;
+        }
+        // Only a standby outside a transaction can refuse a read that has begun; elsewhere Npgsql's own task, unwrapped.
+        return _lease.Pinned || _connection is not { } conn || conn.IsOnPrimary(_lease) ? read : ReadSlowAsync(read, cancellationToken);
+    }
+
+    // Only when Npgsql itself had to wait (or failed): a refusal tied to recovery may come with the first row or later.
+    private async Task<bool> ReadSlowAsync(Task<bool> read, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var more = await read.ConfigureAwait(false);
+            _delivered |= more;
+            return more;
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested && IsStandbyRefusal(e))
+        {
+            return await RefusedRead(e, async: true, cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     /// <inheritdoc />
-    public override bool NextResult() => IsWrite ? Translated(static r => r.NextResult(), Inner) : Inner.NextResult();
+    public override bool NextResult()
+    {
+        if (IsWrite)
+            return Translated(static r => r.NextResult(), Inner);
+        _delivered = true;
+        return Inner.NextResult();
+    }
 
     /// <inheritdoc />
     public override Task<bool> NextResultAsync(CancellationToken cancellationToken)
-        => IsWrite ? TranslatedAsync(static (r, ct) => r.NextResultAsync(ct), Inner, cancellationToken) : Inner.NextResultAsync(cancellationToken);
+    {
+        if (IsWrite)
+            return TranslatedAsync(static (r, ct) => r.NextResultAsync(ct), Inner, cancellationToken);
+        _delivered = true;
+        return Inner.NextResultAsync(cancellationToken);
+    }
+
+    // A standby (not the pinned server of a transaction) refused the read for a reason tied to recovery while its rows
+    // were being read: a replay conflict cancels a running read, and a refusal can come with the first row.
+    private bool IsStandbyRefusal(Exception e)
+        => !_lease.Pinned && _connection is { } conn && !conn.IsOnPrimary(_lease)
+            && ErrorClassifier.Classify(e) is FailureKind.RecoveryRefusal or FailureKind.ReplayConflict or FailureKind.ReadOnly;
+
+    /// <summary>
+    /// Before any row reached the caller the read is re-run on the primary at once and this reader goes on with its
+    /// results (nothing was delivered, so nothing is seen twice). After rows were delivered a re-run would hand them
+    /// out again: a <see cref="RoutingException"/> says the results are incomplete.
+    /// </summary>
+    private async ValueTask<bool> RefusedRead(Exception e, bool async, CancellationToken cancellationToken)
+    {
+        var conn = _connection!;
+        var lease = _lease;
+        var backend = lease.Backend;
+        backend.CountReroute();
+        conn.DataSourceInternal.Metrics.Reroute(backend);
+        if (_delivered)
+        {
+            throw new RoutingException(RoutingFailure.RefusedByStandby,
+                $"The standby {backend.Name} cancelled this read after some of its rows had been read ({Describe(e)}): the results are incomplete. Re-run the statement (it will run on the primary or another standby).",
+                e, backend.Name, clusterState: conn.DataSourceInternal.Monitor.Current.ProblemMessage);
+        }
+        var statement = _statement!;
+        var classification = _classification!;
+        var route = _route with { StandbyAllowed = false, Reason = "re-run on the primary after a standby refused it while it was read" };
+        var behavior = _behavior;
+        _closed = true;
+        try
+        {
+            if (async)
+                await _inner!.DisposeAsync().ConfigureAwait(false);
+            else
+                _inner!.Dispose();
+        }
+#pragma warning disable CA1031 // the refused reader's own close failure adds nothing: the server already said why
+        catch (Exception)
+        {
+        }
+#pragma warning restore CA1031
+        _inner = null;
+        _lease = default;
+        if (_guarded)
+            statement.Unguard();
+        conn.Release(lease);
+        // Re-initialises this very reader (it is the statement's reader) on the primary's results.
+        await RoutedExecution.ExecuteAsync<RoutingDataReader>(statement, conn, classification, route, 1, ExecuteMode.Reader, behavior, async, cancellationToken)
+            .ConfigureAwait(false);
+        var first = async ? await Inner.ReadAsync(cancellationToken).ConfigureAwait(false) : Inner.Read();
+        _delivered |= first;
+        return first;
+    }
+
+    private static string Describe(Exception e)
+    {
+        for (var x = e; x is not null; x = x.InnerException)
+        {
+            if (x is PostgresException pe)
+                return $"{pe.SqlState}: {pe.MessageText}";
+        }
+        return e.Message;
+    }
 
     private bool Translated(Func<NpgsqlDataReader, bool> step, NpgsqlDataReader inner)
     {
@@ -282,6 +404,12 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
         _inner = null;
         _lease = default;
         _connection = null;
+        if (_guarded)
+        {
+            _guarded = false;
+            _statement?.Unguard();
+        }
+        _statement = null;
         Exception? toThrow = null;
         if (abandoned is not null)
         {

@@ -20,6 +20,7 @@ internal sealed class RoutingMetrics : IDisposable
     private readonly Counter<long> _retries;
     private readonly Counter<long> _retryOutcomes;
     private readonly Counter<long> _failovers;
+    private readonly Counter<long> _guards;
     private readonly Histogram<double> _decision;
 
     public RoutingMetrics(Func<ClusterSnapshot> snapshot)
@@ -30,6 +31,8 @@ internal sealed class RoutingMetrics : IDisposable
         _retries = _meter.CreateCounter<long>("routing.retries", "{attempt}", "Transparent retries after a failover-class failure, by the backend that failed.");
         _retryOutcomes = _meter.CreateCounter<long>("routing.retry.outcomes", "{operation}", "How retried operations ended: succeeded or exhausted.");
         _failovers = _meter.CreateCounter<long>("routing.failovers", "{failover}", "Changes of the write target observed by the monitor.");
+        _guards = _meter.CreateCounter<long>("routing.ryw.guards", "{statement}",
+            "Reads tried on a standby behind a read-your-writes guard, by backend and outcome: passed (ran there) or missed (re-run on the primary).");
         _decision = _meter.CreateHistogram<double>("routing.decision.duration", "s", "Time to choose a backend for a statement (classification, routing, selection; no I/O).");
         _meter.CreateObservableGauge("routing.backend.up", () => Observe(snapshot(), static n => n.State == BackendState.Up ? 1 : 0),
             "{backend}", "1 when the backend is up, 0 when down, detached or fenced.");
@@ -60,6 +63,12 @@ internal sealed class RoutingMetrics : IDisposable
     }
 
     public void Reroute(Backend backend) => _reroutes.Add(1, new KeyValuePair<string, object?>("routing.backend", backend.Name));
+
+    public void Guard(Backend backend, bool passed)
+    {
+        if (_guards.Enabled)
+            _guards.Add(1, new KeyValuePair<string, object?>("routing.backend", backend.Name), new KeyValuePair<string, object?>("routing.outcome", passed ? "passed" : "missed"));
+    }
 
     public void Retry(Backend? backend) => _retries.Add(1, new KeyValuePair<string, object?>("routing.backend", backend?.Name ?? "none"));
 

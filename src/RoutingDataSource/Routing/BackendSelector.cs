@@ -12,28 +12,50 @@ namespace RoutingDataSource.Routing;
 internal sealed class BackendSelector(TopologyMonitor monitor, IReadBalancer balancer, RoutingOptions options, TimeProvider time)
 {
     private long _lastWrite; // TimeProvider timestamp of the last write acknowledged through this data source
+    private long _lastUnpositioned; // ... of the last one whose commit position is not known
+    private long _writeLsn; // the highest known commit position of the data source's writes (a WAL position stays below 2^63)
 
     /// <summary>The last write acknowledged through the data source (0: none).</summary>
     public long LastWrite => Volatile.Read(ref _lastWrite);
 
-    /// <summary>Remembers that a write was acknowledged at <paramref name="timestamp"/> (only in the DataSource scope is it read).</summary>
-    public void MarkWrite(long timestamp)
+    /// <summary>
+    /// Remembers that a write was acknowledged at <paramref name="timestamp"/> with its commit position
+    /// <paramref name="lsn"/> (0: not known). Only in the DataSource scope is it read.
+    /// </summary>
+    public void MarkWrite(long timestamp, ulong lsn)
     {
         if (options.ReadYourWrites != ReadYourWritesScope.DataSource)
             return;
-        var seen = Volatile.Read(ref _lastWrite);
-        while (timestamp > seen)
+        RaiseTo(ref _lastWrite, timestamp);
+        if (lsn == 0)
+            RaiseTo(ref _lastUnpositioned, timestamp);
+        else
+            RaiseTo(ref _writeLsn, (long)lsn);
+    }
+
+    private static void RaiseTo(ref long field, long value)
+    {
+        var seen = Volatile.Read(ref field);
+        while (value > seen)
         {
-            var was = Interlocked.CompareExchange(ref _lastWrite, timestamp, seen);
+            var was = Interlocked.CompareExchange(ref field, value, seen);
             if (was == seen)
                 return;
             seen = was;
         }
     }
 
-    /// <summary>The replay position a standby needs to serve a read of a session with these marks (see <see cref="ReadRequirement"/>).</summary>
-    public ulong RequiredLsn(ClusterSnapshot snapshot, long connectionWrite, ulong tokenLsn, long tokenAt)
-        => ReadRequirement.MinimumLsn(snapshot, options.ReadYourWrites, connectionWrite, LastWrite, tokenLsn, tokenAt);
+    /// <summary>The replay position a standby needs to serve a read of a session in this state (see <see cref="ReadRequirement"/>).</summary>
+    public ulong RequiredLsn(ClusterSnapshot snapshot, in SessionState session)
+        => ReadRequirement.MinimumLsn(snapshot, options.ReadYourWrites, session.LastWrite, session.WriteLsn,
+            Volatile.Read(ref _lastUnpositioned), (ulong)Volatile.Read(ref _writeLsn), session.TokenLsn, session.TokenAt);
+
+    // When the youngest write the read must see was acknowledged (a token's write: no later than it was presented).
+    private long YoungestWrite(in SessionState session)
+    {
+        var at = Math.Max(session.LastWrite, session.TokenAt);
+        return options.ReadYourWrites == ReadYourWritesScope.DataSource ? Math.Max(at, LastWrite) : at;
+    }
 
     /// <summary>A primary writes may go to now: its last probe answered, and no statement failed on it since that probe started.</summary>
     public static bool IsUsablePrimary(ClusterSnapshot snapshot)
@@ -80,24 +102,37 @@ internal sealed class BackendSelector(TopologyMonitor monitor, IReadBalancer bal
     }
 
     /// <summary>
-    /// A node to serve a read of a session with these marks: an eligible standby that has replayed what the session
-    /// must see, waiting up to <see cref="RoutingOptions.ReadYourWritesWait"/> for one; else the primary.
+    /// A node to serve a read of a session in this state: an eligible standby known to have replayed what the session
+    /// must see; else, when <paramref name="guard"/> is given, a standby whose replay delay estimate says it has
+    /// probably replayed it, to be tried with the guard (<see cref="IReadGuardSink"/> is told the position); else,
+    /// waiting up to <see cref="RoutingOptions.ReadYourWritesWait"/> for a standby's real replay position, one that
+    /// has; else the primary.
     /// </summary>
-    public ValueTask<NodeState> ReadNodeAsync(long connectionWrite, ulong tokenLsn, long tokenAt, CancellationToken cancellationToken)
+    public ValueTask<NodeState> ReadNodeAsync(in SessionState session, IReadGuardSink? guard, CancellationToken cancellationToken)
     {
         // The common case answers from the current snapshot without an async state machine.
         var s = monitor.Current;
-        if (s.Version != 0 && balancer.Pick(s, RequiredLsn(s, connectionWrite, tokenLsn, tokenAt)) is { } node)
-            return new ValueTask<NodeState>(node);
-        return ReadNodeSlowAsync(connectionWrite, tokenLsn, tokenAt, cancellationToken);
+        if (s.Version != 0)
+        {
+            var required = RequiredLsn(s, session);
+            if (balancer.Pick(s, required) is { } node)
+                return new ValueTask<NodeState>(node);
+            if (guard is not null && required != ReadRequirement.Unresolved)
+            {
+                var writtenAt = YoungestWrite(session);
+                if (CatchUp.GuardCandidate(s, time.GetElapsedTime(writtenAt), out var exploring) is { } likely && guard.GuardRead(likely, required, writtenAt, exploring))
+                    return new ValueTask<NodeState>(likely);
+            }
+        }
+        return ReadNodeSlowAsync(session, cancellationToken);
     }
 
-    private async ValueTask<NodeState> ReadNodeSlowAsync(long connectionWrite, ulong tokenLsn, long tokenAt, CancellationToken cancellationToken)
+    private async ValueTask<NodeState> ReadNodeSlowAsync(SessionState session, CancellationToken cancellationToken)
     {
         var s = monitor.Current;
         if (s.Version == 0)
             s = await monitor.GetReadyAsync(options.FailoverTimeout, cancellationToken).ConfigureAwait(false);
-        var minimum = RequiredLsn(s, connectionWrite, tokenLsn, tokenAt);
+        var minimum = RequiredLsn(s, session);
         if (balancer.Pick(s, minimum) is { } node)
             return node;
         if (minimum != 0)
@@ -110,34 +145,43 @@ internal sealed class BackendSelector(TopologyMonitor monitor, IReadBalancer bal
                 var deadline = Deadline.After(options.ReadYourWritesWait, time);
                 while (!deadline.HasPassed)
                 {
-                    try
+                    if (minimum == ReadRequirement.Unresolved)
                     {
-                        monitor.RequestProbe();
-                        s = await monitor.NextSnapshotAsync(cancellationToken).WaitAsync(deadline.Remaining, time, cancellationToken).ConfigureAwait(false);
+                        try
+                        {
+                            monitor.RequestProbe();
+                            s = await monitor.NextSnapshotAsync(cancellationToken).WaitAsync(deadline.Remaining, time, cancellationToken).ConfigureAwait(false);
+                        }
+                        catch (TimeoutException)
+                        {
+                            break;
+                        }
+                        minimum = RequiredLsn(s, session);
+                        if (balancer.Pick(s, minimum) is { } caughtUp)
+                            return caughtUp;
+                        continue;
                     }
-                    catch (TimeoutException)
-                    {
-                        break;
-                    }
-                    if (balancer.Pick(s, RequiredLsn(s, connectionWrite, tokenLsn, tokenAt)) is { } caughtUp)
-                        return caughtUp;
+                    // The position is known: ask the standbys themselves how far they have replayed, not the next probe.
+                    if (await CatchUp.WaitForReplayAsync(monitor, minimum, deadline, options.HealthCheckTimeout, time, cancellationToken).ConfigureAwait(false) is { } replayed)
+                        return replayed;
+                    break;
                 }
             }
         }
         if (options.PrimaryServesReads == PrimaryReadMode.Never)
-            return await StandbyAsync(connectionWrite, tokenLsn, tokenAt, cancellationToken).ConfigureAwait(false);
+            return await StandbyAsync(session, cancellationToken).ConfigureAwait(false);
         return await PrimaryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     // PrimaryServesReads = Never: the read waits (up to FailoverTimeout) for a standby that can serve it, as a write
     // waits for a primary.
-    private async ValueTask<NodeState> StandbyAsync(long connectionWrite, ulong tokenLsn, long tokenAt, CancellationToken cancellationToken)
+    private async ValueTask<NodeState> StandbyAsync(SessionState session, CancellationToken cancellationToken)
     {
         var deadline = Deadline.After(options.FailoverTimeout, time);
         while (true)
         {
             var s = monitor.Current;
-            if (balancer.Pick(s, RequiredLsn(s, connectionWrite, tokenLsn, tokenAt)) is { } node)
+            if (balancer.Pick(s, RequiredLsn(s, session)) is { } node)
                 return node;
             if (deadline.HasPassed)
                 throw NoStandby(s);

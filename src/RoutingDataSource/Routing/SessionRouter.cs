@@ -154,10 +154,13 @@ internal static class SessionRouter
     public static SessionState PinnedForSession(in SessionState state) => state with { Pin = PinReason.Session };
 
     /// <summary>Closing the logical connection lets go of everything but what its reads must see.</summary>
-    public static SessionState Closed(in SessionState state) => SessionState.Initial with { LastWrite = state.LastWrite, TokenLsn = state.TokenLsn, TokenAt = state.TokenAt };
+    public static SessionState Closed(in SessionState state) => SessionState.Initial with { LastWrite = state.LastWrite, WriteLsn = state.WriteLsn, TokenLsn = state.TokenLsn, TokenAt = state.TokenAt };
 
-    /// <summary>A write acknowledged at <paramref name="timestamp"/>.</summary>
-    public static SessionState Wrote(in SessionState state, long timestamp) => state with { LastWrite = timestamp };
+    /// <summary>
+    /// A write acknowledged at <paramref name="timestamp"/>, its commit position <paramref name="lsn"/> (0: not known).
+    /// Statements of a connection run one after another, so a known position covers every earlier write too.
+    /// </summary>
+    public static SessionState Wrote(in SessionState state, long timestamp, ulong lsn) => state with { LastWrite = timestamp, WriteLsn = lsn };
 
     /// <summary>A causality token presented at <paramref name="timestamp"/>: reads need at least <paramref name="lsn"/>.</summary>
     public static SessionState RequireAtLeast(in SessionState state, ulong lsn, long timestamp)

@@ -39,6 +39,12 @@ internal readonly record struct SessionState
     /// <summary>TimeProvider timestamp of the connection's last acknowledged write (0: none).</summary>
     public long LastWrite { get; init; }
 
+    /// <summary>
+    /// The WAL position at or past the commit record of the connection's last write, read in the write's own round trip
+    /// (0: that write's position is not known; <see cref="LastWrite"/> then stands for it, see <see cref="ReadRequirement"/>).
+    /// </summary>
+    public ulong WriteLsn { get; init; }
+
     /// <summary>From a causality token: reads need at least this replay position (0: none).</summary>
     public ulong TokenLsn { get; init; }
 

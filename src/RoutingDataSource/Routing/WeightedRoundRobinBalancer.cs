@@ -43,8 +43,11 @@ internal sealed class WeightedRoundRobinBalancer : IReadBalancer
         return null;
     }
 
-    /// <summary>Not suspect since the snapshot's round started, and replayed at least <paramref name="minimumLsn"/> (the primary always has).</summary>
+    /// <summary>
+    /// Not suspect since the snapshot's round started, and known to have replayed at least <paramref name="minimumLsn"/>
+    /// (the primary always has): by its last probe, or by a guarded read or replay poll since (<see cref="ReplayTracker.Known"/>).
+    /// </summary>
     internal static bool IsUsable(NodeState n, ClusterSnapshot snapshot, ulong minimumLsn)
         => !n.Backend.IsSuspectAfter(snapshot.StartedTimestamp)
-            && (minimumLsn == 0 || ReferenceEquals(n, snapshot.Primary) || n.ReplayLsn >= minimumLsn);
+            && (minimumLsn == 0 || ReferenceEquals(n, snapshot.Primary) || n.ReplayLsn >= minimumLsn || n.Backend.Replay.Known(snapshot.Version) >= minimumLsn);
 }

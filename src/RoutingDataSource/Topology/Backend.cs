@@ -52,6 +52,9 @@ internal sealed class Backend : IAsyncDisposable
         return connection;
     }
 
+    /// <summary>What guarded reads and probes taught about this standby's replay (read-your-writes).</summary>
+    public ReplayTracker Replay { get; } = new();
+
     /// <summary>Notices on this backend's connections that a commit's synchronous wait was cut short.</summary>
     public CommitWarnings CommitWarnings { get; } = new();
 

@@ -222,6 +222,7 @@ internal sealed class TopologyMonitor : IAsyncDisposable
         var previous = _current;
         _current = next;
         AbandonStatementsOnBackendsTakenOutOfService(previous, next);
+        ResetReplayEstimatesOfCaughtUpStandbys(next);
         LogTransitions(previous, next);
         var signal = Interlocked.Exchange(ref _next, NewSignal());
         signal.TrySetResult(next);
@@ -246,6 +247,16 @@ internal sealed class TopologyMonitor : IAsyncDisposable
                 if (abandoned > 0)
                     Log.StatementsAbandoned(_logger, b.Backend.Name, abandoned);
             }
+        }
+    }
+
+    // A standby the probe found replaying and fully replayed keeps up with the primary now, whatever made it miss before.
+    private static void ResetReplayEstimatesOfCaughtUpStandbys(ClusterSnapshot next)
+    {
+        foreach (var n in next.Nodes)
+        {
+            if (n is { Role: BackendRole.Standby, LastProbeOk: true, LagBytes: 0 } && n.ReplayPaused != true)
+                n.Backend.Replay.CaughtUp();
         }
     }
 

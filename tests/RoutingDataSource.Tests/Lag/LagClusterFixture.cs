@@ -15,5 +15,13 @@ public sealed class LagClusterFixture : IAsyncLifetime
         await Cluster.WaitForReplicationAsync();
     }
 
+    /// <summary>Resumes replay on every standby and waits until they caught up: the next test starts from there, whatever happened.</summary>
+    public async Task CatchUpAsync()
+    {
+        foreach (var standby in Cluster.Standbys)
+            await standby.ResumeReplayAsync();
+        await Cluster.WaitForReplicationAsync();
+    }
+
     public async Task DisposeAsync() => await Cluster.DisposeAsync();
 }

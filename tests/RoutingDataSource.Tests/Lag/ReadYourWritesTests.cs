@@ -16,13 +16,7 @@ public sealed class ReadYourWritesTests(LagClusterFixture fx, ITestOutputHelper 
 
     public Task InitializeAsync() => Task.CompletedTask;
 
-    public async Task DisposeAsync()
-    {
-        // Leave the cluster caught up for the next test, whatever happened.
-        await N1.ResumeReplayAsync();
-        await N2.ResumeReplayAsync();
-        await fx.Cluster.WaitForReplicationAsync();
-    }
+    public Task DisposeAsync() => fx.CatchUpAsync();
 
     private Task<PgRoutingDataSource> CreateAsync(Action<PgRoutingDataSourceBuilder>? configure = null)
         => TestDataSources.CreateAsync(fx.Cluster, configure);

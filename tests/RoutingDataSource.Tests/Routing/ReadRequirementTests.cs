@@ -29,7 +29,7 @@ public sealed class ReadRequirementTests : IAsyncDisposable
     public void The_minimum_replay_position_follows_the_scope_the_writes_and_the_token(
         ReadYourWritesScope scope, long connectionWrite, long dataSourceWrite, ulong tokenLsn, long tokenAt, ulong expected)
     {
-        Assert.Equal(expected, ReadRequirement.MinimumLsn(Snapshot(), scope, connectionWrite, dataSourceWrite, tokenLsn, tokenAt));
+        Assert.Equal(expected, ReadRequirement.MinimumLsn(Snapshot(), scope, connectionWrite, 0, dataSourceWrite, 0, tokenLsn, tokenAt));
     }
 
     [Theory]
@@ -41,7 +41,20 @@ public sealed class ReadRequirementTests : IAsyncDisposable
     [InlineData(9000UL, 350L, ReadRequirement.Unresolved)] // no round since it was presented: unknown for one round, like a write
     public void A_causality_token_is_bounded_by_the_primary_position_when_it_was_presented(ulong tokenLsn, long tokenAt, ulong expected)
     {
-        Assert.Equal(expected, ReadRequirement.MinimumLsn(Snapshot(), ReadYourWritesScope.None, 0, 0, tokenLsn, tokenAt));
+        Assert.Equal(expected, ReadRequirement.MinimumLsn(Snapshot(), ReadYourWritesScope.None, 0, 0, 0, 0, tokenLsn, tokenAt));
+    }
+
+    [Theory]
+    [InlineData(ReadYourWritesScope.Connection, 350L, 3500UL, 0L, 0UL, 3500UL)] // the write's own commit position: no round needed
+    [InlineData(ReadYourWritesScope.Connection, 150L, 1500UL, 0L, 0UL, 1500UL)] // ... and not the later sample either
+    [InlineData(ReadYourWritesScope.DataSource, 0L, 0UL, 0L, 3600UL, 3600UL)] // another connection's known position
+    [InlineData(ReadYourWritesScope.DataSource, 150L, 1500UL, 350L, 3600UL, ReadRequirement.Unresolved)] // a write of unknown position since the last round
+    [InlineData(ReadYourWritesScope.DataSource, 150L, 1500UL, 250L, 2600UL, 3000UL)] // ... covered by the sample after it
+    [InlineData(ReadYourWritesScope.Connection, 0L, 0UL, 250L, 3600UL, 0UL)] // the data source's writes are not this scope's
+    public void A_known_commit_position_is_the_requirement_without_waiting_for_a_probe(
+        ReadYourWritesScope scope, long connectionWrite, ulong connectionWriteLsn, long unpositioned, ulong dataSourceWriteLsn, ulong expected)
+    {
+        Assert.Equal(expected, ReadRequirement.MinimumLsn(Snapshot(), scope, connectionWrite, connectionWriteLsn, unpositioned, dataSourceWriteLsn, 0, 0));
     }
 
     public ValueTask DisposeAsync() => _f.DisposeAsync();

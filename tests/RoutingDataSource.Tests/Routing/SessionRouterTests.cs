@@ -162,9 +162,9 @@ public sealed class SessionRouterTests : IAsyncDisposable
     [Fact]
     public void Closing_forgets_the_session_but_not_what_its_reads_must_see()
     {
-        var state = SessionRouter.RequireAtLeast(SessionRouter.Wrote(SessionState.Initial, 42), 7, 9) with { Pin = PinReason.Session, Transaction = TransactionPhase.Active };
+        var state = SessionRouter.RequireAtLeast(SessionRouter.Wrote(SessionState.Initial, 42, 4242), 7, 9) with { Pin = PinReason.Session, Transaction = TransactionPhase.Active };
         var closed = SessionRouter.Closed(state);
-        Assert.Equal(SessionState.Initial with { LastWrite = 42, TokenLsn = 7, TokenAt = 9 }, closed);
+        Assert.Equal(SessionState.Initial with { LastWrite = 42, WriteLsn = 4242, TokenLsn = 7, TokenAt = 9 }, closed);
         Assert.Equal(PinReason.None, SessionRouter.PinnedLost(state).Pin);
         Assert.False(SessionRouter.PinnedLost(state).InTransaction);
     }

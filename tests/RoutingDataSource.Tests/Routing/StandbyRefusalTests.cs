@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Npgsql;
 using RoutingDataSource.Tests.Infrastructure;
 using static RoutingDataSource.Tests.Infrastructure.TestDataSources;
@@ -94,19 +93,7 @@ public sealed class StandbyRefusalTests(ClusterFixture fx)
         }
     }
 
-    private async Task WaitUntilStandbyRunsAsync(string text)
-    {
-        var sw = Stopwatch.StartNew();
-        while (sw.Elapsed < TimeSpan.FromSeconds(5))
-        {
-            foreach (var s in fx.Cluster.Standbys)
-            {
-                if (await s.ScalarAsync<long>($"SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%{text}%' AND pid <> pg_backend_pid()") > 0)
-                    return;
-            }
-            await Task.Delay(20);
-        }
-    }
+    private Task WaitUntilStandbyRunsAsync(string text) => StandbyActivity.WaitUntilRunningAsync(fx.Cluster, text);
 
     [Fact]
     public async Task Forged_causality_token_is_clamped_to_the_primary_position()

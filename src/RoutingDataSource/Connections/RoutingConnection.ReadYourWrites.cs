@@ -1,0 +1,83 @@
+using RoutingDataSource.Classification;
+using RoutingDataSource.Connections;
+using RoutingDataSource.Resilience;
+using RoutingDataSource.Routing;
+using RoutingDataSource.Topology;
+
+namespace RoutingDataSource;
+
+// Read-your-writes on the physical side: which reads run behind a guard on a standby not known to have replayed the
+// session's writes (ReadGuard), what a guard's outcome teaches (ReplayTracker), and which writes read their commit
+// position in their own round trip (CommitPosition).
+public sealed partial class RoutingConnection : IReadGuardSink
+{
+    private IRoutedStatement? _routing; // the statement being given a server: asked whether it can carry a guard
+    private Backend? _guardBackend;
+    private ulong _guardLsn;
+    private long _guardWrittenAt;
+    private bool _guardExploring;
+
+    bool IReadGuardSink.GuardRead(NodeState node, ulong requiredLsn, long writtenAt, bool exploring)
+    {
+        if (_routing is not { CanGuard: true })
+            return false;
+        _guardBackend = node.Backend;
+        _guardLsn = requiredLsn;
+        _guardWrittenAt = writtenAt;
+        _guardExploring = exploring;
+        return true;
+    }
+
+    // A read outside a transaction may try a standby behind a guard; one that binds a transaction or pins may not.
+    private ValueTask<NodeState> SelectReadAsync(bool mayGuard, CancellationToken cancellationToken)
+    {
+        _guardBackend = null;
+        return _dataSource.Selector.ReadNodeAsync(_session, mayGuard && _routing is not null ? this : null, cancellationToken);
+    }
+
+    /// <summary>The guard the read on <paramref name="lease"/> must run behind (<see cref="ReadGuardTicket.Lsn"/> 0: none). Taken once.</summary>
+    internal ReadGuardTicket TakeReadGuard(Lease lease)
+    {
+        _routing = null;
+        if (_guardBackend is null)
+            return default;
+        var matches = ReferenceEquals(_guardBackend, lease.Backend) && !lease.Pinned;
+        _guardBackend = null;
+        return matches ? new ReadGuardTicket(_guardLsn, _guardWrittenAt, _guardExploring) : default;
+    }
+
+    /// <summary>The guard passed: the standby had replayed the required position, and the read ran there.</summary>
+    internal void GuardPassed(Lease lease, ReadGuardTicket guard)
+    {
+        lease.Backend.Replay.Hit(guard.Lsn, _dataSource.Monitor.Current.Version, _dataSource.Time.GetElapsedTime(guard.WrittenAt));
+        _dataSource.Metrics.Guard(lease.Backend, passed: true);
+    }
+
+    /// <summary>The guard failed: nothing ran on the standby; the read is re-run on the primary at once.</summary>
+    internal RetryableFailure GuardMissed(Lease lease, ReadGuardTicket guard, StatementRoute route, int statements, Exception e)
+    {
+        lease.Backend.Replay.Miss(_dataSource.Time.GetElapsedTime(guard.WrittenAt), guard.Exploring);
+        lease.Backend.CountReads(-statements); // counted when the server was chosen; none ran there
+        _dataSource.Metrics.Guard(lease.Backend, passed: false);
+        // PrimaryServesReads = Never: the re-run waits for a standby known to be past the writes instead.
+        return _dataSource.Options.PrimaryServesReads == PrimaryReadMode.Never
+            ? new RetryableFailure(route with { Reason = "re-run on a standby past the session's writes: the guarded one had not replayed them" },
+                e, lease.Backend, immediate: true)
+            : new RetryableFailure(route with { StandbyAllowed = false, Reason = "re-run on the primary: the standby had not replayed the session's writes" },
+                e, lease.Backend, immediate: true);
+    }
+
+    /// <summary>
+    /// Whether a statement about to run on <paramref name="lease"/> is a write outside a transaction whose commit
+    /// position read-your-writes needs (see <see cref="CommitPosition"/>).
+    /// </summary>
+    internal bool WantsCommitPosition(SqlClassification c, StatementRoute route, Lease lease)
+        => route.Kind == StatementKind.Write && c.Kind != StatementKind.TransactionControl && !_session.InTransaction
+            && _dataSource.Options.ReadYourWrites != ReadYourWritesScope.None && IsOnPrimary(lease);
+}
+
+/// <summary>
+/// A read's guard: the position the standby must have replayed, when the youngest write it covers was acknowledged,
+/// and whether the read tried below the standby's estimate to learn.
+/// </summary>
+internal readonly record struct ReadGuardTicket(ulong Lsn, long WrittenAt, bool Exploring);

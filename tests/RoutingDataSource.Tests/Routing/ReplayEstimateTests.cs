@@ -1,0 +1,139 @@
+using Microsoft.Extensions.Time.Testing;
+using RoutingDataSource.Routing;
+using RoutingDataSource.Topology;
+
+namespace RoutingDataSource.Tests.Routing;
+
+/// <summary>
+/// Read-your-writes between probes, the pure parts: each standby's replay-delay estimate (learnt from guarded reads and
+/// probes), which standby a read of a recent write tries behind the guard, and what a passed guard proves.
+/// </summary>
+public sealed class ReplayEstimateTests : IAsyncDisposable
+{
+    private readonly PolicyFixtures _f = new(0, 1, 1);
+    private readonly FakeTimeProvider _time = new();
+
+    private static TimeSpan Ms(double ms) => TimeSpan.FromMilliseconds(ms);
+
+    [Fact]
+    public void A_miss_at_an_age_makes_the_estimate_at_least_twice_that_age_and_passes_lower_it_slowly()
+    {
+        var t = new ReplayTracker();
+        Assert.Equal(ReplayTracker.Initial, t.Threshold);
+        Assert.False(t.Expects(Ms(1)));
+        Assert.True(t.Expects(Ms(2)));
+
+        t.Miss(Ms(40)); // behind a 40 ms old write: its delay is over 40 ms
+        Assert.Equal(Ms(80), t.Threshold);
+        t.Miss(Ms(1)); // a younger miss still doubles it
+        Assert.Equal(Ms(160), t.Threshold);
+        Assert.Equal(2, t.Misses);
+
+        for (var i = 0; i < 32; i++)
+            t.Hit(1000, version: 1, age: Ms(500));
+        Assert.Equal(32, t.Hits);
+        Assert.InRange(t.Threshold, Ms(160 * 0.35), Ms(160 * 0.4)); // (31/32)^32 ~ 0.36: twenty passes per miss at a steady delay
+
+        t.CaughtUp(); // a probe found it fully replayed
+        Assert.Equal(ReplayTracker.Initial, t.Threshold);
+    }
+
+    [Fact]
+    public void The_estimate_never_grows_past_its_ceiling()
+    {
+        var t = new ReplayTracker();
+        for (var i = 0; i < 40; i++)
+            t.Miss(TimeSpan.FromMinutes(5));
+        Assert.Equal(ReplayTracker.Ceiling, t.Threshold);
+    }
+
+    [Fact]
+    public void A_position_proven_by_a_guard_counts_only_until_the_next_probe()
+    {
+        var t = new ReplayTracker();
+        t.Hit(5000, version: 7, age: Ms(10));
+        t.Hit(4000, version: 7, age: Ms(10)); // never lowers what was proven
+        Assert.Equal(5000UL, t.Known(7));
+        Assert.Equal(0UL, t.Known(8)); // the next probe's own position stands (a rewound standby is believed no longer)
+        t.Learn(6000, version: 8);
+        Assert.Equal(6000UL, t.Known(8));
+        t.Learn(9000, version: 7); // proven under an older snapshot than the one recorded: ignored
+        Assert.Equal(6000UL, t.Known(8));
+    }
+
+    [Fact]
+    public void A_proven_position_makes_the_standby_usable_without_a_guard()
+    {
+        var standby = _f.Node(1, BackendRole.Standby, replayLsn: 1000);
+        var s = PolicyFixtures.Snapshot(_f.Node(0, BackendRole.Primary), standby);
+        var balancer = new WeightedRoundRobinBalancer();
+        Assert.Null(balancer.Pick(s, 1500));
+        standby.Backend.Replay.Learn(1600, s.Version);
+        Assert.Same(standby, balancer.Pick(s, 1500));
+        Assert.Null(balancer.Pick(s, 1700));
+    }
+
+    [Fact]
+    public void A_read_of_a_recent_write_tries_the_standby_whose_estimate_its_age_has_passed()
+    {
+        var n1 = _f.Node(1, BackendRole.Standby);
+        var n2 = _f.Node(2, BackendRole.Standby);
+        var s = PolicyFixtures.Snapshot(_f.Node(0, BackendRole.Primary), n1, n2);
+        n1.Backend.Replay.Miss(Ms(50)); // n1 was seen 50 ms behind: 100 ms estimate; n2 keeps 2 ms
+        var written = _time.GetTimestamp();
+
+        _time.Advance(Ms(1));
+        Assert.Null(CatchUp.GuardCandidate(s, _time.GetElapsedTime(written), out _)); // younger than every estimate: the primary
+        _time.Advance(Ms(4));
+        Assert.Same(n2, CatchUp.GuardCandidate(s, _time.GetElapsedTime(written), out var exploring));
+        Assert.False(exploring);
+        _time.Advance(Ms(200));
+        Assert.Same(n2, CatchUp.GuardCandidate(s, _time.GetElapsedTime(written), out _)); // both likely: the smaller estimate
+
+        n2.Backend.Replay.Miss(Ms(205)); // n2 now 410 ms, n1 100 ms
+        Assert.Same(n1, CatchUp.GuardCandidate(s, _time.GetElapsedTime(written), out _));
+    }
+
+    [Fact]
+    public void One_read_in_sixteen_younger_than_every_estimate_tries_anyway_and_a_pass_there_lowers_the_estimate()
+    {
+        var n1 = _f.Node(1, BackendRole.Standby);
+        var s = PolicyFixtures.Snapshot(_f.Node(0, BackendRole.Primary), n1);
+        var tracker = n1.Backend.Replay;
+        var tries = 0;
+        for (var i = 0; i < 4 * ReplayTracker.ExploreEvery; i++)
+        {
+            if (CatchUp.GuardCandidate(s, Ms(0.5), out var exploring) is not null)
+            {
+                Assert.True(exploring);
+                tries++;
+            }
+        }
+        Assert.Equal(4, tries);
+
+        tracker.Miss(Ms(0.5), exploring: true); // too early, as the estimate said: it learns nothing
+        Assert.Equal(ReplayTracker.Initial, tracker.Threshold);
+        tracker.Hit(100, version: 1, age: Ms(0.5)); // replayed within 0.5 ms: halfway from 2 ms down to it
+        Assert.Equal(Ms(1.25), tracker.Threshold);
+        for (var i = 0; i < 20; i++)
+            tracker.Hit(100, version: 1, age: TimeSpan.Zero);
+        Assert.Equal(ReplayTracker.Floor, tracker.Threshold);
+    }
+
+    [Fact]
+    public void A_paused_or_suspect_standby_gets_no_guarded_reads_and_the_primary_none_at_all()
+    {
+        var paused = _f.Node(1, BackendRole.Standby);
+        var pausedNode = new NodeState
+        {
+            Backend = paused.Backend, Role = BackendRole.Standby, State = BackendState.Up, LastProbeOk = true, ReplayLsn = 100, ReadEligible = true, ReplayPaused = true,
+        };
+        var suspect = _f.Node(2, BackendRole.Standby);
+        var primary = _f.Node(0, BackendRole.Primary);
+        var s = PolicyFixtures.Snapshot(primary, primary, pausedNode, suspect);
+        suspect.Backend.MarkSuspect(PolicyFixtures.RoundStarted + 1);
+        Assert.Null(CatchUp.GuardCandidate(s, TimeSpan.FromSeconds(1), out _));
+    }
+
+    public ValueTask DisposeAsync() => _f.DisposeAsync();
+}
