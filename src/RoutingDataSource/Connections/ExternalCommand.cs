@@ -102,6 +102,22 @@ internal sealed class ExternalCommand : IRoutedStatement
         Abandoned = true;
     }
 
+    // Not yet for someone else's command: its reads that must see a write go to a standby already known to be past it
+    // (or the primary), and its writes take their position from the next probe sample.
+    bool IRoutedStatement.CanGuard => false;
+
+    void IRoutedStatement.Guard(string guardSql) => throw new InvalidOperationException("An external command takes no read guard.");
+
+    void IRoutedStatement.Unguard()
+    {
+    }
+
+    NpgsqlBatch? IRoutedStatement.Positioned(NpgsqlConnection connection, int statementCount) => null;
+
+    void IRoutedStatement.Unposition()
+    {
+    }
+
     ValueTask IRoutedStatement.PrepareIfRequestedAsync(bool async, CancellationToken cancellationToken) => default;
 
     Task<int> IRoutedStatement.ExecuteNonQueryAsync(CancellationToken cancellationToken) => _running!.ExecuteNonQueryAsync(cancellationToken);
