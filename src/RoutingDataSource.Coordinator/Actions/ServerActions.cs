@@ -181,6 +181,25 @@ internal static class ServerActions
     public static Task<int> TimelineAsync(Member primary, CancellationToken ct) =>
         ScalarAsync<int>(primary, "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int", ct);
 
+    /// <summary>
+    /// <c>CHECKPOINT</c> on a primary until its control file names its current timeline (right after a promotion it
+    /// names the old one until a checkpoint completes, and pg_rewind reads the source's timeline from it: with the old
+    /// one it finds nothing to rewind). Needs the pg_checkpoint role. False when it still does not after a few tries.
+    /// </summary>
+    public static async Task<bool> CheckpointAsync(Member primary, CancellationToken ct)
+    {
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            await using (var conn = await primary.Pool.OpenConnectionAsync(ct).ConfigureAwait(false))
+            await using (var cmd = new NpgsqlCommand("CHECKPOINT", conn))
+                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            if (await ScalarAsync<int>(primary, "SELECT timeline_id FROM pg_control_checkpoint()", ct).ConfigureAwait(false) == await TimelineAsync(primary, ct).ConfigureAwait(false))
+                return true;
+            await Task.Delay(PollEvery, ct).ConfigureAwait(false);
+        }
+        return false;
+    }
+
     /// <summary>Whether <paramref name="primary"/> lists <paramref name="applicationName"/> as streaming in <c>pg_stat_replication</c>.</summary>
     public static async Task<bool> IsStreamingAsync(Member primary, string applicationName, CancellationToken ct)
     {

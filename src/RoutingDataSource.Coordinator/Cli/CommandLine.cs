@@ -9,7 +9,7 @@ using RoutingDataSource.Coordinator.Configuration;
 namespace RoutingDataSource.Coordinator.Cli;
 
 /// <summary>
-/// <c>routing-coordinator run | check | status | failover | detach | attach</c>. Exit codes: 0 done, 1 the
+/// <c>routing-coordinator run | check | status | failover | detach | attach | agent</c>. Exit codes: 0 done, 1 the
 /// operation failed or the coordinator could not be reached, 2 bad usage or configuration.
 /// </summary>
 internal static class CommandLine
@@ -63,7 +63,7 @@ internal static class CommandLine
 
         var root = new RootCommand("routing-coordinator: failover coordinator for a PostgreSQL primary with streaming standbys (SQL only, no SSH)")
         {
-            run, check, status, failover, detach, attach,
+            run, check, status, failover, detach, attach, AgentCommand.Create(output, error),
         };
         var parsed = root.Parse(args);
         return await parsed.InvokeAsync(new InvocationConfiguration

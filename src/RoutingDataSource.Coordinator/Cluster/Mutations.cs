@@ -22,6 +22,9 @@ internal enum MutationKind
 
     /// <summary>A standby's <c>primary_conninfo</c> and <c>primary_slot_name</c> pointed at a new upstream.</summary>
     Repoint,
+
+    /// <summary>An order to a member's node agent (rejoin, rebuild, start, ...): it changes that server's files and process.</summary>
+    AgentOrder,
 }
 
 /// <summary>One change to one server, as the coordinator is about to make it: the member changed and, for the log, what to.</summary>
@@ -73,6 +76,12 @@ internal sealed class Mutations(IMutationGuard? guard = null)
     {
         await BeforeAsync(new Mutation(MutationKind.Repoint, standby.Name, upstream.Name), ct).ConfigureAwait(false);
         await ServerActions.RepointAsync(standby, conninfo, slot, ct).ConfigureAwait(false);
+    }
+
+    public async Task<AgentAnswer> OrderAsync(Member member, Agent.AgentOrder order, CancellationToken ct)
+    {
+        await BeforeAsync(new Mutation(MutationKind.AgentOrder, member.Name, order.Kind.ToString()), ct).ConfigureAwait(false);
+        return await member.Agent!.OrderAsync(order, ct).ConfigureAwait(false);
     }
 
     private ValueTask BeforeAsync(Mutation mutation, CancellationToken ct) => guard?.BeforeAsync(mutation, ct) ?? ValueTask.CompletedTask;

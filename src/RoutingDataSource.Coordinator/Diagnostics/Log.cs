@@ -118,4 +118,16 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 2037, Level = LogLevel.Warning, Message = "Manual failover to {Candidate} refused: {Reason}")]
     public static partial void ManualFailoverRefused(ILogger logger, string candidate, string reason);
+
+    [LoggerMessage(EventId = 2040, Level = LogLevel.Warning, Message = "{Member}: {Kind} ordered from its agent ({Why}); upstream {Upstream}, fencing token {Term}")]
+    public static partial void AgentOrdered(ILogger logger, string member, string kind, string why, string upstream, long term);
+
+    [LoggerMessage(EventId = 2041, Level = LogLevel.Warning, Message = "{Member}'s agent: {Kind} done in {ElapsedMs} ms: {How}; steps: {Steps}")]
+    public static partial void AgentDone(ILogger logger, string member, string kind, long elapsedMs, string how, string steps);
+
+    [LoggerMessage(EventId = 2042, Level = LogLevel.Error, Message = "{Member}'s agent: {Kind} failed: {Error}; tried again in {RetryS} s")]
+    public static partial void AgentFailed(ILogger logger, string member, string kind, string error, long retryS);
+
+    [LoggerMessage(EventId = 2043, Level = LogLevel.Warning, Message = "{Member} must rejoin {Primary} ({Why}), but {Reason}: an operator rejoins it (README: rejoining an old primary)")]
+    public static partial void RejoinByHand(ILogger logger, string member, string primary, string why, string reason);
 }
