@@ -91,13 +91,16 @@ internal sealed class LocalServer(AgentOptions options)
         return close > 0 && close + 2 < stat.Length && stat[close + 2] is 'Z' or 'X';
     }
 
-    /// <summary>Whether a child of the postmaster is a WAL receiver in state streaming (its process title says so).</summary>
+    /// <summary>
+    /// Whether a child of the postmaster is a WAL receiver connected to its upstream: its process title says
+    /// "streaming" (it has flushed WAL since it connected), or it holds an established TCP connection (an idle
+    /// primary sends nothing to retitle it).
+    /// </summary>
     private static bool WalReceiverStreams(int postmaster)
     {
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
-            var name = Path.GetFileName(dir);
-            if (!int.TryParse(name, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
                 continue;
             try
             {
@@ -106,11 +109,35 @@ internal sealed class LocalServer(AgentOptions options)
                 if (fields.Length < 2 || fields[1] != postmaster.ToString(CultureInfo.InvariantCulture))
                     continue;
                 var title = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
-                if (title.Contains("walreceiver", StringComparison.Ordinal) && title.Contains("streaming", StringComparison.Ordinal))
+                if (title.Contains("walreceiver", StringComparison.Ordinal)
+                    && (title.Contains("streaming", StringComparison.Ordinal) || HasEstablishedTcp(pid)))
                     return true;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
+            }
+        }
+        return false;
+    }
+
+    private static bool HasEstablishedTcp(int pid)
+    {
+        var sockets = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var fd in Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd"))
+        {
+            if (new FileInfo(fd).LinkTarget is { } target && target.StartsWith("socket:[", StringComparison.Ordinal))
+                sockets.Add(target[8..^1]);
+        }
+        foreach (var table in new[] { $"/proc/{pid}/net/tcp", $"/proc/{pid}/net/tcp6" })
+        {
+            if (!File.Exists(table))
+                continue;
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode; st 01 is ESTABLISHED.
+            foreach (var line in File.ReadLines(table).Skip(1))
+            {
+                var columns = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (columns.Length > 9 && columns[3] == "01" && sockets.Contains(columns[9]))
+                    return true;
             }
         }
         return false;

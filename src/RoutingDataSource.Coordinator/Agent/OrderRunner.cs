@@ -266,6 +266,7 @@ internal sealed class OrderRunner(AgentOptions options, LocalServer server, Term
         var logStart = server.LogLength();
         var result = await server.StartAsync(ct).ConfigureAwait(false);
         var clock = Stopwatch.StartNew();
+        var seen = 0;
         while (true)
         {
             if (server.HopelessSince(logStart) is { } line)
@@ -274,7 +275,9 @@ internal sealed class OrderRunner(AgentOptions options, LocalServer server, Term
             if (pid is null)
                 return result.Succeeded ? "the server stopped" : string.Create(CultureInfo.InvariantCulture, $"pg_ctl start failed (exit {result.ExitCode}): {result.Tail(3)}");
             var facts = await server.FactsAsync(terms.Highest, _busy, ct).ConfigureAwait(false);
-            if (facts.Streaming)
+            // Several polls in a row: a receiver whose upstream refuses its timeline connects, then exits.
+            seen = facts.Streaming ? seen + 1 : 0;
+            if (seen >= 3)
             {
                 note(string.Create(CultureInfo.InvariantCulture, $"started (postmaster {pid}); its WAL receiver streams from {upstream.Name} after {clock.ElapsedMilliseconds} ms"));
                 return null;
