@@ -82,7 +82,8 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
         }
         _mutations = new Mutations(_ha?.Guard);
         _followers = new Followers(options, _mutations, _logger, time, _stop.Token);
-        _rejoins = new Rejoins(options, _mutations, _followers, _logger, time, () => _ha is null ? 0 : _ha.IsLeader ? _ha.FencingToken : null, _stop.Token);
+        _rejoins = new Rejoins(options, _mutations, _followers, _logger, time, () => _ha is null ? 0 : _ha.IsLeader ? _ha.FencingToken : null,
+            RecordAgentReportAsync, _stop.Token);
         _snapshot = ClusterSnapshot.Initial(Members.Select(m => m.Backend).ToArray());
         _view = BuildView();
     }

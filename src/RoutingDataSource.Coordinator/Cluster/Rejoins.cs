@@ -18,7 +18,7 @@ namespace RoutingDataSource.Coordinator.Cluster;
 /// and carries the leader's fencing token.
 /// </summary>
 internal sealed class Rejoins(CoordinatorOptions options, Mutations mutations, Followers followers, ILogger logger, TimeProvider time, Func<long?> fencingToken,
-    CancellationToken stop)
+    Func<string, Ha.AgentReport, CancellationToken, Task> record, CancellationToken stop)
 {
     private static readonly TimeSpan RetryAfterFailure = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan AskDownEvery = TimeSpan.FromSeconds(2);
@@ -125,6 +125,8 @@ internal sealed class Rejoins(CoordinatorOptions options, Mutations mutations, F
         followers.Forget(m.Name);
         try
         {
+            // Recorded before it is sent (HA mode: in etcd), so that whoever leads next knows what may be under way.
+            await record(m.Name, Report("running", why), stop).ConfigureAwait(false);
             if (kind is AgentOrderKind.Rejoin or AgentOrderKind.Rebuild)
             {
                 // The slot first (it holds the WAL the rewound or copied server needs from now on), then a checkpoint so
@@ -142,9 +144,12 @@ internal sealed class Rejoins(CoordinatorOptions options, Mutations mutations, F
                 _reports[m.Name] = string.Create(CultureInfo.InvariantCulture, $"{done.How} ({elapsed} ms, {time.GetUtcNow():HH:mm:ss})");
                 followers.Unstick(m.Name);
                 _byHand.TryRemove(m.Name, out _);
+                await record(m.Name, Report("done", $"{done.How} in {elapsed} ms; steps: {string.Join("; ", done.Steps)}"), stop).ConfigureAwait(false);
                 return;
             }
-            Failed(answer.Result is { } failed ? $"{failed.Error} (steps: {string.Join("; ", failed.Steps)})" : $"HTTP {answer.Status}: {answer.Error}");
+            var error = answer.Result is { } failed ? $"{failed.Error} (steps: {string.Join("; ", failed.Steps)})" : $"HTTP {answer.Status}: {answer.Error}";
+            Failed(error);
+            await record(m.Name, Report("failed", error), stop).ConfigureAwait(false);
         }
         catch (Ha.NotLeaderException)
         {
@@ -154,6 +159,8 @@ internal sealed class Rejoins(CoordinatorOptions options, Mutations mutations, F
         {
             Failed(e.Message);
         }
+
+        Ha.AgentReport Report(string state, string detail) => new(kind.ToString(), state, detail, term, options.Name, time.GetUtcNow());
 
         void Failed(string error)
         {
