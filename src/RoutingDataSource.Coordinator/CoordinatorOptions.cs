@@ -92,6 +92,12 @@ public sealed class CoordinatorOptions
     /// a standby on a diverged timeline). Default <see cref="RejoinPolicy.RewindOrRebuild"/>.
     /// </summary>
     public RejoinPolicy Rejoin { get; set; } = RejoinPolicy.RewindOrRebuild;
+
+    /// <summary>
+    /// A stopped member whose agent finds no data directory (lost disk, deleted) is rebuilt from the primary by itself,
+    /// as <c>routing-coordinator recover</c> would. Default false: an operator decides.
+    /// </summary>
+    public bool AutoRebuild { get; set; }
 }
 
 /// <summary>How an old primary (or a diverged standby) is brought back as a standby of the current primary.</summary>

@@ -85,8 +85,7 @@ internal sealed class AgentHost : IAsyncDisposable
         await app.StartAsync(ct).ConfigureAwait(false);
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
         host.Address = new Uri(bound ?? $"http://{listen}");
-        if (server.PostmasterPid() is null)
-            server.KeepConfigurationCopy();
+        server.KeepConfigurationCopy();
         AgentLog.Started(logger, options.Name, host.Address, server.DataDirectory, options.BinDirectory, terms.Highest);
         return host;
     }

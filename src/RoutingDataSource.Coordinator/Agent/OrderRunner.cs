@@ -65,7 +65,7 @@ internal sealed class OrderRunner(AgentOptions options, LocalServer server, Term
         bound.CancelAfter(options.OrderTimeout);
         var before = await FactsAsync(bound.Token).ConfigureAwait(false);
         AgentLog.OrderBegins(logger, order.Kind, order.Term, order.Leader, Describe(before));
-        if (before.DataDirectoryExists && !before.Running)
+        if (before.DataDirectoryExists)
             server.KeepConfigurationCopy();
         string? how = null, error = null;
         try

@@ -9,7 +9,7 @@ using RoutingDataSource.Coordinator.Configuration;
 namespace RoutingDataSource.Coordinator.Cli;
 
 /// <summary>
-/// <c>routing-coordinator run | check | status | failover | detach | attach | agent</c>. Exit codes: 0 done, 1 the
+/// <c>routing-coordinator run | check | status | failover | detach | attach | recover | agent</c>. Exit codes: 0 done, 1 the
 /// operation failed or the coordinator could not be reached, 2 bad usage or configuration.
 /// </summary>
 internal static class CommandLine
@@ -61,9 +61,12 @@ internal static class CommandLine
         var attach = new Command("attach", "Make a detached member a candidate again") { member, url, token };
         attach.SetAction((r, ct) => PostAsync(r.GetValue(url)!, r.GetValue(token), $"members/{Uri.EscapeDataString(r.GetValue(member)!)}/attach", null, output, error, ct));
 
+        var recover = new Command("recover", "Rebuild a member from the primary through its node agent (pg_basebackup; Pgpool's pcp_recovery_node)") { member, url, token };
+        recover.SetAction((r, ct) => PostAsync(r.GetValue(url)!, r.GetValue(token), $"members/{Uri.EscapeDataString(r.GetValue(member)!)}/recover", null, output, error, ct));
+
         var root = new RootCommand("routing-coordinator: failover coordinator for a PostgreSQL primary with streaming standbys (SQL only, no SSH)")
         {
-            run, check, status, failover, detach, attach, AgentCommand.Create(output, error),
+            run, check, status, failover, detach, attach, recover, AgentCommand.Create(output, error),
         };
         var parsed = root.Parse(args);
         return await parsed.InvokeAsync(new InvocationConfiguration

@@ -99,7 +99,10 @@ internal sealed class Rejoins(CoordinatorOptions options, Mutations mutations, F
             return; // starting, or reachable only by its own host: nothing to do from here
         if (!facts.DataDirectoryExists)
         {
-            _reports[m.Name] = $"stopped, {facts.Problem}: routing-coordinator recover {m.Name} rebuilds it";
+            if (options.AutoRebuild)
+                await OrderAsync(m, primary, AgentOrderKind.Rebuild, $"stopped, {facts.Problem} (AutoRebuild is on)").ConfigureAwait(false);
+            else
+                _reports[m.Name] = $"stopped, {facts.Problem}: routing-coordinator recover {m.Name} rebuilds it (or AutoRebuild)";
             return;
         }
         if (facts.StandbySignal)
@@ -114,10 +117,31 @@ internal sealed class Rejoins(CoordinatorOptions options, Mutations mutations, F
             await OrderAsync(m, primary, AgentOrderKind.Rejoin, why).ConfigureAwait(false);
     }
 
-    private async Task OrderAsync(Member m, Member primary, AgentOrderKind kind, string why)
+    /// <summary>
+    /// An operator's order (<c>routing-coordinator recover</c>): sent now, awaited; Conflict while another order to
+    /// that member runs.
+    /// </summary>
+    public async Task<Outcome> RunNowAsync(Member m, Member primary, AgentOrderKind kind, string why)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_running.TryAdd(m.Name, done.Task))
+            return Outcome.Conflict($"an order to {m.Name}'s agent is running already: {Report(m.Name)}");
+        try
+        {
+            var (ok, report) = await OrderAsync(m, primary, kind, why).ConfigureAwait(false);
+            return ok ? Outcome.Ok(new { member = m.Name, result = report }) : Outcome.Failed($"{m.Name}: {report}");
+        }
+        finally
+        {
+            _running.TryRemove(new KeyValuePair<string, Task>(m.Name, done.Task));
+            done.TrySetResult();
+        }
+    }
+
+    private async Task<(bool Ok, string Report)> OrderAsync(Member m, Member primary, AgentOrderKind kind, string why)
     {
         if (fencingToken() is not { } term)
-            return;
+            return (false, "not sent: this coordinator does not lead");
         var upstream = new Upstream(primary.Name, primary.ReplicationHost, primary.ReplicationPort, m.SlotName);
         var order = new AgentOrder(m.Name, kind, term, options.Name, upstream, options.Rejoin);
         var started = time.GetTimestamp();
@@ -145,7 +169,7 @@ internal sealed class Rejoins(CoordinatorOptions options, Mutations mutations, F
                 followers.Unstick(m.Name);
                 _byHand.TryRemove(m.Name, out _);
                 await record(m.Name, Report("done", $"{done.How} in {elapsed} ms; steps: {string.Join("; ", done.Steps)}"), stop).ConfigureAwait(false);
-                return;
+                return (true, _reports[m.Name]);
             }
             var error = answer.Result is { } failed ? $"{failed.Error} (steps: {string.Join("; ", failed.Steps)})" : $"HTTP {answer.Status}: {answer.Error}";
             Failed(error);
@@ -159,6 +183,7 @@ internal sealed class Rejoins(CoordinatorOptions options, Mutations mutations, F
         {
             Failed(e.Message);
         }
+        return (false, _reports[m.Name]);
 
         Ha.AgentReport Report(string state, string detail) => new(kind.ToString(), state, detail, term, options.Name, time.GetUtcNow());
 

@@ -13,7 +13,7 @@ internal static class CoordinatorConfiguration
     private static readonly string[] TopLevelKeys =
     [
         "Backends", "ReplicationConnInfo", "ProbeInterval", "ProbeTimeout", "FailureThreshold", "RetryInterval", "Http",
-        "ApiToken", "AllowDataLoss", "CatchUpTimeout", "PromoteTimeout", "FollowTimeout", "UnusedSlotTimeout", "Hooks", "Name", "Etcd", "AgentToken", "Rejoin",
+        "ApiToken", "AllowDataLoss", "CatchUpTimeout", "PromoteTimeout", "FollowTimeout", "UnusedSlotTimeout", "Hooks", "Name", "Etcd", "AgentToken", "Rejoin", "AutoRebuild",
     ];
 
     private static readonly string[] BackendKeys = ["Name", "ConnectionString", "Priority", "ReplicationHost", "ReplicationPort", "Agent"];
@@ -43,6 +43,7 @@ internal static class CoordinatorConfiguration
         ReadDuration(section, "UnusedSlotTimeout", v => options.UnusedSlotTimeout = v, p);
         ReadInt(section, "FailureThreshold", v => options.FailureThreshold = v, p);
         ReadBool(section, "AllowDataLoss", v => options.AllowDataLoss = v, p);
+        ReadBool(section, "AutoRebuild", v => options.AutoRebuild = v, p);
         if (section["Http"] is { } http)
             options.Http = http;
         options.ApiToken = section["ApiToken"] is { Length: > 0 } token ? token : null;

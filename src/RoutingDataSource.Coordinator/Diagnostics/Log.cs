@@ -130,4 +130,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 2043, Level = LogLevel.Warning, Message = "{Member} must rejoin {Primary} ({Why}), but {Reason}: an operator rejoins it (README: rejoining an old primary)")]
     public static partial void RejoinByHand(ILogger logger, string member, string primary, string why, string reason);
+
+    [LoggerMessage(EventId = 2044, Level = LogLevel.Warning, Message = "Recover of {Member} requested: its agent rebuilds it from {Primary}")]
+    public static partial void ManualRecover(ILogger logger, string member, string primary);
 }

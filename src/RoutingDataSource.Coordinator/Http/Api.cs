@@ -106,6 +106,11 @@ internal static class Api
             ?? (forwarding is null ? null : await forwarding.ForwardAsync(context).ConfigureAwait(false))
             ?? ToResult(await coordinator.DetachAsync(name).ConfigureAwait(false)));
 
+        app.MapPost("/members/{name}/recover", async (HttpContext context, string name) =>
+            Refused(context, token, loopback)
+            ?? (forwarding is null ? null : await forwarding.ForwardAsync(context).ConfigureAwait(false))
+            ?? ToResult(await coordinator.RecoverAsync(name).ConfigureAwait(false)));
+
         app.MapPost("/members/{name}/attach", async (HttpContext context, string name) =>
             Refused(context, token, loopback)
             ?? (forwarding is null ? null : await forwarding.ForwardAsync(context).ConfigureAwait(false))
