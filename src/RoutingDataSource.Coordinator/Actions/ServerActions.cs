@@ -210,6 +210,39 @@ internal static class ServerActions
         return (bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
     }
 
+    /// <summary>
+    /// Fences a server that answers as a primary but is not the cluster's: <c>default_transaction_read_only</c> on
+    /// (ALTER SYSTEM, reload), then every other client session terminated, so that no client keeps writing to it
+    /// through a session opened before. The number of sessions terminated. Needs ALTER SYSTEM on that parameter and
+    /// pg_signal_backend.
+    /// </summary>
+    public static async Task<int> FenceReadOnlyAsync(Member server, CancellationToken ct)
+    {
+        await AlterSystemAsync(server, [("default_transaction_read_only", "on")], ct).ConfigureAwait(false);
+        // The reload reaches every backend at its next command; the sessions are ended anyway, so that none of them
+        // finishes a transaction it had begun read-write.
+        // Not the coordinator's own sessions (its probes and actions, under its role and application names). The CTE
+        // is materialized so that the filter runs before pg_terminate_backend: in one WHERE clause the planner may
+        // evaluate the call first, and it would end every session, this one included.
+        return await ScalarAsync<int>(server, """
+            WITH victims AS MATERIALIZED (
+                SELECT pid FROM pg_stat_activity
+                WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+                  AND NOT (usename = current_user AND application_name LIKE 'routing-coordinator%'))
+            SELECT (count(*) FILTER (WHERE pg_terminate_backend(pid)))::int FROM victims
+            """, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Undoes <see cref="FenceReadOnlyAsync"/> on a server that is a standby again (ALTER SYSTEM RESET, reload).</summary>
+    public static async Task UnfenceAsync(Member server, CancellationToken ct)
+    {
+        await using var conn = await server.Pool.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using (var reset = new NpgsqlCommand("ALTER SYSTEM RESET default_transaction_read_only", conn))
+            await reset.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        await using var reload = new NpgsqlCommand("SELECT pg_reload_conf()", conn);
+        await reload.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
     /// <summary>An SQL string literal. ALTER SYSTEM takes no parameters, so values are inlined; E'' keeps backslashes literal whatever standard_conforming_strings says.</summary>
     internal static string Literal(string value) =>
         "E'" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "''", StringComparison.Ordinal) + "'";

@@ -57,6 +57,13 @@ internal sealed class Rejoins(CoordinatorOptions options, Mutations mutations, F
             {
                 if (MayOrder(m, primary, why))
                     Start(m, () => OrderAsync(m, primary, AgentOrderKind.Rejoin, why));
+                else if (o.Reachable && !o.InRecovery && observations[m.Index].Details is { FencedReadOnly: false })
+                    Start(m, () => FenceReadOnlyAsync(m, why));
+            }
+            else if (o is { Reachable: true, InRecovery: true } && observations[m.Index].Details is { FencedReadOnly: true })
+            {
+                // Fenced earlier (by any leader): a standby must not keep it, or it would refuse writes once promoted.
+                Start(m, () => UnfenceAsync(m));
             }
             else if (!o.Reachable && m.Agent is not null)
             {
@@ -80,6 +87,45 @@ internal sealed class Rejoins(CoordinatorOptions options, Mutations mutations, F
             Log.RejoinByHand(logger, m.Name, primary.Name, why, reason);
         _reports[m.Name] = $"must rejoin {primary.Name} ({why}); {reason}";
         return false;
+    }
+
+    /// <summary>
+    /// No agent may demote it: the server is made read-only and its client sessions ended, so that clients that reach
+    /// it directly (not through a data source, which already routes nothing to it) stop writing to it.
+    /// </summary>
+    private async Task FenceReadOnlyAsync(Member m, string why)
+    {
+        try
+        {
+            var sessions = await mutations.FenceReadOnlyAsync(m, stop).ConfigureAwait(false);
+            Log.FencedReadOnly(logger, m.Name, why, sessions);
+            _reports[m.Name] = string.Create(CultureInfo.InvariantCulture, $"fenced read-only at {time.GetUtcNow():HH:mm:ss} ({sessions} client sessions ended); {_reports.GetValueOrDefault(m.Name)}");
+        }
+        catch (Ha.NotLeaderException)
+        {
+        }
+        catch (Exception e) when (ServerErrors.Matches(e, stop))
+        {
+            Log.FenceFailed(logger, m.Name, BackendProbe.Describe(e));
+        }
+        // The next probes show the fence; until then, not again.
+        _notBefore[m.Name] = time.GetTimestamp() + (long)(AskDownEvery.TotalSeconds * time.TimestampFrequency);
+    }
+
+    private async Task UnfenceAsync(Member m)
+    {
+        try
+        {
+            await mutations.UnfenceAsync(m, stop).ConfigureAwait(false);
+            Log.Unfenced(logger, m.Name);
+        }
+        catch (Ha.NotLeaderException)
+        {
+        }
+        catch (Exception e) when (ServerErrors.Matches(e, stop))
+        {
+        }
+        _notBefore[m.Name] = time.GetTimestamp() + (long)(AskDownEvery.TotalSeconds * time.TimestampFrequency);
     }
 
     /// <summary>A member that does not answer: its agent says whether the server is stopped, and as what.</summary>

@@ -133,4 +133,13 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 2044, Level = LogLevel.Warning, Message = "Recover of {Member} requested: its agent rebuilds it from {Primary}")]
     public static partial void ManualRecover(ILogger logger, string member, string primary);
+
+    [LoggerMessage(EventId = 2045, Level = LogLevel.Error, Message = "{Member} fenced read-only ({Why}): default_transaction_read_only on, {Sessions} client session(s) terminated")]
+    public static partial void FencedReadOnly(ILogger logger, string member, string why, int sessions);
+
+    [LoggerMessage(EventId = 2046, Level = LogLevel.Warning, Message = "Could not fence {Member} read-only: {Error}; clients that reach it directly may still write to it")]
+    public static partial void FenceFailed(ILogger logger, string member, string error);
+
+    [LoggerMessage(EventId = 2047, Level = LogLevel.Information, Message = "{Member} is a standby again: default_transaction_read_only reset")]
+    public static partial void Unfenced(ILogger logger, string member);
 }

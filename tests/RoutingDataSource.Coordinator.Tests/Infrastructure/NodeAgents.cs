@@ -17,6 +17,7 @@ internal sealed partial class NodeAgents : IAsyncDisposable
     public const string Token = "test-agent-token-0123456789";
 
     private readonly Dictionary<string, (BuiltProgram Process, Uri Address)> _agents = new(StringComparer.Ordinal);
+    private string? _binDirectory;
 
     private NodeAgents()
     {
@@ -44,7 +45,13 @@ internal sealed partial class NodeAgents : IAsyncDisposable
         }
     }
 
-    private async Task StartOneAsync(LocalPgCluster cluster, LocalPgNode node)
+    /// <summary>Kills <paramref name="member"/>'s agent (a crashed or not yet started agent); <see cref="RestartAsync"/> brings it back on the same port.</summary>
+    public void Kill(string member) => _agents[member].Process.Dispose();
+
+    /// <summary>Starts <paramref name="node"/>'s agent again, on the port it had (the coordinator knows it by that address).</summary>
+    public Task RestartAsync(LocalPgCluster cluster, LocalPgNode node) => StartOneAsync(cluster, node, _agents[node.Name].Address.Port);
+
+    private async Task StartOneAsync(LocalPgCluster cluster, LocalPgNode node, int port = 0)
     {
         var config = Path.Combine(cluster.Directory, $"{node.Name}.agent.json");
         var settings = new
@@ -53,9 +60,9 @@ internal sealed partial class NodeAgents : IAsyncDisposable
             {
                 node.Name,
                 node.DataDirectory,
-                BinDirectory = Path.GetDirectoryName(await BinaryOfAsync(node))!,
+                BinDirectory = _binDirectory ??= Path.GetDirectoryName(await BinaryOfAsync(node))!,
                 ServerLog = node.LogPath,
-                Listen = "127.0.0.1:0",
+                Listen = $"127.0.0.1:{port}",
                 ReplicationConnInfo = CoordinatedCluster.ReplicationConnInfo,
                 StreamTimeout = "00:00:20",
             },
