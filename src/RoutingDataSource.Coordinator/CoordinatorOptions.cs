@@ -98,6 +98,12 @@ public sealed class CoordinatorOptions
     /// as <c>routing-coordinator recover</c> would. Default false: an operator decides.
     /// </summary>
     public bool AutoRebuild { get; set; }
+
+    /// <summary>
+    /// A switchover is refused, with nothing changed, when the candidate has received this many bytes less WAL than
+    /// the primary has written (it would keep writes unavailable while it catches up). Default 16 MiB.
+    /// </summary>
+    public long SwitchoverMaxLagBytes { get; set; } = 16L << 20;
 }
 
 /// <summary>How an old primary (or a diverged standby) is brought back as a standby of the current primary.</summary>

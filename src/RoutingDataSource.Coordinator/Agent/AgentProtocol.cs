@@ -20,6 +20,12 @@ internal enum AgentOrderKind
 
     /// <summary>A fresh pg_basebackup of the upstream into a new directory; the old one is kept aside until the new one streams.</summary>
     Rebuild,
+
+    /// <summary>
+    /// Starts a primary that a switchover shut down cleanly, when the switchover is abandoned before any promotion:
+    /// refused unless the control file says "shut down" (a clean shutdown as a primary).
+    /// </summary>
+    Resume,
 }
 
 /// <summary>The primary an order points the server at: where to stream from, through which slot.</summary>
@@ -44,6 +50,7 @@ internal sealed record LocalFacts(
     int? PostmasterPid,
     string? ClusterState,
     int? Timeline,
+    string? CheckpointLsn,
     string? SystemIdentifier,
     bool? WalLogHints,
     bool? DataChecksums,

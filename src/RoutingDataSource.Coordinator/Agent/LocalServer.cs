@@ -37,7 +37,7 @@ internal sealed class LocalServer(AgentOptions options)
     {
         var exists = File.Exists(Path.Combine(DataDirectory, "PG_VERSION"));
         var pid = PostmasterPid();
-        string? state = null, system = null, problem = null;
+        string? state = null, system = null, problem = null, checkpoint = null;
         int? timeline = null;
         bool? hints = null, checksums = null;
         if (exists)
@@ -49,6 +49,7 @@ internal sealed class LocalServer(AgentOptions options)
                     .GroupBy(p => p[0].Trim(), StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First()[1].Trim(), StringComparer.Ordinal);
                 state = values.GetValueOrDefault("Database cluster state");
                 system = values.GetValueOrDefault("Database system identifier");
+                checkpoint = values.GetValueOrDefault("Latest checkpoint location");
                 timeline = int.TryParse(values.GetValueOrDefault("Latest checkpoint's TimeLineID"), NumberStyles.None, CultureInfo.InvariantCulture, out var t) ? t : null;
                 hints = values.GetValueOrDefault("wal_log_hints setting") is { } h ? h == "on" : null;
                 checksums = values.GetValueOrDefault("Data page checksum version") is { } c ? c != "0" : null;
@@ -62,7 +63,7 @@ internal sealed class LocalServer(AgentOptions options)
         {
             problem = Directory.Exists(DataDirectory) ? $"{DataDirectory} is not a data directory (no PG_VERSION)" : $"{DataDirectory} does not exist";
         }
-        return new LocalFacts(options.Name, exists, pid, state, timeline, system, hints, checksums,
+        return new LocalFacts(options.Name, exists, pid, state, timeline, checkpoint, system, hints, checksums,
             File.Exists(Path.Combine(DataDirectory, "standby.signal")), pid is { } p && WalReceiverStreams(p), highestTerm, busy, problem);
     }
 

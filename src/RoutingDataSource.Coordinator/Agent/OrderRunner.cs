@@ -78,6 +78,7 @@ internal sealed class OrderRunner(AgentOptions options, LocalServer server, Term
                 AgentOrderKind.Demote => await DemoteAsync(order.Upstream!, Note, bound.Token).ConfigureAwait(false),
                 AgentOrderKind.Rejoin => await RejoinAsync(order.Upstream!, order.Method, before, Note, bound.Token).ConfigureAwait(false),
                 AgentOrderKind.Rebuild => await RebuildAsync(order.Upstream!, Note, bound.Token).ConfigureAwait(false),
+                AgentOrderKind.Resume => await ResumeAsync(before, Note, bound.Token).ConfigureAwait(false),
                 _ => throw new StepFailedException($"unknown order {order.Kind}"),
             };
         }
@@ -116,6 +117,16 @@ internal sealed class OrderRunner(AgentOptions options, LocalServer server, Term
             throw new StepFailedException("refused: the data directory has no standby.signal, and an agent never starts a primary (order a rejoin or a demote)");
         await StartAsync(note, ct).ConfigureAwait(false);
         return "started as a standby";
+    }
+
+    private async Task<string> ResumeAsync(LocalFacts facts, Action<string> note, CancellationToken ct)
+    {
+        if (facts.Running)
+            return "already running";
+        if (facts.StandbySignal || facts.ClusterState != "shut down")
+            throw new StepFailedException($"refused: only a primary shut down cleanly is resumed (control file '{facts.ClusterState}', {(facts.StandbySignal ? "standby.signal" : "no standby.signal")})");
+        await StartAsync(note, ct).ConfigureAwait(false);
+        return "resumed as the primary";
     }
 
     private async Task<string> RestartAsync(LocalFacts facts, Action<string> note, CancellationToken ct)

@@ -9,7 +9,7 @@ using RoutingDataSource.Coordinator.Configuration;
 namespace RoutingDataSource.Coordinator.Cli;
 
 /// <summary>
-/// <c>routing-coordinator run | check | status | failover | detach | attach | recover | agent</c>. Exit codes: 0 done, 1 the
+/// <c>routing-coordinator run | check | status | failover | switchover | detach | attach | recover | agent</c>. Exit codes: 0 done, 1 the
 /// operation failed or the coordinator could not be reached, 2 bad usage or configuration.
 /// </summary>
 internal static class CommandLine
@@ -66,7 +66,7 @@ internal static class CommandLine
 
         var root = new RootCommand("routing-coordinator: failover coordinator for a PostgreSQL primary with streaming standbys (SQL only, no SSH)")
         {
-            run, check, status, failover, detach, attach, recover, AgentCommand.Create(output, error),
+            run, check, status, failover, detach, attach, recover, SwitchoverCommand.Create(url, token, output, error), AgentCommand.Create(output, error),
         };
         var parsed = root.Parse(args);
         return await parsed.InvokeAsync(new InvocationConfiguration
@@ -163,7 +163,7 @@ internal static class CommandLine
         }
     }
 
-    private static async Task<int> PostAsync(string url, string? token, string path, object? body, TextWriter output, TextWriter error, CancellationToken ct)
+    internal static async Task<int> PostAsync(string url, string? token, string path, object? body, TextWriter output, TextWriter error, CancellationToken ct)
     {
         if (!TryUri(url, error, out var uri))
             return 2;

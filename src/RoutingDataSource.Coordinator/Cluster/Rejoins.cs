@@ -163,6 +163,9 @@ internal sealed class Rejoins(CoordinatorOptions options, Mutations mutations, F
             await OrderAsync(m, primary, AgentOrderKind.Rejoin, why).ConfigureAwait(false);
     }
 
+    /// <summary>After a switchover: the old primary, shut down cleanly, follows the new one (a demote; the rounds rejoin it if that fails).</summary>
+    public void Demote(Member old, Member primary, string why) => Start(old, () => OrderAsync(old, primary, AgentOrderKind.Demote, why));
+
     /// <summary>
     /// An operator's order (<c>routing-coordinator recover</c>): sent now, awaited; Conflict while another order to
     /// that member runs.
@@ -197,11 +200,12 @@ internal sealed class Rejoins(CoordinatorOptions options, Mutations mutations, F
         {
             // Recorded before it is sent (HA mode: in etcd), so that whoever leads next knows what may be under way.
             await record(m.Name, Report("running", why), stop).ConfigureAwait(false);
+            if (kind is AgentOrderKind.Rejoin or AgentOrderKind.Rebuild or AgentOrderKind.Demote)
+                await mutations.CreateSlotAsync(primary, m.SlotName, stop).ConfigureAwait(false);
             if (kind is AgentOrderKind.Rejoin or AgentOrderKind.Rebuild)
             {
                 // The slot first (it holds the WAL the rewound or copied server needs from now on), then a checkpoint so
                 // that the primary's control file names its timeline, which pg_rewind reads.
-                await mutations.CreateSlotAsync(primary, m.SlotName, stop).ConfigureAwait(false);
                 if (!await ServerActions.CheckpointAsync(primary, stop).ConfigureAwait(false))
                     why += $"; {primary.Name}'s control file does not show its timeline yet";
             }

@@ -13,7 +13,7 @@ internal static class CoordinatorConfiguration
     private static readonly string[] TopLevelKeys =
     [
         "Backends", "ReplicationConnInfo", "ProbeInterval", "ProbeTimeout", "FailureThreshold", "RetryInterval", "Http",
-        "ApiToken", "AllowDataLoss", "CatchUpTimeout", "PromoteTimeout", "FollowTimeout", "UnusedSlotTimeout", "Hooks", "Name", "Etcd", "AgentToken", "Rejoin", "AutoRebuild",
+        "ApiToken", "AllowDataLoss", "CatchUpTimeout", "PromoteTimeout", "FollowTimeout", "UnusedSlotTimeout", "Hooks", "Name", "Etcd", "AgentToken", "Rejoin", "AutoRebuild", "SwitchoverMaxLagBytes",
     ];
 
     private static readonly string[] BackendKeys = ["Name", "ConnectionString", "Priority", "ReplicationHost", "ReplicationPort", "Agent"];
@@ -44,6 +44,13 @@ internal static class CoordinatorConfiguration
         ReadInt(section, "FailureThreshold", v => options.FailureThreshold = v, p);
         ReadBool(section, "AllowDataLoss", v => options.AllowDataLoss = v, p);
         ReadBool(section, "AutoRebuild", v => options.AutoRebuild = v, p);
+        if (section["SwitchoverMaxLagBytes"] is { } maxLag)
+        {
+            if (long.TryParse(maxLag, NumberStyles.None, CultureInfo.InvariantCulture, out var bytes))
+                options.SwitchoverMaxLagBytes = bytes;
+            else
+                problems.Add($"{section.Path}:SwitchoverMaxLagBytes: '{maxLag}' is not a number of bytes.");
+        }
         if (section["Http"] is { } http)
             options.Http = http;
         options.ApiToken = section["ApiToken"] is { Length: > 0 } token ? token : null;

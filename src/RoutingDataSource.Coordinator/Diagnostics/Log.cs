@@ -142,4 +142,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 2047, Level = LogLevel.Information, Message = "{Member} is a standby again: default_transaction_read_only reset")]
     public static partial void Unfenced(ILogger logger, string member);
+
+    [LoggerMessage(EventId = 2048, Level = LogLevel.Warning, Message = "Switchover from {OldPrimary} to {Candidate}: {Step}")]
+    public static partial void CleanSwitchover(ILogger logger, string oldPrimary, string candidate, string step);
 }

@@ -101,6 +101,26 @@ internal static class Api
             return ToResult(await coordinator.FailoverToAsync(candidate, body.Force).ConfigureAwait(false));
         });
 
+        app.MapPost("/switchover", async (HttpContext context) =>
+        {
+            if (Refused(context, token, loopback) is { } denied)
+                return denied;
+            if (forwarding is not null && await forwarding.ForwardAsync(context).ConfigureAwait(false) is { } forwarded)
+                return forwarded;
+            FailoverRequest? body;
+            try
+            {
+                body = await JsonSerializer.DeserializeAsync<FailoverRequest>(context.Request.Body, Json.Options, context.RequestAborted).ConfigureAwait(false);
+            }
+            catch (JsonException e)
+            {
+                return Error(StatusCodes.Status400BadRequest, $"the body must be JSON {{\"candidate\": \"NAME\"}}: {e.Message}");
+            }
+            if (body?.Candidate is not { Length: > 0 } candidate)
+                return Error(StatusCodes.Status400BadRequest, "the body must be JSON {\"candidate\": \"NAME\"}");
+            return ToResult(await coordinator.SwitchoverToAsync(candidate).ConfigureAwait(false));
+        });
+
         app.MapPost("/members/{name}/detach", async (HttpContext context, string name) =>
             Refused(context, token, loopback)
             ?? (forwarding is null ? null : await forwarding.ForwardAsync(context).ConfigureAwait(false))
