@@ -70,6 +70,38 @@ public sealed class SwitchoverTests(ITestOutputHelper output)
         Assert.Equal("FIRST 1 (n1)", await primary.ScalarAsync<string>("SHOW synchronous_standby_names"));
     }
 
+    [Fact]
+    public async Task A_switchover_to_a_standby_that_lags_beyond_the_bound_is_refused_and_nothing_changes()
+    {
+        FaultProxy? proxy = null;
+        await using var c = await CoordinatedCluster.StartAsync(output, agents: true, configure: (o, _) => o.SwitchoverMaxLagBytes = 1 << 20);
+        var primary = c.Cluster.Primary;
+        var laggard = c.Cluster.Standbys[1];
+        try
+        {
+            proxy = FaultProxy.For(primary);
+            await CoordinatedCluster.StreamThroughAsync(laggard, primary, proxy);
+            proxy.Blackhole(); // it receives nothing more
+            await primary.ExecuteAsync("INSERT INTO t SELECT g FROM generate_series(1, 50000) g");
+            await c.WaitForViewAsync(v => v.Find(laggard.Name)!.LagBytes > 1 << 20, Bound, $"{laggard.Name} lags");
+            var pid = primary.ProcessId;
+
+            var (code, text) = await BuiltProgram.RunAsync(Bound, "switchover", "--to", laggard.Name, "--url", c.Host!.Address.ToString());
+
+            Assert.Equal(1, code);
+            Assert.Contains($"{laggard.Name} lags", text, StringComparison.Ordinal);
+            Assert.Contains("more than SwitchoverMaxLagBytes (1048576); nothing changed", text, StringComparison.Ordinal);
+            Assert.Equal(pid, primary.ProcessId);
+            Assert.False(await primary.IsInRecoveryAsync());
+            Assert.Equal(primary.Name, c.View.Primary);
+        }
+        finally
+        {
+            if (proxy is not null)
+                await proxy.DisposeAsync();
+        }
+    }
+
     private static PgRoutingDataSource DataSource(LocalPgCluster cluster)
     {
         var builder = new PgRoutingDataSourceBuilder();
