@@ -16,14 +16,14 @@ public sealed class FencingByAgentTests(ITestOutputHelper output)
     {
         await using var c = await CoordinatedCluster.StartAsync(output, agents: true);
         var old = c.Cluster.Primary;
-        c.Agents!.Kill(old.Name); // so that nothing rejoins it while it is down
+        await c.Agents!.KillAsync(old.Name); // so that nothing rejoins it while it is down
         var clock = Stopwatch.StartNew();
         await old.StopAsync(immediate: true);
         var (promoted, _) = await c.WaitForWritableAsync(clock, old, TimeSpan.FromSeconds(30), id: 1);
         await old.StartAsync(); // a primary on the old timeline, writable for whoever reaches it
         await c.WaitForViewAsync(v => v.Find(old.Name)!.State == MemberState.Fenced, Bound, $"{old.Name} fenced");
 
-        await c.Agents.RestartAsync(c.Cluster, old);
+        await c.Agents.RestartAsync(old);
 
         var view = await c.WaitForViewAsync(v => v.Find(old.Name)!.Agent is { } a && (a.StartsWith("rewound", StringComparison.Ordinal) || a.Contains("failed", StringComparison.Ordinal)),
             Bound, $"{old.Name} demoted");

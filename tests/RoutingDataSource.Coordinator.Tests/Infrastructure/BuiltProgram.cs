@@ -39,25 +39,6 @@ internal sealed class BuiltProgram : IDisposable
     /// <summary>Starts a long-running command (the daemon); kill it with <see cref="Dispose"/>.</summary>
     public static BuiltProgram Start(params string[] args) => new(Process.Start(StartInfo(args))!);
 
-    /// <summary>
-    /// Starts a long-running command as the PostgreSQL servers' OS user (through <c>setpriv</c> when the tests run as
-    /// root, as LocalPgCluster runs the servers), with <paramref name="environment"/> added.
-    /// </summary>
-    public static BuiltProgram StartAsServerUser(IReadOnlyDictionary<string, string> environment, params string[] args)
-    {
-        var start = StartInfo(args);
-        if (Environment.IsPrivilegedProcess)
-        {
-            start.ArgumentList.Insert(0, start.FileName);
-            foreach (var a in new[] { "--reuid", "postgres", "--regid", "postgres", "--init-groups", "--" }.Reverse())
-                start.ArgumentList.Insert(0, a);
-            start.FileName = "setpriv";
-        }
-        foreach (var (key, value) in environment)
-            start.Environment[key] = value;
-        return new(Process.Start(start)!);
-    }
-
     /// <summary>Runs a short command to its end (bounded) and returns its exit code and output.</summary>
     public static async Task<(int ExitCode, string Output)> RunAsync(TimeSpan timeout, params string[] args)
     {
