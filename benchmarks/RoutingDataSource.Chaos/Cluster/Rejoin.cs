@@ -40,15 +40,21 @@ internal static class Rejoin
         {
             if (node.IsRunning && !node.IsFrozen && await ChaosCluster.StreamsAsync(newPrimary, node, cancellationToken))
             {
-                var report = cluster.AgentReport(node.Name);
-                var how = report?.Split(':')[0] is { Length: > 0 } verb && verb.IndexOf(' ', StringComparison.Ordinal) < 0 ? verb : "followed";
-                return "agent " + how;
+                // It streams a moment before its agent reports the order done (the agent watches it stream first).
+                var settle = cluster.Clock.Now + 10;
+                while (Verb(cluster.AgentReport(node.Name)) is null && cluster.Clock.Now < settle)
+                    await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken);
+                return "agent " + (Verb(cluster.AgentReport(node.Name)) ?? "(streaming, no report)");
             }
             await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken);
         }
 
         return null;
     }
+
+    // "rewound: streams from n1 (...)" -> "rewound"; null while the order runs (or before any).
+    private static string? Verb(string? report) =>
+        report?.Split(':')[0] is { Length: > 0 } verb && verb is "rewound" or "rebuilt" or "demoted" or "started as a standby" ? verb : null;
 
     private static async Task<string> ByHarnessAsync(ChaosCluster cluster, LocalPgNode node, LocalPgNode newPrimary, CancellationToken cancellationToken)
     {

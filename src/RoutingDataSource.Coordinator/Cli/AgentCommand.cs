@@ -1,7 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.Logging;
 using RoutingDataSource.Coordinator.Agent;
 
 namespace RoutingDataSource.Coordinator.Cli;
@@ -31,15 +28,7 @@ internal static class AgentCommand
             error.WriteLine($"routing-coordinator agent: {problem}.");
             return 2;
         }
-        using var loggerFactory = LoggerFactory.Create(b => b
-            .AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "yyyy-MM-dd HH:mm:ss.fff ";
-                o.UseUtcTimestamp = true;
-            })
-            .SetMinimumLevel(LogLevel.Information)
-            .AddFilter("Microsoft", LogLevel.Warning));
+        using var loggerFactory = ConsoleSetup.Logging();
         AgentHost host;
         try
         {
@@ -66,27 +55,9 @@ internal static class AgentCommand
 
     private static AgentOptions? Load(FileInfo file, TextWriter error)
     {
-        if (!file.Exists)
-        {
-            error.WriteLine($"routing-coordinator agent: configuration file {file.FullName} not found.");
+        if (ConsoleSetup.ReadJson(file, null, "routing-coordinator agent", error) is not { } configuration)
             return null;
-        }
-        IConfiguration configuration;
-        try
-        {
-            configuration = new ConfigurationBuilder().AddJsonFile(file.FullName, optional: false, reloadOnChange: false).Build();
-        }
-        catch (Exception e) when (e is InvalidDataException or FormatException or JsonException or IOException)
-        {
-            error.WriteLine($"routing-coordinator agent: {file.FullName} is not valid JSON: {e.InnerException?.Message ?? e.Message}");
-            return null;
-        }
         var options = AgentConfiguration.Load(configuration, out var problems);
-        if (problems.Count == 0)
-            return options;
-        error.WriteLine($"routing-coordinator agent: {file.FullName}: {problems.Count} problem(s):");
-        foreach (var p in problems)
-            error.WriteLine($"  - {p}");
-        return null;
+        return ConsoleSetup.Report(file, problems, "routing-coordinator agent", error) ? options : null;
     }
 }

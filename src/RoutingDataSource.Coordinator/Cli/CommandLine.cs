@@ -80,47 +80,17 @@ internal static class CommandLine
     /// <summary>Reads and checks the file; prints every problem and returns null when there is any.</summary>
     internal static CoordinatorOptions? Load(FileInfo file, TextWriter error)
     {
-        if (!file.Exists)
-        {
-            error.WriteLine($"routing-coordinator: configuration file {file.FullName} not found.");
+        if (ConsoleSetup.ReadJson(file, "ROUTING_COORDINATOR_", "routing-coordinator", error) is not { } configuration)
             return null;
-        }
-        IConfiguration configuration;
-        try
-        {
-            configuration = new ConfigurationBuilder()
-                .AddJsonFile(file.FullName, optional: false, reloadOnChange: false)
-                .AddEnvironmentVariables("ROUTING_COORDINATOR_")
-                .Build();
-        }
-        catch (Exception e) when (e is InvalidDataException or FormatException or JsonException or IOException)
-        {
-            error.WriteLine($"routing-coordinator: {file.FullName} is not valid JSON: {e.InnerException?.Message ?? e.Message}");
-            return null;
-        }
         var options = CoordinatorConfiguration.Load(configuration, out var problems);
-        if (problems.Count == 0)
-            return options;
-        error.WriteLine($"routing-coordinator: {file.FullName}: {problems.Count} problem(s):");
-        foreach (var p in problems)
-            error.WriteLine($"  - {p}");
-        return null;
+        return ConsoleSetup.Report(file, problems, "routing-coordinator", error) ? options : null;
     }
 
     private static async Task<int> RunDaemonAsync(FileInfo file, TextWriter output, TextWriter error, CancellationToken ct)
     {
         if (Load(file, error) is not { } options)
             return 2;
-        using var loggerFactory = LoggerFactory.Create(b => b
-            .AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "yyyy-MM-dd HH:mm:ss.fff ";
-                o.UseUtcTimestamp = true;
-            })
-            .SetMinimumLevel(LogLevel.Information)
-            .AddFilter("Microsoft", LogLevel.Warning)
-            .AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information));
+        using var loggerFactory = ConsoleSetup.Logging();
         CoordinatorHost host;
         try
         {
