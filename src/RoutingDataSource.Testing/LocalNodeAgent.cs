@@ -10,8 +10,8 @@ namespace RoutingDataSource.Testing;
 /// <summary>
 /// The coordinator's node agent (<c>routing-coordinator agent</c>) beside one <see cref="LocalPgNode"/>: a separate
 /// process running the built coordinator program, as the servers' OS user (through <c>setpriv</c> when this process
-/// is root), on a loopback port, with its token in its environment. It dies with this process (parent-death signal)
-/// and is killed when the cluster is disposed, before the servers are stopped.
+/// is root), on a loopback port, with its token in its environment. It is killed when the cluster is disposed, before
+/// the servers are stopped (as the other processes a test starts; a test host killed outright leaves it running).
 /// </summary>
 public sealed partial class LocalNodeAgent : IAsyncDisposable
 {
@@ -71,12 +71,8 @@ public sealed partial class LocalNodeAgent : IAsyncDisposable
         };
         await File.WriteAllTextAsync(config, JsonSerializer.Serialize(settings), cancellationToken).ConfigureAwait(false);
         var start = Command.CreateStartInfo("dotnet", [coordinatorDll, "agent", "--config", config], asServer: true);
-        // The agent must not outlive whoever started it (a killed test host): setpriv's parent-death signal.
-        if (start.FileName.EndsWith("setpriv", StringComparison.Ordinal))
-        {
-            start.ArgumentList.Insert(0, "--pdeathsig=KILL");
-        }
-
+        // No parent-death signal (setpriv --pdeathsig): Linux sends it when the *thread* that started the process ends,
+        // and a thread-pool thread of this process ends at any time; the soak saw agents killed midway through a rejoin.
         start.Environment["ROUTING_AGENT_TOKEN"] = token;
         var agent = new LocalNodeAgent(node, Process.Start(start) ?? throw new InvalidOperationException($"Could not start the agent of {node.Name}."));
         agent._process.StandardInput.Close();
