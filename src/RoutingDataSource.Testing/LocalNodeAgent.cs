@@ -35,6 +35,9 @@ public sealed partial class LocalNodeAgent : IAsyncDisposable
     /// <summary>The agent's HTTP address (what a coordinator's <c>Backends[].Agent</c> names).</summary>
     public Uri Address { get; private set; } = null!;
 
+    /// <summary>The agent's process id.</summary>
+    public int ProcessId => _process.Id;
+
     /// <summary>Everything the agent wrote so far (its log).</summary>
     public string Output
     {

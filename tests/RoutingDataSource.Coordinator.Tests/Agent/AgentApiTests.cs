@@ -144,3 +144,25 @@ public sealed class AgentApiTests(AgentClusterFixture fixture) : IClassFixture<A
 
     private async Task<long> HighestTermAsync(string member) => (await FactsAsync(member)).GetProperty("highestTerm").GetInt64();
 }
+
+/// <summary>Every agent a test starts is stopped by the harness: disposing the cluster kills its agents before its servers.</summary>
+public sealed class AgentLifetimeTests
+{
+    [Fact]
+    public async Task Disposing_the_cluster_kills_the_agents_it_started()
+    {
+        var cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 1 });
+        int pid;
+        try
+        {
+            var agent = await LocalNodeAgent.StartAsync(cluster.Standbys[0], BuiltProgram.DllPath, NodeAgents.Token, CoordinatedCluster.ReplicationConnInfo);
+            pid = agent.ProcessId;
+            Assert.True(File.Exists($"/proc/{pid}/stat"));
+        }
+        finally
+        {
+            await cluster.DisposeAsync();
+        }
+        Assert.False(File.Exists($"/proc/{pid}/stat"), $"agent {pid} still runs after the cluster was disposed");
+    }
+}
