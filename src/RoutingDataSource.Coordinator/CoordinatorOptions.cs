@@ -104,6 +104,14 @@ public sealed class CoordinatorOptions
     /// the primary has written (it would keep writes unavailable while it catches up). Default 16 MiB.
     /// </summary>
     public long SwitchoverMaxLagBytes { get; set; } = 16L << 20;
+
+    /// <summary>
+    /// The member that should be the primary whenever it safely can (failback, as Pgpool's <c>failback.sh</c> does by
+    /// hand): once it has streamed as a synchronous standby for 10 s in a row, the leader switches over to it (a
+    /// planned switchover: the current primary needs an agent), at most once a minute. Null (the default): the primary
+    /// stays where the last failover put it.
+    /// </summary>
+    public string? PreferredPrimary { get; set; }
 }
 
 /// <summary>How an old primary (or a diverged standby) is brought back as a standby of the current primary.</summary>

@@ -188,7 +188,10 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
             }
         }
         if (acting && MayAct)
+        {
             _followers.Reconcile(_primary, next, observations, Find);
+            ConsiderFailback(observations);
+        }
         Interlocked.Increment(ref _rounds);
         Publish();
     }

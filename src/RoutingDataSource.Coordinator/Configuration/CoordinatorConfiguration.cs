@@ -13,7 +13,7 @@ internal static class CoordinatorConfiguration
     private static readonly string[] TopLevelKeys =
     [
         "Backends", "ReplicationConnInfo", "ProbeInterval", "ProbeTimeout", "FailureThreshold", "RetryInterval", "Http",
-        "ApiToken", "AllowDataLoss", "CatchUpTimeout", "PromoteTimeout", "FollowTimeout", "UnusedSlotTimeout", "Hooks", "Name", "Etcd", "AgentToken", "Rejoin", "AutoRebuild", "SwitchoverMaxLagBytes",
+        "ApiToken", "AllowDataLoss", "CatchUpTimeout", "PromoteTimeout", "FollowTimeout", "UnusedSlotTimeout", "Hooks", "Name", "Etcd", "AgentToken", "Rejoin", "AutoRebuild", "SwitchoverMaxLagBytes", "PreferredPrimary",
     ];
 
     private static readonly string[] BackendKeys = ["Name", "ConnectionString", "Priority", "ReplicationHost", "ReplicationPort", "Agent"];
@@ -56,6 +56,7 @@ internal static class CoordinatorConfiguration
         options.ApiToken = section["ApiToken"] is { Length: > 0 } token ? token : null;
 
         options.AgentToken = section["AgentToken"] is { Length: > 0 } agentToken ? agentToken : null;
+        options.PreferredPrimary = section["PreferredPrimary"] is { Length: > 0 } preferred ? preferred : null;
         if (section["Rejoin"] is { } rejoin)
         {
             if (RejoinPolicies.TryParse(rejoin, out var policy))

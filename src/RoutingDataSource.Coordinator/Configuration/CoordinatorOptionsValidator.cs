@@ -60,6 +60,8 @@ internal static class CoordinatorOptionsValidator
         if (options.Backends.Count >= 2 && options.Backends.All(b => b.Priority <= 0))
             problems.Add("Backends: every Priority is 0, so no standby could ever be promoted.");
 
+        if (options.PreferredPrimary is { } preferred && !options.Backends.Any(b => string.Equals(b.Name, preferred, StringComparison.Ordinal)))
+            problems.Add($"PreferredPrimary '{preferred}' is not one of the Backends.");
         if (options.Backends.Any(b => b.Agent is not null) && options.AgentToken is not { Length: >= 16 })
             problems.Add("AgentToken (at least 16 characters) is required when a backend has an Agent: the agents obey no order without it.");
         problems.AddRange(ReplicationConnInfo.Problems(options.ReplicationConnInfo));

@@ -145,4 +145,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 2048, Level = LogLevel.Warning, Message = "Switchover from {OldPrimary} to {Candidate}: {Step}")]
     public static partial void CleanSwitchover(ILogger logger, string oldPrimary, string candidate, string step);
+
+    [LoggerMessage(EventId = 2049, Level = LogLevel.Warning, Message = "Failing back to the preferred primary {Member}: {Evidence}")]
+    public static partial void FailingBack(ILogger logger, string member, string evidence);
+
+    [LoggerMessage(EventId = 2050, Level = LogLevel.Warning, Message = "Failback to {Member} not done: {Why}")]
+    public static partial void FailbackRefused(ILogger logger, string member, string why);
 }

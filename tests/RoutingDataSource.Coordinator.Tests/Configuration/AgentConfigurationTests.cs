@@ -33,8 +33,8 @@ public sealed class AgentConfigurationTests : IDisposable
         Assert.Equal((RejoinPolicy.Rewind, true, 1024L, "http://127.0.0.1:8010"), (o.Rejoin, o.AutoRebuild, o.SwitchoverMaxLagBytes, o.Backends[0].Agent));
         Assert.Equal(RejoinPolicy.RewindOrRebuild, CoordinatorConfiguration.Load(Json(Coordinator(""", "AgentToken": "0123456789abcdef" """)), out _).Rejoin);
 
-        CoordinatorConfiguration.Load(Json(Coordinator(""", "AgentToken": "0123456789abcdef", "Rejoin": "sometimes" """)), out problems);
-        Assert.Equal(["Coordinator:Rejoin: 'sometimes' is not one of rewind-or-rebuild, rewind, manual."], problems);
+        CoordinatorConfiguration.Load(Json(Coordinator(""", "AgentToken": "0123456789abcdef", "Rejoin": "sometimes", "PreferredPrimary": "n9" """)), out problems);
+        Assert.Equal(["Coordinator:Rejoin: 'sometimes' is not one of rewind-or-rebuild, rewind, manual.", "PreferredPrimary 'n9' is not one of the Backends."], problems);
     }
 
     [Fact]
