@@ -45,7 +45,7 @@ internal static class ChaosRun
         BankWorkload workload;
         try
         {
-            cluster = await ChaosCluster.StartAsync(clock, settings.ArtifactsDirectory, settings.Coordinators, Bank.CreateAsync, budget.Token);
+            cluster = await ChaosCluster.StartAsync(clock, settings.ArtifactsDirectory, settings.Coordinators, settings.Agents, Bank.CreateAsync, budget.Token);
         }
         catch
         {

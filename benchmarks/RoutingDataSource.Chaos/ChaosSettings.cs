@@ -17,6 +17,13 @@ internal sealed record ChaosSettings
     /// <summary>1: one coordinator alone (no etcd, no coordinator or etcd faults); 3: HA mode on a 3-member etcd.</summary>
     public int Coordinators { get; init; } = DefaultCoordinators;
 
+    /// <summary>
+    /// Node agents beside every server (default): old primaries rejoin and destroyed standbys are rebuilt by them, the
+    /// schedule adds a switchover and a destroyed standby. <c>--no-agents</c>: the harness rejoins old primaries itself
+    /// (<see cref="Testing.LocalPgNode.RejoinAsync"/>), as before the agents.
+    /// </summary>
+    public bool Agents { get; init; } = true;
+
     /// <summary>How long a crashed leading coordinator stays down before it is started again (as a follower).</summary>
     public TimeSpan LeaderDownFor { get; init; } = TimeSpan.FromSeconds(8);
 
@@ -75,10 +82,11 @@ internal sealed record ChaosSettings
     public string? RepositoryRoot { get; init; }
 
     /// <summary>The fault sequence this run injects.</summary>
-    public IReadOnlyList<FaultKind> Sequence() => FixedFaults ?? FaultPlan.Pick(Faults, new Random(Seed), Coordinators > 1);
+    public IReadOnlyList<FaultKind> Sequence() => FixedFaults ?? FaultPlan.Pick(Faults, new Random(Seed), Coordinators > 1, Agents);
 
     /// <summary>"3 coordinators in HA mode on a 3-member etcd" or "1 coordinator alone (no etcd)".</summary>
-    public string Mode() => Coordinators > 1 ? $"{Coordinators} coordinators in HA mode on a 3-member etcd" : "1 coordinator alone (no etcd)";
+    public string Mode() => (Coordinators > 1 ? $"{Coordinators} coordinators in HA mode on a 3-member etcd" : "1 coordinator alone (no etcd)")
+        + (Agents ? ", node agents beside every server" : ", no node agents (the harness rejoins old primaries)");
 
     /// <summary>The upper bound for the whole soak: every fault at its longest, plus start and checks.</summary>
     public TimeSpan Budget()
@@ -101,6 +109,7 @@ internal sealed record ChaosSettings
         string? artifacts = null;
         List<FaultKind>? sequence = null;
         var coordinators = DefaultCoordinators;
+        var agents = true;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -124,8 +133,11 @@ internal sealed record ChaosSettings
                 case "--no-results":
                     results = null;
                     break;
+                case "--no-agents":
+                    agents = false;
+                    break;
                 case var a when a.StartsWith('-'):
-                    throw new ArgumentException($"Unknown option '{a}'. Usage: chaos [faults] [seed] [--sequence KIND,KIND...] [--coordinators 1|3] [--results DIR] [--artifacts DIR] [--no-results]");
+                    throw new ArgumentException($"Unknown option '{a}'. Usage: chaos [faults] [seed] [--sequence KIND,KIND...] [--coordinators 1|3] [--no-agents] [--results DIR] [--artifacts DIR] [--no-results]");
                 default:
                     positional.Add(args[i]);
                     break;
@@ -133,9 +145,11 @@ internal sealed record ChaosSettings
         }
 
         if (positional.Count > 2)
-            throw new ArgumentException("Usage: chaos [faults] [seed] [--sequence KIND,KIND...] [--coordinators 1|3] [--results DIR] [--artifacts DIR] [--no-results]");
+            throw new ArgumentException("Usage: chaos [faults] [seed] [--sequence KIND,KIND...] [--coordinators 1|3] [--no-agents] [--results DIR] [--artifacts DIR] [--no-results]");
         if (coordinators == 1 && sequence?.Where(k => k.NeedsHa()).ToList() is [var needsHa, ..])
             throw new ArgumentException($"Fault {needsHa} needs the HA mode (--coordinators 3).");
+        if (!agents && sequence?.Where(k => k.NeedsAgents()).ToList() is [var needsAgents, ..])
+            throw new ArgumentException($"Fault {needsAgents} needs the node agents (no --no-agents).");
         var faults = positional.Count > 0 ? ParseCount(positional[0], "faults") : DefaultFaults;
         var seed = positional.Count > 1 ? ParseCount(positional[1], "seed") : Random.Shared.Next(1, 1_000_000);
         var command = Environment.GetEnvironmentVariable("CHAOS_COMMAND") is { Length: > 0 } c ? c : "dotnet run --project benchmarks/RoutingDataSource.Chaos -c Release -- " + string.Join(' ', args);
@@ -143,6 +157,7 @@ internal sealed record ChaosSettings
         {
             Faults = sequence?.Count ?? faults,
             Coordinators = coordinators,
+            Agents = agents,
             Seed = seed,
             FixedFaults = sequence,
             ResultsDirectory = results,

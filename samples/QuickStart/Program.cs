@@ -4,8 +4,15 @@ using RoutingDataSource.Coordinator;
 using RoutingDataSource.Testing;
 
 // The demo behind ./build.sh demo: a local primary with two streaming standbys, a PgRoutingDataSource over them, a
-// mixed workload, a standby made to lag, a failover of the primary, and the routing status after each step.
+// mixed workload, a standby made to lag, a failover of the primary, the old primary rejoining by itself through its
+// node agent, a switchover back to it, and the routing status after each step.
 using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+if (Console.IsOutputRedirected)
+{
+    // A log or a pipe: no colour codes, and tables as wide as their content needs rather than 80 columns.
+    AnsiConsole.Profile.Capabilities.Ansi = false;
+    AnsiConsole.Profile.Width = 140;
+}
 var ct = stop.Token;
 
 await using var cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 2 }, ct);
@@ -44,16 +51,24 @@ await cluster.Node("n2").ResumeReplayAsync(ct);
 await WaitFor(ds, s => s["n2"]!.ServesReads, ct);
 await Live(ds, () => Workload(ds, writes: 0, reads: 1000, ct));
 
-Console.WriteLine("5. The failover coordinator runs beside the cluster. The primary n0 is stopped (-m immediate):");
-Console.WriteLine("   the coordinator confirms it is gone, promotes the most advanced standby and repoints the other;");
-Console.WriteLine("   reads never stop, and the data source resumes writing by itself.");
+Console.WriteLine("5. The failover coordinator runs beside the cluster, and a node agent beside each server (a separate");
+Console.WriteLine("   process, as the servers' OS user). The primary n0 is stopped (-m immediate): the coordinator confirms");
+Console.WriteLine("   it is gone, promotes the most advanced standby and repoints the other; reads never stop, and the data");
+Console.WriteLine("   source resumes writing by itself.");
+const string replication = "host={host} port={port} user=postgres application_name={name}";
+const string agentToken = "demo-agent-token-0123456789";
 var coordinatorOptions = new CoordinatorOptions
 {
-    ReplicationConnInfo = "host={host} port={port} user=postgres application_name={name}",
+    ReplicationConnInfo = replication,
     Http = "127.0.0.1:0", // any free loopback port
+    AgentToken = agentToken,
 };
 foreach (var node in cluster.Nodes)
-    coordinatorOptions.Backends.Add(new CoordinatorBackend { Name = node.Name, ConnectionString = node.ConnectionString });
+{
+    // The built coordinator program is copied next to the demo (a project reference); the cluster stops the agents.
+    var agent = await LocalNodeAgent.StartAsync(node, Path.Combine(AppContext.BaseDirectory, "RoutingDataSource.Coordinator.dll"), agentToken, replication, cancellationToken: ct);
+    coordinatorOptions.Backends.Add(new CoordinatorBackend { Name = node.Name, ConnectionString = node.ConnectionString, Agent = agent.Address.ToString() });
+}
 await using var coordinator = await CoordinatorHost.StartAsync(coordinatorOptions, cancellationToken: ct);
 while (coordinator.PrimaryName is null)
     await Task.Delay(50, ct);
@@ -61,14 +76,28 @@ Console.WriteLine($"   coordinator API: {coordinator.Address}cluster (primary {c
 var stopped = DateTime.UtcNow;
 await cluster.Primary.StopAsync(immediate: true, ct);
 var firstWrite = await WriteUntilAccepted(ds, ct);
+// Watched from now on: its agent may bring it back while the next step's workload runs.
+var rejoined = WhenSeen(ds, s => s["n0"]! is { Role: BackendRole.Standby, State: BackendState.Up }, ct, TimeSpan.FromSeconds(90));
 Console.WriteLine($"   {ds.GetStatus().PrimaryName} took over; the first write through the data source succeeded {(firstWrite - stopped).TotalMilliseconds:0} ms after the stop.");
 await Live(ds, () => Workload(ds, writes: 50, reads: 500, ct));
 var failoverMs = (firstWrite - stopped).TotalMilliseconds;
 
-Console.WriteLine("6. The old primary restarts as a primary on the old timeline: it is fenced and gets no traffic.");
-await cluster.Primary.StartAsync(ct);
-await WaitFor(ds, s => s["n0"]!.State == BackendState.Fenced, ct);
-await Live(ds, () => Workload(ds, writes: 10, reads: 100, ct));
+Console.WriteLine("6. Nobody touches n0: its agent, ordered by the coordinator, rewinds it onto the new primary's history");
+Console.WriteLine("   (pg_rewind) and starts it as a standby; it serves reads again.");
+var newPrimary = ds.GetStatus().PrimaryName!;
+var rejoinMs = (await rejoined - firstWrite).TotalMilliseconds;
+await Live(ds, () => Workload(ds, writes: 10, reads: 500, ct));
+
+Console.WriteLine($"7. A switchover back to n0: {newPrimary} shuts down cleanly, n0 is promoted once it has received its");
+Console.WriteLine($"   shutdown checkpoint, and {newPrimary} follows n0 without a rewind. No acknowledged write can be lost.");
+using (var http = new HttpClient { BaseAddress = coordinator.Address, Timeout = TimeSpan.FromMinutes(1) })
+{
+    using var body = new StringContent("{\"candidate\": \"n0\"}", System.Text.Encoding.UTF8, "application/json");
+    using var response = await http.PostAsync("switchover", body, ct);
+    Console.WriteLine($"   POST /switchover: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct)}");
+}
+await WaitFor(ds, s => s.PrimaryName == "n0" && s[newPrimary]! is { Role: BackendRole.Standby, State: BackendState.Up }, ct, TimeSpan.FromSeconds(60));
+await Live(ds, () => Workload(ds, writes: 20, reads: 500, ct));
 
 var final = ds.GetStatus();
 var reads = final.Backends.Sum(b => b.ReadCount);
@@ -77,15 +106,24 @@ summary.AddRow("reads served by standbys (n1, n2 while standbys)", $"{final["n2"
 summary.AddRow("reads served by n0 (weight 0: only while no standby was within the lag limit)", final["n0"]!.ReadCount.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
 summary.AddRow("n2's lag while its replay was paused", $"{lagSeen.LagBytes:N0} bytes: no reads until it caught up");
 summary.AddRow("first write after the primary was killed", $"{failoverMs:0} ms (coordinator promotion included)");
-summary.AddRow("old primary n0", $"{final["n0"]!.State}: {final["n0"]!.Reason}");
+summary.AddRow("old primary n0 back as a streaming standby, by its agent", $"{rejoinMs:0} ms after the new primary took writes");
+summary.AddRow("after the switchover back", $"primary {final.PrimaryName}, {newPrimary} {final[newPrimary]!.Role.ToString().ToLowerInvariant()} ({final[newPrimary]!.State.ToString().ToLowerInvariant()})");
 AnsiConsole.Write(summary);
 Console.WriteLine("Done: every server the demo started is stopped when it exits.");
 return 0;
 
-// Runs a workload while a live table shows the cluster as the data source sees it (refreshed 4 times a second).
+// Runs a workload while a live table shows the cluster as the data source sees it (refreshed 4 times a second); when
+// the output is not a terminal (a log, a pipe), the table is printed once, when the work is done.
 static async Task Live(PgRoutingDataSource ds, Func<Task> work)
 {
     var table = StatusTable(ds.GetStatus());
+    if (Console.IsOutputRedirected || !AnsiConsole.Profile.Capabilities.Interactive)
+    {
+        await work();
+        Fill(table, ds.GetStatus());
+        AnsiConsole.Write(table);
+        return;
+    }
     await AnsiConsole.Live(table).StartAsync(async ctx =>
     {
         var running = work();
@@ -183,10 +221,17 @@ static async Task<DateTime> WriteUntilAccepted(PgRoutingDataSource ds, Cancellat
     throw new TimeoutException("no write was accepted within the demo's bound");
 }
 
-static async Task WaitFor(PgRoutingDataSource ds, Func<ClusterStatus, bool> condition, CancellationToken ct)
+// When the data source first sees the condition hold (probing every 100 ms, bounded).
+static async Task<DateTime> WhenSeen(PgRoutingDataSource ds, Func<ClusterStatus, bool> condition, CancellationToken ct, TimeSpan timeout)
+{
+    await WaitFor(ds, condition, ct, timeout);
+    return DateTime.UtcNow;
+}
+
+static async Task WaitFor(PgRoutingDataSource ds, Func<ClusterStatus, bool> condition, CancellationToken ct, TimeSpan? timeout = null)
 {
     using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
-    bound.CancelAfter(TimeSpan.FromSeconds(30));
+    bound.CancelAfter(timeout ?? TimeSpan.FromSeconds(30));
     while (!condition(await ds.RefreshStatusAsync(bound.Token)))
         await Task.Delay(100, bound.Token);
 }

@@ -80,6 +80,51 @@ public sealed class CoordinatorOptions
 
     /// <summary>Commands run after a failover and when an old primary is fenced.</summary>
     public CoordinatorHooks Hooks { get; } = new();
+
+    /// <summary>
+    /// The bearer token of the node agents (<see cref="CoordinatorBackend.Agent"/>): the same secret every agent is
+    /// started with (<c>ROUTING_AGENT_TOKEN</c> or its <c>TokenFile</c>). Required when any backend has an agent.
+    /// </summary>
+    public string? AgentToken { get; set; }
+
+    /// <summary>
+    /// How a member with an agent comes back when it must follow a new primary but cannot as it is (an old primary,
+    /// a standby on a diverged timeline). Default <see cref="RejoinPolicy.RewindOrRebuild"/>.
+    /// </summary>
+    public RejoinPolicy Rejoin { get; set; } = RejoinPolicy.RewindOrRebuild;
+
+    /// <summary>
+    /// A stopped member whose agent finds no data directory (lost disk, deleted) is rebuilt from the primary by itself,
+    /// as <c>routing-coordinator recover</c> would. Default false: an operator decides.
+    /// </summary>
+    public bool AutoRebuild { get; set; }
+
+    /// <summary>
+    /// A switchover is refused, with nothing changed, when the candidate has received this many bytes less WAL than
+    /// the primary has written (it would keep writes unavailable while it catches up). Default 16 MiB.
+    /// </summary>
+    public long SwitchoverMaxLagBytes { get; set; } = 16L << 20;
+
+    /// <summary>
+    /// The member that should be the primary whenever it safely can (failback, as Pgpool's <c>failback.sh</c> does by
+    /// hand): once it has streamed as a synchronous standby for 10 s in a row, the leader switches over to it (a
+    /// planned switchover: the current primary needs an agent), at most once a minute. Null (the default): the primary
+    /// stays where the last failover put it.
+    /// </summary>
+    public string? PreferredPrimary { get; set; }
+}
+
+/// <summary>How an old primary (or a diverged standby) is brought back as a standby of the current primary.</summary>
+public enum RejoinPolicy
+{
+    /// <summary>Its agent runs <c>pg_rewind</c>, and a fresh <c>pg_basebackup</c> when rewinding cannot be used or fails (config: <c>rewind-or-rebuild</c>).</summary>
+    RewindOrRebuild,
+
+    /// <summary>Its agent runs <c>pg_rewind</c> only; when that fails the member stays out until an operator acts (config: <c>rewind</c>).</summary>
+    Rewind,
+
+    /// <summary>Nothing automatic: the coordinator reports it and an operator rejoins it (config: <c>manual</c>).</summary>
+    Manual,
 }
 
 /// <summary>One server of the cluster as the coordinator knows it.</summary>
@@ -102,6 +147,12 @@ public sealed class CoordinatorBackend
 
     /// <summary>The port standbys stream from when this server is the primary; default: the connection string's port.</summary>
     public int? ReplicationPort { get; set; }
+
+    /// <summary>
+    /// The base address of this server's node agent (<c>routing-coordinator agent</c>), e.g.
+    /// <c>http://127.0.0.1:8010</c>; null: no agent, nothing is done to this server beyond SQL.
+    /// </summary>
+    public string? Agent { get; set; }
 }
 
 /// <summary>

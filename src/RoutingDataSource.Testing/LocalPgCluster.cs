@@ -36,6 +36,7 @@ public sealed class LocalPgCluster : IAsyncDisposable, IKillableCluster
     /// <summary>The database the connection strings point at.</summary>
     public const string DefaultDatabase = "postgres";
 
+    private readonly List<LocalNodeAgent> _agents = [];
     private readonly ClusterWatchdog _watchdog;
     private readonly List<LocalPgNode> _nodes = [];
     private int _disposed;
@@ -241,8 +242,36 @@ public sealed class LocalPgCluster : IAsyncDisposable, IKillableCluster
         return File.WriteAllTextAsync(Path.Combine(node.DataDirectory, ClusterTemplate.NodeSettingsFile), text, cancellationToken);
     }
 
+    /// <summary>An agent started for a node of this cluster: killed before the servers are.</summary>
+    internal void Track(LocalNodeAgent agent)
+    {
+        lock (_agents)
+        {
+            _agents.Add(agent);
+        }
+    }
+
+    internal void Untrack(LocalNodeAgent agent)
+    {
+        lock (_agents)
+        {
+            _agents.Remove(agent);
+        }
+    }
+
     private void KillAndDelete()
     {
+        LocalNodeAgent[] agents;
+        lock (_agents)
+        {
+            agents = [.. _agents];
+        }
+
+        foreach (var agent in agents)
+        {
+            agent.Kill();
+        }
+
         try
         {
             foreach (var node in _nodes)

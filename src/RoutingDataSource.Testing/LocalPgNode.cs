@@ -65,6 +65,9 @@ public sealed class LocalPgNode
 
     internal bool IsInitialStandby { get; }
 
+    /// <summary>The cluster this node belongs to.</summary>
+    internal LocalPgCluster Cluster => _cluster;
+
     /// <summary>How the last <see cref="RejoinAsync"/> brought this node back, or null before any.</summary>
     internal RejoinOutcome? LastRejoin { get; private set; }
 

@@ -20,7 +20,12 @@ internal sealed class ChaosCluster : IAsyncDisposable
 
     private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(50);
 
+    public const string AgentToken = "chaos-agent-token-0123456789";
+
+    private const string ReplicationConnInfo = "host={host} port={port} user=postgres application_name={name} connect_timeout=2";
+
     private readonly Dictionary<string, NodePaths> _paths;
+    private readonly Dictionary<string, LocalNodeAgent> _agents = new(StringComparer.Ordinal);
     private readonly string _artifacts;
 
     private ChaosCluster(LocalPgCluster cluster, Dictionary<string, NodePaths> paths, RunClock clock, string artifacts)
@@ -43,6 +48,12 @@ internal sealed class ChaosCluster : IAsyncDisposable
 
     public ChaosCoordinators Coordinators { get; private set; } = null!;
 
+    /// <summary>The node agents (<c>routing-coordinator agent</c>, one process per server), or empty when the soak runs without them.</summary>
+    public IReadOnlyDictionary<string, LocalNodeAgent> Agents => _agents;
+
+    /// <summary>Whether old primaries and lost standbys come back through their agents (else the harness rejoins them).</summary>
+    public bool WithAgents => _agents.Count > 0;
+
     public PgRoutingDataSource DataSource { get; private set; } = null!;
 
     public IReadOnlyList<LocalPgNode> Nodes => Cluster.Nodes;
@@ -50,7 +61,7 @@ internal sealed class ChaosCluster : IAsyncDisposable
     public NodePaths Paths(LocalPgNode node) => _paths[node.Name];
 
     /// <summary>Starts everything and returns once the coordinator and the data source both see n0 as the primary.</summary>
-    public static async Task<ChaosCluster> StartAsync(RunClock clock, string artifacts, int coordinators, Func<LocalPgNode, Task> createSchema, CancellationToken cancellationToken)
+    public static async Task<ChaosCluster> StartAsync(RunClock clock, string artifacts, int coordinators, bool agents, Func<LocalPgNode, Task> createSchema, CancellationToken cancellationToken)
     {
         var options = new LocalPgClusterOptions
         {
@@ -69,6 +80,13 @@ internal sealed class ChaosCluster : IAsyncDisposable
             await createSchema(cluster.Primary);
             foreach (var standby in cluster.Standbys)
                 await chaos.StreamThroughProxyAsync(standby, cluster.Primary, cancellationToken);
+            if (agents)
+            {
+                // The built coordinator program is copied next to the soak (a project reference).
+                var program = Path.Combine(AppContext.BaseDirectory, "RoutingDataSource.Coordinator.dll");
+                foreach (var node in cluster.Nodes)
+                    chaos._agents[node.Name] = await LocalNodeAgent.StartAsync(node, program, AgentToken, ReplicationConnInfo, cancellationToken: cancellationToken);
+            }
             await chaos.StartCoordinatorsAsync(coordinators, cancellationToken);
             await chaos.StartDataSourceAsync(cancellationToken);
             return chaos;
@@ -217,8 +235,9 @@ internal sealed class ChaosCluster : IAsyncDisposable
     {
         var options = new CoordinatorOptions
         {
-            ReplicationConnInfo = "host={host} port={port} user=postgres application_name={name} connect_timeout=2",
+            ReplicationConnInfo = ReplicationConnInfo,
             Http = "127.0.0.1:0",
+            AgentToken = WithAgents ? AgentToken : null,
         };
         foreach (var node in Cluster.Nodes)
         {
@@ -229,6 +248,7 @@ internal sealed class ChaosCluster : IAsyncDisposable
                 ConnectionString = node.ConnectionStringVia(paths.Coordinator),
                 ReplicationHost = paths.Replication.Host,
                 ReplicationPort = paths.Replication.Port,
+                Agent = _agents.TryGetValue(node.Name, out var agent) ? agent.Address.ToString() : null,
             });
         }
 
@@ -324,6 +344,13 @@ internal sealed class ChaosCluster : IAsyncDisposable
             return false;
         }
     }
+
+    /// <summary>Whether <paramref name="primary"/> lists <paramref name="standby"/> as streaming.</summary>
+    public static Task<bool> StreamsAsync(LocalPgNode primary, LocalPgNode standby, CancellationToken cancellationToken) =>
+        IsStreamingAsync(primary, standby, cancellationToken);
+
+    /// <summary>What <paramref name="member"/>'s agent last did, as the leading coordinator reports it (null: nothing yet, or nobody leads).</summary>
+    public string? AgentReport(string member) => Coordinators.Leader?.Coordinator.View.Find(member)?.Agent;
 
     private static async Task<bool> IsStreamingAsync(LocalPgNode primary, LocalPgNode standby, CancellationToken cancellationToken)
     {

@@ -84,6 +84,16 @@ internal sealed class ChaosCoordinators : IAsyncDisposable
         }
     }
 
+    /// <summary>The leading coordinator now, or null (for operations only the leader runs, and its view).</summary>
+    public CoordinatorHost? Leader
+    {
+        get
+        {
+            lock (_lock)
+                return _hosts.Values.FirstOrDefault(h => h.IsLeader);
+        }
+    }
+
     public bool IsRunning(string name)
     {
         lock (_lock)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using RoutingDataSource.Chaos.Cluster;
+using RoutingDataSource.Coordinator.Cluster;
 using RoutingDataSource.Testing;
 
 namespace RoutingDataSource.Chaos.Faults;
@@ -25,7 +26,9 @@ internal sealed class FaultInjector(ChaosCluster cluster, ChaosSettings settings
     {
         var primary = await cluster.WaitUntilWholeAsync(settings.RecoveryTimeout, cancellationToken);
         var standbys = cluster.Nodes.Where(n => n != primary).OrderBy(n => n.Name, StringComparer.Ordinal).ToArray();
-        var target = kind == FaultKind.CrashStandby ? standbys[random.Next(standbys.Length)] : primary;
+        var target = kind is FaultKind.CrashStandby or FaultKind.Switchover or FaultKind.DestroyStandby ? standbys[random.Next(standbys.Length)] : primary;
+        if (kind.NeedsAgents() && !cluster.WithAgents)
+            throw new InvalidOperationException($"Fault {kind} needs the node agents.");
         var coordinators = cluster.Coordinators;
         if (kind.NeedsHa() && !coordinators.IsHa)
             throw new InvalidOperationException($"Fault {kind} needs the HA mode (three coordinators on etcd).");
@@ -56,7 +59,13 @@ internal sealed class FaultInjector(ChaosCluster cluster, ChaosSettings settings
                 case FaultKind.CrashStandby:
                     await target.StopAsync(immediate: true, cancellationToken);
                     await Task.Delay(settings.StandbyDownFor, cancellationToken);
-                    await target.StartAsync(cancellationToken);
+                    await RestartStandbyAsync(target, record, cancellationToken);
+                    break;
+                case FaultKind.Switchover:
+                    await SwitchoverAsync(primary, target, record, cancellationToken);
+                    break;
+                case FaultKind.DestroyStandby:
+                    await DestroyStandbyAsync(target, record, cancellationToken);
                     break;
                 case FaultKind.CutPrimary:
                     await CutPrimaryAsync(primary, record, cancellationToken);
@@ -139,6 +148,65 @@ internal sealed class FaultInjector(ChaosCluster cluster, ChaosSettings settings
             record.Note = record.Note is null ? note : record.Note + "; " + note;
             record.StrayStandbys.Add(stray.Name);
         }
+    }
+
+    /// <summary>
+    /// Starts a crashed standby again, unless its agent has already (the leader orders a stopped standby started): a
+    /// start that loses that race finds the server running.
+    /// </summary>
+    private async Task RestartStandbyAsync(LocalPgNode standby, FaultRecord record, CancellationToken cancellationToken)
+    {
+        if (standby.IsRunning)
+        {
+            record.Note = "started again by its agent";
+            return;
+        }
+
+        try
+        {
+            await standby.StartAsync(cancellationToken);
+        }
+        catch (InvalidOperationException) when (cluster.WithAgents && standby.IsRunning)
+        {
+            record.Note = "started again by its agent (the harness's start lost the race)";
+        }
+    }
+
+    /// <summary>A planned switchover to <paramref name="candidate"/> under the workload, through the leader; the old primary must follow it by itself.</summary>
+    private async Task SwitchoverAsync(LocalPgNode primary, LocalPgNode candidate, FaultRecord record, CancellationToken cancellationToken)
+    {
+        var leader = cluster.Coordinators.Leader ?? throw new InvalidOperationException("No coordinator leads: no switchover.");
+        var outcome = await leader.Coordinator.FailoverToAsync(candidate.Name, force: false);
+        if (outcome.Kind != OutcomeKind.Ok)
+        {
+            record.Note = $"switchover to {candidate.Name} refused: {outcome.Error}";
+            return;
+        }
+
+        record.Promoted = candidate.Name;
+        record.FailoverSeconds = Clock.Now - record.Injected;
+        await RejoinAsync(primary, candidate, record, cancellationToken);
+    }
+
+    /// <summary>A standby's data directory is lost; <c>recover</c> (through the leader) has its agent rebuild it from the primary.</summary>
+    private async Task DestroyStandbyAsync(LocalPgNode standby, FaultRecord record, CancellationToken cancellationToken)
+    {
+        await standby.StopAsync(immediate: true, cancellationToken);
+        Directory.Delete(standby.DataDirectory, recursive: true);
+        var started = Clock.Now;
+        for (var attempt = 1; ; attempt++)
+        {
+            var leader = cluster.Coordinators.Leader ?? throw new InvalidOperationException("No coordinator leads: no recover.");
+            var outcome = await leader.Coordinator.RecoverAsync(standby.Name);
+            if (outcome.Kind == OutcomeKind.Ok)
+                break;
+            // Another order to that agent (the round asking what became of it) may be running: a few tries.
+            if (outcome.Kind != OutcomeKind.Conflict || attempt == 5)
+                throw new InvalidOperationException($"recover {standby.Name} failed: {outcome.Error}");
+            await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken);
+        }
+
+        record.Note = string.Create(CultureInfo.InvariantCulture, $"{standby.Name}'s data directory deleted; recover had its agent rebuild it in {Clock.Now - started:0.0} s");
     }
 
     private async Task CrashPrimaryAsync(LocalPgNode primary, FaultRecord record, CancellationToken cancellationToken)

@@ -26,10 +26,19 @@ internal enum FaultKind
 
     /// <summary>HA mode: one etcd member is killed (SIGKILL) and started again a few seconds later; the quorum holds.</summary>
     CrashEtcdMember,
+
+    /// <summary>With agents: a planned switchover to a synchronous standby under the write load; the old primary follows it without a rewind.</summary>
+    Switchover,
+
+    /// <summary>With agents: a standby is stopped and its data directory deleted; <c>recover</c> rebuilds it from the primary.</summary>
+    DestroyStandby,
 }
 
 internal static class FaultKinds
 {
     /// <summary>Whether the fault needs the HA mode (three coordinators on etcd).</summary>
     public static bool NeedsHa(this FaultKind kind) => kind is FaultKind.CrashLeader or FaultKind.CutLeaderFromEtcd or FaultKind.CrashEtcdMember;
+
+    /// <summary>Whether the fault needs the node agents.</summary>
+    public static bool NeedsAgents(this FaultKind kind) => kind is FaultKind.Switchover or FaultKind.DestroyStandby;
 }

@@ -16,16 +16,19 @@ internal static class FaultPlan
     // HA mode: the same deck plus one of each coordinator and etcd fault.
     private static readonly FaultKind[] HaDeck = [.. Deck, FaultKind.CrashLeader, FaultKind.CutLeaderFromEtcd, FaultKind.CrashEtcdMember];
 
+    // With agents: a switchover under load and a destroyed standby in every deck.
+    private static readonly FaultKind[] AgentFaults = [FaultKind.Switchover, FaultKind.DestroyStandby];
+
     /// <summary>
-    /// Deals <paramref name="count"/> faults from shuffled decks: every ten faults (thirteen in HA mode) hold each kind
-    /// in the deck's proportions.
+    /// Deals <paramref name="count"/> faults from shuffled decks: every ten faults (thirteen in HA mode, two more with
+    /// agents) hold each kind in the deck's proportions.
     /// </summary>
-    public static IReadOnlyList<FaultKind> Pick(int count, Random random, bool ha)
+    public static IReadOnlyList<FaultKind> Pick(int count, Random random, bool ha, bool agents)
     {
         var picked = new List<FaultKind>(count);
         while (picked.Count < count)
         {
-            var deck = (FaultKind[])(ha ? HaDeck : Deck).Clone();
+            FaultKind[] deck = [.. ha ? HaDeck : Deck, .. agents ? AgentFaults : []];
             random.Shuffle(deck);
             picked.AddRange(deck.Take(count - picked.Count));
         }

@@ -181,6 +181,25 @@ internal static class ServerActions
     public static Task<int> TimelineAsync(Member primary, CancellationToken ct) =>
         ScalarAsync<int>(primary, "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int", ct);
 
+    /// <summary>
+    /// <c>CHECKPOINT</c> on a primary until its control file names its current timeline (right after a promotion it
+    /// names the old one until a checkpoint completes, and pg_rewind reads the source's timeline from it: with the old
+    /// one it finds nothing to rewind). Needs the pg_checkpoint role. False when it still does not after a few tries.
+    /// </summary>
+    public static async Task<bool> CheckpointAsync(Member primary, CancellationToken ct)
+    {
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            await using (var conn = await primary.Pool.OpenConnectionAsync(ct).ConfigureAwait(false))
+            await using (var cmd = new NpgsqlCommand("CHECKPOINT", conn))
+                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            if (await ScalarAsync<int>(primary, "SELECT timeline_id FROM pg_control_checkpoint()", ct).ConfigureAwait(false) == await TimelineAsync(primary, ct).ConfigureAwait(false))
+                return true;
+            await Task.Delay(PollEvery, ct).ConfigureAwait(false);
+        }
+        return false;
+    }
+
     /// <summary>Whether <paramref name="primary"/> lists <paramref name="applicationName"/> as streaming in <c>pg_stat_replication</c>.</summary>
     public static async Task<bool> IsStreamingAsync(Member primary, string applicationName, CancellationToken ct)
     {
@@ -189,6 +208,39 @@ internal static class ServerActions
             "SELECT EXISTS (SELECT FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming')", conn);
         cmd.Parameters.Add(new NpgsqlParameter { Value = applicationName });
         return (bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+    }
+
+    /// <summary>
+    /// Fences a server that answers as a primary but is not the cluster's: <c>default_transaction_read_only</c> on
+    /// (ALTER SYSTEM, reload), then every other client session terminated, so that no client keeps writing to it
+    /// through a session opened before. The number of sessions terminated. Needs ALTER SYSTEM on that parameter and
+    /// pg_signal_backend.
+    /// </summary>
+    public static async Task<int> FenceReadOnlyAsync(Member server, CancellationToken ct)
+    {
+        await AlterSystemAsync(server, [("default_transaction_read_only", "on")], ct).ConfigureAwait(false);
+        // The reload reaches every backend at its next command; the sessions are ended anyway, so that none of them
+        // finishes a transaction it had begun read-write.
+        // Not the coordinator's own sessions (its probes and actions, under its role and application names). The CTE
+        // is materialized so that the filter runs before pg_terminate_backend: in one WHERE clause the planner may
+        // evaluate the call first, and it would end every session, this one included.
+        return await ScalarAsync<int>(server, """
+            WITH victims AS MATERIALIZED (
+                SELECT pid FROM pg_stat_activity
+                WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+                  AND NOT (usename = current_user AND application_name LIKE 'routing-coordinator%'))
+            SELECT (count(*) FILTER (WHERE pg_terminate_backend(pid)))::int FROM victims
+            """, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Undoes <see cref="FenceReadOnlyAsync"/> on a server that is a standby again (ALTER SYSTEM RESET, reload).</summary>
+    public static async Task UnfenceAsync(Member server, CancellationToken ct)
+    {
+        await using var conn = await server.Pool.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using (var reset = new NpgsqlCommand("ALTER SYSTEM RESET default_transaction_read_only", conn))
+            await reset.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        await using var reload = new NpgsqlCommand("SELECT pg_reload_conf()", conn);
+        await reload.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>An SQL string literal. ALTER SYSTEM takes no parameters, so values are inlined; E'' keeps backslashes literal whatever standard_conforming_strings says.</summary>

@@ -9,7 +9,7 @@ using RoutingDataSource.Coordinator.Configuration;
 namespace RoutingDataSource.Coordinator.Cli;
 
 /// <summary>
-/// <c>routing-coordinator run | check | status | failover | detach | attach</c>. Exit codes: 0 done, 1 the
+/// <c>routing-coordinator run | check | status | failover | switchover | detach | attach | recover | agent</c>. Exit codes: 0 done, 1 the
 /// operation failed or the coordinator could not be reached, 2 bad usage or configuration.
 /// </summary>
 internal static class CommandLine
@@ -62,9 +62,12 @@ internal static class CommandLine
         var attach = new Command("attach", "Make a detached member a candidate again") { member, url, token };
         attach.SetAction((r, ct) => PostAsync(r.GetValue(url)!, r.GetValue(token), $"members/{Uri.EscapeDataString(r.GetValue(member)!)}/attach", null, output, error, ct));
 
+        var recover = new Command("recover", "Rebuild a member from the primary through its node agent (pg_basebackup; Pgpool's pcp_recovery_node)") { member, url, token };
+        recover.SetAction((r, ct) => PostAsync(r.GetValue(url)!, r.GetValue(token), $"members/{Uri.EscapeDataString(r.GetValue(member)!)}/recover", null, output, error, ct));
+
         var root = new RootCommand("routing-coordinator: failover coordinator for a PostgreSQL primary with streaming standbys (SQL only, no SSH)")
         {
-            run, check, status, failover, detach, attach,
+            run, check, status, failover, detach, attach, recover, SwitchoverCommand.Create(url, token, output, error), AgentCommand.Create(output, error),
         };
         var parsed = root.Parse(args);
         return await parsed.InvokeAsync(new InvocationConfiguration
@@ -78,47 +81,17 @@ internal static class CommandLine
     /// <summary>Reads and checks the file; prints every problem and returns null when there is any.</summary>
     internal static CoordinatorOptions? Load(FileInfo file, TextWriter error)
     {
-        if (!file.Exists)
-        {
-            error.WriteLine($"routing-coordinator: configuration file {file.FullName} not found.");
+        if (ConsoleSetup.ReadJson(file, "ROUTING_COORDINATOR_", "routing-coordinator", error) is not { } configuration)
             return null;
-        }
-        IConfiguration configuration;
-        try
-        {
-            configuration = new ConfigurationBuilder()
-                .AddJsonFile(file.FullName, optional: false, reloadOnChange: false)
-                .AddEnvironmentVariables("ROUTING_COORDINATOR_")
-                .Build();
-        }
-        catch (Exception e) when (e is InvalidDataException or FormatException or JsonException or IOException)
-        {
-            error.WriteLine($"routing-coordinator: {file.FullName} is not valid JSON: {e.InnerException?.Message ?? e.Message}");
-            return null;
-        }
         var options = CoordinatorConfiguration.Load(configuration, out var problems);
-        if (problems.Count == 0)
-            return options;
-        error.WriteLine($"routing-coordinator: {file.FullName}: {problems.Count} problem(s):");
-        foreach (var p in problems)
-            error.WriteLine($"  - {p}");
-        return null;
+        return ConsoleSetup.Report(file, problems, "routing-coordinator", error) ? options : null;
     }
 
     private static async Task<int> RunDaemonAsync(FileInfo file, TextWriter output, TextWriter error, CancellationToken ct)
     {
         if (Load(file, error) is not { } options)
             return 2;
-        using var loggerFactory = LoggerFactory.Create(b => b
-            .AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "yyyy-MM-dd HH:mm:ss.fff ";
-                o.UseUtcTimestamp = true;
-            })
-            .SetMinimumLevel(LogLevel.Information)
-            .AddFilter("Microsoft", LogLevel.Warning)
-            .AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information));
+        using var loggerFactory = ConsoleSetup.Logging();
         CoordinatorHost host;
         try
         {
@@ -161,7 +134,7 @@ internal static class CommandLine
         }
     }
 
-    private static async Task<int> PostAsync(string url, string? token, string path, object? body, TextWriter output, TextWriter error, CancellationToken ct)
+    internal static async Task<int> PostAsync(string url, string? token, string path, object? body, TextWriter output, TextWriter error, CancellationToken ct)
     {
         if (!TryUri(url, error, out var uri))
             return 2;

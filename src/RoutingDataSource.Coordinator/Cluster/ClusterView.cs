@@ -38,7 +38,7 @@ internal enum MemberState
     Fenced,
 }
 
-/// <summary>One member: its role and state (as camelCase strings in JSON), positions, and why it is not up.</summary>
+/// <summary>One member: its role and state (as camelCase strings in JSON), positions, why it is not up, and what its node agent last did (null: nothing, or no agent).</summary>
 internal sealed record MemberView(
     string Name,
     string Host,
@@ -53,7 +53,8 @@ internal sealed record MemberView(
     string? SyncState,
     string? Receiver,
     DateTimeOffset? LastChange,
-    string? Reason);
+    string? Reason,
+    string? Agent = null);
 
 /// <summary>Who asked for a promotion (JSON: "automatic", "manual").</summary>
 internal enum FailoverTrigger

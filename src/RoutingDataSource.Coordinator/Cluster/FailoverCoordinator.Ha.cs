@@ -159,6 +159,14 @@ internal sealed partial class FailoverCoordinator
             s => s.WithOperation(op.At(OperationStep.Repointing, _ha.Name, _ha.FencingToken ?? 0)), ct).ConfigureAwait(false);
     }
 
+    /// <summary>HA mode: the leader keeps each member's last agent order and its outcome in the durable state (alone: only in the view).</summary>
+    private async Task RecordAgentReportAsync(string member, AgentReport report, CancellationToken ct)
+    {
+        if (_ha is null)
+            return;
+        await _ha.UpdateStateAsync($"agent of {member}: {report.Kind} {report.State} (fencing token {report.Term})", s => s.WithAgentReport(member, report), ct).ConfigureAwait(false);
+    }
+
     /// <summary>Every coordinator takes the detached members from the durable state (the leader writes them).</summary>
     private void ApplyDurableState(ClusterState state)
     {

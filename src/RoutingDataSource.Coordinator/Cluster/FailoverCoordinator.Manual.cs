@@ -74,7 +74,11 @@ internal sealed partial class FailoverCoordinator
         }
         var oo = observations[old.Index];
         if (oo.Probe is { Reachable: true, InRecovery: false })
-            return await SwitchoverAsync(old, oo, candidate, observations, ct).ConfigureAwait(false);
+        {
+            return old.Agent is null
+                ? await SwitchoverAsync(old, oo, candidate, observations, ct).ConfigureAwait(false)
+                : await CleanSwitchoverAsync(old, oo, candidate, observations, ct).ConfigureAwait(false);
+        }
         // Not answering now: only the automatic path's verdict makes it dead, never one failed probe.
         if (_verdict is not { Kind: VerdictKind.Dead } verdict || verdict.Primary != old.Name)
             return Outcome.Conflict($"{old.Name} does not answer but is not confirmed dead: {_verdict?.Evidence ?? "no verdict yet"}");

@@ -42,7 +42,8 @@ internal sealed partial class FailoverCoordinator
                 n.SyncState,
                 n.WalReceiverStatus,
                 s.Version > 0 ? n.LastStatusChange : null,
-                n.State == BackendState.Up && n.LastProbeOk ? null : n.LastError ?? n.Reason);
+                n.State == BackendState.Up && n.LastProbeOk ? null : n.LastError ?? n.Reason,
+                _rejoins.Report(m.Name));
         }
         var primary = s.Primary;
         return new ClusterView(primary?.Backend.Name, primary?.Timeline ?? s.HighestTimeline, members, _decision, _lastFailover,

@@ -29,6 +29,7 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
     private readonly SemaphoreSlim _operation = new(1, 1);
     private readonly CancellationTokenSource _stop = new();
     private readonly Followers _followers;
+    private readonly Rejoins _rejoins;
     private readonly Mutations _mutations;
     private readonly HaCoordination? _ha;
     private readonly CoordinatorMetrics _metrics;
@@ -81,6 +82,8 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
         }
         _mutations = new Mutations(_ha?.Guard);
         _followers = new Followers(options, _mutations, _logger, time, _stop.Token);
+        _rejoins = new Rejoins(options, _mutations, _followers, _logger, time, () => _ha is null ? 0 : _ha.IsLeader ? _ha.FencingToken : null,
+            RecordAgentReportAsync, _stop.Token);
         _snapshot = ClusterSnapshot.Initial(Members.Select(m => m.Backend).ToArray());
         _view = BuildView();
     }
@@ -185,7 +188,10 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
             }
         }
         if (acting && MayAct)
+        {
             _followers.Reconcile(_primary, next, observations, Find);
+            ConsiderFailback(observations);
+        }
         Interlocked.Increment(ref _rounds);
         Publish();
     }
@@ -236,7 +242,10 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
         if (verdict.Kind == VerdictKind.Dead)
             await FailoverFromAsync(primary, null, FailoverTrigger.Automatic, "automatic: " + verdict.Evidence, observations, ct).ConfigureAwait(false);
         else if (verdict.Kind == VerdictKind.Healthy)
+        {
             ReconcileFollowers(primary, observations);
+            _rejoins.Reconcile(primary, Members, observations);
+        }
     }
 
     /// <summary>
@@ -565,6 +574,7 @@ internal sealed partial class FailoverCoordinator : IAsyncDisposable
             await _ha.DisposeAsync().ConfigureAwait(false);
         _metrics.Dispose();
         await _followers.DrainAsync().ConfigureAwait(false);
+        await _rejoins.DrainAsync().ConfigureAwait(false);
         await _hooks.DisposeAsync().ConfigureAwait(false);
         foreach (var m in Members)
             await m.DisposeAsync().ConfigureAwait(false);

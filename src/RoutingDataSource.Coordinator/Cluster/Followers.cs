@@ -22,6 +22,8 @@ internal sealed class Followers(CoordinatorOptions options, Mutations mutations,
 
     private readonly ConcurrentDictionary<string, Pending> _pending = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Task> _running = new(StringComparer.Ordinal);
+    // Repointed, but not streaming within FollowTimeout: its history may have diverged (see Rejoins).
+    private readonly ConcurrentDictionary<string, byte> _stuck = new(StringComparer.Ordinal);
     private long _promotedAt;
 
     /// <summary>
@@ -41,6 +43,12 @@ internal sealed class Followers(CoordinatorOptions options, Mutations mutations,
 
     /// <summary>Whether <paramref name="name"/> is still to be made to follow a primary.</summary>
     public bool IsPending(string name) => _pending.ContainsKey(name);
+
+    /// <summary>Whether <paramref name="name"/> was repointed but did not stream within FollowTimeout since.</summary>
+    public bool IsStuck(string name) => _stuck.ContainsKey(name);
+
+    /// <summary>Forgets that <paramref name="name"/> did not stream (its agent brought it back).</summary>
+    public void Unstick(string name) => _stuck.TryRemove(name, out _);
 
     /// <summary>Drops a member (e.g. fenced: it needs pg_rewind first).</summary>
     public void Forget(string name) => _pending.TryRemove(name, out _);
@@ -129,10 +137,12 @@ internal sealed class Followers(CoordinatorOptions options, Mutations mutations,
                     Log.FollowFailed(logger, standby.Name, primary.Name,
                         $"repointed, but not streaming after {options.FollowTimeout.TotalSeconds:0} s (a standby that got ahead of the new primary needs pg_rewind; see its server log)");
                     entry?.Delay(time, RetryAfterTimeout);
+                    _stuck[standby.Name] = 0;
                     return;
                 }
                 await Task.Delay(StreamPoll, time, bound.Token).ConfigureAwait(false);
             }
+            _stuck.TryRemove(standby.Name, out _);
             Log.Following(logger, standby.Name, primary.Name, (long)time.GetElapsedTime(Interlocked.Read(ref _promotedAt)).TotalMilliseconds);
             if (entry is not null)
                 _pending.TryRemove(new KeyValuePair<string, Pending>(standby.Name, entry));

@@ -38,6 +38,8 @@ internal sealed class Member : IAsyncDisposable
             ApplicationName = "routing-coordinator",
             TcpKeepAlive = true, // not Npgsql's KeepAlive: see BackendConnectionString.ForProbes
         };
+        if (config.Agent is { } agent && options.AgentToken is { } token)
+            Agent = new AgentClient(new Uri(agent.EndsWith('/') ? agent : agent + "/"), token);
         Backend = new Backend(index, Name, Host, Port, weight: 0,
             NpgsqlDataSource.Create(actions.ConnectionString), NpgsqlDataSource.Create(probe.ConnectionString));
     }
@@ -62,6 +64,9 @@ internal sealed class Member : IAsyncDisposable
 
     public Backend Backend { get; }
 
+    /// <summary>This server's node agent, or null when it has none.</summary>
+    public AgentClient? Agent { get; }
+
     /// <summary>Statements of the coordinator's actions.</summary>
     public NpgsqlDataSource Pool => Backend.Pool;
 
@@ -85,5 +90,9 @@ internal sealed class Member : IAsyncDisposable
 
     public override string ToString() => Name;
 
-    public ValueTask DisposeAsync() => Backend.DisposeAsync();
+    public ValueTask DisposeAsync()
+    {
+        Agent?.Dispose();
+        return Backend.DisposeAsync();
+    }
 }

@@ -4,7 +4,9 @@ using RoutingDataSource.Topology;
 namespace RoutingDataSource.Coordinator.Cluster;
 
 /// <summary>What the coordinator needs beyond the shared probe: the sync setting and the WAL receiver's sender.</summary>
-internal sealed record MemberDetails(string? SynchronousStandbyNames, string? SenderHost, int? SenderPort, string? ReceiverStatus, int? WalReceiverTimeoutMs, int? WalRetrieveRetryIntervalMs);
+/// <remarks><see cref="FencedReadOnly"/>: <c>default_transaction_read_only</c> is on through postgresql.auto.conf (ALTER SYSTEM), as the coordinator's read-only fence leaves it.</remarks>
+internal sealed record MemberDetails(string? SynchronousStandbyNames, string? SenderHost, int? SenderPort, string? ReceiverStatus, int? WalReceiverTimeoutMs, int? WalRetrieveRetryIntervalMs,
+    bool FencedReadOnly = false);
 
 /// <summary>One probe of one member: the shared <see cref="BackendObservation"/>, and <see cref="MemberDetails"/> when it answered.</summary>
 internal sealed record MemberObservation(BackendObservation Probe, MemberDetails? Details)
@@ -22,7 +24,8 @@ internal static class MemberProbe
     internal const string DetailsSql = """
         SELECT current_setting('synchronous_standby_names'), r.sender_host, r.sender_port, r.status,
                (SELECT setting::int FROM pg_settings WHERE name = 'wal_receiver_timeout'),
-               (SELECT setting::int FROM pg_settings WHERE name = 'wal_retrieve_retry_interval')
+               (SELECT setting::int FROM pg_settings WHERE name = 'wal_retrieve_retry_interval'),
+               EXISTS (SELECT FROM pg_settings WHERE name = 'default_transaction_read_only' AND setting = 'on' AND sourcefile LIKE '%postgresql.auto.conf')
         FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS r ON true
         """;
 
@@ -59,6 +62,7 @@ internal static class MemberProbe
             reader.IsDBNull(2) ? null : reader.GetInt32(2),
             reader.IsDBNull(3) ? null : reader.GetString(3),
             reader.IsDBNull(4) ? null : reader.GetInt32(4),
-            reader.IsDBNull(5) ? null : reader.GetInt32(5));
+            reader.IsDBNull(5) ? null : reader.GetInt32(5),
+            !reader.IsDBNull(6) && reader.GetBoolean(6));
     }
 }

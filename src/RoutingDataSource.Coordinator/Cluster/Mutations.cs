@@ -22,6 +22,15 @@ internal enum MutationKind
 
     /// <summary>A standby's <c>primary_conninfo</c> and <c>primary_slot_name</c> pointed at a new upstream.</summary>
     Repoint,
+
+    /// <summary>A server answering as a primary that is not the cluster's made read-only and its sessions ended (no agent to demote it).</summary>
+    FenceReadOnly,
+
+    /// <summary>That fence undone once the server is a standby again.</summary>
+    Unfence,
+
+    /// <summary>An order to a member's node agent (rejoin, rebuild, start, ...): it changes that server's files and process.</summary>
+    AgentOrder,
 }
 
 /// <summary>One change to one server, as the coordinator is about to make it: the member changed and, for the log, what to.</summary>
@@ -73,6 +82,24 @@ internal sealed class Mutations(IMutationGuard? guard = null)
     {
         await BeforeAsync(new Mutation(MutationKind.Repoint, standby.Name, upstream.Name), ct).ConfigureAwait(false);
         await ServerActions.RepointAsync(standby, conninfo, slot, ct).ConfigureAwait(false);
+    }
+
+    public async Task<int> FenceReadOnlyAsync(Member server, CancellationToken ct)
+    {
+        await BeforeAsync(new Mutation(MutationKind.FenceReadOnly, server.Name), ct).ConfigureAwait(false);
+        return await ServerActions.FenceReadOnlyAsync(server, ct).ConfigureAwait(false);
+    }
+
+    public async Task UnfenceAsync(Member server, CancellationToken ct)
+    {
+        await BeforeAsync(new Mutation(MutationKind.Unfence, server.Name), ct).ConfigureAwait(false);
+        await ServerActions.UnfenceAsync(server, ct).ConfigureAwait(false);
+    }
+
+    public async Task<AgentAnswer> OrderAsync(Member member, Agent.AgentOrder order, CancellationToken ct)
+    {
+        await BeforeAsync(new Mutation(MutationKind.AgentOrder, member.Name, order.Kind.ToString()), ct).ConfigureAwait(false);
+        return await member.Agent!.OrderAsync(order, ct).ConfigureAwait(false);
     }
 
     private ValueTask BeforeAsync(Mutation mutation, CancellationToken ct) => guard?.BeforeAsync(mutation, ct) ?? ValueTask.CompletedTask;

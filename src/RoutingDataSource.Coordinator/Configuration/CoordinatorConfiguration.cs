@@ -13,10 +13,10 @@ internal static class CoordinatorConfiguration
     private static readonly string[] TopLevelKeys =
     [
         "Backends", "ReplicationConnInfo", "ProbeInterval", "ProbeTimeout", "FailureThreshold", "RetryInterval", "Http",
-        "ApiToken", "AllowDataLoss", "CatchUpTimeout", "PromoteTimeout", "FollowTimeout", "UnusedSlotTimeout", "Hooks", "Name", "Etcd",
+        "ApiToken", "AllowDataLoss", "CatchUpTimeout", "PromoteTimeout", "FollowTimeout", "UnusedSlotTimeout", "Hooks", "Name", "Etcd", "AgentToken", "Rejoin", "AutoRebuild", "SwitchoverMaxLagBytes", "PreferredPrimary",
     ];
 
-    private static readonly string[] BackendKeys = ["Name", "ConnectionString", "Priority", "ReplicationHost", "ReplicationPort"];
+    private static readonly string[] BackendKeys = ["Name", "ConnectionString", "Priority", "ReplicationHost", "ReplicationPort", "Agent"];
 
     private static readonly string[] HookKeys = ["OnFailover", "OnFence", "Timeout"];
 
@@ -43,10 +43,27 @@ internal static class CoordinatorConfiguration
         ReadDuration(section, "UnusedSlotTimeout", v => options.UnusedSlotTimeout = v, p);
         ReadInt(section, "FailureThreshold", v => options.FailureThreshold = v, p);
         ReadBool(section, "AllowDataLoss", v => options.AllowDataLoss = v, p);
+        ReadBool(section, "AutoRebuild", v => options.AutoRebuild = v, p);
+        if (section["SwitchoverMaxLagBytes"] is { } maxLag)
+        {
+            if (long.TryParse(maxLag, NumberStyles.None, CultureInfo.InvariantCulture, out var bytes))
+                options.SwitchoverMaxLagBytes = bytes;
+            else
+                problems.Add($"{section.Path}:SwitchoverMaxLagBytes: '{maxLag}' is not a number of bytes.");
+        }
         if (section["Http"] is { } http)
             options.Http = http;
         options.ApiToken = section["ApiToken"] is { Length: > 0 } token ? token : null;
 
+        options.AgentToken = section["AgentToken"] is { Length: > 0 } agentToken ? agentToken : null;
+        options.PreferredPrimary = section["PreferredPrimary"] is { Length: > 0 } preferred ? preferred : null;
+        if (section["Rejoin"] is { } rejoin)
+        {
+            if (RejoinPolicies.TryParse(rejoin, out var policy))
+                options.Rejoin = policy;
+            else
+                problems.Add($"{section.Path}:Rejoin: '{rejoin}' is not one of rewind-or-rebuild, rewind, manual.");
+        }
         if (section["Name"] is { } name)
             options.Name = name;
         options.Etcd = EtcdConfiguration.Read(section.GetSection("Etcd"), p);
@@ -69,6 +86,7 @@ internal static class CoordinatorConfiguration
                 Name = item["Name"] ?? "",
                 ConnectionString = item["ConnectionString"] ?? "",
                 ReplicationHost = item["ReplicationHost"],
+                Agent = item["Agent"] is { Length: > 0 } agent ? agent : null,
             };
             ReadInt(item, "Priority", v => b.Priority = v, p);
             ReadInt(item, "ReplicationPort", v => b.ReplicationPort = v, p);

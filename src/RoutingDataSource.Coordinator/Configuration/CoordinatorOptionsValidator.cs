@@ -54,10 +54,16 @@ internal static class CoordinatorOptionsValidator
                 problems.Add($"{at}:Priority must be 0 (never promote) or more; it is {b.Priority}.");
             if (b.ReplicationPort is { } rp && (rp <= 0 || rp > 65535))
                 problems.Add($"{at}:ReplicationPort {rp} is not a TCP port.");
+            if (b.Agent is { } agent && !(Uri.TryCreate(agent, UriKind.Absolute, out var agentUri) && agentUri.Scheme is "http" or "https"))
+                problems.Add($"{at}:Agent '{agent}' is not an http(s) address, e.g. http://127.0.0.1:8010.");
         }
         if (options.Backends.Count >= 2 && options.Backends.All(b => b.Priority <= 0))
             problems.Add("Backends: every Priority is 0, so no standby could ever be promoted.");
 
+        if (options.PreferredPrimary is { } preferred && !options.Backends.Any(b => string.Equals(b.Name, preferred, StringComparison.Ordinal)))
+            problems.Add($"PreferredPrimary '{preferred}' is not one of the Backends.");
+        if (options.Backends.Any(b => b.Agent is not null) && options.AgentToken is not { Length: >= 16 })
+            problems.Add("AgentToken (at least 16 characters) is required when a backend has an Agent: the agents obey no order without it.");
         problems.AddRange(ReplicationConnInfo.Problems(options.ReplicationConnInfo));
         problems.AddRange(EtcdOptionsValidator.Problems(options));
 

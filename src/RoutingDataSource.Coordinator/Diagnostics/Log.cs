@@ -118,4 +118,37 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 2037, Level = LogLevel.Warning, Message = "Manual failover to {Candidate} refused: {Reason}")]
     public static partial void ManualFailoverRefused(ILogger logger, string candidate, string reason);
+
+    [LoggerMessage(EventId = 2040, Level = LogLevel.Warning, Message = "{Member}: {Kind} ordered from its agent ({Why}); upstream {Upstream}, fencing token {Term}")]
+    public static partial void AgentOrdered(ILogger logger, string member, string kind, string why, string upstream, long term);
+
+    [LoggerMessage(EventId = 2041, Level = LogLevel.Warning, Message = "{Member}'s agent: {Kind} done in {ElapsedMs} ms: {How}; steps: {Steps}")]
+    public static partial void AgentDone(ILogger logger, string member, string kind, long elapsedMs, string how, string steps);
+
+    [LoggerMessage(EventId = 2042, Level = LogLevel.Error, Message = "{Member}'s agent: {Kind} failed: {Error}; tried again in {RetryS} s")]
+    public static partial void AgentFailed(ILogger logger, string member, string kind, string error, long retryS);
+
+    [LoggerMessage(EventId = 2043, Level = LogLevel.Warning, Message = "{Member} must rejoin {Primary} ({Why}), but {Reason}: an operator rejoins it (README: rejoining an old primary)")]
+    public static partial void RejoinByHand(ILogger logger, string member, string primary, string why, string reason);
+
+    [LoggerMessage(EventId = 2044, Level = LogLevel.Warning, Message = "Recover of {Member} requested: its agent rebuilds it from {Primary}")]
+    public static partial void ManualRecover(ILogger logger, string member, string primary);
+
+    [LoggerMessage(EventId = 2045, Level = LogLevel.Error, Message = "{Member} fenced read-only ({Why}): default_transaction_read_only on, {Sessions} client session(s) terminated")]
+    public static partial void FencedReadOnly(ILogger logger, string member, string why, int sessions);
+
+    [LoggerMessage(EventId = 2046, Level = LogLevel.Warning, Message = "Could not fence {Member} read-only: {Error}; clients that reach it directly may still write to it")]
+    public static partial void FenceFailed(ILogger logger, string member, string error);
+
+    [LoggerMessage(EventId = 2047, Level = LogLevel.Information, Message = "{Member} is a standby again: default_transaction_read_only reset")]
+    public static partial void Unfenced(ILogger logger, string member);
+
+    [LoggerMessage(EventId = 2048, Level = LogLevel.Warning, Message = "Switchover from {OldPrimary} to {Candidate}: {Step}")]
+    public static partial void CleanSwitchover(ILogger logger, string oldPrimary, string candidate, string step);
+
+    [LoggerMessage(EventId = 2049, Level = LogLevel.Warning, Message = "Failing back to the preferred primary {Member}: {Evidence}")]
+    public static partial void FailingBack(ILogger logger, string member, string evidence);
+
+    [LoggerMessage(EventId = 2050, Level = LogLevel.Warning, Message = "Failback to {Member} not done: {Why}")]
+    public static partial void FailbackRefused(ILogger logger, string member, string why);
 }

@@ -77,6 +77,22 @@ internal sealed record FailoverHistory(IReadOnlyList<FailoverHistoryEntry> Entri
     public FailoverHistory Append(FailoverHistoryEntry entry) => new([.. Entries.Append(entry).TakeLast(Limit)]);
 }
 
+/// <summary>
+/// What a member's node agent was last ordered to do and how it went (<see cref="State"/>: running, done, failed),
+/// recorded by the leader before the order is sent and again with its outcome; <see cref="Term"/> is the fencing
+/// token the order carried.
+/// </summary>
+internal sealed record AgentReport(string Kind, string State, string Detail, long Term, string Leader, DateTimeOffset At);
+
+/// <summary>The last <see cref="AgentReport"/> of each member that has one.</summary>
+internal sealed record AgentReports(IReadOnlyDictionary<string, AgentReport> Members)
+{
+    public static readonly AgentReports Empty = new(new Dictionary<string, AgentReport>(StringComparer.Ordinal));
+
+    public AgentReports With(string member, AgentReport report) =>
+        new(new Dictionary<string, AgentReport>(Members, StringComparer.Ordinal) { [member] = report });
+}
+
 /// <summary>A document as read, with the revision it was last written at (0: absent), for compare-and-swap.</summary>
 internal readonly record struct Versioned<T>(T? Value, long ModRevision)
     where T : class
@@ -96,7 +112,8 @@ internal sealed record ClusterState(
     Versioned<DetachedMembers> Detached,
     Versioned<OperationRecord> Operation,
     Versioned<FailoverHistory> History,
-    long Revision)
+    long Revision,
+    Versioned<AgentReports> Agents = default)
 {
     /// <summary>Nothing written yet (a new cluster).</summary>
     public static readonly ClusterState Empty = new(
@@ -112,6 +129,10 @@ internal sealed record ClusterState(
     public ClusterState WithDetached(DetachedMembers? value) => this with { Detached = Detached with { Value = value } };
 
     public ClusterState WithOperation(OperationRecord? value) => this with { Operation = Operation with { Value = value } };
+
+    /// <summary>This state with <paramref name="member"/>'s agent report replaced by <paramref name="report"/>.</summary>
+    public ClusterState WithAgentReport(string member, AgentReport report) =>
+        this with { Agents = Agents with { Value = (Agents.Value ?? AgentReports.Empty).With(member, report) } };
 
     /// <summary>The operation finished: it is removed, the new primary recorded, and the history gets its entry.</summary>
     public ClusterState Finish(FailoverHistoryEntry entry) => this with

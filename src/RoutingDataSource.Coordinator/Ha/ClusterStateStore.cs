@@ -20,6 +20,7 @@ internal sealed class ClusterStateStore(EtcdConnection etcd, HaKeys keys)
     private const string DetachedKey = "detached";
     private const string OperationKey = "operation";
     private const string HistoryKey = "history";
+    private const string AgentsKey = "agents";
 
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
 
@@ -36,7 +37,8 @@ internal sealed class ClusterStateStore(EtcdConnection etcd, HaKeys keys)
             Read<DetachedMembers>(documents, DetachedKey),
             Read<OperationRecord>(documents, OperationKey),
             Read<FailoverHistory>(documents, HistoryKey),
-            response.Header.Revision);
+            response.Header.Revision,
+            Read<AgentReports>(documents, AgentsKey));
     }
 
     /// <summary>
@@ -55,6 +57,7 @@ internal sealed class ClusterStateStore(EtcdConnection etcd, HaKeys keys)
         Diff(basis.Detached, next.Detached, DetachedKey);
         Diff(basis.Operation, next.Operation, OperationKey);
         Diff(basis.History, next.History, HistoryKey);
+        Diff(basis.Agents, next.Agents, AgentsKey);
         if (changed.Count == 0)
             return new StateWriteResult(leader.IsLeader ? GuardedOutcome.Applied : GuardedOutcome.NotLeader, leader.IsLeader ? basis : null);
 
@@ -70,6 +73,7 @@ internal sealed class ClusterStateStore(EtcdConnection etcd, HaKeys keys)
             Detached = Stamp(next.Detached, DetachedKey),
             Operation = Stamp(next.Operation, OperationKey),
             History = Stamp(next.History, HistoryKey),
+            Agents = Stamp(next.Agents, AgentsKey),
             Revision = revision,
         });
 

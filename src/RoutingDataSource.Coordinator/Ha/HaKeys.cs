@@ -6,7 +6,7 @@ namespace RoutingDataSource.Coordinator.Ha;
 /// <item><c>{Prefix}/leader</c>: the leading coordinator's name, bound to its lease; its create revision is the fencing token.</item>
 /// <item><c>{Prefix}/members/{name}</c>: each running coordinator, <c>{"name", "http"}</c>, bound to its lease.</item>
 /// <item><c>{Prefix}/state/{document}</c>: the durable cluster state, JSON documents the leader writes with compare-and-swap
-/// (<c>identity</c>, <c>primary</c>, <c>synchronous</c>, <c>detached</c>, <c>operation</c>, <c>history</c>).</item>
+/// (<c>identity</c>, <c>primary</c>, <c>synchronous</c>, <c>detached</c>, <c>operation</c>, <c>history</c>, <c>agents</c>).</item>
 /// </list>
 /// </summary>
 internal sealed class HaKeys

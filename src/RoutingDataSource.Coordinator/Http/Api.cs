@@ -85,20 +85,26 @@ internal static class Api
                 return denied;
             if (forwarding is not null && await forwarding.ForwardAsync(context).ConfigureAwait(false) is { } forwarded)
                 return forwarded;
-            FailoverRequest? body;
-            try
-            {
-                body = await JsonSerializer.DeserializeAsync<FailoverRequest>(context.Request.Body, Json.Options, context.RequestAborted).ConfigureAwait(false);
-            }
-            catch (JsonException e)
-            {
-                return Error(StatusCodes.Status400BadRequest, $"the body must be JSON {{\"candidate\": \"NAME\", \"force\": false}}: {e.Message}");
-            }
-            if (body?.Candidate is not { Length: > 0 } candidate)
-                return Error(StatusCodes.Status400BadRequest, "the body must be JSON {\"candidate\": \"NAME\", \"force\": false}");
+            var (body, bad) = await ReadFailoverRequestAsync(context, "{\"candidate\": \"NAME\", \"force\": false}").ConfigureAwait(false);
+            if (bad is not null)
+                return bad;
+            var candidate = body!.Candidate!;
             // Not RequestAborted: a client that goes away must not cancel a promotion midway. The coordinator bounds
             // the operation and runs it on its own stop token.
             return ToResult(await coordinator.FailoverToAsync(candidate, body.Force).ConfigureAwait(false));
+        });
+
+        app.MapPost("/switchover", async (HttpContext context) =>
+        {
+            if (Refused(context, token, loopback) is { } denied)
+                return denied;
+            if (forwarding is not null && await forwarding.ForwardAsync(context).ConfigureAwait(false) is { } forwarded)
+                return forwarded;
+            var (body, bad) = await ReadFailoverRequestAsync(context, "{\"candidate\": \"NAME\"}").ConfigureAwait(false);
+            if (bad is not null)
+                return bad;
+            var candidate = body!.Candidate!;
+            return ToResult(await coordinator.SwitchoverToAsync(candidate).ConfigureAwait(false));
         });
 
         app.MapPost("/members/{name}/detach", async (HttpContext context, string name) =>
@@ -106,10 +112,29 @@ internal static class Api
             ?? (forwarding is null ? null : await forwarding.ForwardAsync(context).ConfigureAwait(false))
             ?? ToResult(await coordinator.DetachAsync(name).ConfigureAwait(false)));
 
+        app.MapPost("/members/{name}/recover", async (HttpContext context, string name) =>
+            Refused(context, token, loopback)
+            ?? (forwarding is null ? null : await forwarding.ForwardAsync(context).ConfigureAwait(false))
+            ?? ToResult(await coordinator.RecoverAsync(name).ConfigureAwait(false)));
+
         app.MapPost("/members/{name}/attach", async (HttpContext context, string name) =>
             Refused(context, token, loopback)
             ?? (forwarding is null ? null : await forwarding.ForwardAsync(context).ConfigureAwait(false))
             ?? ToResult(await coordinator.AttachAsync(name).ConfigureAwait(false)));
+    }
+
+    /// <summary>The body of <c>POST /failover</c> or <c>/switchover</c>, or the 400 to answer (it must name a candidate).</summary>
+    private static async Task<(FailoverRequest? Body, IResult? Bad)> ReadFailoverRequestAsync(HttpContext context, string shape)
+    {
+        try
+        {
+            var body = await JsonSerializer.DeserializeAsync<FailoverRequest>(context.Request.Body, Json.Options, context.RequestAborted).ConfigureAwait(false);
+            return body?.Candidate is { Length: > 0 } ? (body, null) : (null, Error(StatusCodes.Status400BadRequest, $"the body must be JSON {shape}"));
+        }
+        catch (JsonException e)
+        {
+            return (null, Error(StatusCodes.Status400BadRequest, $"the body must be JSON {shape}: {e.Message}"));
+        }
     }
 
     /// <summary>

@@ -36,26 +36,47 @@ internal sealed class CoordinatedCluster : IAsyncDisposable
 
     public CoordinatorHost? Host { get; private set; }
 
+    /// <summary>The node agents, when the cluster was started with them.</summary>
+    public NodeAgents? Agents { get; private set; }
+
     public HttpClient Http { get; private set; } = null!;
 
     public static async Task<CoordinatedCluster> StartAsync(ITestOutputHelper output, LocalPgClusterOptions? clusterOptions = null,
-        Action<CoordinatorOptions, LocalPgCluster>? configure = null, bool startCoordinator = true)
+        Action<CoordinatorOptions, LocalPgCluster>? configure = null, bool startCoordinator = true, bool agents = false)
     {
         var cluster = await LocalPgCluster.StartAsync(clusterOptions ?? new LocalPgClusterOptions { Standbys = 2 });
+        NodeAgents? started = null;
+        CoordinatedCluster? result = null;
         try
         {
             await cluster.Primary.ExecuteAsync("CREATE TABLE t (id bigint PRIMARY KEY)");
             await cluster.WaitForReplicationAsync();
             var options = OptionsFor(cluster);
+            if (agents)
+            {
+                started = await NodeAgents.StartAsync(cluster);
+                options.AgentToken = NodeAgents.Token;
+                foreach (var b in options.Backends)
+                    b.Agent = started.AddressOf(b.Name).ToString();
+            }
             configure?.Invoke(options, cluster);
-            var result = new CoordinatedCluster(cluster, new TestLogging(output), options);
+            result = new CoordinatedCluster(cluster, new TestLogging(output), options) { Agents = started };
             if (startCoordinator)
                 await result.StartCoordinatorAsync();
             return result;
         }
         catch
         {
-            await cluster.DisposeAsync();
+            if (result is not null)
+            {
+                await result.DisposeAsync();
+            }
+            else
+            {
+                if (started is not null)
+                    await started.DisposeAsync();
+                await cluster.DisposeAsync();
+            }
             throw;
         }
     }
@@ -216,6 +237,8 @@ internal sealed class CoordinatedCluster : IAsyncDisposable
             Http?.Dispose();
             if (Host is not null)
                 await Host.DisposeAsync();
+            if (Agents is not null)
+                await Agents.DisposeAsync();
         }
         finally
         {

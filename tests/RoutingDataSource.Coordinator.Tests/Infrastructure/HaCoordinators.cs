@@ -38,7 +38,10 @@ internal sealed class HaCoordinators : IAsyncDisposable
 
     public IReadOnlyDictionary<string, CoordinatorHost> Hosts => _hosts;
 
-    public static async Task<HaCoordinators> StartAsync(ITestOutputHelper output, LocalEtcdCluster etcd)
+    /// <summary>The node agents, when started with them (every coordinator sends its orders to them).</summary>
+    public NodeAgents? Agents { get; private set; }
+
+    public static async Task<HaCoordinators> StartAsync(ITestOutputHelper output, LocalEtcdCluster etcd, bool agents = false)
     {
         var cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 2, SynchronousReplication = true });
         var result = new HaCoordinators(cluster, etcd, new TestLogging(output), "/test/ha-" + Guid.NewGuid().ToString("N")[..8]);
@@ -46,6 +49,8 @@ internal sealed class HaCoordinators : IAsyncDisposable
         {
             await cluster.Primary.ExecuteAsync("CREATE TABLE t (id bigint PRIMARY KEY)");
             await cluster.WaitForReplicationAsync();
+            if (agents)
+                result.Agents = await NodeAgents.StartAsync(cluster);
             foreach (var name in new[] { "c1", "c2", "c3" })
                 await result.StartAsync(name);
             await result.WaitForAsync(() => result.Leader is not null && result.Hosts.Values.All(h => h.PrimaryName == cluster.Primary.Name
@@ -75,6 +80,12 @@ internal sealed class HaCoordinators : IAsyncDisposable
         options.Etcd = new CoordinatorEtcdOptions { Prefix = Prefix, LeaseTtl = LeaseTtl };
         foreach (var endpoint in route.Endpoints)
             options.Etcd.Endpoints.Add(endpoint);
+        if (Agents is not null)
+        {
+            options.AgentToken = NodeAgents.Token;
+            foreach (var b in options.Backends)
+                b.Agent = Agents.AddressOf(b.Name).ToString();
+        }
         _hosts[name] = await CoordinatorHost.StartAsync(options, new NamedLogging(Logging, name));
     }
 
@@ -121,6 +132,8 @@ internal sealed class HaCoordinators : IAsyncDisposable
                 await host.DisposeAsync();
             foreach (var route in _routes.Values)
                 await route.DisposeAsync();
+            if (Agents is not null)
+                await Agents.DisposeAsync();
         }
         finally
         {

@@ -14,6 +14,9 @@ internal static class LeastPrivilege
         GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer) TO coordinator;
         GRANT EXECUTE ON FUNCTION pg_reload_conf() TO coordinator;
         GRANT ALTER SYSTEM ON PARAMETER primary_conninfo, primary_slot_name, synchronous_standby_names TO coordinator;
+        GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only TO coordinator;
+        GRANT pg_signal_backend TO coordinator;
+        GRANT pg_checkpoint TO coordinator;
         """;
 
     public static async Task CreateAsync(LocalPgCluster cluster)
