@@ -49,7 +49,17 @@ public sealed class FencingTests(ITestOutputHelper output) : IDisposable
         var after = ds.GetStatus()[old.Name]!;
         Assert.Equal(before.ReadCount, after.ReadCount);
         Assert.Equal(before.WriteCount, after.WriteCount);
-        Assert.Equal(BackendState.Fenced, after.State);
+        // The coordinator's read-only fence ends the old primary's client sessions, the data source's probe session
+        // among them: that probe fails (Down) and the next one sees the old timeline again (Fenced). Never Up.
+        var seen = new List<string>();
+        for (var round = 0; round < 25 && after.State != BackendState.Fenced; round++)
+        {
+            Assert.NotEqual(BackendState.Up, after.State);
+            seen.Add($"{after.State}: {after.LastError}");
+            after = (await ds.RefreshStatusAsync())[old.Name]!;
+        }
+        output.WriteLine($"data source view of {old.Name} before fenced: {string.Join(" | ", seen)}");
+        Assert.True(after.State == BackendState.Fenced, $"the data source never saw {old.Name} fenced: {string.Join(" | ", seen)}");
 
         var port = (RoutingDataSource.Testing.LocalPgNode n) => n.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var expected = $"{old.Name} 127.0.0.1 {port(old)} {promoted.Name} 127.0.0.1 {port(promoted)} 2";
