@@ -82,6 +82,8 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     internal ValueTask<Lease> AcquireAsync(SqlClassification c, StatementRoute route, bool async, CancellationToken cancellationToken, int statements = 1)
     {
         ThrowIfNotOpen();
+        if (_memory is not null)
+            return AcquireCarryingStateAsync(c, route, async, cancellationToken, statements);
         var decision = SessionRouter.Decide(new StatementFacts(c, route), _session);
         if (decision.Target == RoutingTarget.Pinned)
         {
@@ -181,8 +183,20 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     // there (the API's way or the deferred BEGIN's text), and pin it.
     private async ValueTask<Lease> BindTransactionAsync(RoutingDecision decision, bool async, CancellationToken cancellationToken)
     {
-        var node = await SelectAsync(decision.Target, cancellationToken).ConfigureAwait(false);
-        var lease = await OpenPhysicalAsync(node.Backend, async, cancellationToken).ConfigureAwait(false);
+        Lease lease;
+        NodeState node;
+        if (_memory is { HasState: true })
+        {
+            // The transaction's server gets the session's state first (a read-only one on a standby too).
+            lease = await LeaseWithStateAsync(decision.Target, async, cancellationToken).ConfigureAwait(false);
+            node = _dataSource.Monitor.Current.Nodes.FirstOrDefault(n => ReferenceEquals(n.Backend, lease.Backend))
+                ?? await SelectAsync(RoutingTarget.Primary, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            node = await SelectAsync(decision.Target, cancellationToken).ConfigureAwait(false);
+            lease = await OpenPhysicalAsync(node.Backend, async, cancellationToken).ConfigureAwait(false);
+        }
         try
         {
             if (decision.Bind == TransactionBind.Api)
@@ -242,6 +256,15 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
                 return new ValueTask<Lease>(new Lease(kept, backend, Pinned: false));
             }
             DropPrimarySession();
+        }
+        if (_standbySession is { } held && ReferenceEquals(_standbySessionBackend, backend) && !_standbySessionBusy)
+        {
+            if (held.State == ConnectionState.Open)
+            {
+                _standbySessionBusy = true;
+                return new ValueTask<Lease>(new Lease(held, backend, Pinned: false));
+            }
+            DropStandbySession();
         }
         var conn = backend.RentConnection();
         var epoch = backend.InFlight.Epoch;
@@ -329,7 +352,10 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
             _primarySession = null;
             _primarySessionBackend = null;
             _primarySessionBusy = false;
+            OnPrimarySessionDropped();
         }
+        if (ReferenceEquals(_standbySession, lease.Connection))
+            ForgetStandbySession();
         DisposeWhenDone(lease.Connection, operation);
     }
 
@@ -343,7 +369,10 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
             _primarySession = null;
             _primarySessionBackend = null;
             _primarySessionBusy = false;
+            OnPrimarySessionDropped();
         }
+        if (ReferenceEquals(conn, _standbySession))
+            ForgetStandbySession();
         ForgetPinned();
         _pinnedBackend?.Pool.Clear(); // the connector is closed, not pooled, when it comes back
         DisposeWhenDone(conn, Task.CompletedTask);
@@ -378,7 +407,10 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     private void DropPrimarySession()
     {
         if (_primarySession is { } session)
+        {
             Recycle(session, _primarySessionBackend!);
+            OnPrimarySessionDropped();
+        }
         _primarySession = null;
         _primarySessionBackend = null;
         _primarySessionBusy = false;
@@ -391,6 +423,13 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
             _primarySessionBusy = false;
             if (conn.State != ConnectionState.Open)
                 DropPrimarySession(); // broken (server gone): the next write starts a new session
+            return;
+        }
+        if (ReferenceEquals(conn, _standbySession))
+        {
+            _standbySessionBusy = false;
+            if (conn.State != ConnectionState.Open)
+                DropStandbySession();
             return;
         }
         Recycle(conn, backend);
@@ -417,6 +456,8 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     internal void AfterStatement(SqlClassification c, StatementRoute route)
     {
         var outcome = SessionRouter.AfterStatement(new StatementFacts(c, route), _session);
+        if (_memory is not null || c.Session.Effect != SessionEffect.None)
+            RememberSession(c);
         if (outcome.EndsTransaction)
             EndTransaction();
         else
@@ -488,6 +529,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
                 {
                     ThrowIfPinnedLost();
                     await CommitPinnedAsync(cancellationToken).ConfigureAwait(false);
+                    CommitRemembered();
                 }
                 else
                 {
@@ -534,6 +576,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
         try
         {
             await CommitPinnedAsync(cancellationToken).ConfigureAwait(false);
+            CommitRemembered();
         }
         finally
         {
@@ -611,6 +654,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     // The transaction ended: its physical transaction is disposed and a pin it made released.
     private void EndTransaction()
     {
+        _memory?.DiscardTransaction(); // a no-op after a commit took its changes
         var next = SessionRouter.EndTransaction(_session);
         _transaction = null;
         _physicalTransaction?.Dispose();
@@ -661,7 +705,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
 
     private Task ResetSession(bool async)
     {
-        if (_physicalTransaction is null && _pinned is null && _primarySession is null)
+        if (_physicalTransaction is null && _pinned is null && _primarySession is null && _standbySession is null && _memory is null)
         {
             // Nothing held on a server (the common case between statements): no I/O and no state machine.
             _transaction?.MarkLost();
@@ -701,6 +745,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
         finally
         {
             ForgetSession();
+            await ForgetSessionStateAsync(async).ConfigureAwait(false);
             if (_pinned is { } conn)
             {
                 if (async)

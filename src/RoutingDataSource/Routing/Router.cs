@@ -30,4 +30,18 @@ internal sealed class Router(FunctionVolatilityCache volatility)
         }
         return new StatementRoute(StatementKind.Read, true, "read");
     }
+
+    /// <summary>Whether the read in <paramref name="c"/> (a PREPARE's body, say) may run on a standby: no hint against it, every function known safe there.</summary>
+    public bool MayRunOnStandby(SqlClassification c)
+    {
+        if (c.Hint == RouteHint.Primary)
+            return false;
+        var functions = c.Functions;
+        for (var i = 0; i < functions.Count; i++)
+        {
+            if (volatility.Get(functions[i]) != FunctionSafety.Read && c.Hint != RouteHint.Standby)
+                return false;
+        }
+        return true;
+    }
 }
