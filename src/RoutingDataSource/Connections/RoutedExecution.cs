@@ -155,6 +155,8 @@ internal static class RoutedExecution
             RoutingActivity.Fail(activity, e);
             // Translate before releasing: whether the physical connection survived tells a slow server from a lost one.
             var translated = FailureTranslator.AfterSend(e, conn, lease, route);
+            if (translated is RetryableFailure && e is PostgresException { SqlState: PostgresErrorCodes.FeatureNotSupported })
+                conn.DataSourceInternal.Unlogged.RequestReload(); // a relation made unlogged after the last load
             if (!abandoned)
                 conn.Release(lease);
             if (firstAttempt && translated is RetryableFailure retry)

@@ -184,6 +184,8 @@ public sealed partial class RoutingConnection
     /// </summary>
     private void RememberSession(SqlClassification c)
     {
+        if (c.Session is { CreatedUnlogged: true, CreatedName: { } unlogged })
+            _dataSource.Unlogged.Learn(unlogged);
         var had = _memory;
         var before = had?.Version ?? 0;
         if (had is null)

@@ -18,7 +18,8 @@ public sealed class SessionRouterTests : IAsyncDisposable
 
     private readonly Backend[] _backends;
     private readonly ClusterSnapshot _snapshot;
-    private readonly Router _router = new(new FunctionVolatilityCache([], ["app_writer"], NullLogger.Instance, TimeProvider.System));
+    private readonly Router _router = new(new FunctionVolatilityCache([], ["app_writer"], NullLogger.Instance, TimeProvider.System),
+        new UnloggedRelationCache(NullLogger.Instance, TimeProvider.System));
     private readonly WeightedRoundRobinBalancer _balancer = new();
 
     public SessionRouterTests()
