@@ -26,6 +26,7 @@ public sealed class SqlClassification
         string? text = null)
     {
         Session = session;
+        LeavesSessionState = session.Effect != SessionEffect.None || session.CreatedName is not null;
         _text = text;
         Kind = kind;
         Functions = functions;
@@ -115,6 +116,9 @@ public sealed class SqlClassification
 
     /// <summary>What the text leaves in the session, and the object a <c>CREATE</c> in it makes.</summary>
     internal SessionFacts Session { get; }
+
+    /// <summary>Whether <see cref="Session"/> says anything (one field read on the hot path instead of a copy of it).</summary>
+    internal bool LeavesSessionState { get; }
 
     private readonly string? _text;
 

@@ -456,7 +456,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     internal void AfterStatement(SqlClassification c, StatementRoute route)
     {
         var outcome = SessionRouter.AfterStatement(new StatementFacts(c, route), _session);
-        if (_memory is not null || c.Session.Effect != SessionEffect.None || c.Session.CreatedName is not null)
+        if (_memory is not null || c.LeavesSessionState)
             RememberSession(c);
         if (outcome.EndsTransaction)
             EndTransaction();

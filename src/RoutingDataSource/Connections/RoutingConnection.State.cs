@@ -31,7 +31,7 @@ public sealed partial class RoutingConnection
     internal NpgsqlConnection? StandbySession => _standbySession;
 
     /// <summary>Whether <see cref="Refine"/> can change a route: the session has state, or the statement leaves some.</summary>
-    internal bool RefinesRoute(SqlClassification c) => _memory is not null || c.Session.Effect != SessionEffect.None;
+    internal bool RefinesRoute(SqlClassification c) => _memory is not null || c.LeavesSessionState;
 
     /// <summary>The route of a statement in this session (see <see cref="SessionRouter.Refine"/>); a batch with session state pins.</summary>
     internal (SqlClassification, StatementRoute) Refine(SqlClassification c, StatementRoute route, int statements)
