@@ -24,6 +24,17 @@ internal static class RelationNames
         return (close < 0 ? body : body[..close]).ToString().Replace("\"\"", "\"", StringComparison.Ordinal);
     }
 
+    /// <summary>Whether <paramref name="c"/> mentions one of <paramref name="names"/> (see <see cref="SqlClassification.Relations"/>).</summary>
+    public static bool MentionsAny(SqlClassification c, IReadOnlySet<string> names)
+    {
+        foreach (var name in c.Relations)
+        {
+            if (names.Contains(name))
+                return true;
+        }
+        return false;
+    }
+
     /// <summary>Every identifier of <paramref name="sql"/> not followed by a parenthesis and not a reserved keyword.</summary>
     public static string[] Mentioned(string sql)
     {

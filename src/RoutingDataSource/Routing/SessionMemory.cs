@@ -43,17 +43,7 @@ internal sealed class SessionMemory
     public IEnumerable<string> Prepared => _prepared.Keys;
 
     /// <summary>Whether <paramref name="c"/> mentions one of the session's temporary objects (<c>pg_temp</c> comes first in the search path).</summary>
-    public bool TouchesTemporary(SqlClassification c)
-    {
-        if (_temporary.Count == 0)
-            return false;
-        foreach (var name in c.Relations)
-        {
-            if (_temporary.Contains(name))
-                return true;
-        }
-        return false;
-    }
+    public bool TouchesTemporary(SqlClassification c) => _temporary.Count != 0 && RelationNames.MentionsAny(c, _temporary);
 
     /// <summary>Whether the statement prepared as <paramref name="name"/> is a read a standby may run; null when this session did not prepare it.</summary>
     public bool? PreparedRunsOnStandby(string name) => _prepared.TryGetValue(name, out var standby) ? standby : null;
@@ -64,6 +54,7 @@ internal sealed class SessionMemory
     /// </summary>
     public void Record(in SessionFacts facts, string sql, bool standbySafe, bool inTransaction)
     {
+        sql = sql.TrimEnd().TrimEnd(';');
         switch (facts.Effect)
         {
             case SessionEffect.Set or SessionEffect.SetConfig or SessionEffect.Reset or SessionEffect.ResetAll or SessionEffect.Identity:
@@ -153,7 +144,8 @@ internal sealed class SessionMemory
         {
             if (r.Version <= from || (standby && !r.Standby))
                 continue;
-            sql = sql is null ? r.Sql : string.Concat(sql, ";\n", r.Sql);
+            // A statement may end in a line comment: the separator starts on a line of its own.
+            sql = sql is null ? r.Sql : string.Concat(sql, "\n;\n", r.Sql);
         }
         return sql;
     }

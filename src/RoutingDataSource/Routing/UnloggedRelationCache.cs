@@ -35,14 +35,7 @@ internal sealed class UnloggedRelationCache(ILogger logger, TimeProvider time)
     public bool Touches(SqlClassification c)
     {
         var names = Volatile.Read(ref _names);
-        if (names.Count == 0)
-            return false;
-        foreach (var name in c.Relations)
-        {
-            if (names.Contains(name))
-                return true;
-        }
-        return false;
+        return names.Count != 0 && RelationNames.MentionsAny(c, names);
     }
 
     /// <summary>An unlogged relation made through the data source: known at once.</summary>

@@ -32,7 +32,7 @@ public sealed class SessionMemoryTests
     public void A_fresh_connection_gets_the_effective_state_with_each_parameter_once()
     {
         var memory = Play("SET search_path TO a", "SET app.tenant_id = '1'", "SET search_path TO b", "SET ROLE reader")!;
-        Assert.Equal("SET app.tenant_id = '1';\nSET search_path TO b;\nSET ROLE reader", memory.ReplaySql(SessionMemory.Nothing, standby: true));
+        Assert.Equal("SET app.tenant_id = '1'\n;\nSET search_path TO b\n;\nSET ROLE reader", memory.ReplaySql(SessionMemory.Nothing, standby: true));
     }
 
     [Fact]
@@ -42,7 +42,7 @@ public sealed class SessionMemoryTests
         var held = memory.Version;
         SessionRouter.Remember(SqlClassifier.Default.Classify("RESET work_mem"), false, true, ref memory);
         SessionRouter.Remember(SqlClassifier.Default.Classify("SET search_path TO b"), false, true, ref memory);
-        Assert.Equal("RESET work_mem;\nSET search_path TO b", memory!.ReplaySql(held, standby: true));
+        Assert.Equal("RESET work_mem\n;\nSET search_path TO b", memory!.ReplaySql(held, standby: true));
         Assert.Null(memory.ReplaySql(memory.Version, standby: true));
         Assert.Equal("SET search_path TO b", memory.ReplaySql(SessionMemory.Nothing, standby: true));
     }
@@ -51,7 +51,7 @@ public sealed class SessionMemoryTests
     public void RESET_ALL_keeps_the_role_and_the_session_authorization()
     {
         var memory = Play("SET SESSION AUTHORIZATION u", "SET ROLE r", "SET work_mem = '8MB'", "RESET ALL")!;
-        Assert.Equal("SET SESSION AUTHORIZATION u;\nSET ROLE r", memory.ReplaySql(SessionMemory.Nothing, standby: true));
+        Assert.Equal("SET SESSION AUTHORIZATION u\n;\nSET ROLE r", memory.ReplaySql(SessionMemory.Nothing, standby: true));
     }
 
     [Fact]
@@ -79,7 +79,7 @@ public sealed class SessionMemoryTests
         SessionRouter.Remember(SqlClassifier.Default.Classify("PREPARE w AS INSERT INTO t VALUES (1)"), false, true, ref memory);
         SessionRouter.Remember(SqlClassifier.Default.Classify("PREPARE r AS SELECT 1"), false, true, ref memory);
         Assert.Equal("PREPARE r AS SELECT 1", memory!.ReplaySql(SessionMemory.Nothing, standby: true));
-        Assert.Equal("PREPARE w AS INSERT INTO t VALUES (1);\nPREPARE r AS SELECT 1", memory.ReplaySql(SessionMemory.Nothing, standby: false));
+        Assert.Equal("PREPARE w AS INSERT INTO t VALUES (1)\n;\nPREPARE r AS SELECT 1", memory.ReplaySql(SessionMemory.Nothing, standby: false));
         var held = memory.Version;
         SessionRouter.Remember(SqlClassifier.Default.Classify("DEALLOCATE ALL"), false, true, ref memory);
         Assert.Equal("DEALLOCATE r", memory!.ReplaySql(held, standby: true));
@@ -95,6 +95,13 @@ public sealed class SessionMemoryTests
         Assert.False(memory!.HasState);
         Assert.False(memory.HasTemporary);
         Assert.Equal("SET SESSION AUTHORIZATION DEFAULT; RESET ALL", memory.ReplaySql(held, standby: true));
+    }
+
+    [Fact]
+    public void A_statement_ending_in_a_comment_or_a_semicolon_replays_as_one_text()
+    {
+        var memory = Play("SET a.b = '1' -- the tenant", "SET a.c = '2';")!;
+        Assert.Equal("SET a.b = '1' -- the tenant\n;\nSET a.c = '2'", memory.ReplaySql(SessionMemory.Nothing, standby: true));
     }
 
     [Fact]
