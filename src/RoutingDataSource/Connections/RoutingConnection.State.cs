@@ -151,7 +151,22 @@ public sealed partial class RoutingConnection
         if (sql is not null)
         {
             StateReplays++;
-            await RunAsync(conn, sql, async, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await RunAsync(conn, sql, async, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException e) when (!standby)
+            {
+                // A new primary session cannot take the state (an object it names is gone): say so once, and start
+                // clean rather than fail every later statement the same way.
+                memory.ForgetTravelling();
+                if (ReferenceEquals(conn, _primarySession))
+                    _primaryHolds = memory.Version;
+                DropStandbySession();
+                throw new RoutingException(RoutingFailure.SessionLost,
+                    $"The session's state (SET, SET ROLE, PREPARE...) could not be re-created on a new primary session: {e.MessageText}. It is forgotten; set it again.",
+                    e, lease.Backend.Name, clusterState: _dataSource.Monitor.Current.ProblemMessage);
+            }
         }
         if (ReferenceEquals(conn, _primarySession))
             _primaryHolds = memory.Version;

@@ -177,7 +177,14 @@ internal sealed class SessionMemory
                 // RESET ALL leaves the role and the session authorization alone.
                 _state.RemoveAll(static r => r.Effect is SessionEffect.Set or SessionEffect.SetConfig);
                 break;
-            case SessionEffect.Identity or SessionEffect.Prepare:
+            case SessionEffect.Identity:
+                // The latest SET ROLE (or SESSION AUTHORIZATION) alone decides, and it came after every entry kept
+                // before it: the earlier ones go (a role dropped since must not be replayed), a RESET leaves none.
+                _state.RemoveAll(r => r.Effect == SessionEffect.Identity && r.Key == change.Key);
+                if (!IsIdentityReset(change.Sql))
+                    _state.Add(change);
+                break;
+            case SessionEffect.Prepare:
                 _state.Add(change);
                 break;
             case SessionEffect.Deallocate:
@@ -187,6 +194,24 @@ internal sealed class SessionMemory
                 _state.Clear();
                 break;
         }
+    }
+
+    /// <summary>Forgets the state that travels (it could not be re-created on a new primary session); what lives in the primary session stays.</summary>
+    public void ForgetTravelling()
+    {
+        _state.Clear();
+        _prepared.Clear();
+        _changes.Clear();
+        _inTransaction = null;
+        Version++;
+    }
+
+    private static bool IsIdentityReset(string sql)
+    {
+        var text = sql.AsSpan().TrimStart();
+        return text.StartsWith("reset", StringComparison.OrdinalIgnoreCase)
+            || text.EndsWith(" none", StringComparison.OrdinalIgnoreCase)
+            || text.EndsWith(" default", StringComparison.OrdinalIgnoreCase);
     }
 
     /// <summary>One change: at <paramref name="Version"/>, <paramref name="Sql"/> did <paramref name="Effect"/> to <paramref name="Key"/>.</summary>

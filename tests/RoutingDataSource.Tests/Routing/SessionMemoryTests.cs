@@ -105,6 +105,19 @@ public sealed class SessionMemoryTests
     }
 
     [Fact]
+    public void Only_the_latest_role_is_replayed_and_none_after_RESET_ROLE()
+    {
+        // The corpus's foreign_key file: SET ROLE r, RESET ROLE, later DROP ROLE r. Replaying "SET ROLE r" would fail.
+        Assert.Null(Play("SET ROLE r", "RESET ROLE")!.ReplaySql(SessionMemory.Nothing, standby: true));
+        Assert.Null(Play("SET ROLE r", "SET ROLE NONE")!.ReplaySql(SessionMemory.Nothing, standby: true));
+        Assert.Equal("SET SESSION AUTHORIZATION u\n;\nSET ROLE s", Play("SET ROLE r", "SET SESSION AUTHORIZATION u", "SET ROLE s")!.ReplaySql(SessionMemory.Nothing, standby: true));
+        var memory = Play("SET ROLE r")!;
+        var held = memory.Version;
+        SessionRouter.Remember(SqlClassifier.Default.Classify("RESET ROLE"), false, true, ref memory);
+        Assert.Equal("RESET ROLE", memory!.ReplaySql(held, standby: true));
+    }
+
+    [Fact]
     public void Trimmed_changes_are_not_replayed_again()
     {
         var memory = Play("SET a.b = '1'", "SET a.c = '2'")!;

@@ -87,7 +87,8 @@ internal sealed record CorpusReport(string Command, DateTimeOffset Finished, dou
     public string Write(string directory)
     {
         Directory.CreateDirectory(directory);
-        var stem = Path.Combine(directory, $"{Finished:yyyy-MM-dd}-corpus");
+        var systems = Environment.GetEnvironmentVariable("CORPUS_SYSTEMS") is { Length: > 0 } only ? "-" + only.Replace(',', '-').ToLowerInvariant() : "";
+        var stem = Path.Combine(directory, $"{Finished:yyyy-MM-dd}-corpus{systems}");
         File.WriteAllText(stem + ".md", Markdown());
         File.WriteAllText(stem + ".json", JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true }));
         return stem + ".md";
