@@ -10,6 +10,9 @@ namespace RoutingDataSource.Classification;
 /// </summary>
 internal static class RelationNames
 {
+    private static readonly System.Buffers.SearchValues<char> IdentifierCharacters =
+        System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$");
+
     /// <summary>Names compare as PostgreSQL folds them (case-insensitively here: a near miss only sends a read to the primary).</summary>
     public static StringComparer Comparer => StringComparer.OrdinalIgnoreCase;
 
@@ -44,6 +47,16 @@ internal static class RelationNames
         var hasPending = false;
         while (lexer.TryRead(out var token))
         {
+            // A name in a plain string literal ('testseq' in nextval('testseq'), 'tt'::regclass) names a relation too.
+            if (token.Kind == SqlTokenKind.String && token.Length is > 2 and < 130 && sql[token.Start] == '\'' && sql[token.End - 1] == '\'')
+            {
+                var literal = sql.AsSpan(token.Start + 1, token.Length - 2);
+                var dot = literal.LastIndexOf('.');
+                var last = dot < 0 ? literal : literal[(dot + 1)..];
+                if (last.Length > 0 && !last.ContainsAnyExcept(IdentifierCharacters))
+                    (names ??= new HashSet<string>(Comparer)).Add(last.ToString().ToLowerInvariant());
+            }
+
             if (hasPending && token.Kind != SqlTokenKind.LeftParen)
                 (names ??= new HashSet<string>(Comparer)).Add(Normalize(sql.AsSpan(pending.Start, pending.Length), pending.Kind == SqlTokenKind.QuotedIdentifier));
             hasPending = token.Kind == SqlTokenKind.QuotedIdentifier

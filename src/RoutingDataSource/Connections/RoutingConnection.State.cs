@@ -218,10 +218,11 @@ public sealed partial class RoutingConnection
             case MemoryOutcome.None:
                 return;
         }
-        if (c.Session.Effect == SessionEffect.CreateTemp && _session.InTransaction && _pinned is not null && _primarySession is null
-            && IsOnPrimary(new Lease(_pinned, _pinnedBackend!, Pinned: true)))
+        if (c.Session.Effect is SessionEffect.CreateTemp or SessionEffect.HeldCursor or SessionEffect.Listen or SessionEffect.AdvisoryLock
+            && _session.InTransaction && _pinned is not null && _primarySession is null && IsOnPrimary(new Lease(_pinned, _pinnedBackend!, Pinned: true)))
         {
-            // A temporary table made in a transaction outlives it in that session: keep it as the primary session.
+            // A temporary table, a cursor WITH HOLD, a LISTEN or a session lock made in a transaction outlives it in
+            // that server session: keep it as the primary session.
             KeepAsPrimarySession(new Lease(_pinned, _pinnedBackend!, Pinned: true));
             _primaryHolds = before;
         }

@@ -90,6 +90,7 @@ public sealed class SessionRouterTests : IAsyncDisposable
         { "A temporary table read stays on the primary: EXPLAIN of it", ["CREATE TEMP TABLE tt (id int)", "EXPLAIN SELECT * FROM tt"], "n0 n0", "None" },
         { "A temporary table read stays on the primary: a view over it is temporary too", ["CREATE TEMP TABLE tt (id int)", "CREATE VIEW v AS SELECT * FROM tt", "SELECT * FROM v"], "n0 n0 n0", "None" },
         { "A temporary table read stays on the primary until DISCARD TEMP", ["CREATE TEMP TABLE tt (id int)", "DISCARD TEMP", "SELECT * FROM tt"], "n0 n0 n2", "None" },
+        { "A temporary sequence named in a string stays on the primary", ["CREATE TEMP SEQUENCE ts", "EXPLAIN SELECT nextval('ts')", "SELECT 'tt'::regclass"], "n0 n0 n2", "None" },
         { "currval reads the primary session, other reads move", ["SELECT nextval('s')", "SELECT currval('s')", "SELECT 1"], "n0 n0 n2", "None" },
         { "lastval reads the primary session", ["SELECT lastval()", "SELECT 1"], "n0 n2", "None" },
         { "An advisory lock is held by the primary session; its unlock goes there", ["SELECT pg_advisory_lock(1)", "SELECT 1", "SELECT pg_advisory_unlock(1)"], "n0 n2 n0", "None" },

@@ -173,6 +173,20 @@ public sealed class SessionStateTests(ClusterFixture fx)
     }
 
     [Fact]
+    public async Task A_cursor_WITH_HOLD_declared_in_a_transaction_is_fetched_after_its_COMMIT()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "BEGIN");
+        await NonQueryAsync(conn, "DECLARE state_held CURSOR WITH HOLD FOR SELECT g FROM generate_series(1, 3) g");
+        await NonQueryAsync(conn, "COMMIT");
+        Assert.Equal(true, await ScalarAsync(conn, "SELECT pg_is_in_recovery()"));
+        Assert.Equal(1, await ScalarAsync(conn, "FETCH state_held"));
+        Assert.Equal(2, await ScalarAsync(conn, "FETCH state_held"));
+        await NonQueryAsync(conn, "CLOSE state_held");
+    }
+
+    [Fact]
     public async Task A_standby_that_cannot_take_the_state_leaves_the_read_to_the_primary_session()
     {
         await using var ds = await fx.CreateDataSourceAsync();
