@@ -110,6 +110,7 @@ ensure_pgpool() {
 # ./build.sh bench throughput|failover|overhead|micro [--rounds N --duration S ...]   one part (see benchmarks/README.md)
 # ./build.sh bench ef [--rounds N --duration S]   the EF Core cell (not part of "all")
 # ./build.sh bench ryw [--iterations N --gaps 0,1,5,100]   a read right after a write: share served by standbys
+# ./build.sh bench corpus             the regression-suite corpus replayed through the data source and Pgpool-II (counts)
 # ./build.sh bench --filter '*RoutingDecision*'  anything else goes to BenchmarkDotNet's switcher
 cmd_bench() {
   ensure_postgres; ensure_pgpool; ensure_etcd; ensure_dotnet
@@ -118,7 +119,7 @@ cmd_bench() {
   export BENCH_COMMAND="./build.sh bench${*:+ $*}"   # recorded in the results file
   case "${1:-all}" in
     all) [ $# -gt 0 ] && shift; "${run[@]}" compare all "$@" ;;
-    throughput|failover|overhead|micro) "${run[@]}" compare "$@" ;;
+    throughput|failover|overhead|micro|corpus) "${run[@]}" compare "$@" ;;
     ef) shift; "${run[@]}" ef "$@" ;;
     *) "${run[@]}" "$@" ;;
   esac

@@ -25,7 +25,7 @@ public class RoutingDecisionBenchmarks
     {
         _classifier = new SqlClassifier();
         var volatility = new FunctionVolatilityCache(["lower"], [], Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, TimeProvider.System);
-        _router = new Router(volatility);
+        _router = new Router(volatility, new UnloggedRelationCache(Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, TimeProvider.System));
         _balancer = new WeightedRoundRobinBalancer();
         _backends = Enumerable.Range(0, 3).Select(i => new Backend(i, "n" + i, "127.0.0.1", 5432 + i, i == 0 ? 0 : 1,
             NpgsqlDataSource.Create("Host=127.0.0.1;Port=1"), NpgsqlDataSource.Create("Host=127.0.0.1;Port=1"))).ToArray();

@@ -31,7 +31,8 @@ public sealed class PgRoutingDataSource : DbDataSource
         Logger = loggerFactory.CreateLogger("RoutingDataSource");
         Classifier = new SqlClassifier(options.ClassificationCacheSize);
         Volatility = new FunctionVolatilityCache(options.ReadOnlyFunctions, options.WriteFunctions, Logger, time);
-        Router = new Router(Volatility);
+        Unlogged = new UnloggedRelationCache(Logger, time);
+        Router = new Router(Volatility, Unlogged);
         Balancer = options.PreferLowerLagStandby ? new LeastLagBalancer() : new WeightedRoundRobinBalancer();
         Monitor = new TopologyMonitor(backends, options, Logger, time);
         Metrics = new RoutingMetrics(() => Monitor.Current);
@@ -69,6 +70,8 @@ public sealed class PgRoutingDataSource : DbDataSource
     internal SqlClassifier Classifier { get; }
 
     internal FunctionVolatilityCache Volatility { get; }
+
+    internal UnloggedRelationCache Unlogged { get; }
 
     internal Router Router { get; }
 
@@ -204,7 +207,10 @@ public sealed class PgRoutingDataSource : DbDataSource
         // Any up server has the same catalog; prefer the primary, but a standby will do during an outage.
         var source = next.Primary ?? Array.Find(next.Nodes, n => n.LastProbeOk && n.State == BackendState.Up);
         if (source is not null)
+        {
             Volatility.OnCatalogSource(source.Backend.Pool);
+            Unlogged.OnCatalogSource(source.Backend.Pool);
+        }
     }
 
     /// <summary>

@@ -27,6 +27,16 @@ internal static class CompareCommand
         FailoverRun? failover = null;
         OverheadRun? overhead = null;
         MicroRun? micro = null;
+        if (settings.Corpus)
+        {
+            var corpus = await Corpus.CorpusComparison.RunAsync(settings, progress, cancellationToken);
+            var written = corpus.Write(settings.OutputDirectory);
+            progress.WriteLine(corpus.Markdown());
+            progress.WriteLine($"results: {Path.GetRelativePath(settings.RepositoryRoot, written)} (+ .json)");
+            if (!settings.Throughput && !settings.Failover && !settings.Overhead && !settings.Micro)
+                return 0;
+        }
+
         if (settings.Throughput)
         {
             throughput = await ThroughputComparison.RunAsync(settings, progress, cancellationToken);

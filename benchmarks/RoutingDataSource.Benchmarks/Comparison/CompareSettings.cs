@@ -4,7 +4,7 @@ namespace RoutingDataSource.Benchmarks.Comparison;
 
 /// <summary>
 /// What one <c>compare</c> run does, from its command line:
-/// <c>compare [all|throughput|failover|overhead|micro]... [--rounds N] [--warmup S] [--duration S] [--callers 1,8,32]
+/// <c>compare [all|throughput|failover|overhead|micro|corpus]... [--rounds N] [--warmup S] [--duration S] [--callers 1,8,32]
 /// [--scale N] [--trials N] [--overhead-rounds N] [--out DIR] [--no-readme]</c>.
 /// </summary>
 internal sealed record CompareSettings
@@ -13,6 +13,8 @@ internal sealed record CompareSettings
     public bool Failover { get; init; }
     public bool Overhead { get; init; }
     public bool Micro { get; init; }
+    /// <summary>The corpus replay (never part of "all": it takes a cluster per system and tells counts, not timings).</summary>
+    public bool Corpus { get; init; }
     // Ten rounds of short windows rather than five of long ones: the noise of one window on the 2-core machine hardly
     // depends on its length, so more pairs narrow the ratios' intervals for the same time (see OverheadComparison). Ten
     // rounds are two turns of the rotation for the five systems of the mixed and write cells (see ThroughputComparison),
@@ -67,7 +69,7 @@ internal sealed record CompareSettings
             int Number() => int.Parse(Value(), CultureInfo.InvariantCulture);
             switch (a)
             {
-                case "all" or "throughput" or "failover" or "overhead" or "micro":
+                case "all" or "throughput" or "failover" or "overhead" or "micro" or "corpus":
                     parts.Add(a);
                     break;
                 case "--rounds":
@@ -105,7 +107,7 @@ internal sealed record CompareSettings
                     s = s with { UpdateReadme = false };
                     break;
                 default:
-                    throw new ArgumentException($"Unknown argument '{a}'. Usage: compare [all|throughput|failover|overhead|micro]... [--rounds N] [--warmup S] [--duration S] [--callers 1,8,32] [--scale N] [--trials N] [--overhead-rounds N] [--out DIR] [--no-readme]");
+                    throw new ArgumentException($"Unknown argument '{a}'. Usage: compare [all|throughput|failover|overhead|micro|corpus]... [--rounds N] [--warmup S] [--duration S] [--callers 1,8,32] [--scale N] [--trials N] [--overhead-rounds N] [--out DIR] [--no-readme]");
             }
         }
 
@@ -118,6 +120,7 @@ internal sealed record CompareSettings
             Failover = all || parts.Contains("failover"),
             Overhead = all || parts.Contains("overhead"),
             Micro = all || parts.Contains("micro"),
+            Corpus = parts.Contains("corpus"),
             IsFullRun = all && defaults,
             ResultsSuffix = all && defaults ? ""
                 : "-" + (all ? "all" : string.Join('-', new[] { "throughput", "failover", "overhead", "micro" }.Where(parts.Contains)))

@@ -184,6 +184,26 @@ internal static class BuiltinFunctions
     public static bool IsReadSafe(string name) =>
         GetEffect(name) is BuiltinFunctionEffect.ReadSafe or BuiltinFunctionEffect.DependsOnArguments;
 
+    /// <summary>
+    /// What a <see cref="BuiltinFunctionEffect.SessionState"/> function leaves or reads in the session: session-level
+    /// advisory locks are held by the primary session, unlocks and <c>currval</c>/<c>lastval</c> read it, and the
+    /// rest (<c>setseed</c>, replication origins) tie every later statement to it.
+    /// </summary>
+    public static SessionEffect SessionEffectOf(ReadOnlySpan<char> name)
+    {
+        if (name.StartsWith(CatalogPrefix, StringComparison.Ordinal))
+        {
+            name = name[CatalogPrefix.Length..];
+        }
+
+        return name switch
+        {
+            "pg_advisory_lock" or "pg_advisory_lock_shared" or "pg_try_advisory_lock" or "pg_try_advisory_lock_shared" => SessionEffect.AdvisoryLock,
+            "pg_advisory_unlock" or "pg_advisory_unlock_shared" or "pg_advisory_unlock_all" or "currval" or "lastval" => SessionEffect.PrimarySessionRead,
+            _ => SessionEffect.Pins,
+        };
+    }
+
     private static FrozenDictionary<string, BuiltinFunctionEffect> Build()
     {
         var effects = new Dictionary<string, BuiltinFunctionEffect>(StringComparer.Ordinal);

@@ -114,20 +114,56 @@ internal ref partial struct SqlAnalyzer
     {
         switch (BuiltinFunctions.GetEffect(name))
         {
-            case BuiltinFunctionEffect.Write when verdict.WouldRaise(StatementKind.Write):
-                verdict.Raise(StatementKind.Write, "calls " + name + "()");
+            case BuiltinFunctionEffect.Write:
+                verdict.NoteWrite();
+                if (verdict.WouldRaise(StatementKind.Write))
+                {
+                    verdict.Raise(StatementKind.Write, "calls " + name + "()");
+                }
+
                 break;
-            case BuiltinFunctionEffect.SessionState when verdict.WouldRaise(StatementKind.SessionState):
-                verdict.Raise(StatementKind.SessionState, "calls " + name + "() (session state)");
+            case BuiltinFunctionEffect.SessionState:
+                verdict.NoteEffect(BuiltinFunctions.SessionEffectOf(name));
+                if (verdict.WouldRaise(StatementKind.SessionState))
+                {
+                    verdict.Raise(StatementKind.SessionState, "calls " + name + "() (session state)");
+                }
+
                 break;
             case BuiltinFunctionEffect.DependsOnArguments:
                 // set_config(name, value, is_local): only a literal true keeps it within the transaction.
                 if (!IsTrue(Argument(open, 2)))
                 {
                     verdict.Raise(StatementKind.SessionState, "calls set_config() without is_local (session state)");
+                    NoteSetConfig(open, ref verdict);
                 }
 
                 break;
+        }
+    }
+
+    /// <summary>
+    /// <c>set_config('name', 'value', false)</c> with literals only can be replayed on another server; with anything
+    /// else (a parameter, an expression) it cannot, and the session is pinned.
+    /// </summary>
+    private void NoteSetConfig(int open, ref StatementVerdict verdict)
+    {
+        var name = Argument(open, 0);
+        var value = Argument(open, 1);
+        var (nameStart, nameLength) = name.GetOffsetAndLength(_tokens.Length);
+        var (valueStart, valueLength) = value.GetOffsetAndLength(_tokens.Length);
+        if (nameLength != 1 || valueLength != 1 || _tokens[nameStart].Kind != SqlTokenKind.String || _tokens[valueStart].Kind != SqlTokenKind.String
+            || Text(nameStart) is not ['\'', .., '\''] || Text(valueStart) is not ['\'', .., '\''])
+        {
+            verdict.NoteEffect(SessionEffect.Pins);
+            return;
+        }
+
+        verdict.NoteEffect(SessionEffect.SetConfig);
+        if (verdict.Effect == SessionEffect.SetConfig)
+        {
+            verdict.EffectKey = Text(nameStart)[1..^1].ToString().ToLowerInvariant();
+            verdict.EffectSql = $"SELECT pg_catalog.set_config({Text(nameStart)}, {Text(valueStart)}, false)";
         }
     }
 

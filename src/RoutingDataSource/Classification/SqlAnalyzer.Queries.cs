@@ -123,6 +123,14 @@ internal ref partial struct SqlAnalyzer
         if (Is(next, "temp") || Is(next, "temporary"))
         {
             verdict.Raise(StatementKind.SessionState, "SELECT ... INTO TEMP (a temporary table lives in the session)");
+            int name = Is(next + 1, "table") ? next + 2 : next + 1;
+            bool named = IsName(name, _tokens.Length) && SkipQualifiedName(name, _tokens.Length) == name;
+            verdict.NoteEffect(named ? SessionEffect.CreateTemp : SessionEffect.Pins);
+            if (named && verdict.Effect == SessionEffect.CreateTemp)
+            {
+                verdict.EffectKey = RelationNames.Normalize(Text(name), _tokens[name].Kind == SqlTokenKind.QuotedIdentifier);
+            }
+
             return;
         }
 
@@ -134,6 +142,11 @@ internal ref partial struct SqlAnalyzer
         if (Is(next, "table"))
         {
             next++;
+        }
+
+        if (IsTempSchema(next))
+        {
+            verdict.NoteEffect(SessionEffect.Pins);
         }
 
         verdict.Raise(

@@ -94,15 +94,16 @@ internal ref partial struct SqlAnalyzer
             LeadingKeyword.Abort => EndTransaction(TransactionControlKind.Rollback, "ABORT", from, to),
             LeadingKeyword.Savepoint => TransactionControl(TransactionControlKind.Savepoint, "SAVEPOINT"),
             LeadingKeyword.Release => TransactionControl(TransactionControlKind.ReleaseSavepoint, "RELEASE SAVEPOINT"),
-            LeadingKeyword.Fetch => new StatementVerdict(StatementKind.Read, "FETCH (cursor: runs where the cursor lives)"),
-            LeadingKeyword.Move => new StatementVerdict(StatementKind.Read, "MOVE (cursor: runs where the cursor lives)"),
-            LeadingKeyword.Close => new StatementVerdict(StatementKind.Read, "CLOSE (cursor: runs where the cursor lives)"),
-            LeadingKeyword.Reset => new StatementVerdict(StatementKind.SessionState, "RESET"),
-            LeadingKeyword.Discard => new StatementVerdict(StatementKind.SessionState, "DISCARD"),
-            LeadingKeyword.Listen => new StatementVerdict(StatementKind.SessionState, "LISTEN"),
-            LeadingKeyword.Unlisten => new StatementVerdict(StatementKind.SessionState, "UNLISTEN"),
-            LeadingKeyword.Load => new StatementVerdict(StatementKind.SessionState, "LOAD (a library into the session)"),
-            LeadingKeyword.Deallocate => new StatementVerdict(StatementKind.SessionState, "DEALLOCATE"),
+            // Outside a transaction only a cursor WITH HOLD is there to fetch from: it lives in the primary session.
+            LeadingKeyword.Fetch => new StatementVerdict(StatementKind.Read, "FETCH (cursor: runs where the cursor lives)") { Effect = SessionEffect.PrimarySessionRead },
+            LeadingKeyword.Move => new StatementVerdict(StatementKind.Read, "MOVE (cursor: runs where the cursor lives)") { Effect = SessionEffect.PrimarySessionRead },
+            LeadingKeyword.Close => new StatementVerdict(StatementKind.Read, "CLOSE (cursor: runs where the cursor lives)") { Effect = SessionEffect.PrimarySessionRead },
+            LeadingKeyword.Reset => ClassifyReset(from, to),
+            LeadingKeyword.Discard => ClassifyDiscard(from),
+            LeadingKeyword.Listen => new StatementVerdict(StatementKind.SessionState, "LISTEN") { Effect = SessionEffect.Listen },
+            LeadingKeyword.Unlisten => new StatementVerdict(StatementKind.SessionState, "UNLISTEN") { Effect = SessionEffect.Listen },
+            LeadingKeyword.Load => new StatementVerdict(StatementKind.SessionState, "LOAD (a library into the session)") { Effect = SessionEffect.Pins },
+            LeadingKeyword.Deallocate => ClassifyDeallocate(from, to),
             LeadingKeyword.Notify => new StatementVerdict(StatementKind.Write, "NOTIFY"),
             LeadingKeyword.Do => new StatementVerdict(StatementKind.Write, "DO (anonymous code block)"),
             LeadingKeyword.Lock => new StatementVerdict(StatementKind.Write, "LOCK"),
@@ -219,7 +220,124 @@ internal ref partial struct SqlAnalyzer
             };
         }
 
-        return new StatementVerdict(StatementKind.SessionState, "SET");
+        if (Is(next, "session"))
+        {
+            if (Is(next + 1, "characteristics"))
+            {
+                // The transaction defaults: SERIALIZABLE cannot run on a hot standby at all.
+                return new StatementVerdict(StatementKind.SessionState, "SET SESSION CHARACTERISTICS") { Effect = SessionEffect.Pins };
+            }
+
+            if (Is(next + 1, "authorization"))
+            {
+                return new StatementVerdict(StatementKind.SessionState, "SET SESSION AUTHORIZATION") { Effect = SessionEffect.Identity, EffectKey = "session_authorization" };
+            }
+
+            next++;
+        }
+
+        string? key =
+            Is(next, "role") ? "role"
+            : Is(next, "schema") ? "search_path"
+            : Is(next, "names") ? "client_encoding"
+            : Is(next, "time") && Is(next + 1, "zone") ? "timezone"
+            : Is(next, "xml") && Is(next + 1, "option") ? "xmloption"
+            : IsName(next, to) ? Canonical(next, SkipQualifiedName(next, to), isFunction: false)
+            : null;
+        return key switch
+        {
+            null => new StatementVerdict(StatementKind.SessionState, "SET") { Effect = SessionEffect.Pins },
+            "role" or "session_authorization" => new StatementVerdict(StatementKind.SessionState, "SET ROLE") { Effect = SessionEffect.Identity, EffectKey = key },
+            // Isolation defaults: SERIALIZABLE cannot run on a hot standby; kept on the primary session.
+            "default_transaction_isolation" or "transaction_isolation" or "transaction_read_only" or "default_transaction_deferrable" or "transaction_deferrable"
+                => new StatementVerdict(StatementKind.SessionState, "SET (transaction defaults)") { Effect = SessionEffect.Pins },
+            _ => new StatementVerdict(StatementKind.SessionState, "SET") { Effect = SessionEffect.Set, EffectKey = key },
+        };
+    }
+
+    private StatementVerdict ClassifyReset(int from, int to)
+    {
+        int next = from + 1;
+        if (Is(next, "all"))
+        {
+            return new StatementVerdict(StatementKind.SessionState, "RESET ALL") { Effect = SessionEffect.ResetAll };
+        }
+
+        if (Is(next, "role") || (Is(next, "session") && Is(next + 1, "authorization")))
+        {
+            return new StatementVerdict(StatementKind.SessionState, "RESET ROLE") { Effect = SessionEffect.Identity, EffectKey = Is(next, "role") ? "role" : "session_authorization" };
+        }
+
+        string? key = Is(next, "time") && Is(next + 1, "zone") ? "timezone"
+            : IsName(next, to) ? Canonical(next, SkipQualifiedName(next, to), isFunction: false)
+            : null;
+        return key is null || key.Contains("isolation", StringComparison.Ordinal) || key.Contains("transaction_", StringComparison.Ordinal)
+            ? new StatementVerdict(StatementKind.SessionState, "RESET") { Effect = SessionEffect.Pins }
+            : new StatementVerdict(StatementKind.SessionState, "RESET") { Effect = SessionEffect.Reset, EffectKey = key };
+    }
+
+    private readonly StatementVerdict ClassifyDiscard(int from)
+    {
+        int next = from + 1;
+        var effect = Is(next, "all") ? SessionEffect.DiscardAll
+            : Is(next, "temp") || Is(next, "temporary") ? SessionEffect.DiscardTemp
+            : Is(next, "plans") || Is(next, "sequences") ? SessionEffect.DiscardOther
+            : SessionEffect.Pins;
+        return new StatementVerdict(StatementKind.SessionState, "DISCARD") { Effect = effect };
+    }
+
+    private StatementVerdict ClassifyDeallocate(int from, int to)
+    {
+        int next = from + 1;
+        if (Is(next, "prepare"))
+        {
+            next++;
+        }
+
+        if (Is(next, "all"))
+        {
+            return new StatementVerdict(StatementKind.SessionState, "DEALLOCATE ALL") { Effect = SessionEffect.DeallocateAll };
+        }
+
+        return IsName(next, to) && next + 1 == to
+            ? new StatementVerdict(StatementKind.SessionState, "DEALLOCATE") { Effect = SessionEffect.Deallocate, EffectKey = Canonical(next, next, isFunction: false) }
+            : new StatementVerdict(StatementKind.SessionState, "DEALLOCATE") { Effect = SessionEffect.Pins };
+    }
+
+    /// <summary>
+    /// The last part of the name of the object a <c>CREATE ... {TABLE | VIEW | SEQUENCE | MATERIALIZED VIEW}</c> makes,
+    /// <paramref name="i"/> at that keyword (after <c>RECURSIVE</c>); null when the shape is another.
+    /// </summary>
+    private string? CreatedObjectName(int i, int to)
+    {
+        if (Is(i, "recursive"))
+        {
+            i++;
+        }
+
+        if (Is(i, "materialized"))
+        {
+            i++;
+        }
+
+        if (!(Is(i, "table") || Is(i, "view") || Is(i, "sequence")))
+        {
+            return null;
+        }
+
+        i++;
+        if (Is(i, "if") && Is(i + 1, "not") && Is(i + 2, "exists"))
+        {
+            i += 3;
+        }
+
+        if (!IsName(i, to))
+        {
+            return null;
+        }
+
+        int last = SkipQualifiedName(i, to);
+        return RelationNames.Normalize(Text(last), _tokens[last].Kind == SqlTokenKind.QuotedIdentifier);
     }
 
     private StatementVerdict ClassifyCreate(int from, int to)
@@ -237,7 +355,12 @@ internal ref partial struct SqlAnalyzer
 
         if (Is(next, "temp") || Is(next, "temporary"))
         {
-            return new StatementVerdict(StatementKind.SessionState, "CREATE TEMP (a temporary object lives in the session)");
+            string? temp = CreatedObjectName(next + 1, to);
+            return new StatementVerdict(StatementKind.SessionState, "CREATE TEMP (a temporary object lives in the session)")
+            {
+                Effect = temp is null ? SessionEffect.Pins : SessionEffect.CreateTemp,
+                EffectKey = temp,
+            };
         }
 
         // An object created in pg_temp is temporary too; its name comes before any "(" or AS.
@@ -250,11 +373,21 @@ internal ref partial struct SqlAnalyzer
 
             if (IsTempSchema(i))
             {
-                return new StatementVerdict(StatementKind.SessionState, "CREATE in pg_temp (a temporary object lives in the session)");
+                bool named = i + 2 < to && IsName(i + 2, to) && SkipQualifiedName(i + 2, to) == i + 2;
+                return new StatementVerdict(StatementKind.SessionState, "CREATE in pg_temp (a temporary object lives in the session)")
+                {
+                    Effect = named ? SessionEffect.CreateTemp : SessionEffect.Pins,
+                    EffectKey = named ? RelationNames.Normalize(Text(i + 2), _tokens[i + 2].Kind == SqlTokenKind.QuotedIdentifier) : null,
+                };
             }
         }
 
-        return new StatementVerdict(StatementKind.Write, "CREATE (DDL)");
+        bool unlogged = Is(next, "unlogged");
+        return new StatementVerdict(StatementKind.Write, "CREATE (DDL)")
+        {
+            CreatedName = CreatedObjectName(unlogged ? next + 1 : next, to),
+            CreatedUnlogged = unlogged,
+        };
     }
 
     private readonly bool IsTempSchema(int i) =>
@@ -345,6 +478,8 @@ internal ref partial struct SqlAnalyzer
         {
             PreparedName = preparedName,
             PreparedKind = body.Kind,
+            Effect = SessionEffect.Prepare,
+            EffectKey = preparedName,
         };
     }
 
@@ -402,6 +537,7 @@ internal ref partial struct SqlAnalyzer
         if (hold)
         {
             query.Raise(StatementKind.SessionState, "DECLARE ... WITH HOLD (the cursor outlives the transaction in the session)");
+            query.Effect = query.Effect == SessionEffect.None ? SessionEffect.HeldCursor : SessionEffect.Pins;
         }
 
         return query;

@@ -14,13 +14,15 @@ internal ref partial struct SqlAnalyzer
 
     private const string NotUnderstood = "statement not understood";
 
+    private readonly string _text;
     private readonly ReadOnlySpan<char> _sql;
     private readonly Span<SqlToken> _tokens;
     private FunctionNameSet? _functions;
 
-    private SqlAnalyzer(ReadOnlySpan<char> sql, Span<SqlToken> tokens)
+    private SqlAnalyzer(string text, Span<SqlToken> tokens)
     {
-        _sql = sql;
+        _text = text;
+        _sql = text;
         _tokens = tokens;
     }
 
@@ -105,6 +107,7 @@ internal ref partial struct SqlAnalyzer
         StatementKind? preparedKind = null;
         string? executedName = null;
         int statementCount = 0;
+        StatementVerdict only = default;
 
         var splitter = new StatementSplitter();
         int start = 0;
@@ -122,6 +125,7 @@ internal ref partial struct SqlAnalyzer
                 if (statementCount == 1)
                 {
                     text.Set(verdict.Kind, verdict.Reason ?? NotUnderstood);
+                    only = verdict;
                 }
                 else
                 {
@@ -180,6 +184,23 @@ internal ref partial struct SqlAnalyzer
             firstTransactionControl is TransactionControlKind.Begin or TransactionControlKind.SetTransaction &&
             accessMode == TransactionAccessMode.ReadOnly;
 
+        var effect = SessionEffect.None;
+        if (text.Kind == StatementKind.SessionState)
+        {
+            effect = statementCount == 1 && lexError == SqlLexError.None && !unbalanced ? only.Effect : SessionEffect.Pins;
+            // A function's effect in a statement that also writes is more than the router models.
+            if (effect is SessionEffect.None || (only.SawWrite && effect is SessionEffect.AdvisoryLock or SessionEffect.PrimarySessionRead or SessionEffect.SetConfig))
+            {
+                effect = SessionEffect.Pins;
+            }
+        }
+
+        else if (text.Kind == StatementKind.Read && statementCount == 1 && only.Effect == SessionEffect.PrimarySessionRead)
+        {
+            effect = SessionEffect.PrimarySessionRead;
+        }
+
+        bool single = statementCount == 1 && effect != SessionEffect.Pins;
         return new SqlClassification(
             text.Kind,
             SqlClassification.FreezeFunctions(_functions?.Names),
@@ -191,7 +212,10 @@ internal ref partial struct SqlAnalyzer
             preparedKind,
             executedName,
             statementCount,
-            text.Reason);
+            text.Reason,
+            new SessionFacts(effect, single ? only.EffectKey : null, single ? only.EffectSql : null,
+                statementCount == 1 ? only.CreatedName : null, statementCount == 1 && only.CreatedUnlogged),
+            _text);
     }
 
     /// <summary>The canonical name of tokens <paramref name="first"/>..<paramref name="last"/>; a function

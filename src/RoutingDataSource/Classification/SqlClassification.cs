@@ -1,5 +1,6 @@
 using System.Collections.ObjectModel;
 using System.Text;
+using RoutingDataSource.Classification;
 
 namespace RoutingDataSource;
 
@@ -20,8 +21,13 @@ public sealed class SqlClassification
         StatementKind? preparedStatementKind,
         string? executedStatementName,
         int statementCount,
-        string? reason)
+        string? reason,
+        SessionFacts session = default,
+        string? text = null)
     {
+        Session = session;
+        LeavesSessionState = session.Effect != SessionEffect.None || session.CreatedName is not null;
+        _text = text;
         Kind = kind;
         Functions = functions;
         IsReadOnlyTransactionStart = isReadOnlyTransactionStart;
@@ -107,6 +113,24 @@ public sealed class SqlClassification
 
     /// <summary>A short human explanation of the verdict, such as <c>SELECT ... FOR UPDATE</c>.</summary>
     public string? Reason { get; }
+
+    /// <summary>What the text leaves in the session, and the object a <c>CREATE</c> in it makes.</summary>
+    internal SessionFacts Session { get; }
+
+    /// <summary>Whether <see cref="Session"/> says anything (one field read on the hot path instead of a copy of it).</summary>
+    internal bool LeavesSessionState { get; }
+
+    private readonly string? _text;
+
+    /// <summary>The classified text (the statement replayed where its session state must travel).</summary>
+    internal string? Text => _text;
+    private string[]? _relations;
+
+    /// <summary>
+    /// The names the text mentions that may be relations (see <see cref="RelationNames"/>), worked out on first use:
+    /// only sessions with temporary tables and data sources that know unlogged tables ever ask.
+    /// </summary>
+    internal string[] Relations => _relations ??= _text is null ? [] : RelationNames.Mentioned(_text);
 
     /// <summary>A one-line description, for logs and debugging.</summary>
     /// <returns>The kind, the reason and the functions.</returns>

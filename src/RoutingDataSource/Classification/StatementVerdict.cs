@@ -28,12 +28,43 @@ internal struct StatementVerdict
 
     public string? ExecutedName { get; set; }
 
+    /// <summary>What the statement leaves in the session (see <see cref="SessionEffect"/>).</summary>
+    public SessionEffect Effect { get; set; }
+
+    /// <summary>The parameter, prepared statement or temporary object <see cref="Effect"/> is about (canonical spelling).</summary>
+    public string? EffectKey { get; set; }
+
+    /// <summary>The statement that replays <see cref="Effect"/> when it is not the statement's own text (<c>set_config</c>).</summary>
+    public string? EffectSql { get; set; }
+
+    /// <summary>The object a <c>CREATE TABLE/VIEW/SEQUENCE</c> makes (last part of its name), and whether it is unlogged.</summary>
+    public string? CreatedName { get; set; }
+
+    /// <summary><see cref="CreatedName"/> is an unlogged table.</summary>
+    public bool CreatedUnlogged { get; set; }
+
+    /// <summary>Something in the statement writes (kept even when session state outranks the write).</summary>
+    public bool SawWrite { get; private set; }
+
+    /// <summary>Remembers a write that a stronger kind already outranks.</summary>
+    public void NoteWrite() => SawWrite = true;
+
+    /// <summary>Takes a function-call effect; two different ones in one statement are more than the router models.</summary>
+    public void NoteEffect(SessionEffect effect)
+    {
+        Effect = Effect == SessionEffect.None || Effect == effect ? effect
+            : (Effect, effect) is (SessionEffect.AdvisoryLock, SessionEffect.PrimarySessionRead) or (SessionEffect.PrimarySessionRead, SessionEffect.AdvisoryLock)
+                ? SessionEffect.AdvisoryLock
+                : SessionEffect.Pins;
+    }
+
     /// <summary>True when <paramref name="kind"/> would override the current kind.</summary>
     public readonly bool WouldRaise(StatementKind kind) => StatementKindStrength.IsStronger(kind, Kind);
 
     /// <summary>Takes <paramref name="kind"/> and its reason when it is stronger than the current kind.</summary>
     public void Raise(StatementKind kind, string reason)
     {
+        SawWrite |= kind == StatementKind.Write;
         if (StatementKindStrength.IsStronger(kind, Kind))
         {
             Kind = kind;
@@ -44,6 +75,7 @@ internal struct StatementVerdict
     /// <summary>Replaces the kind and the reason, whatever they were.</summary>
     public void Set(StatementKind kind, string reason)
     {
+        SawWrite |= kind == StatementKind.Write;
         Kind = kind;
         Reason = reason;
     }

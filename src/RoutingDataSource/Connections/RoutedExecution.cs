@@ -25,9 +25,13 @@ internal static class RoutedExecution
     /// <summary>Runs the statement; a failure the translator calls safe to re-run is re-run (see the class summary).</summary>
     public static ValueTask<TResult> ExecuteAsync<TResult>(IRoutedStatement statement, RoutingConnection conn, SqlClassification c,
         StatementRoute route, int statementCount, ExecuteMode mode, CommandBehavior behavior, bool async, CancellationToken cancellationToken)
-        => route.AwaitsFunctionLookup && !conn.DataSourceInternal.Volatility.IsPreloaded
+    {
+        if (conn.RefinesRoute(c))
+            (c, route) = conn.Refine(c, route, statementCount);
+        return route.AwaitsFunctionLookup && !conn.DataSourceInternal.Volatility.IsPreloaded
             ? AfterPreloadAsync<TResult>(statement, conn, statementCount, mode, behavior, async, cancellationToken)
             : AttemptAsync<TResult>(statement, conn, c, route, statementCount, mode, behavior, async, firstAttempt: true, cancellationToken);
+    }
 
     // Start-up only: until the one-time load of every function's volatility is in, a read calling an ordinary
     // built-in would go to the primary. Wait for it (bounded by HealthCheckTimeout), then plan the statement again.
@@ -44,6 +48,8 @@ internal static class RoutedExecution
             // Go on: the statement simply stays on the primary.
         }
         var (c, route) = statement.Plan(conn);
+        if (conn.RefinesRoute(c))
+            (c, route) = conn.Refine(c, route, statementCount);
         return await AttemptAsync<TResult>(statement, conn, c, route, statementCount, mode, behavior, async, firstAttempt: true, cancellationToken).ConfigureAwait(false);
     }
 
@@ -183,6 +189,8 @@ internal static class RoutedExecution
             var translated = guard.Lsn != 0 && ReadGuard.IsMiss(e)
                 ? conn.GuardMissed(lease, guard, route, statementCount, e)
                 : FailureTranslator.AfterSend(e, conn, lease, route);
+            if (translated is RetryableFailure && e is PostgresException { SqlState: PostgresErrorCodes.FeatureNotSupported })
+                conn.DataSourceInternal.Unlogged.RequestReload(); // a relation made unlogged after the last load
             if (!abandoned)
                 conn.Release(lease);
             if (firstAttempt && translated is RetryableFailure retry)

@@ -85,6 +85,8 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     {
         ThrowIfNotOpen();
         _routing = statement;
+        if (_memory is not null)
+            return AcquireCarryingStateAsync(c, route, async, cancellationToken, statements);
         var decision = SessionRouter.Decide(new StatementFacts(c, route), _session);
         if (decision.Target == RoutingTarget.Pinned)
         {
@@ -184,8 +186,20 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     // there (the API's way or the deferred BEGIN's text), and pin it.
     private async ValueTask<Lease> BindTransactionAsync(RoutingDecision decision, bool async, CancellationToken cancellationToken)
     {
-        var node = await SelectAsync(decision.Target, mayGuard: false, cancellationToken).ConfigureAwait(false);
-        var lease = await OpenPhysicalAsync(node.Backend, async, cancellationToken).ConfigureAwait(false);
+        Lease lease;
+        NodeState node;
+        if (_memory is { HasState: true })
+        {
+            // The transaction's server gets the session's state first (a read-only one on a standby too).
+            lease = await LeaseWithStateAsync(decision.Target, mayGuard: false, async, cancellationToken).ConfigureAwait(false);
+            node = _dataSource.Monitor.Current.Nodes.FirstOrDefault(n => ReferenceEquals(n.Backend, lease.Backend))
+                ?? await SelectAsync(RoutingTarget.Primary, mayGuard: false, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            node = await SelectAsync(decision.Target, mayGuard: false, cancellationToken).ConfigureAwait(false);
+            lease = await OpenPhysicalAsync(node.Backend, async, cancellationToken).ConfigureAwait(false);
+        }
         try
         {
             if (decision.Bind == TransactionBind.Api)
@@ -245,6 +259,15 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
                 return new ValueTask<Lease>(new Lease(kept, backend, Pinned: false));
             }
             DropPrimarySession();
+        }
+        if (_standbySession is { } held && ReferenceEquals(_standbySessionBackend, backend) && !_standbySessionBusy)
+        {
+            if (held.State == ConnectionState.Open)
+            {
+                _standbySessionBusy = true;
+                return new ValueTask<Lease>(new Lease(held, backend, Pinned: false));
+            }
+            DropStandbySession();
         }
         var conn = backend.RentConnection();
         var epoch = backend.InFlight.Epoch;
@@ -332,7 +355,10 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
             _primarySession = null;
             _primarySessionBackend = null;
             _primarySessionBusy = false;
+            OnPrimarySessionDropped();
         }
+        if (ReferenceEquals(_standbySession, lease.Connection))
+            ForgetStandbySession();
         DisposeWhenDone(lease.Connection, operation);
     }
 
@@ -346,7 +372,10 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
             _primarySession = null;
             _primarySessionBackend = null;
             _primarySessionBusy = false;
+            OnPrimarySessionDropped();
         }
+        if (ReferenceEquals(conn, _standbySession))
+            ForgetStandbySession();
         ForgetPinned();
         _pinnedBackend?.Pool.Clear(); // the connector is closed, not pooled, when it comes back
         DisposeWhenDone(conn, Task.CompletedTask);
@@ -381,7 +410,10 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     private void DropPrimarySession()
     {
         if (_primarySession is { } session)
+        {
             Recycle(session, _primarySessionBackend!);
+            OnPrimarySessionDropped();
+        }
         _primarySession = null;
         _primarySessionBackend = null;
         _primarySessionBusy = false;
@@ -394,6 +426,13 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
             _primarySessionBusy = false;
             if (conn.State != ConnectionState.Open)
                 DropPrimarySession(); // broken (server gone): the next write starts a new session
+            return;
+        }
+        if (ReferenceEquals(conn, _standbySession))
+        {
+            _standbySessionBusy = false;
+            if (conn.State != ConnectionState.Open)
+                DropStandbySession();
             return;
         }
         Recycle(conn, backend);
@@ -420,6 +459,8 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     internal void AfterStatement(SqlClassification c, StatementRoute route, ulong commitLsn = 0)
     {
         var outcome = SessionRouter.AfterStatement(new StatementFacts(c, route), _session);
+        if (_memory is not null || c.LeavesSessionState)
+            RememberSession(c);
         if (outcome.EndsTransaction)
             EndTransaction();
         else
@@ -496,6 +537,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
                 {
                     ThrowIfPinnedLost();
                     commitLsn = await CommitPinnedAsync(cancellationToken).ConfigureAwait(false);
+                    CommitRemembered();
                 }
                 else
                 {
@@ -543,6 +585,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
         try
         {
             commitLsn = await CommitPinnedAsync(cancellationToken).ConfigureAwait(false);
+            CommitRemembered();
         }
         finally
         {
@@ -632,6 +675,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     // The transaction ended: its physical transaction is disposed and a pin it made released.
     private void EndTransaction()
     {
+        _memory?.DiscardTransaction(); // a no-op after a commit took its changes
         var next = SessionRouter.EndTransaction(_session);
         _transaction = null;
         _physicalTransaction?.Dispose();
@@ -682,7 +726,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
 
     private Task ResetSession(bool async)
     {
-        if (_physicalTransaction is null && _pinned is null && _primarySession is null)
+        if (_physicalTransaction is null && _pinned is null && _primarySession is null && _standbySession is null && _memory is null)
         {
             // Nothing held on a server (the common case between statements): no I/O and no state machine.
             _transaction?.MarkLost();
@@ -722,6 +766,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
         finally
         {
             ForgetSession();
+            await ForgetSessionStateAsync(async).ConfigureAwait(false);
             if (_pinned is { } conn)
             {
                 if (async)

@@ -53,6 +53,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 1012, Level = LogLevel.Warning, Message = "Could not look up function volatility on the primary: {Error}")]
     public static partial void VolatilityLookupFailed(ILogger logger, string error);
 
+    [LoggerMessage(EventId = 1025, Level = LogLevel.Warning, Message = "Could not look up the unlogged relations on the primary: {Error}")]
+    public static partial void UnloggedLookupFailed(ILogger logger, string error);
+
     [LoggerMessage(EventId = 1013, Level = LogLevel.Debug, Message = "Connection-class error on {Backend}; re-probing the cluster: {Error}")]
     public static partial void ConnectionErrorReprobe(ILogger logger, string backend, string error);
 

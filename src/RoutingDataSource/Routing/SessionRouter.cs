@@ -48,7 +48,7 @@ internal static class SessionRouter
             var next = state;
             // SET inside a read-write transaction outlives the COMMIT; inside a read-only one it ends with it (README,
             // Known limits), and the session is not left pinned to a standby.
-            if (route.Kind == StatementKind.SessionState && state.Pin == PinReason.Transaction && !state.ReadOnlyTransaction)
+            if (route.Kind == StatementKind.SessionState && !IsModelled(c) && state.Pin == PinReason.Transaction && !state.ReadOnlyTransaction)
                 next = next with { Pin = PinReason.Session };
             if (statement.IsLoneBegin && state.Transaction == TransactionPhase.None)
                 next = next with { Transaction = TransactionPhase.Active };
@@ -60,7 +60,7 @@ internal static class SessionRouter
 
         // Autocommit, not pinned: reads (and a lone BEGIN READ ONLY) to a standby, the rest to the primary.
         var target = route.StandbyAllowed || (statement.IsLoneBegin && c.IsReadOnlyTransactionStart) ? RoutingTarget.Standby : RoutingTarget.Primary;
-        var pinAfter = route.Kind == StatementKind.SessionState
+        var pinAfter = (route.Kind == StatementKind.SessionState && !IsModelled(c))
             || (c.Kind == StatementKind.TransactionControl && (c.StatementCount > 1 || statement.IsBegin));
         if (!pinAfter)
             return new RoutingDecision(SessionAction.Run, target, state, KeepPrimarySession: route.Kind != StatementKind.Read);
@@ -68,6 +68,70 @@ internal static class SessionRouter
             ? state with { Pin = PinReason.Transaction, Transaction = TransactionPhase.Active, ReadOnlyTransaction = target == RoutingTarget.Standby }
             : state with { Pin = PinReason.Session };
         return new RoutingDecision(SessionAction.Run, target, pinned, PinAfter: true);
+    }
+
+    /// <summary>
+    /// Session state the router models (<see cref="SessionMemory"/>): it runs on the connection's primary session and
+    /// pins nothing; reads keep going to standbys, with the state that travels replayed there. Anything else that
+    /// leaves session state pins the connection to one primary session, as it always did.
+    /// </summary>
+    public static bool IsModelled(SqlClassification c) => c.Session.Effect is not (SessionEffect.None or SessionEffect.Pins);
+
+    /// <summary>
+    /// The route of a statement in a session with the state <paramref name="memory"/> holds: a read of what lives in the
+    /// primary session only (a temporary table, <c>currval</c>, an advisory unlock, a held cursor) goes there; the
+    /// <c>EXECUTE</c> of a statement this session prepared as a read goes to a standby. Everything else as routed.
+    /// </summary>
+    public static StatementRoute Refine(SqlClassification c, in StatementRoute route, SessionMemory? memory)
+    {
+        if (c.Session.Effect == SessionEffect.PrimarySessionRead)
+            return new StatementRoute(StatementKind.Read, false, "reads state of the primary session");
+        if (memory is null)
+            return route;
+        if (route.StandbyAllowed && memory.TouchesTemporary(c))
+            return route with { StandbyAllowed = false, Reason = "reads a temporary table of the session" };
+        if (c is { ExecutedStatementName: { } name, StatementCount: 1, Kind: StatementKind.Write, Functions.Count: 0 } && c.Hint != RouteHint.Primary
+            && memory.PreparedRunsOnStandby(name) == true)
+            return new StatementRoute(StatementKind.Read, true, "EXECUTE of a prepared read");
+        return route;
+    }
+
+    /// <summary>
+    /// After a statement ran: what it left in the session goes into <paramref name="memory"/> (made on the first such
+    /// statement). <paramref name="preparedReadRunsOnStandby"/> says whether the body of a PREPARE may run on a standby.
+    /// </summary>
+    public static MemoryOutcome Remember(SqlClassification c, bool inTransaction, bool preparedReadRunsOnStandby, ref SessionMemory? memory)
+    {
+        if (c.Kind == StatementKind.TransactionControl)
+        {
+            if (memory is null || c.StatementCount != 1)
+                return MemoryOutcome.None;
+            switch (c.TransactionControl)
+            {
+                case TransactionControlKind.RollbackToSavepoint:
+                    memory.SavepointRolledBack();
+                    break;
+                case TransactionControlKind.Commit:
+                    return memory.CommitTransaction() ? MemoryOutcome.Committed : MemoryOutcome.PinsAtCommit;
+                case TransactionControlKind.Rollback:
+                    memory.DiscardTransaction();
+                    break;
+            }
+            return MemoryOutcome.None;
+        }
+        if (!IsModelled(c))
+        {
+            if (c.Session.CreatedName is not null && memory is { HasTemporary: true })
+                memory.NoteCreated(c);
+            return MemoryOutcome.None;
+        }
+        if (c.Session.Effect == SessionEffect.PrimarySessionRead)
+            return MemoryOutcome.None;
+        memory ??= new SessionMemory();
+        var standbySafe = c.Session.Effect == SessionEffect.Prepare && c.PreparedStatementKind == StatementKind.Read
+            && preparedReadRunsOnStandby && !memory.TouchesTemporary(c);
+        memory.Record(c.Session, c.Text ?? "", standbySafe, inTransaction);
+        return MemoryOutcome.Recorded;
     }
 
     /// <summary>
@@ -83,7 +147,7 @@ internal static class SessionRouter
         var readOnlyOnPrimary = state.ReadOnlyRequested && (state.ApiTransaction || !first.IsReadOnlyTransactionStart);
         // A SET as the first statement of a read-write transaction outlives the COMMIT, as one later in it does. In a
         // read-only transaction it lives on the standby only until the transaction ends (README, Known limits).
-        var pin = route.Kind == StatementKind.SessionState && target == RoutingTarget.Primary ? PinReason.Session : PinReason.Transaction;
+        var pin = route.Kind == StatementKind.SessionState && !IsModelled(first) && target == RoutingTarget.Primary ? PinReason.Session : PinReason.Transaction;
         return new RoutingDecision(SessionAction.Run, target,
             state with { Pin = pin, Transaction = TransactionPhase.Active, ReadOnlyTransaction = target == RoutingTarget.Standby },
             state.ApiTransaction ? TransactionBind.Api : TransactionBind.Sql, readOnlyOnPrimary, PinAfter: true);
@@ -117,7 +181,7 @@ internal static class SessionRouter
     public static StatementOutcome AfterStatement(in StatementFacts statement, in SessionState state)
     {
         var c = statement.Classification;
-        var wrote = statement.Route.Kind != StatementKind.Read;
+        var wrote = statement.Route.Kind != StatementKind.Read && !(statement.Route.Kind == StatementKind.SessionState && IsModelled(c));
         if (!state.InTransaction)
             return new StatementOutcome(state, MarkWrite: wrote);
         if (c is { Kind: StatementKind.TransactionControl, StatementCount: 1, TransactionControl: TransactionControlKind.Commit or TransactionControlKind.Rollback }
@@ -165,6 +229,22 @@ internal static class SessionRouter
     /// <summary>A causality token presented at <paramref name="timestamp"/>: reads need at least <paramref name="lsn"/>.</summary>
     public static SessionState RequireAtLeast(in SessionState state, ulong lsn, long timestamp)
         => state with { TokenLsn = Math.Max(state.TokenLsn, lsn), TokenAt = Math.Max(state.TokenAt, timestamp) };
+}
+
+/// <summary>What <see cref="SessionRouter.Remember"/> did with a finished statement.</summary>
+internal enum MemoryOutcome : byte
+{
+    /// <summary>Nothing to remember.</summary>
+    None,
+
+    /// <summary>A change was remembered.</summary>
+    Recorded,
+
+    /// <summary>A COMMIT made the transaction's parameter changes count.</summary>
+    Committed,
+
+    /// <summary>A COMMIT of parameter changes a savepoint rollback hid: the session pins to the transaction's server.</summary>
+    PinsAtCommit,
 }
 
 /// <summary>What a finished statement means for the session.</summary>

@@ -34,6 +34,7 @@ internal static class TestDataSources
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await ds.RefreshStatusAsync(cts.Token);
         await ds.Volatility.WaitForPreloadAsync(TimeSpan.FromSeconds(10), cts.Token);
+        await ds.Unlogged.Loaded.WaitAsync(cts.Token);
     }
 
     /// <summary>The port of the server that ran the statement (inet_server_port() is a stable built-in: a read).</summary>

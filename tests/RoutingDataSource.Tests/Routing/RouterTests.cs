@@ -7,10 +7,32 @@ namespace RoutingDataSource.Tests.Routing;
 /// <summary>The statement router as a pure function of the classification and what is known of the functions it calls.</summary>
 public sealed class RouterTests
 {
+    private static readonly UnloggedRelationCache Unlogged = NewUnlogged();
+
     private static readonly Router Router = new(new FunctionVolatilityCache(
-        readOnly: ["app.report_total"], write: ["app.audit_read"], NullLogger.Instance, TimeProvider.System));
+        readOnly: ["app.report_total"], write: ["app.audit_read"], NullLogger.Instance, TimeProvider.System), Unlogged);
 
     private static readonly SqlClassifier Classifier = new(cacheCapacity: 0);
+
+    private static UnloggedRelationCache NewUnlogged()
+    {
+        var unlogged = new UnloggedRelationCache(NullLogger.Instance, TimeProvider.System);
+        unlogged.Learn("scratch");
+        return unlogged;
+    }
+
+    [Theory]
+    [InlineData("SELECT count(*) FROM scratch")]
+    [InlineData("SELECT * FROM public.Scratch s JOIN items i ON i.id = s.id")]
+    [InlineData("/* route: standby */ TABLE scratch")]
+    public void A_read_of_an_unlogged_table_goes_to_the_primary(string sql)
+    {
+        var route = Router.Route(Classifier.Classify(sql));
+        Assert.Equal(StatementKind.Read, route.Kind);
+        Assert.False(route.StandbyAllowed);
+        Assert.Equal("reads an unlogged table", route.Reason);
+        Assert.True(Router.Route(Classifier.Classify("SELECT * FROM items")).StandbyAllowed);
+    }
 
     [Theory]
     [InlineData("SELECT 1", StatementKind.Read, true, "read")]

@@ -9,7 +9,7 @@ namespace RoutingDataSource.Tests.Routing;
 
 /// <summary>
 /// The README's routing-rules table, row by row, against the pure session router (no server): each row is a script of
-/// statements on one logical connection and the server each one runs on. The cluster is n0 (primary, weight 0),
+/// statements on one logical connection and the server each one runs on, the session's memory (SessionMemory) carried along as RoutingConnection carries it. The cluster is n0 (primary, weight 0),
 /// n1 (weight 1) and n2 (weight 3); "-" means nothing is sent (a deferred BEGIN, an API call).
 /// </summary>
 public sealed class SessionRouterTests : IAsyncDisposable
@@ -18,7 +18,8 @@ public sealed class SessionRouterTests : IAsyncDisposable
 
     private readonly Backend[] _backends;
     private readonly ClusterSnapshot _snapshot;
-    private readonly Router _router = new(new FunctionVolatilityCache([], ["app_writer"], NullLogger.Instance, TimeProvider.System));
+    private readonly Router _router = new(new FunctionVolatilityCache([], ["app_writer"], NullLogger.Instance, TimeProvider.System),
+        new UnloggedRelationCache(NullLogger.Instance, TimeProvider.System));
     private readonly WeightedRoundRobinBalancer _balancer = new();
 
     public SessionRouterTests()
@@ -61,22 +62,55 @@ public sealed class SessionRouterTests : IAsyncDisposable
         { "Write goes to the primary: SELECT INTO", ["SELECT * INTO copy FROM items"], "n0", "None" },
         { "Write goes to the primary: anything not understood", ["FROBNICATE the table"], "n0", "None" },
 
-        // | SET, RESET, PREPARE, DECLARE ... WITH HOLD, LISTEN, CREATE TEMP, pg_advisory_lock, set_config(..., false), currval/lastval | the primary, pinned until close |
-        { "Session state goes to the primary and pins the connection: SET", ["SET work_mem = '8MB'", "SELECT 1"], "n0 n0", "Session" },
-        { "Session state goes to the primary and pins the connection: RESET", ["RESET work_mem", "SELECT 1"], "n0 n0", "Session" },
-        { "Session state goes to the primary and pins the connection: PREPARE", ["PREPARE q AS SELECT 1", "SELECT 1"], "n0 n0", "Session" },
-        { "Session state goes to the primary and pins the connection: DECLARE WITH HOLD", ["DECLARE c CURSOR WITH HOLD FOR SELECT 1", "SELECT 1"], "n0 n0", "Session" },
-        { "Session state goes to the primary and pins the connection: LISTEN", ["LISTEN events", "SELECT 1"], "n0 n0", "Session" },
-        { "Session state goes to the primary and pins the connection: CREATE TEMP", ["CREATE TEMP TABLE tt (id int)", "SELECT 1"], "n0 n0", "Session" },
-        { "Session state goes to the primary and pins the connection: pg_advisory_lock", ["SELECT pg_advisory_lock(1)", "SELECT 1"], "n0 n0", "Session" },
-        { "Session state goes to the primary and pins the connection: set_config(..., false)", ["SELECT set_config('app.user', 'u', false)", "SELECT 1"], "n0 n0", "Session" },
-        { "Session state goes to the primary and pins the connection: currval", ["SELECT currval('s')", "SELECT 1"], "n0 n0", "Session" },
-        { "Session state goes to the primary and pins the connection: lastval", ["SELECT lastval()", "SELECT 1"], "n0 n0", "Session" },
-        { "Session state set by the first statement of a transaction outlives its COMMIT", ["BEGIN", "SET work_mem = '8MB'", "COMMIT", "SELECT 1"], "- n0 n0 n0", "Session" },
-        { "Session state set by the first statement of a transaction outlives its COMMIT: BeginTransaction()", ["api:begin", "SET work_mem = '8MB'", "api:end", "SELECT 1"], "- n0 - n0", "Session" },
-        { "Session state set by the first statement of a read-only transaction ends with it", ["BEGIN READ ONLY", "SET work_mem = '8MB'", "COMMIT", "SELECT 1"], "- n2 n2 n2", "None" },
-        { "Session state set inside a read-only transaction ends with it", ["BEGIN READ ONLY", "SELECT 1", "SET work_mem = '8MB'", "COMMIT", "INSERT INTO items(v) VALUES ('x')"], "- n2 n2 n2 n0", "None" },
-        { "Session state set inside a transaction outlives its COMMIT", ["BEGIN", "INSERT INTO items(v) VALUES ('x')", "SET work_mem = '8MB'", "COMMIT", "SELECT 1"], "- n0 n0 n0 n0", "Session" },
+        // | SET, RESET, SET ROLE, SET SESSION AUTHORIZATION, set_config(..., false), PREPARE, DEALLOCATE, DISCARD | the primary (its session keeps it), and the state travels: reads still go to a standby, which gets it first |
+        { "Session state travels with the reads: SET", ["SET work_mem = '8MB'", "SELECT 1"], "n0 n2", "None" },
+        { "Session state travels with the reads: SET search_path", ["SET search_path TO app, public", "SELECT * FROM items"], "n0 n2", "None" },
+        { "Session state travels with the reads: SET of a custom parameter", ["SET app.tenant_id = '42'", "SELECT * FROM items"], "n0 n2", "None" },
+        { "Session state travels with the reads: RESET", ["RESET work_mem", "SELECT 1"], "n0 n2", "None" },
+        { "Session state travels with the reads: RESET ALL", ["SET work_mem = '8MB'", "RESET ALL", "SELECT 1"], "n0 n0 n2", "None" },
+        { "Session state travels with the reads: SET ROLE", ["SET ROLE reader", "SELECT 1", "RESET ROLE", "SELECT 1"], "n0 n2 n0 n2", "None" },
+        { "Session state travels with the reads: SET SESSION AUTHORIZATION", ["SET SESSION AUTHORIZATION reader", "SELECT 1"], "n0 n2", "None" },
+        { "Session state travels with the reads: set_config(..., false)", ["SELECT set_config('app.user', 'u', false)", "SELECT 1"], "n0 n2", "None" },
+        { "Session state travels with the reads: PREPARE", ["PREPARE q AS SELECT 1", "SELECT 1"], "n0 n2", "None" },
+        { "Session state travels with the reads: DEALLOCATE", ["PREPARE q AS SELECT 1", "DEALLOCATE q", "SELECT 1"], "n0 n0 n2", "None" },
+        { "Session state travels with the reads: DISCARD ALL", ["SET work_mem = '8MB'", "DISCARD ALL", "SELECT 1"], "n0 n0 n2", "None" },
+        { "Session state travels with the reads: SET LOCAL is not session state", ["SET LOCAL work_mem = '8MB'", "SELECT 1"], "n2 n2", "None" },
+        { "Session state set by the first statement of a transaction travels after its COMMIT", ["BEGIN", "SET work_mem = '8MB'", "COMMIT", "SELECT 1"], "- n0 n0 n2", "None" },
+        { "Session state set by the first statement of a transaction travels after its COMMIT: BeginTransaction()", ["api:begin", "SET work_mem = '8MB'", "api:commit", "SELECT 1"], "- n0 - n2", "None" },
+        { "Session state set by the first statement of a read-only transaction travels after its COMMIT", ["BEGIN READ ONLY", "SET work_mem = '8MB'", "COMMIT", "SELECT 1"], "- n2 n2 n2", "None" },
+        { "Session state set inside a read-only transaction travels after its COMMIT", ["BEGIN READ ONLY", "SELECT 1", "SET work_mem = '8MB'", "COMMIT", "INSERT INTO items(v) VALUES ('x')"], "- n2 n2 n2 n0", "None" },
+        { "Session state set inside a transaction travels after its COMMIT", ["BEGIN", "INSERT INTO items(v) VALUES ('x')", "SET work_mem = '8MB'", "COMMIT", "SELECT 1"], "- n0 n0 n0 n2", "None" },
+        { "Session state set inside a transaction rolled back over by a savepoint pins at COMMIT", ["BEGIN", "SET work_mem = '8MB'", "SAVEPOINT s", "ROLLBACK TO SAVEPOINT s", "COMMIT", "SELECT 1"], "- n0 n0 n0 n0 n0", "Session" },
+
+        // | CREATE TEMP ..., SELECT ... INTO TEMP, pg_advisory_lock, DECLARE ... WITH HOLD, LISTEN, currval/lastval | the primary session; only the statements that need it go there |
+        { "A temporary table read stays on the primary while a permanent one moves", ["CREATE TEMP TABLE tt (id int)", "SELECT * FROM tt", "SELECT * FROM items"], "n0 n0 n2", "None" },
+        { "A temporary table read stays on the primary: qualified with pg_temp", ["CREATE TEMP TABLE tt (id int)", "SELECT * FROM pg_temp.tt"], "n0 n0", "None" },
+        { "A temporary table read stays on the primary: made in pg_temp", ["CREATE TABLE pg_temp.tt (id int)", "SELECT count(*) FROM tt", "SELECT 1"], "n0 n0 n2", "None" },
+        { "A temporary table read stays on the primary: SELECT INTO TEMP", ["SELECT 1 AS id INTO TEMP tt", "TABLE tt", "SELECT 1"], "n0 n0 n2", "None" },
+        { "A temporary table read stays on the primary: EXPLAIN of it", ["CREATE TEMP TABLE tt (id int)", "EXPLAIN SELECT * FROM tt"], "n0 n0", "None" },
+        { "A temporary table read stays on the primary: a view over it is temporary too", ["CREATE TEMP TABLE tt (id int)", "CREATE VIEW v AS SELECT * FROM tt", "SELECT * FROM v"], "n0 n0 n0", "None" },
+        { "A temporary table read stays on the primary until DISCARD TEMP", ["CREATE TEMP TABLE tt (id int)", "DISCARD TEMP", "SELECT * FROM tt"], "n0 n0 n2", "None" },
+        { "A temporary sequence named in a string stays on the primary", ["CREATE TEMP SEQUENCE ts", "EXPLAIN SELECT nextval('ts')", "SELECT 'tt'::regclass"], "n0 n0 n2", "None" },
+        { "currval reads the primary session, other reads move", ["SELECT nextval('s')", "SELECT currval('s')", "SELECT 1"], "n0 n0 n2", "None" },
+        { "lastval reads the primary session", ["SELECT lastval()", "SELECT 1"], "n0 n2", "None" },
+        { "An advisory lock is held by the primary session; its unlock goes there", ["SELECT pg_advisory_lock(1)", "SELECT 1", "SELECT pg_advisory_unlock(1)"], "n0 n2 n0", "None" },
+        { "A held cursor lives in the primary session: FETCH and CLOSE go there", ["DECLARE c CURSOR WITH HOLD FOR SELECT 1", "SELECT 1", "FETCH c", "CLOSE c"], "n0 n2 n0 n0", "None" },
+        { "LISTEN lives in the primary session; reads move", ["LISTEN events", "SELECT 1", "UNLISTEN events"], "n0 n2 n0", "None" },
+        { "EXECUTE of a prepared read runs on a standby", ["PREPARE q AS SELECT * FROM items", "EXECUTE q"], "n0 n2", "None" },
+        { "EXECUTE of a prepared write runs on the primary", ["PREPARE w AS INSERT INTO items(v) VALUES ('x')", "EXECUTE w"], "n0 n0", "None" },
+        { "EXECUTE of a prepared read of a temporary table runs on the primary", ["CREATE TEMP TABLE tt (id int)", "PREPARE q AS SELECT * FROM tt", "EXECUTE q"], "n0 n0 n0", "None" },
+        { "EXECUTE of a prepared read calling a volatile function runs on the primary", ["PREPARE q AS SELECT app_writer()", "EXECUTE q"], "n0 n0", "None" },
+        { "EXECUTE of a deallocated statement runs on the primary", ["PREPARE q AS SELECT 1", "DEALLOCATE q", "EXECUTE q"], "n0 n0 n0", "None" },
+        { "EXECUTE of a statement the session did not prepare runs on the primary", ["EXECUTE elsewhere"], "n0", "None" },
+
+        // | session state the router does not model: several statements, LOAD, setseed, set_config of a parameter, transaction defaults | the primary, pinned until close |
+        { "Unmodelled session state pins the connection: SET among other statements", ["SET work_mem = '8MB'; SELECT 1", "SELECT 1"], "n0 n0", "Session" },
+        { "Unmodelled session state pins the connection: LOAD", ["LOAD 'auto_explain'", "SELECT 1"], "n0 n0", "Session" },
+        { "Unmodelled session state pins the connection: setseed", ["SELECT setseed(0.5)", "SELECT random()"], "n0 n0", "Session" },
+        { "Unmodelled session state pins the connection: set_config of a parameter", ["SELECT set_config('app.user', $1, false)", "SELECT 1"], "n0 n0", "Session" },
+        { "Unmodelled session state pins the connection: SET SESSION CHARACTERISTICS", ["SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE", "SELECT 1"], "n0 n0", "Session" },
+        { "Unmodelled session state pins the connection: default_transaction_isolation", ["SET default_transaction_isolation = 'serializable'", "SELECT 1"], "n0 n0", "Session" },
+        { "Unmodelled session state pins the connection: a write that also takes an advisory lock", ["INSERT INTO items(v) SELECT pg_advisory_lock(1)::text", "SELECT 1"], "n0 n0", "Session" },
 
         // | BEGIN ... COMMIT (or BeginTransaction()) | the primary, one server for the whole transaction |
         { "A transaction runs on the primary, one server for all of it", ["BEGIN", "SELECT 1", "INSERT INTO items(v) VALUES ('x')", "SELECT 1", "COMMIT", "SELECT 1"], "- n0 n0 n0 n0 n2", "None" },
@@ -180,6 +214,7 @@ public sealed class SessionRouterTests : IAsyncDisposable
     private (string Servers, SessionState State) Run(string[] script)
     {
         var state = SessionState.Initial;
+        SessionMemory? memory = null;
         string? pinnedTo = null;
         var ran = new List<string>();
         foreach (var step in script)
@@ -190,13 +225,19 @@ public sealed class SessionRouterTests : IAsyncDisposable
                     state = SessionRouter.BeginApiTransaction(state, IsolationLevel.Unspecified, readOnly: step == "api:begin-read-only")!.Value;
                     ran.Add("-");
                     continue;
+                case "api:commit":
+                    if (SessionRouter.Remember(SqlClassifier.Default.Classify("COMMIT"), true, false, ref memory) == MemoryOutcome.PinsAtCommit)
+                        state = SessionRouter.PinnedForSession(state);
+                    goto case "api:end";
                 case "api:end":
+                    memory?.DiscardTransaction();
                     state = SessionRouter.EndTransaction(state);
                     pinnedTo = state.Pin == PinReason.None ? null : pinnedTo;
                     ran.Add("-");
                     continue;
             }
             var facts = Facts(step);
+            facts = facts with { Route = SessionRouter.Refine(facts.Classification, facts.Route, memory) };
             var decision = SessionRouter.Decide(facts, state);
             switch (decision.Action)
             {
@@ -206,7 +247,10 @@ public sealed class SessionRouterTests : IAsyncDisposable
                     continue;
                 case SessionAction.CommitPinned:
                     ran.Add(pinnedTo!);
-                    state = decision.Next;
+                    if (SessionRouter.Remember(facts.Classification, true, false, ref memory) == MemoryOutcome.PinsAtCommit)
+                        state = SessionRouter.PinnedForSession(state);
+                    memory?.DiscardTransaction();
+                    state = SessionRouter.EndTransaction(state);
                     break;
                 default:
                     var server = decision.Target switch
@@ -218,7 +262,13 @@ public sealed class SessionRouterTests : IAsyncDisposable
                     ran.Add(server);
                     if (decision.PinAfter)
                         pinnedTo = server;
-                    state = SessionRouter.AfterStatement(facts, decision.Next).Next;
+                    state = decision.Next;
+                    if (SessionRouter.Remember(facts.Classification, state.InTransaction, _router.MayRunOnStandby(facts.Classification), ref memory) == MemoryOutcome.PinsAtCommit)
+                        state = SessionRouter.PinnedForSession(state);
+                    var outcome = SessionRouter.AfterStatement(facts, state);
+                    if (outcome.EndsTransaction)
+                        memory?.DiscardTransaction();
+                    state = outcome.EndsTransaction ? SessionRouter.EndTransaction(state) : outcome.Next;
                     break;
             }
             if (state.Pin == PinReason.None)

@@ -24,6 +24,9 @@ internal static class ReportBuilder
     public const double AllocationLimit = 1.05;
     public const double MultiHostTarget = 1.0;
     public const double PgpoolTarget = 1.5;
+
+    /// <summary>Issue 20: a tenant session (SET app.tenant_id, then reads and writes) keeps at least this share of its reads on standbys.</summary>
+    public const double TenantStandbyShare = 0.95;
     public const double FailoverTargetMs = 3000;
 
     public static BenchReport Build(CompareSettings settings, DateTimeOffset started, MachineInfo machine, double[] loadAtStart,
@@ -224,6 +227,15 @@ internal static class ReportBuilder
                 cell.RatioToNpgsql.AtLeast(OverheadTarget)));
         }
 
+        foreach (var cell in cells.Where(c => c.System == Ours && c.Workload == Workload.Tenant.Key).OrderBy(c => c.Callers))
+        {
+            checks.Add(new TargetCheck($"tenant sessions x{cell.Callers}: reads on standbys", $"share ≥ {F(TenantStandbyShare)}",
+                cell.StandbyReadShare is { } share ? F(share) : "—",
+                cell.StandbyReadShare is { } s ? (s >= TenantStandbyShare ? TargetVerdict.Met : TargetVerdict.Missed) : TargetVerdict.Undecided));
+            checks.Add(new TargetCheck($"tenant sessions x{cell.Callers} vs plain Npgsql on the primary", "ours ÷ Npgsql ≥ 1.00",
+                Measured(cell.RatioToNpgsql), cell.RatioToNpgsql.AtLeast(1.0)));
+        }
+
         foreach (var cell in cells.Where(c => c.System == Ours && c.Workload == Workload.ReadOnly.Key).OrderBy(c => c.Callers))
         {
             if (cells.Any(c => c.System == "multihost" && c.Workload == cell.Workload && c.Callers == cell.Callers))
@@ -284,6 +296,7 @@ internal static class ReportBuilder
     {
         "read" => 0,
         "mixed" => 1,
+        "tenant" => 3,
         _ => 2,
     };
 

@@ -22,6 +22,17 @@ internal interface ISystemUnderTest : IAsyncDisposable
     Task WriteAsync(int aid, int delta, CancellationToken cancellationToken);
 
     /// <summary>
+    /// A tenant's session (<see cref="Workloads.Workload.Tenant"/>): one connection, <c>SET app.tenant_id</c>, then the
+    /// statements in order (a write where <c>Delta</c> is not null). Systems that cannot keep one connection's state
+    /// across reads and writes do not implement it.
+    /// </summary>
+    Task TenantSessionAsync(int tenant, IReadOnlyList<(int Aid, int? Delta)> statements, CancellationToken cancellationToken)
+        => throw new NotSupportedException($"{Key} runs no tenant sessions.");
+
+    /// <summary>Whether <see cref="TenantSessionAsync"/> is implemented.</summary>
+    bool RunsTenantSessions => false;
+
+    /// <summary>
     /// Reads served so far: by standbys, by the first standby (n1) alone, and in total, as this system can tell
     /// (cumulative counters). The first standby's part shows how the system splits reads between the standbys.
     /// </summary>

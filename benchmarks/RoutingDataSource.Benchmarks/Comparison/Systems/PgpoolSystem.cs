@@ -44,6 +44,17 @@ internal sealed class PgpoolSystem(PgpoolInstance pgpool, string database, int f
         await Statements.WriteAsync(conn, aid, delta, cancellationToken);
     }
 
+    public bool RunsTenantSessions => true;
+
+    public async Task TenantSessionAsync(int tenant, IReadOnlyList<(int Aid, int? Delta)> statements, CancellationToken cancellationToken)
+    {
+        await using var conn = await _dataSource!.OpenConnectionAsync(cancellationToken);
+        await Statements.TenantSessionAsync(conn, tenant, statements, cancellationToken);
+        // No Reset On Close (see the remarks): the tenant's SET must not reach the next user of pgpool's connection.
+        await using var reset = new NpgsqlCommand("RESET app.tenant_id", conn);
+        await reset.ExecuteNonQueryAsync(cancellationToken);
+    }
+
     public async Task<ReadPlacement> ReadPlacementAsync(CancellationToken cancellationToken)
     {
         var nodes = await pgpool.ShowPoolNodesAsync(cancellationToken);

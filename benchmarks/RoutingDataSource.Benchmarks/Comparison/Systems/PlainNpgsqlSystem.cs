@@ -37,6 +37,15 @@ internal sealed class PlainNpgsqlSystem(string primaryConnectionString) : ISyste
         await Statements.WriteAsync(conn, aid, delta, cancellationToken);
     }
 
+    public bool RunsTenantSessions => true;
+
+    public async Task TenantSessionAsync(int tenant, IReadOnlyList<(int Aid, int? Delta)> statements, CancellationToken cancellationToken)
+    {
+        await using var conn = await DataSource.OpenConnectionAsync(cancellationToken);
+        await Statements.TenantSessionAsync(conn, tenant, statements, cancellationToken);
+        Interlocked.Add(ref _reads, statements.Count(s => s.Delta is null));
+    }
+
     public Task<ReadPlacement> ReadPlacementAsync(CancellationToken cancellationToken) =>
         Task.FromResult(new ReadPlacement(0, 0, Interlocked.Read(ref _reads)));
 

@@ -72,6 +72,14 @@ internal sealed class RoutingSystem(LocalPgCluster cluster, Func<LocalPgNode, st
         await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
 
+    public bool RunsTenantSessions => layout != RoutingLayout.StandbysTwoToOne;
+
+    public async Task TenantSessionAsync(int tenant, IReadOnlyList<(int Aid, int? Delta)> statements, CancellationToken cancellationToken)
+    {
+        await using var conn = await DataSource.OpenConnectionAsync(cancellationToken);
+        await Statements.TenantSessionAsync(conn, tenant, statements, cancellationToken);
+    }
+
     public Task<ReadPlacement> ReadPlacementAsync(CancellationToken cancellationToken)
     {
         var status = DataSource.GetStatus();

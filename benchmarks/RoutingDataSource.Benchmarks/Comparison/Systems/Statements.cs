@@ -19,6 +19,36 @@ internal static class Statements
         parameters.Add(new NpgsqlParameter<int> { TypedValue = aid });
     }
 
+    /// <summary>The tenant's session state, as a multi-tenant application with row-level security sets it.</summary>
+    public static string SetTenant(int tenant) => "SET app.tenant_id = '" + tenant.ToString(System.Globalization.CultureInfo.InvariantCulture) + "'";
+
+    /// <summary>A tenant session on an open connection (Npgsql or routing): the SET, then each statement.</summary>
+    public static async Task TenantSessionAsync(System.Data.Common.DbConnection connection, int tenant, IReadOnlyList<(int Aid, int? Delta)> statements, CancellationToken cancellationToken)
+    {
+        await using (var set = connection.CreateCommand())
+        {
+            set.CommandText = SetTenant(tenant);
+            await set.ExecuteNonQueryAsync(cancellationToken);
+        }
+        foreach (var (aid, delta) in statements)
+        {
+            await using var cmd = connection.CreateCommand();
+            var parameters = (NpgsqlParameterCollection)cmd.Parameters;
+            if (delta is { } d)
+            {
+                cmd.CommandText = Write;
+                BindWrite(parameters, aid, d);
+                await cmd.ExecuteNonQueryAsync(cancellationToken);
+            }
+            else
+            {
+                cmd.CommandText = Read;
+                BindRead(parameters, aid);
+                await cmd.ExecuteScalarAsync(cancellationToken);
+            }
+        }
+    }
+
     /// <summary>Runs the read on an open Npgsql connection.</summary>
     public static async Task ReadAsync(NpgsqlConnection connection, int aid, CancellationToken cancellationToken)
     {

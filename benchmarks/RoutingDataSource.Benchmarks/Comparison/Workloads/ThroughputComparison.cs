@@ -96,8 +96,11 @@ internal static class ThroughputComparison
 
     // The 2 : 1 layout answers one question, read-only throughput against Npgsql multi-host with the reads placed alike,
     // so it runs in the read-only cells only (the part stays within its time budget).
+    // The tenant cell needs one connection's state across reads and writes, which Npgsql multi-host's split into a
+    // read and a write data source cannot keep.
     private static bool Measures(ISystemUnderTest system, Workload workload) =>
-        system.Key != ReportBuilder.OursTwoToOne || workload == Workload.ReadOnly;
+        workload.SessionStatements > 0 ? system.RunsTenantSessions
+        : system.Key != ReportBuilder.OursTwoToOne || workload == Workload.ReadOnly;
 }
 
 /// <summary>Everything the throughput part measured, plus what the report needs to describe it.</summary>

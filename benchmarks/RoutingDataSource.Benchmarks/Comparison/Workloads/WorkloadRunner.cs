@@ -79,11 +79,20 @@ internal static class WorkloadRunner
         {
             var write = workload.NextIsWrite(random);
             var aid = random.Next(1, accounts + 1);
+            (int Aid, int? Delta)[]? session = null;
+            if (workload.SessionStatements > 0)
+            {
+                session = new (int, int?)[workload.SessionStatements];
+                for (var i = 0; i < session.Length; i++)
+                    session[i] = (random.Next(1, accounts + 1), workload.NextIsWrite(random) ? random.Next(-5000, 5001) : null);
+            }
             var t0 = Stopwatch.GetTimestamp();
             Exception? error = null;
             try
             {
-                if (write)
+                if (session is not null)
+                    await system.TenantSessionAsync(random.Next(1, 1001), session, hardStop);
+                else if (write)
                     await system.WriteAsync(aid, random.Next(-5000, 5001), hardStop);
                 else
                     await system.ReadAsync(aid, hardStop);
@@ -99,7 +108,13 @@ internal static class WorkloadRunner
                 if (error is null)
                 {
                     state.Latencies.Add(t1 - t0);
-                    if (write)
+                    if (session is not null)
+                    {
+                        var writes = session.Count(s => s.Delta is not null);
+                        state.Writes += writes;
+                        state.Reads += session.Length - writes;
+                    }
+                    else if (write)
                         state.Writes++;
                     else
                         state.Reads++;

@@ -1,0 +1,335 @@
+using System.Data;
+using Npgsql;
+using RoutingDataSource.Classification;
+using RoutingDataSource.Connections;
+using RoutingDataSource.Routing;
+using RoutingDataSource.Topology;
+
+namespace RoutingDataSource;
+
+// Session state that travels with the reads (README, "Session state"): what the connection's statements left in the
+// session is kept in a SessionMemory; the physical connections the logical one holds on to (its primary session and
+// one standby session) each hold it up to a position, and a statement on one of them first gets what it lacks. Only a
+// connection with such state comes here: for the others, the memory is null and nothing below runs.
+public sealed partial class RoutingConnection
+{
+    private SessionMemory? _memory;
+    private long _primaryHolds = SessionMemory.Nothing; // how much of _memory the primary session holds
+    private NpgsqlConnection? _standbySession; // the standby connection the state was replayed on (affinity)
+    private Backend? _standbySessionBackend;
+    private bool _standbySessionBusy;
+    private long _standbyHolds = SessionMemory.Nothing;
+    private bool _temporaryLost; // the primary session that held temporary objects broke: say so once
+
+    /// <summary>What the session's statements left in it (for tests and diagnostics); null when nothing.</summary>
+    internal SessionMemory? Memory => _memory;
+
+    /// <summary>How many times state was replayed on a physical connection (for tests).</summary>
+    internal int StateReplays { get; private set; }
+
+    /// <summary>The standby connection holding the replayed state, if any (for tests).</summary>
+    internal NpgsqlConnection? StandbySession => _standbySession;
+
+    /// <summary>Whether <see cref="Refine"/> can change a route: the session has state, or the statement leaves some.</summary>
+    internal bool RefinesRoute(SqlClassification c) => _memory is not null || c.LeavesSessionState;
+
+    /// <summary>The route of a statement in this session (see <see cref="SessionRouter.Refine"/>); a batch with session state pins.</summary>
+    internal (SqlClassification, StatementRoute) Refine(SqlClassification c, StatementRoute route, int statements)
+    {
+        if (statements > 1 && route.Kind == StatementKind.SessionState && SessionRouter.IsModelled(c))
+            return (StatementClassifications.BatchSessionState, route);
+        return (c, SessionRouter.Refine(c, route, _memory));
+    }
+
+    /// <summary>
+    /// <see cref="AcquireAsync"/> for a session with state: the same decision, and the physical connection it lands on
+    /// gets the state it lacks first (one round trip, only when it lacks something). A standby read keeps to the standby
+    /// session while that one is eligible and caught up; a standby that cannot take the state (a role it has not
+    /// replayed yet, say) leaves the read to the primary session.
+    /// </summary>
+    private async ValueTask<Lease> AcquireCarryingStateAsync(SqlClassification c, StatementRoute route, bool async, CancellationToken cancellationToken, int statements)
+    {
+        if (_temporaryLost)
+        {
+            _temporaryLost = false;
+            throw OnPrimarySessionLost();
+        }
+        var decision = SessionRouter.Decide(new StatementFacts(c, route), _session);
+        if (decision.Target == RoutingTarget.Pinned)
+        {
+            ThrowIfPinnedLost();
+            _session = decision.Next;
+            return Counted(new Lease(_pinned!, _pinnedBackend!, Pinned: true), route, statements);
+        }
+        if (decision.Bind != TransactionBind.None)
+            return Counted(await BindTransactionAsync(decision, async, cancellationToken).ConfigureAwait(false), route, statements);
+        var lease = await LeaseWithStateAsync(decision.Target, mayGuard: !decision.PinAfter, async, cancellationToken).ConfigureAwait(false);
+        return AfterOpen(lease, decision, route, statements);
+    }
+
+    /// <summary>
+    /// A physical connection on the server <paramref name="target"/> names, holding the session's state. A read may run
+    /// behind a read guard (<paramref name="mayGuard"/>) on a standby not yet known to be past the session's writes; a
+    /// transaction's first statement never does (a missed guard would abort the transaction there).
+    /// </summary>
+    private async ValueTask<Lease> LeaseWithStateAsync(RoutingTarget target, bool mayGuard, bool async, CancellationToken cancellationToken)
+    {
+        var node = target == RoutingTarget.Standby && HeldStandbyUsable() is { } held
+            ? held
+            : await SelectAsync(target, mayGuard, cancellationToken).ConfigureAwait(false);
+        var lease = await OpenPhysicalAsync(node.Backend, async, cancellationToken).ConfigureAwait(false);
+        var standby = node.Role != BackendRole.Primary;
+        try
+        {
+            await EnsureStateAsync(lease, standby, async, cancellationToken).ConfigureAwait(false);
+            return lease;
+        }
+        catch (PostgresException) when (standby)
+        {
+            // The standby refused part of the state (it may not have replayed a role or a table yet). What it took is
+            // unknown: that session goes back to its pool (which resets it), and the read goes to the primary session.
+            if (ReferenceEquals(lease.Connection, _standbySession))
+                ForgetStandbySession();
+            Recycle(lease.Connection, lease.Backend);
+        }
+        catch
+        {
+            Release(lease);
+            throw;
+        }
+        var primary = await _dataSource.Selector.PrimaryAsync(cancellationToken).ConfigureAwait(false);
+        var fallback = await OpenPhysicalAsync(primary.Backend, async, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await EnsureStateAsync(fallback, standby: false, async, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            Release(fallback);
+            throw;
+        }
+        return fallback;
+    }
+
+    /// <summary>The standby the state was replayed on, while it is a read candidate caught up with what the session must see.</summary>
+    private NodeState? HeldStandbyUsable()
+    {
+        if (_standbySession is null || _standbySessionBusy)
+            return null;
+        var s = _dataSource.Monitor.Current;
+        var required = _dataSource.Selector.RequiredLsn(s, _session);
+        foreach (var n in s.ReadCandidates)
+        {
+            if (ReferenceEquals(n.Backend, _standbySessionBackend))
+                return WeightedRoundRobinBalancer.IsUsable(n, s, required) ? n : null;
+        }
+        // No longer a candidate (down, lagging, detached): let that session go; the next standby gets the state anew.
+        DropStandbySession();
+        return null;
+    }
+
+    /// <summary>
+    /// Replays on the lease's physical connection what it lacks of the state. A connection the logical one does not
+    /// hold yet becomes its primary or standby session when that place is free, so the state is replayed once.
+    /// </summary>
+    private async ValueTask EnsureStateAsync(Lease lease, bool standby, bool async, CancellationToken cancellationToken)
+    {
+        var memory = _memory;
+        if (memory is null || (!memory.HasState && memory.Version == 0))
+            return;
+        var conn = lease.Connection;
+        if (!ReferenceEquals(conn, _primarySession) && !ReferenceEquals(conn, _standbySession) && memory.HasState)
+        {
+            if (standby && _standbySession is null)
+                AdoptStandbySession(lease);
+            else if (!standby && _primarySession is null)
+            {
+                KeepAsPrimarySession(lease);
+                _primaryHolds = SessionMemory.Nothing;
+            }
+        }
+        var holds = ReferenceEquals(conn, _primarySession) ? _primaryHolds
+            : ReferenceEquals(conn, _standbySession) ? _standbyHolds
+            : SessionMemory.Nothing;
+        var sql = memory.ReplaySql(holds, standby);
+        if (sql is not null)
+        {
+            StateReplays++;
+            try
+            {
+                await RunAsync(conn, sql, async, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException e) when (!standby)
+            {
+                // A new primary session cannot take the state (an object it names is gone): say so once, and start
+                // clean rather than fail every later statement the same way.
+                memory.ForgetTravelling();
+                if (ReferenceEquals(conn, _primarySession))
+                    _primaryHolds = memory.Version;
+                DropStandbySession();
+                throw new RoutingException(RoutingFailure.SessionLost,
+                    $"The session's state (SET, SET ROLE, PREPARE...) could not be re-created on a new primary session: {e.MessageText}. It is forgotten; set it again.",
+                    e, lease.Backend.Name, clusterState: _dataSource.Monitor.Current.ProblemMessage);
+            }
+        }
+        if (ReferenceEquals(conn, _primarySession))
+            _primaryHolds = memory.Version;
+        else if (ReferenceEquals(conn, _standbySession))
+            _standbyHolds = memory.Version;
+        TrimMemory();
+    }
+
+    private void AdoptStandbySession(Lease lease)
+    {
+        _standbySession = lease.Connection;
+        _standbySessionBackend = lease.Backend;
+        _standbySessionBusy = true;
+        _standbyHolds = SessionMemory.Nothing;
+    }
+
+    private void TrimMemory()
+    {
+        var oldest = long.MaxValue;
+        if (_primarySession is not null && _primaryHolds != SessionMemory.Nothing)
+            oldest = Math.Min(oldest, _primaryHolds);
+        if (_standbySession is not null && _standbyHolds != SessionMemory.Nothing)
+            oldest = Math.Min(oldest, _standbyHolds);
+        _memory?.Trim(oldest == long.MaxValue ? _memory.Version : oldest);
+    }
+
+    /// <summary>
+    /// After a statement ran: what it left in the session is remembered, and the physical connection it ran on holds
+    /// that change already. Called before the transaction bookkeeping, while the transaction's connection is pinned.
+    /// </summary>
+    private void RememberSession(SqlClassification c)
+    {
+        if (c.Session is { CreatedUnlogged: true, CreatedName: { } unlogged })
+            _dataSource.Unlogged.Learn(unlogged);
+        var had = _memory;
+        var before = had?.Version ?? 0;
+        if (had is null)
+        {
+            // Whatever the connection holds now holds the empty state (position 0).
+            _primaryHolds = 0;
+            _standbyHolds = 0;
+        }
+        var preparedRead = c.Session.Effect == SessionEffect.Prepare && _dataSource.Router.MayRunOnStandby(c);
+        switch (SessionRouter.Remember(c, _session.InTransaction, preparedRead, ref _memory))
+        {
+            case MemoryOutcome.PinsAtCommit:
+                _session = SessionRouter.PinnedForSession(_session);
+                return;
+            case MemoryOutcome.None:
+                return;
+        }
+        if (c.Session.Effect is SessionEffect.CreateTemp or SessionEffect.HeldCursor or SessionEffect.Listen or SessionEffect.AdvisoryLock
+            && _session.InTransaction && _pinned is not null && _primarySession is null && IsOnPrimary(new Lease(_pinned, _pinnedBackend!, Pinned: true)))
+        {
+            // A temporary table, a cursor WITH HOLD, a LISTEN or a session lock made in a transaction outlives it in
+            // that server session: keep it as the primary session.
+            KeepAsPrimarySession(new Lease(_pinned, _pinnedBackend!, Pinned: true));
+            _primaryHolds = before;
+        }
+        Recorded(_pinned ?? _primarySession, before);
+    }
+
+    // A change recorded at positions after `before` ran on `ranOn`: a held connection that was up to date is still.
+    private void Recorded(NpgsqlConnection? ranOn, long before)
+    {
+        var memory = _memory!;
+        if (ranOn is null || memory.Version == before)
+            return;
+        if (ReferenceEquals(ranOn, _primarySession) && _primaryHolds == before)
+            _primaryHolds = memory.Version;
+        else if (ReferenceEquals(ranOn, _standbySession) && _standbyHolds == before)
+            _standbyHolds = memory.Version;
+        TrimMemory();
+    }
+
+    /// <summary>An API or lone SQL COMMIT succeeded: the transaction's parameter changes count (or the session pins).</summary>
+    private void CommitRemembered()
+    {
+        if (_memory is null)
+            return;
+        RememberSession(StatementClassifications.Commit);
+    }
+
+    private RoutingException OnPrimarySessionLost() => new(RoutingFailure.SessionLost,
+        "The primary session that held this connection's temporary tables was lost. Re-create them; the next statement starts clean.",
+        null, _primarySessionBackend?.Name, clusterState: _dataSource.Monitor.Current.ProblemMessage);
+
+    // The primary session broke: the state that travels is replayed on the next one; temporary objects cannot be.
+    private void OnPrimarySessionDropped()
+    {
+        _primaryHolds = SessionMemory.Nothing;
+        if (_memory is { HasTemporary: true } m)
+        {
+            m.Record(new SessionFacts(SessionEffect.DiscardTemp, null, null, null, false), "", false, false);
+            _temporaryLost = true;
+        }
+    }
+
+    private void ForgetStandbySession()
+    {
+        _standbySession = null;
+        _standbySessionBackend = null;
+        _standbySessionBusy = false;
+        _standbyHolds = SessionMemory.Nothing;
+    }
+
+    /// <summary>Gives the standby session back to its pool (Npgsql resets it there) unless a statement still uses it.</summary>
+    private void DropStandbySession()
+    {
+        if (_standbySession is not { } conn)
+            return;
+        var backend = _standbySessionBackend!;
+        var busy = _standbySessionBusy;
+        ForgetStandbySession();
+        if (!busy)
+            Recycle(conn, backend);
+    }
+
+    /// <summary>
+    /// Before the held sessions go back to their pools: the prepared statements this session made are deallocated
+    /// (Npgsql's reset leaves SQL-level prepared statements alone when it has prepared statements of its own on the
+    /// connection), so none reaches the next user of that physical connection.
+    /// </summary>
+    private async Task ForgetSessionStateAsync(bool async)
+    {
+        var memory = _memory;
+        _memory = null;
+        _temporaryLost = false;
+        _primaryHolds = SessionMemory.Nothing;
+        if (memory is not null)
+        {
+            await DeallocateAsync(_standbySession, memory.PreparedOnStandby, async).ConfigureAwait(false);
+            if (_pinned is null || ReferenceEquals(_pinned, _primarySession))
+                await DeallocateAsync(_primarySession, memory.Prepared, async).ConfigureAwait(false);
+        }
+        if (_standbySession is { } standby)
+        {
+            var backend = _standbySessionBackend!;
+            ForgetStandbySession();
+            if (async)
+                await standby.CloseAsync().ConfigureAwait(false);
+            Recycle(standby, backend);
+        }
+    }
+
+    private static async Task DeallocateAsync(NpgsqlConnection? conn, IEnumerable<string> names, bool async)
+    {
+        if (conn is not { State: ConnectionState.Open })
+            return;
+        var sql = string.Join(";\n", names.Select(static n => "DEALLOCATE " + n));
+        if (sql.Length == 0)
+            return;
+        try
+        {
+            await RunAsync(conn, sql, async, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+        {
+            // Already gone (26000) or the connection broke: a broken connector is not pooled again either way.
+        }
+    }
+}

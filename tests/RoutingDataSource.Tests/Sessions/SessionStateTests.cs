@@ -1,0 +1,232 @@
+using System.Data.Common;
+using RoutingDataSource.Tests.Infrastructure;
+using static RoutingDataSource.Tests.Infrastructure.TestDataSources;
+
+namespace RoutingDataSource.Tests.Sessions;
+
+/// <summary>
+/// README "Session state": the state a session sets travels to the standby that serves its reads, what lives in one
+/// server session keeps only the statements that need it on the primary, and nothing reaches the next user of a
+/// physical connection. On the shared cluster, reads only on standbys (primary weight 0).
+/// </summary>
+[Collection("cluster")]
+public sealed class SessionStateTests(ClusterFixture fx)
+{
+    private static async Task<object?[]> RowAsync(DbConnection conn, string sql)
+    {
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = sql;
+        await using var r = await cmd.ExecuteReaderAsync();
+        Assert.True(await r.ReadAsync());
+        var row = new object?[r.FieldCount];
+        for (var i = 0; i < row.Length; i++)
+            row[i] = r.IsDBNull(i) ? null : r.GetValue(i);
+        return row;
+    }
+
+    [Fact]
+    public async Task SET_search_path_then_a_read_on_a_standby_sees_it()
+    {
+        await fx.Cluster.Primary.ExecuteAsync("""
+            CREATE SCHEMA IF NOT EXISTS state_app;
+            CREATE TABLE IF NOT EXISTS state_app.only_here (id int);
+            TRUNCATE state_app.only_here;
+            INSERT INTO state_app.only_here VALUES (1), (2);
+            """);
+        await fx.Cluster.WaitForReplicationAsync();
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "SET search_path TO state_app, public");
+        var row = await RowAsync(conn, "SELECT pg_is_in_recovery(), current_setting('search_path'), (SELECT count(*) FROM only_here)");
+        Assert.Equal(true, row[0]);
+        Assert.Equal("state_app, public", row[1]);
+        Assert.Equal(2L, row[2]);
+        Assert.Null(conn.PinnedConnection);
+    }
+
+    [Fact]
+    public async Task SET_ROLE_then_a_read_runs_as_that_role_on_the_standby()
+    {
+        await fx.Cluster.Primary.ExecuteAsync("""
+            DO $$ BEGIN CREATE ROLE state_reader NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+            GRANT SELECT ON items TO state_reader;
+            """);
+        await fx.Cluster.WaitForReplicationAsync();
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "SET ROLE state_reader");
+        var row = await RowAsync(conn, "SELECT pg_is_in_recovery(), current_user, (SELECT count(*) >= 0 FROM items)");
+        Assert.Equal(true, row[0]);
+        Assert.Equal("state_reader", row[1]);
+        await NonQueryAsync(conn, "RESET ROLE");
+        row = await RowAsync(conn, "SELECT pg_is_in_recovery(), current_user = session_user");
+        Assert.Equal(true, row[0]);
+        Assert.Equal(true, row[1]);
+    }
+
+    [Fact]
+    public async Task A_custom_parameter_set_once_is_replayed_once_on_the_standby_the_session_keeps()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "SET app.tenant_id = '42'");
+        var pids = new HashSet<int>();
+        for (var i = 0; i < 6; i++)
+        {
+            var row = await RowAsync(conn, "SELECT pg_is_in_recovery(), current_setting('app.tenant_id'), pg_backend_pid()");
+            Assert.Equal(true, row[0]);
+            Assert.Equal("42", row[1]);
+            pids.Add((int)row[2]!);
+        }
+        Assert.Single(pids);
+        Assert.Equal(1, conn.StateReplays);
+        Assert.Equal(6, ds.Backend("n1").ReadCount + ds.Backend("n2").ReadCount);
+    }
+
+    [Fact]
+    public async Task State_never_leaks_to_the_next_user_of_a_physical_connection()
+    {
+        await fx.Cluster.Primary.ExecuteAsync("DO $$ BEGIN CREATE ROLE state_leak_role NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$");
+        await fx.Cluster.WaitForReplicationAsync();
+        await using var ds = await fx.CreateDataSourceAsync();
+        int standbyPid;
+        await using (var conn = await ds.OpenConnectionAsync())
+        {
+            await NonQueryAsync(conn, "SET app.leak = 'yes'");
+            await NonQueryAsync(conn, "SET ROLE state_leak_role");
+            await NonQueryAsync(conn, "PREPARE leak_q AS SELECT 1");
+            // A prepared command on the same standby session: Npgsql then resets without DEALLOCATE ALL.
+            await using var prepared = conn.CreateCommand();
+            prepared.CommandText = "SELECT pg_backend_pid()";
+            await prepared.PrepareAsync();
+            standbyPid = Convert.ToInt32(await prepared.ExecuteScalarAsync());
+            Assert.Equal(1L, await ScalarAsync(conn, "SELECT count(*) FROM pg_prepared_statements WHERE name = 'leak_q'"));
+        }
+
+        // Bounded: the pool hands the idle connector out again; the next users of the standby must see none of it.
+        var seen = false;
+        for (var i = 0; i < 10 && !seen; i++)
+        {
+            await using var next = await ds.OpenConnectionAsync();
+            var row = await RowAsync(next, "SELECT pg_backend_pid(), current_setting('app.leak', true), current_user = session_user, (SELECT count(*) FROM pg_prepared_statements WHERE name = 'leak_q')");
+            if ((int)row[0]! != standbyPid)
+                continue;
+            seen = true;
+            Assert.True(row[1] is null or "", $"app.leak leaked: {row[1]}");
+            Assert.Equal(true, row[2]);
+            Assert.Equal(0L, row[3]);
+        }
+        Assert.True(seen, "the standby connection that held the state was never handed out again");
+    }
+
+    [Fact]
+    public async Task A_temp_table_read_stays_on_the_primary_while_a_permanent_table_read_moves()
+    {
+        // Without read-your-writes, so that the INSERT into the temporary table does not hold the next reads on the primary.
+        await using var ds = await fx.CreateDataSourceAsync(b => b.Options.ReadYourWrites = ReadYourWritesScope.None);
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "CREATE TEMP TABLE state_tt (id int)");
+        await NonQueryAsync(conn, "INSERT INTO state_tt VALUES (1), (2), (3)");
+        var temp = await RowAsync(conn, "SELECT pg_is_in_recovery(), count(*) FROM state_tt");
+        Assert.Equal(false, temp[0]);
+        Assert.Equal(3L, temp[1]);
+        var permanent = await RowAsync(conn, "SELECT pg_is_in_recovery(), count(*) >= 0 FROM items");
+        Assert.Equal(true, permanent[0]);
+        Assert.Null(conn.PinnedConnection);
+        // pg_temp shadows a permanent name: a read of "items" after a temporary "items" is the temporary one.
+        await NonQueryAsync(conn, "CREATE TEMP TABLE items (id int)");
+        var shadowed = await RowAsync(conn, "SELECT pg_is_in_recovery(), count(*) FROM items");
+        Assert.Equal(false, shadowed[0]);
+        Assert.Equal(0L, shadowed[1]);
+    }
+
+    [Fact]
+    public async Task A_prepared_read_is_EXECUTEd_on_a_standby()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "PREPARE state_q(int) AS SELECT pg_is_in_recovery(), $1 + 1");
+        var row = await RowAsync(conn, "EXECUTE state_q(41)");
+        Assert.Equal(true, row[0]);
+        Assert.Equal(42, row[1]);
+        await NonQueryAsync(conn, "DEALLOCATE state_q");
+        await Assert.ThrowsAsync<Npgsql.PostgresException>(() => RowAsync(conn, "EXECUTE state_q(1)"));
+    }
+
+    [Fact]
+    public async Task Currval_an_advisory_unlock_and_a_held_cursor_run_in_the_primary_session_while_other_reads_move()
+    {
+        await fx.Cluster.Primary.ExecuteAsync("CREATE SEQUENCE IF NOT EXISTS state_seq");
+        await fx.Cluster.WaitForReplicationAsync();
+        await using var ds = await fx.CreateDataSourceAsync(b => b.Options.ReadYourWrites = ReadYourWritesScope.None);
+        await using var conn = await ds.OpenConnectionAsync();
+        var next = await ScalarAsync(conn, "SELECT nextval('state_seq')");
+        Assert.Equal(next, await ScalarAsync(conn, "SELECT currval('state_seq')"));
+        Assert.Equal(true, await ScalarAsync(conn, "SELECT pg_advisory_lock(4242) IS NOT NULL"));
+        Assert.Equal(true, await ScalarAsync(conn, "SELECT pg_is_in_recovery()"));
+        Assert.Equal(true, await ScalarAsync(conn, "SELECT pg_advisory_unlock(4242)"));
+        await NonQueryAsync(conn, "DECLARE state_c CURSOR WITH HOLD FOR SELECT g FROM generate_series(1, 3) g");
+        Assert.Equal(true, await ScalarAsync(conn, "SELECT pg_is_in_recovery()"));
+        Assert.Equal(1, await ScalarAsync(conn, "FETCH state_c"));
+        await NonQueryAsync(conn, "CLOSE state_c");
+        Assert.Null(conn.PinnedConnection);
+    }
+
+    [Fact]
+    public async Task A_cursor_WITH_HOLD_declared_in_a_transaction_is_fetched_after_its_COMMIT()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "BEGIN");
+        await NonQueryAsync(conn, "DECLARE state_held CURSOR WITH HOLD FOR SELECT g FROM generate_series(1, 3) g");
+        await NonQueryAsync(conn, "COMMIT");
+        Assert.Equal(true, await ScalarAsync(conn, "SELECT pg_is_in_recovery()"));
+        Assert.Equal(1, await ScalarAsync(conn, "FETCH state_held"));
+        Assert.Equal(2, await ScalarAsync(conn, "FETCH state_held"));
+        await NonQueryAsync(conn, "CLOSE state_held");
+    }
+
+    [Fact]
+    public async Task A_standby_that_cannot_take_the_state_leaves_the_read_to_the_primary_session()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        foreach (var standby in fx.Cluster.Standbys)
+            await standby.PauseReplayAsync();
+        try
+        {
+            // Made while the standbys replay nothing: SET ROLE works on the primary, not (yet) on a standby.
+            var role = "state_late_" + Guid.NewGuid().ToString("N")[..8];
+            await fx.Cluster.Primary.ExecuteAsync($"CREATE ROLE {role} NOLOGIN");
+            await using var conn = await ds.OpenConnectionAsync();
+            await NonQueryAsync(conn, $"SET ROLE {role}");
+            var row = await RowAsync(conn, "SELECT pg_is_in_recovery(), current_user");
+            Assert.Equal(false, row[0]);
+            Assert.Equal(role, row[1]);
+            Assert.Null(conn.StandbySession);
+        }
+        finally
+        {
+            foreach (var standby in fx.Cluster.Standbys)
+                await standby.ResumeReplayAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_SET_in_a_transaction_travels_after_COMMIT_and_not_after_ROLLBACK()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await using (var tx = await conn.BeginTransactionAsync())
+        {
+            await using var set = conn.CreateCommand();
+            set.CommandText = "SET app.tx = 'rolled back'";
+            await set.ExecuteNonQueryAsync();
+            await tx.RollbackAsync();
+        }
+        Assert.Equal(new object?[] { true, "" }, await RowAsync(conn, "SELECT pg_is_in_recovery(), coalesce(current_setting('app.tx', true), '')"));
+        await NonQueryAsync(conn, "BEGIN");
+        await NonQueryAsync(conn, "SET app.tx = 'committed'");
+        await NonQueryAsync(conn, "COMMIT");
+        Assert.Equal(new object?[] { true, "committed" }, await RowAsync(conn, "SELECT pg_is_in_recovery(), current_setting('app.tx', true)"));
+    }
+}
