@@ -19,7 +19,8 @@ namespace RoutingDataSource.Benchmarks.Comparison.Switchover;
 /// <see cref="WriteLoad"/>: inserts of new ids through <see cref="PgRoutingDataSource"/> with default options). Each
 /// switchover is asked for through the coordinator's HTTP API (<c>POST /switchover</c>, what
 /// <c>routing-coordinator switchover --to</c> sends). Writes <c>benchmarks/results/&lt;date&gt;-&lt;host&gt;-switchover.md</c>
-/// (+ .json); the coordinator's log (every step, timestamped) goes to <c>artifacts/bench/switchover/coordinator.log</c>.
+/// (+ .json); the coordinator's log (every step, timestamped) goes to <c>artifacts/bench/switchover/coordinator.log</c>, the
+/// servers' and agents' logs beside it.
 /// Exit code 1 when an acknowledged write was lost or a switchover failed.
 /// </summary>
 internal static class SwitchoverCommand
@@ -126,6 +127,12 @@ internal static class SwitchoverCommand
         finally
         {
             await load.StopAsync();
+            // The servers' and agents' logs beside the coordinator's, for reading where a switchover's time went.
+            foreach (var node in cluster.Nodes)
+            {
+                File.Copy(node.LogPath, Path.Combine(artifacts, node.Name + ".log"), overwrite: true);
+                await File.WriteAllTextAsync(Path.Combine(artifacts, node.Name + ".agent.log"), agents[node.Name].Output, CancellationToken.None);
+            }
         }
 
         var machine = await MachineInfo.DescribeAsync(settings.RepositoryRoot, cluster.ServerVersion, [], kernelInOperatingSystem: true, cancellationToken);
