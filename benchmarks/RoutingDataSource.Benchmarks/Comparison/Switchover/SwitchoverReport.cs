@@ -86,8 +86,7 @@ internal sealed record SwitchoverReport
     public static string Write(SwitchoverReport report, string directory)
     {
         Directory.CreateDirectory(directory);
-        var slug = new string(report.Machine.HostName.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-').ToArray()).Trim('-');
-        var baseName = ResultsFiles.FreeBaseName(directory, string.Create(CultureInfo.InvariantCulture, $"{report.StartedAt:yyyy-MM-dd}-{(slug.Length > 0 ? slug : "machine")}-switchover"));
+        var baseName = ResultsFiles.FreeBaseName(directory, string.Create(CultureInfo.InvariantCulture, $"{report.StartedAt:yyyy-MM-dd}-{ResultsWriter.Slug(report.Machine.HostName)}-switchover"));
         File.WriteAllText(Path.Combine(directory, baseName + ".json"), JsonSerializer.Serialize(report, Json) + "\n");
         var md = Path.Combine(directory, baseName + ".md");
         File.WriteAllText(md, Markdown(report, baseName));
