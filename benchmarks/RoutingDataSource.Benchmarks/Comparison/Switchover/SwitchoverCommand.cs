@@ -27,6 +27,7 @@ internal static class SwitchoverCommand
 {
     private const string AgentToken = "bench-switchover-agent-token-0123456789";
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(25);
 
     private sealed record Settings(int Trials, string RepositoryRoot, string OutputDirectory, string Command);
 
@@ -170,13 +171,11 @@ internal static class SwitchoverCommand
         }
 
         // The first write the new primary acknowledged, then a second more of load after it.
-        Ack? firstNew = null;
-        await UntilAsync(() =>
-        {
-            firstNew = acks.Where(a => a.Port == to.Port && a.Start >= requestAt).OrderBy(a => a.End).Cast<Ack?>().FirstOrDefault();
-            return Task.FromResult(firstNew is not null);
-        }, $"a write acknowledged by {to.Name}", cancellationToken);
+        Ack? FirstNew() => acks.Where(a => a.Port == to.Port && a.Start >= requestAt).OrderBy(a => a.End).Cast<Ack?>().FirstOrDefault();
+        await UntilAsync(() => Task.FromResult(FirstNew() is not null), $"a write acknowledged by {to.Name}", cancellationToken);
         await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+        // Again, now that every writer has reported what it had in flight then (the polls only say when to go on).
+        var firstNew = FirstNew();
 
         // The old primary follows the new one: streaming, seen from the new primary.
         double? streamsAfter = null;
@@ -254,7 +253,8 @@ internal static class SwitchoverCommand
         {
             if (clock.Elapsed > Bound)
                 throw new TimeoutException($"not within {Bound.TotalSeconds:0} s: {what}");
-            await Task.Delay(10, cancellationToken);
+            // Often enough for the figures' resolution, rarely enough not to load the machine being measured.
+            await Task.Delay(Poll, cancellationToken);
         }
     }
 
