@@ -111,6 +111,7 @@ ensure_pgpool() {
 # ./build.sh bench ef [--rounds N --duration S]   the EF Core cell (not part of "all")
 # ./build.sh bench ryw [--iterations N --gaps 0,1,5,100]   a read right after a write: share served by standbys
 # ./build.sh bench corpus             the regression-suite corpus replayed through the data source and Pgpool-II (counts)
+# ./build.sh bench switchover [--trials N]   planned switchovers back and forth under write load (not part of "all")
 # ./build.sh bench --filter '*RoutingDecision*'  anything else goes to BenchmarkDotNet's switcher
 cmd_bench() {
   ensure_postgres; ensure_pgpool; ensure_etcd; ensure_dotnet
@@ -121,11 +122,12 @@ cmd_bench() {
     all) [ $# -gt 0 ] && shift; "${run[@]}" compare all "$@" ;;
     throughput|failover|overhead|micro|corpus) "${run[@]}" compare "$@" ;;
     ef) shift; "${run[@]}" ef "$@" ;;
+    switchover) shift; "${run[@]}" switchover "$@" ;;
     *) "${run[@]}" "$@" ;;
   esac
 }
 
-# ./build.sh chaos [faults] [seed] [--sequence K,..] [--coordinators 1|3]   the chaos soak of issues 18 and 21 (default
+# ./build.sh chaos [faults] [seed] [--sequence K[*N],..] [--coordinators 1|3]   the chaos soak of issues 18 and 21 (default
 # 30 faults, a random seed, printed; 3 coordinators in HA mode on a 3-member etcd, --coordinators 1 for one alone); results in
 # benchmarks/results/<date>-chaos.md (+ .json), logs in artifacts/chaos/. Exits non-zero when a write was lost, a
 # failed write is present anyway, or a write failed with a raw exception.

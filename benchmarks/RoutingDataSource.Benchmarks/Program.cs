@@ -10,6 +10,9 @@ if (args.Length > 0 && args[0] == "ef")
 // "ryw ..." the read-right-after-a-write cell (./build.sh bench ryw).
 if (args.Length > 0 && args[0] == "ryw")
     return await RoutingDataSource.Benchmarks.Comparison.ReadAfterWrite.ReadAfterWriteCommand.RunAsync(args[1..]);
+// "switchover ..." planned switchovers under write load (./build.sh bench switchover).
+if (args.Length > 0 && args[0] == "switchover")
+    return await RoutingDataSource.Benchmarks.Comparison.Switchover.SwitchoverCommand.RunAsync(args[1..]);
 
 BenchmarkSwitcher.FromAssembly(typeof(RoutingDataSource.Benchmarks.RoutingDecisionBenchmarks).Assembly).Run(args);
 return 0;

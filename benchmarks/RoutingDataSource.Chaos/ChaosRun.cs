@@ -115,7 +115,7 @@ internal static class ChaosRun
             Sequence = sequence.Select(k => k.ToString()).ToList(),
             Faults = faults,
             Check = check with { MisuseByPattern = misuse },
-            Targets = Targets.Evaluate(check, faults, harnessError),
+            Targets = Targets.Evaluate(check, faults, harnessError, settings.Agents),
             Operations = operations
                 .GroupBy(o => $"{o.Kind}: {(o.ErrorLabel.Length == 0 ? "acknowledged" : o.ErrorLabel)}", StringComparer.Ordinal)
                 .OrderBy(g => g.Key, StringComparer.Ordinal)

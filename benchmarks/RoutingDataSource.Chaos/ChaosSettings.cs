@@ -96,9 +96,9 @@ internal sealed record ChaosSettings
     }
 
     /// <summary>
-    /// Parses <c>[faults] [seed] [--sequence KIND,KIND...] [--coordinators 1|3] [--results DIR] [--artifacts DIR]
+    /// Parses <c>[faults] [seed] [--sequence KIND[*N],KIND...] [--coordinators 1|3] [--results DIR] [--artifacts DIR]
     /// [--no-results]</c>; a missing seed is drawn at random; <c>--sequence</c> replaces the seeded choice of faults (the
-    /// seed still picks targets and timing); <c>--coordinators 1</c> runs the soak with one coordinator alone, as
+    /// seed still picks targets and timing; <c>KIND*N</c> is that fault N times in a row); <c>--coordinators 1</c> runs the soak with one coordinator alone, as
     /// before HA mode (default 3).
     /// </summary>
     /// <exception cref="ArgumentException">An argument is not understood.</exception>
@@ -122,7 +122,7 @@ internal sealed record ChaosSettings
                     break;
                 case "--sequence" when i + 1 < args.Length:
                     sequence = args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                        .Select(k => Enum.TryParse<FaultKind>(k, ignoreCase: true, out var kind) ? kind : throw new ArgumentException($"Unknown fault '{k}' (known: {string.Join(", ", Enum.GetNames<FaultKind>())})."))
+                        .SelectMany(ParseRepeated)
                         .ToList();
                     break;
                 case "--coordinators" when i + 1 < args.Length:
@@ -137,7 +137,7 @@ internal sealed record ChaosSettings
                     agents = false;
                     break;
                 case var a when a.StartsWith('-'):
-                    throw new ArgumentException($"Unknown option '{a}'. Usage: chaos [faults] [seed] [--sequence KIND,KIND...] [--coordinators 1|3] [--no-agents] [--results DIR] [--artifacts DIR] [--no-results]");
+                    throw new ArgumentException($"Unknown option '{a}'. Usage: chaos [faults] [seed] [--sequence KIND[*N],KIND...] [--coordinators 1|3] [--no-agents] [--results DIR] [--artifacts DIR] [--no-results]");
                 default:
                     positional.Add(args[i]);
                     break;
@@ -145,7 +145,7 @@ internal sealed record ChaosSettings
         }
 
         if (positional.Count > 2)
-            throw new ArgumentException("Usage: chaos [faults] [seed] [--sequence KIND,KIND...] [--coordinators 1|3] [--no-agents] [--results DIR] [--artifacts DIR] [--no-results]");
+            throw new ArgumentException("Usage: chaos [faults] [seed] [--sequence KIND[*N],KIND...] [--coordinators 1|3] [--no-agents] [--results DIR] [--artifacts DIR] [--no-results]");
         if (coordinators == 1 && sequence?.Where(k => k.NeedsHa()).ToList() is [var needsHa, ..])
             throw new ArgumentException($"Fault {needsHa} needs the HA mode (--coordinators 3).");
         if (!agents && sequence?.Where(k => k.NeedsAgents()).ToList() is [var needsAgents, ..])
@@ -165,6 +165,17 @@ internal sealed record ChaosSettings
             Command = command,
             RepositoryRoot = repositoryRoot,
         };
+    }
+
+    // "KIND" or "KIND*N" (N times in a row, e.g. CrashPrimary*10 for ten failovers in a row).
+    private static IEnumerable<FaultKind> ParseRepeated(string item)
+    {
+        var star = item.IndexOf('*', StringComparison.Ordinal);
+        var name = star < 0 ? item : item[..star].Trim();
+        var times = star < 0 ? 1 : ParseCount(item[(star + 1)..].Trim(), $"the repeat count of '{item}'");
+        if (!Enum.TryParse<FaultKind>(name, ignoreCase: true, out var kind) || int.TryParse(name, out _))
+            throw new ArgumentException($"Unknown fault '{name}' (known: {string.Join(", ", Enum.GetNames<FaultKind>())}).");
+        return Enumerable.Repeat(kind, times);
     }
 
     private static int ParseCount(string text, string what) =>

@@ -129,7 +129,7 @@ internal sealed record CompareSettings
     }
 
     // build.sh runs from the repository root; the binary may run from elsewhere, so look up from both.
-    private static string FindRepositoryRoot()
+    internal static string FindRepositoryRoot()
     {
         foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
         {

@@ -11,7 +11,8 @@ internal static class Targets
     public const double CrashGapSeconds = 2;
     public const double FreezeGapSeconds = 5;
 
-    public static IReadOnlyList<Target> Evaluate(CheckResult c, IReadOnlyList<FaultStats> faults, string? harnessError)
+    /// <param name="agents">Whether node agents ran: then every old primary must have rejoined through its agent (issue 22).</param>
+    public static IReadOnlyList<Target> Evaluate(CheckResult c, IReadOnlyList<FaultStats> faults, string? harnessError, bool agents)
     {
         var inv = CultureInfo.InvariantCulture;
         var crash = Gaps(faults, FaultKind.CrashPrimary);
@@ -29,6 +30,12 @@ internal static class Targets
             new("one writable server", "exactly one writable server at the end", c.WritableServers.Count.ToString(inv), c.WritableServers.Count == 1),
             new("replicas identical", "every standby's tables equal the primary's", c.ReplicasIdentical ? "identical" : string.Join("; ", c.ReplicaDifferences), c.ReplicasIdentical),
             new("standbys follow", "after every failover each standby follows the new primary by itself", Strays(faults), faults.All(f => f.Fault.StrayStandbys.Count == 0)),
+            .. agents
+                ? (Target[])
+                [
+                    new("old primaries rejoin by themselves", "every old primary streams from the new primary through its agent, none rejoined by the harness (issue 22)", ByThemselves(faults), faults.All(f => f.Fault.Rejoin is null || f.Fault.Rejoin.StartsWith("agent ", StringComparison.Ordinal))),
+                ]
+                : [],
             new("crash write gap", $"write gap median <= {CrashGapSeconds:0} s for primary crashes", Median(crash), crash.Count > 0 && Stats.Median(crash) <= CrashGapSeconds),
             new("one promotion per failover", "exactly one promote request in the servers' logs per failover (issue 21)", $"{c.PromoteRequests} for {c.Failovers} failovers", c.OnePromotionPerFailover),
             .. c.Coordinators > 1
@@ -46,6 +53,15 @@ internal static class Targets
     {
         var stray = faults.Where(f => f.Fault.StrayStandbys.Count > 0).Select(f => $"fault {f.Fault.Number}: {string.Join(", ", f.Fault.StrayStandbys)}").ToList();
         return stray.Count == 0 ? "all followed" : $"{stray.Count} fault(s) left a standby behind ({string.Join("; ", stray)}), rejoined by the harness";
+    }
+
+    private static string ByThemselves(IReadOnlyList<FaultStats> faults)
+    {
+        var rejoined = faults.Where(f => f.Fault.Rejoin is not null).ToList();
+        var byHarness = rejoined.Where(f => !f.Fault.Rejoin!.StartsWith("agent ", StringComparison.Ordinal)).Select(f => $"fault {f.Fault.Number}: {f.Fault.Rejoin}").ToList();
+        return byHarness.Count == 0
+            ? $"{rejoined.Count} of {rejoined.Count} by their agents"
+            : $"{rejoined.Count - byHarness.Count} of {rejoined.Count} by their agents; {string.Join("; ", byHarness)}";
     }
 
     private static List<double> Gaps(IReadOnlyList<FaultStats> faults, params FaultKind[] kinds) =>

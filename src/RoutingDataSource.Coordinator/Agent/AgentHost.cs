@@ -78,7 +78,8 @@ internal sealed class AgentHost : IAsyncDisposable
                 AgentLog.Refused(logger, $"{order.Kind} from {order.Leader} (term {order.Term}): {refusal.Why}");
                 return Error(refusal.Status, refusal.Why);
             }
-            last = result;
+            if (result!.Kind != AgentOrderKind.Announce)
+                last = result; // the last order that did something to the server
             return Results.Json(result, Json.Options);
         });
 

@@ -22,4 +22,7 @@ internal static partial class AgentLog
 
     [LoggerMessage(EventId = 2206, Level = LogLevel.Warning, Message = "Order refused: {Why}")]
     public static partial void Refused(ILogger logger, string why);
+
+    [LoggerMessage(EventId = 2207, Level = LogLevel.Information, Message = "Term {Term} of {Leader} recorded: orders with a lower fencing token are refused from now on")]
+    public static partial void Announced(ILogger logger, long term, string leader);
 }

@@ -26,6 +26,13 @@ internal enum AgentOrderKind
     /// refused unless the control file says "shut down" (a clean shutdown as a primary).
     /// </summary>
     Resume,
+
+    /// <summary>
+    /// Nothing done to the server: the order's term is recorded as the highest obeyed (a new leader sends it to every
+    /// agent as it takes office, so that a deposed leader's orders are refused from then on, even before the new
+    /// leader has a real order to give). Answered at once, also while another order runs.
+    /// </summary>
+    Announce,
 }
 
 /// <summary>The primary an order points the server at: where to stream from, through which slot.</summary>

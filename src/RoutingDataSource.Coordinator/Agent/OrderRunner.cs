@@ -41,12 +41,14 @@ internal sealed class OrderRunner(AgentOptions options, LocalServer server, Term
     {
         if (Check(order) is { } refusal)
             return (null, refusal);
+        if (order.Kind == AgentOrderKind.Announce)
+            return await AnnounceAsync(order, ct).ConfigureAwait(false);
         if (!await _one.WaitAsync(0, ct).ConfigureAwait(false))
             return (null, new Refusal(409, $"busy with {_busy}"));
         try
         {
             if (!terms.TryAccept(order.Term))
-                return (null, new Refusal(409, string.Create(CultureInfo.InvariantCulture, $"stale fencing token {order.Term}: this agent has obeyed term {terms.Highest}; {order.Leader} no longer leads")));
+                return (null, Stale(order));
             _busy = $"{order.Kind} (term {order.Term}, from {order.Leader})";
             return (await RunCoreAsync(order, ct).ConfigureAwait(false), null);
         }
@@ -56,6 +58,19 @@ internal sealed class OrderRunner(AgentOptions options, LocalServer server, Term
             _one.Release();
         }
     }
+
+    /// <summary>Records a new leader's term (nothing else): no lock, since it touches nothing but the term store.</summary>
+    private async Task<(AgentOrderResult? Result, Refusal? Refusal)> AnnounceAsync(AgentOrder order, CancellationToken ct)
+    {
+        if (!terms.TryAccept(order.Term))
+            return (null, Stale(order));
+        AgentLog.Announced(logger, order.Term, order.Leader);
+        var how = string.Create(CultureInfo.InvariantCulture, $"term {order.Term} of {order.Leader} recorded: orders with a lower token are refused");
+        return (new AgentOrderResult(options.Name, order.Kind, order.Term, true, how, null, [], await FactsAsync(ct).ConfigureAwait(false)), null);
+    }
+
+    private Refusal Stale(AgentOrder order) =>
+        new(409, string.Create(CultureInfo.InvariantCulture, $"stale fencing token {order.Term}: this agent has obeyed term {terms.Highest}; {order.Leader} no longer leads"));
 
     private async Task<AgentOrderResult> RunCoreAsync(AgentOrder order, CancellationToken ct)
     {

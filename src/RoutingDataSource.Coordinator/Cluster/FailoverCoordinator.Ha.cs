@@ -1,5 +1,7 @@
 using System.Globalization;
+using RoutingDataSource.Coordinator.Agent;
 using RoutingDataSource.Coordinator.Decisions;
+using RoutingDataSource.Coordinator.Diagnostics;
 using RoutingDataSource.Coordinator.Ha;
 using RoutingDataSource.Topology;
 
@@ -47,7 +49,43 @@ internal sealed partial class FailoverCoordinator
             _primarySync = sync.StandbyNames;
         Interlocked.Exchange(ref _actedTerm, token);
         HaLog.State(_logger, $"term {token} begins: primary {state.Primary.Value?.Name ?? "(none recorded)"}, operation {Describe(state.Operation.Value)}, {state.History.Value?.Entries.Count ?? 0} failovers in the history");
+        await AnnounceTermAsync(token, ct).ConfigureAwait(false);
         return true;
+    }
+
+    // How long a new leader waits for the agents to record its term before its first decision (an agent that does not
+    // answer by then still gets the announcement when it does; a real order carries the token anyway).
+    private static readonly TimeSpan AnnounceWait = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan AnnounceBound = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Sends every agent a no-op order with this term's fencing token, so that each refuses a deposed leader's orders
+    /// from now on, not only once this leader has ordered it something. Waits at most <see cref="AnnounceWait"/>.
+    /// </summary>
+    private async Task AnnounceTermAsync(long token, CancellationToken ct)
+    {
+        var agents = Members.Where(m => m.Agent is not null).ToArray();
+        if (agents.Length == 0)
+            return;
+        var answers = agents.Select(m => AnnounceAsync(m, token, ct)).ToArray();
+        var all = Task.WhenAll(answers);
+        _ = all.ContinueWith(t => Log.TermAnnounced(_logger, token, string.Join("; ", t.Result)), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+        await Task.WhenAny(all, Task.Delay(AnnounceWait, ct)).ConfigureAwait(false);
+    }
+
+    private async Task<string> AnnounceAsync(Member member, long token, CancellationToken ct)
+    {
+        try
+        {
+            using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            bound.CancelAfter(AnnounceBound);
+            var answer = await _mutations.OrderAsync(member, new AgentOrder(member.Name, AgentOrderKind.Announce, token, Name), bound.Token).ConfigureAwait(false);
+            return answer.Result is { Succeeded: true } ? $"{member.Name} recorded it" : $"{member.Name} answered {answer.Status}: {answer.Error}";
+        }
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException or NotLeaderException or System.Text.Json.JsonException || EtcdConnection.IsUnavailable(e))
+        {
+            return $"{member.Name} not reached: {e.Message}";
+        }
     }
 
     /// <summary>

@@ -47,6 +47,7 @@ internal sealed partial class FailoverCoordinator
         var term = _ha?.FencingToken ?? 0;
 
         Log.CleanSwitchover(_logger, old.Name, name, string.Create(CultureInfo.InvariantCulture, $"{name} lags {lag} bytes; clean shutdown of {old.Name} by its agent (term {term})"));
+        var stopping = _time.GetTimestamp();
         var stopped = await _mutations.OrderAsync(old, new AgentOrder(old.Name, AgentOrderKind.Stop, term, Name), ct).ConfigureAwait(false);
         if (stopped.Result is not { Succeeded: true } stop)
         {
@@ -56,10 +57,15 @@ internal sealed partial class FailoverCoordinator
         if (stop.Facts.ClusterState != "shut down" || !Lsn.TryParse(stop.Facts.CheckpointLsn, out var checkpoint))
             return await AbandonSwitchoverAsync(old, term, $"{old.Name}'s control file after the shutdown says '{stop.Facts.ClusterState}', checkpoint {stop.Facts.CheckpointLsn}", ct).ConfigureAwait(false);
 
+        Log.CleanSwitchover(_logger, old.Name, name, string.Create(CultureInfo.InvariantCulture,
+            $"{old.Name} shut down cleanly at {Lsn.Format(checkpoint)}, {_time.GetElapsedTime(stopping).TotalMilliseconds:0} ms after the order (agent: {string.Join("; ", stop.Steps)}); waiting for {name} to have received it"));
+        var waiting = _time.GetTimestamp();
+
         // Past the start of the shutdown checkpoint record: the candidate has every commit the old primary made.
         if (!await ServerActions.WaitForReceiveAsync(candidate, checkpoint + 1, _options.CatchUpTimeout, _time, ct).ConfigureAwait(false))
             return await AbandonSwitchoverAsync(old, term, $"{name} did not receive {old.Name}'s shutdown checkpoint ({Lsn.Format(checkpoint)}) within {_options.CatchUpTimeout.TotalSeconds:0} s", ct).ConfigureAwait(false);
-        Log.CleanSwitchover(_logger, old.Name, name, $"{name} received the shutdown checkpoint at {Lsn.Format(checkpoint)}: promoting it");
+        Log.CleanSwitchover(_logger, old.Name, name, string.Create(CultureInfo.InvariantCulture,
+            $"{name} received the shutdown checkpoint at {Lsn.Format(checkpoint)} ({_time.GetElapsedTime(waiting).TotalMilliseconds:0} ms of waiting): promoting it"));
 
         var outcome = await PromoteAsync(candidate, old, sync, FailoverTrigger.Manual, $"switchover from {old.Name} (shut down cleanly at {Lsn.Format(checkpoint)}) to {name}", ct, OperationKind.Switchover).ConfigureAwait(false);
         if (outcome.Kind != OutcomeKind.Ok)

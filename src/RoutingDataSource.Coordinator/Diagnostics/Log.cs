@@ -131,6 +131,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 2043, Level = LogLevel.Warning, Message = "{Member} must rejoin {Primary} ({Why}), but {Reason}: an operator rejoins it (README: rejoining an old primary)")]
     public static partial void RejoinByHand(ILogger logger, string member, string primary, string why, string reason);
 
+    [LoggerMessage(EventId = 2051, Level = LogLevel.Information, Message = "Term {Term} announced to the agents (they refuse lower fencing tokens from now on): {Answers}")]
+    public static partial void TermAnnounced(ILogger logger, long term, string answers);
+
     [LoggerMessage(EventId = 2044, Level = LogLevel.Warning, Message = "Recover of {Member} requested: its agent rebuilds it from {Primary}")]
     public static partial void ManualRecover(ILogger logger, string member, string primary);
 

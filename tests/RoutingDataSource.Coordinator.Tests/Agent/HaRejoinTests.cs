@@ -47,4 +47,46 @@ public sealed class HaRejoinTests(EtcdFixture fixture, ITestOutputHelper output)
         Assert.Contains("stale fencing token", body, StringComparison.Ordinal);
         Assert.Equal(pid, old.ProcessId);
     }
+
+    [Fact]
+    public async Task A_new_leader_announces_its_term_to_every_agent_so_a_deposed_leaders_order_is_refused_though_no_real_order_was_sent()
+    {
+        await using var ha = await HaCoordinators.StartAsync(output, fixture.Etcd, agents: true);
+        var first = ha.LeaderName!;
+        var firstToken = ha.Leader!.Coordinator.Ha!.FencingToken!.Value;
+        // Nothing needs an order on a healthy cluster; every agent records the leader's term all the same.
+        await WaitForTermAsync(ha, firstToken);
+
+        await ha.KillAsync(first);
+        await ha.WaitForAsync(() => ha.Leader is not null && ha.LeaderName != first && ha.Leader.Coordinator.Ha!.FencingToken is not null, Bound, "another leader");
+        var secondToken = ha.Leader!.Coordinator.Ha!.FencingToken!.Value;
+        Assert.True(secondToken > firstToken, $"the new term {secondToken} is above {firstToken}");
+        await WaitForTermAsync(ha, secondToken);
+
+        // The deposed leader's late order (its own token) is refused by every agent, and no server is touched.
+        foreach (var node in ha.Cluster.Nodes)
+        {
+            var pid = node.ProcessId;
+            var (status, body) = await ha.Agents!.OrderAsync(node.Name, JsonSerializer.Serialize(new { member = node.Name, kind = "stop", term = firstToken, leader = first }));
+            Assert.Equal(409, status);
+            Assert.Contains($"stale fencing token {firstToken}: this agent has obeyed term {secondToken}", body, StringComparison.Ordinal);
+            Assert.Equal(pid, node.ProcessId);
+
+            // The new leader sent no real order: the agent has done nothing to its server.
+            using var http = ha.Agents.ClientOf(node.Name);
+            using var last = await http.GetAsync("orders/last");
+            Assert.Equal(404, (int)last.StatusCode);
+        }
+
+        Assert.Equal(ha.Cluster.Primary.Name, ha.Leader!.PrimaryName);
+    }
+
+    /// <summary>Waits until every agent's term file holds <paramref name="token"/>.</summary>
+    private static async Task WaitForTermAsync(HaCoordinators ha, long token)
+    {
+        string Term(string path) => File.Exists(path) ? File.ReadAllText(path).Trim() : "(none)";
+        var expected = token.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        await ha.WaitForAsync(() => ha.Cluster.Nodes.All(n => Term(n.DataDirectory + ".agent-term") == expected), Bound,
+            $"every agent records term {expected} (now: {string.Join(", ", ha.Cluster.Nodes.Select(n => $"{n.Name} {Term(n.DataDirectory + ".agent-term")}"))})");
+    }
 }

@@ -2,7 +2,6 @@ using System.Globalization;
 using RoutingDataSource.Benchmarks.Comparison.Infrastructure;
 using RoutingDataSource.Benchmarks.Comparison.Pgpool;
 using RoutingDataSource.Benchmarks.Comparison.Systems;
-using RoutingDataSource.Coordinator;
 using RoutingDataSource.Testing;
 
 namespace RoutingDataSource.Benchmarks.Comparison.Failover;
@@ -60,10 +59,14 @@ internal static class FailoverComparison
         return new FailoverRun(records["routing"], records["pgpool"], RoutingPromotion, records["routing-ha"], RoutingHaPromotion);
     }
 
-    private static async Task<LocalPgCluster> StartClusterAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// A fresh 1+2 cluster with the <c>bench</c> database and a small pgbench_accounts table, replicated; with
+    /// <paramref name="synchronous"/> the standbys are synchronous (<c>ANY 1 (n1, n2)</c>).
+    /// </summary>
+    internal static async Task<LocalPgCluster> StartClusterAsync(CancellationToken cancellationToken, bool synchronous = false)
     {
         // Plain node names (n0, n1, n2): the coordinator derives slot names from them.
-        var cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 2 }, cancellationToken);
+        var cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 2, SynchronousReplication = synchronous }, cancellationToken);
         try
         {
             await cluster.Primary.ExecuteAsync($"CREATE DATABASE {BenchCluster.Database}", cancellationToken);
@@ -88,49 +91,14 @@ internal static class FailoverComparison
         await system.OpenAsync(cancellationToken);
         // The coordinators in-process with their default settings (probe every 1 s, 1 s timeout, 3 failed probes 0.5 s
         // apart, second opinion from the standbys; in HA mode LeaseTtl 5 s), as the README configures them.
-        var prefix = "/bench/failover-" + Guid.NewGuid().ToString("N")[..8];
-        var coordinators = new List<CoordinatorHost>();
         string[] names = etcd is null ? ["c1"] : ["c1", "c2", "c3"];
-        try
-        {
-            foreach (var name in names)
-            {
-                var options = new CoordinatorOptions
-                {
-                    Name = name,
-                    ReplicationConnInfo = $"host={{host}} port={{port}} user={LocalPgCluster.SuperUser} application_name={{name}}",
-                    Http = "127.0.0.1:0",
-                };
-                foreach (var node in cluster.Nodes)
-                    options.Backends.Add(new CoordinatorBackend { Name = node.Name, ConnectionString = node.ConnectionString });
-                if (etcd is not null)
-                {
-                    options.Etcd = new CoordinatorEtcdOptions { Prefix = prefix };
-                    foreach (var endpoint in etcd.Endpoints)
-                        options.Etcd.Endpoints.Add(endpoint);
-                }
-
-                coordinators.Add(await CoordinatorHost.StartAsync(options, cancellationToken: cancellationToken));
-            }
-
-            CoordinatorHost? Leader() => coordinators.FirstOrDefault(c => c.IsLeader);
-            for (var i = 0; i < 600 && (Leader()?.PrimaryName is null || coordinators.Any(c => c.PrimaryName is null)); i++)
-                await Task.Delay(50, cancellationToken);
-            if (Leader()?.PrimaryName is null)
-                throw new TimeoutException("No leading coordinator found a primary within 30 s.");
-
-            var outcome = await FailoverTrial.RunAsync(system, cluster, Rows, cancellationToken);
-            var status = system.DataSource.GetStatus();
-            var promotions = cluster.Nodes.Sum(n => n.ReadLogTail(5000).Split('\n').Count(l => l.Contains("received promote request", StringComparison.Ordinal)));
-            var leader = coordinators.FindIndex(c => c.IsLeader);
-            return FailoverTrialRecord.From(etcd is null ? "routing" : "routing-ha", trial, outcome, status.PrimaryName,
-                $"{(etcd is null ? "coordinator" : $"leader {(leader >= 0 ? names[leader] : "none")}")}'s primary afterwards: {(leader >= 0 ? coordinators[leader].PrimaryName : null) ?? "none"}; promote requests: {promotions}");
-        }
-        finally
-        {
-            foreach (var coordinator in coordinators)
-                await coordinator.DisposeAsync();
-        }
+        await using var coordinators = await BenchCoordinators.StartAsync(cluster, names.Length, etcd, null, cancellationToken);
+        var outcome = await FailoverTrial.RunAsync(system, cluster, Rows, cancellationToken);
+        var status = system.DataSource.GetStatus();
+        var promotions = cluster.Nodes.Sum(n => n.ReadLogTail(5000).Split('\n').Count(l => l.Contains("received promote request", StringComparison.Ordinal)));
+        var leader = coordinators.Hosts.ToList().FindIndex(c => c.IsLeader);
+        return FailoverTrialRecord.From(etcd is null ? "routing" : "routing-ha", trial, outcome, status.PrimaryName,
+            $"{(etcd is null ? "coordinator" : $"leader {(leader >= 0 ? names[leader] : "none")}")}'s primary afterwards: {(leader >= 0 ? coordinators.Hosts[leader].PrimaryName : null) ?? "none"}; promote requests: {promotions}");
     }
 
     private static async Task<FailoverTrialRecord> PgpoolTrialAsync(int trial, string artifacts, CancellationToken cancellationToken)

@@ -8,29 +8,43 @@ namespace RoutingDataSource.Benchmarks.Comparison.Failover;
 /// One failover trial: writers update rows through the system in a closed loop; after a random 1-2 s the primary is
 /// stopped immediately (SIGQUIT, as <c>pg_ctl -m immediate</c>); the result is the time from the stop to the end of
 /// the first write that succeeded and was started after the old primary's postmaster was gone (so the old primary
-/// cannot have served it). A failed write is counted and the writer tries again after 10 ms.
+/// cannot have served it). A failed write is counted and the writer tries again after 10 ms (<see cref="WriteLoad"/>).
 /// </summary>
 internal static class FailoverTrial
 {
-    public const int Writers = 4;
+    public const int Writers = WriteLoad.Writers;
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(30);
 
     public static async Task<TrialOutcome> RunAsync(ISystemUnderTest system, LocalPgCluster cluster, int rows, CancellationToken cancellationToken)
     {
-        var state = new State();
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var writers = Enumerable.Range(0, Writers).Select(i => Task.Run(() => WriterAsync(system, rows, i, state, stop.Token), CancellationToken.None)).ToArray();
+        var randoms = Enumerable.Range(0, Writers).Select(i => new Random(i)).ToArray();
+        long deadAt = 0;
+        var firstWriteAfterDeath = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var load = new WriteLoad(
+            async (writer, _, ct) =>
+            {
+                await system.WriteAsync(randoms[writer].Next(1, rows + 1), 1, ct);
+                return 0;
+            },
+            (_, _, start, end, _) =>
+            {
+                var dead = Volatile.Read(ref deadAt);
+                if (dead != 0 && start >= dead)
+                    firstWriteAfterDeath.TrySetResult(end);
+            },
+            cancellationToken);
         try
         {
             await Task.Delay(TimeSpan.FromMilliseconds(1000 + Random.Shared.Next(1000)), cancellationToken);
-            var before = Interlocked.Read(ref state.Successes);
-            state.KilledAt = Stopwatch.GetTimestamp();
+            var before = load.Successes;
+            var killedAt = Stopwatch.GetTimestamp();
             await cluster.Primary.StopAsync(immediate: true, cancellationToken);
-            Volatile.Write(ref state.DeadAt, Stopwatch.GetTimestamp());
+            var dead = Stopwatch.GetTimestamp();
+            Volatile.Write(ref deadAt, dead);
             long? firstWrite = null;
             try
             {
-                firstWrite = await state.FirstWriteAfterDeath.Task.WaitAsync(Limit, cancellationToken);
+                firstWrite = await firstWriteAfterDeath.Task.WaitAsync(Limit, cancellationToken);
             }
             catch (TimeoutException)
             {
@@ -38,77 +52,16 @@ internal static class FailoverTrial
             }
 
             return new TrialOutcome(
-                firstWrite is { } end ? Stopwatch.GetElapsedTime(state.KilledAt, end) : null,
-                Stopwatch.GetElapsedTime(state.KilledAt, state.DeadAt),
+                firstWrite is { } end ? Stopwatch.GetElapsedTime(killedAt, end) : null,
+                Stopwatch.GetElapsedTime(killedAt, dead),
                 before,
-                Interlocked.Read(ref state.Errors),
-                state.ErrorSamples.ToArray());
+                load.Errors,
+                load.ErrorSamples);
         }
         finally
         {
-            try
-            {
-                await stop.CancelAsync();
-            }
-            catch (AggregateException e) when (e.InnerExceptions.All(x => x is ObjectDisposedException))
-            {
-                // Npgsql registers a cancellation callback per command; one whose connector the failover already broke
-                // and disposed throws from inside Cancel. The writers stop all the same.
-            }
-
-            await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(35), CancellationToken.None);
+            await load.StopAsync();
         }
-    }
-
-    private static async Task WriterAsync(ISystemUnderTest system, int rows, int writer, State state, CancellationToken stop)
-    {
-        var random = new Random(writer);
-        while (!stop.IsCancellationRequested)
-        {
-            var t0 = Stopwatch.GetTimestamp();
-            try
-            {
-                await system.WriteAsync(random.Next(1, rows + 1), 1, stop);
-                var t1 = Stopwatch.GetTimestamp();
-                Interlocked.Increment(ref state.Successes);
-                var dead = Volatile.Read(ref state.DeadAt);
-                if (dead != 0 && t0 >= dead)
-                    state.FirstWriteAfterDeath.TrySetResult(t1);
-            }
-            catch (Exception) when (stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                Interlocked.Increment(ref state.Errors);
-                lock (state.ErrorSamples)
-                {
-                    var text = $"{e.GetType().Name}: {e.Message}";
-                    if (state.ErrorSamples.Count < 4 && !state.ErrorSamples.Contains(text))
-                        state.ErrorSamples.Add(text);
-                }
-
-                try
-                {
-                    await Task.Delay(10, stop);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-        }
-    }
-
-    private sealed class State
-    {
-        public long Successes;
-        public long Errors;
-        public long KilledAt;
-        public long DeadAt;
-        public readonly List<string> ErrorSamples = [];
-        public readonly TaskCompletionSource<long> FirstWriteAfterDeath = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }
 

@@ -55,7 +55,7 @@ internal static class ResultsWriter
     /// <summary>The routing layer's overhead on its own (issue: "record in benchmarks/results/overhead.md").</summary>
     public const string OverheadFile = "overhead.md";
 
-    private static string Slug(string name)
+    internal static string Slug(string name)
     {
         var chars = name.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-').ToArray();
         return new string(chars).Trim('-') is { Length: > 0 } s ? s : "machine";
