@@ -120,6 +120,7 @@ cmd_bench() {
     all) [ $# -gt 0 ] && shift; "${run[@]}" compare all "$@" ;;
     throughput|failover|overhead|micro) "${run[@]}" compare "$@" ;;
     ef) shift; "${run[@]}" ef "$@" ;;
+    cpu) shift; "${run[@]}" cpu "$@" ;;
     *) "${run[@]}" "$@" ;;
   esac
 }

@@ -11,5 +11,9 @@ if (args.Length > 0 && args[0] == "ef")
 if (args.Length > 0 && args[0] == "ryw")
     return await RoutingDataSource.Benchmarks.Comparison.ReadAfterWrite.ReadAfterWriteCommand.RunAsync(args[1..]);
 
+// "cpu ..." CPU time and allocation per statement against plain Npgsql, robust to load (./build.sh bench cpu).
+if (args.Length > 0 && args[0] == "cpu")
+    return await RoutingDataSource.Benchmarks.Comparison.Cpu.CpuCommand.RunAsync(args[1..]);
+
 BenchmarkSwitcher.FromAssembly(typeof(RoutingDataSource.Benchmarks.RoutingDecisionBenchmarks).Assembly).Run(args);
 return 0;
