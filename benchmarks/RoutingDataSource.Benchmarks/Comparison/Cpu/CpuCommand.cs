@@ -10,17 +10,18 @@ using RoutingDataSource.Testing;
 namespace RoutingDataSource.Benchmarks.Comparison.Cpu;
 
 /// <summary>
-/// The CPU cell, <c>./build.sh bench cpu [--rounds N] [--statements N] [--callers A,B] [--only SYSTEM --seconds S]</c>:
+/// The CPU cell, <c>./build.sh bench cpu [--rounds N] [--statements N] [--callers A,B] [--only SYSTEM --seconds S] [--pieces]</c>:
 /// the overhead part's statement (<c>SELECT 1</c>: open, execute, close) through a one-backend
 /// <see cref="PgRoutingDataSource"/> and a plain <see cref="NpgsqlDataSource"/> on the same server, but measured by
 /// what does not depend on the machine's load: this process's CPU time (getrusage(2)) and the bytes it allocated, per
 /// statement, over a fixed count of statements rather than a fixed time. Rounds alternate the systems' order; the
 /// figures are medians over rounds, the extra CPU the median of the rounds' paired differences with its 95% interval.
-/// <c>--only</c> runs one system alone for <c>--seconds</c> (for a sampling profiler such as <c>perf record</c>).
+/// <c>--only</c> runs one system alone for <c>--seconds</c> (for a sampling profiler such as <c>perf record</c>);
+/// <c>--pieces</c> times the pieces of a statement that need no server, one thread, tight loops.
 /// </summary>
 internal static class CpuCommand
 {
-    internal sealed record Settings(int Rounds, int Statements, IReadOnlyList<int> Callers, string? Only, double Seconds, string OutputDirectory, string Command);
+    internal sealed record Settings(int Rounds, int Statements, IReadOnlyList<int> Callers, string? Only, double Seconds, bool Pieces, string OutputDirectory, string Command);
 
     internal sealed record Measurement(string System, int Callers, int Round, double CpuMicrosecondsPerOp, double AllocatedBytesPerOp);
 
@@ -29,7 +30,7 @@ internal static class CpuCommand
     private static Settings Parse(string[] args)
     {
         var root = CompareSettings.Parse([]).RepositoryRoot;
-        var s = new Settings(20, 20_000, [1, 16], null, 20, Path.Combine(root, "benchmarks", "results"),
+        var s = new Settings(20, 20_000, [1, 16], null, 20, false, Path.Combine(root, "benchmarks", "results"),
             Environment.GetEnvironmentVariable("BENCH_COMMAND") ?? "dotnet run --project benchmarks/RoutingDataSource.Benchmarks -c Release -- cpu " + string.Join(' ', args));
         for (var i = 0; i < args.Length; i++)
         {
@@ -42,8 +43,9 @@ internal static class CpuCommand
                 "--callers" => s with { Callers = Value().Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray() },
                 "--only" => s with { Only = Value() },
                 "--seconds" => s with { Seconds = double.Parse(Value(), CultureInfo.InvariantCulture) },
+                "--pieces" => s with { Pieces = true },
                 "--out" => s with { OutputDirectory = Path.GetFullPath(Value()) },
-                _ => throw new ArgumentException($"Unknown argument '{a}'. Usage: cpu [--rounds N] [--statements N] [--callers A,B] [--only npgsql|routing1 --seconds S] [--out DIR]"),
+                _ => throw new ArgumentException($"Unknown argument '{a}'. Usage: cpu [--rounds N] [--statements N] [--callers A,B] [--only npgsql|routing1 --seconds S] [--pieces] [--out DIR]"),
             };
         }
         if (s.Rounds < 1 || s.Statements < 1 || s.Callers.Count == 0 || s.Callers.Any(c => c < 1) || s.Seconds <= 0)
@@ -81,6 +83,41 @@ internal static class CpuCommand
                 await cmd.ExecuteScalarAsync(CancellationToken.None);
             }),
         ];
+
+        if (settings.Pieces)
+        {
+            // Pieces of a statement that need no server, each on this one thread in a tight loop: CPU per call.
+            progress.WriteLine("cpu: pieces of a statement without a server, CPU per call (this process: one thread looping, the health monitor beside it)");
+            await using var c = await routing.OpenConnectionAsync(cancellationToken);
+            var session = RoutingDataSource.Routing.SessionState.Initial;
+            for (var r = 0; r < 6; r++)
+            {
+                var cpu0 = ResourceUsage.ProcessCpu();
+                for (var i = 0; i < 20_000_000; i++)
+                    _ = routing.Selector.ReadNodeAsync(session, c, CancellationToken.None).Result;
+                var cpu1 = ResourceUsage.ProcessCpu();
+                progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  server for a plain read (BackendSelector.ReadNodeAsync): {(cpu1 - cpu0).TotalNanoseconds / 20_000_000:0.0} ns"));
+            }
+            for (var r = 0; r < 4; r++)
+            {
+                var cpu0 = ResourceUsage.ProcessCpu();
+                for (var i = 0; i < 2_000_000; i++)
+                {
+                    await using var conn = await routing.OpenConnectionAsync(CancellationToken.None);
+                    await using var cmd = conn.CreateCommand();
+                    cmd.CommandText = OverheadComparison.Statement;
+                }
+                var cpu1 = ResourceUsage.ProcessCpu();
+                for (var i = 0; i < 2_000_000; i++)
+                {
+                    await using var conn = plain.CreateConnection();
+                    await using var cmd = new NpgsqlCommand(OverheadComparison.Statement, conn);
+                }
+                var cpu2 = ResourceUsage.ProcessCpu();
+                progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  open, command, close without a statement: routing {(cpu1 - cpu0).TotalNanoseconds / 2_000_000:0.0} ns; Npgsql's connection (not opened) and command {(cpu2 - cpu1).TotalNanoseconds / 2_000_000:0.0} ns"));
+            }
+            return 0;
+        }
 
         // JIT tiering and pool growth before anything is measured.
         foreach (var (_, run) in systems)
