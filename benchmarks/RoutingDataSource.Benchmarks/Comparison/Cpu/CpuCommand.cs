@@ -194,7 +194,7 @@ internal static class CpuCommand
         var inv = CultureInfo.InvariantCulture;
         sb.AppendLine(inv, $"# CPU per statement {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.MachineName}");
         sb.AppendLine();
-        sb.AppendLine(inv, $"Command: `{settings.Command}`. {Environment.ProcessorCount} cores, .NET {Environment.Version}, {serverVersion}, load average at the end: {File.ReadAllText("/proc/loadavg").Trim()}.");
+        sb.AppendLine(inv, $"Command: `{settings.Command}`, at commit {Commit()}. {Environment.ProcessorCount} cores, .NET {Environment.Version}, {serverVersion}, load average at the end: {File.ReadAllText("/proc/loadavg").Trim()}.");
         sb.AppendLine();
         sb.AppendLine(inv, $"`{OverheadComparison.Statement}` (open, execute, close) in a closed loop, {settings.Rounds} rounds of {settings.Statements} statements per system and number of callers, the systems' order alternating. CPU: this process's user + system time (getrusage, thread-pool spinning included) per statement; allocated: GC.GetTotalAllocatedBytes per statement (the health monitor's included). Medians over rounds; the extra CPU is the median of the rounds' paired differences, with its 95% interval.");
         sb.AppendLine();
@@ -206,6 +206,22 @@ internal static class CpuCommand
             sb.AppendLine(inv, $"| {callers} | {cpuPlain:0.00} | {cpuOurs:0.00} | {diff.Median:+0.00;-0.00} ({diff.Low:+0.00;-0.00} to {diff.High:+0.00;-0.00}) | {allocPlain:0} | {allocOurs:0} | {allocRatio:0.000} |");
         }
         return sb.ToString();
+    }
+
+    private static string Commit()
+    {
+        try
+        {
+            using var git = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("git", ["-C", CompareSettings.Parse([]).RepositoryRoot, "rev-parse", "--short=12", "HEAD"])
+            { RedirectStandardOutput = true, RedirectStandardError = true });
+            var head = git?.StandardOutput.ReadToEnd().Trim();
+            git?.WaitForExit();
+            return string.IsNullOrEmpty(head) ? "unknown" : head;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return "unknown (no git)";
+        }
     }
 
     // Runs count statements spread over the callers (a closed loop each) and measures the process's CPU and allocation.
