@@ -58,31 +58,8 @@ internal static class CpuCommand
     private static async Task<int> RunAsync(Settings settings, CancellationToken cancellationToken)
     {
         var progress = Console.Out;
-        var options = new LocalPgClusterOptions { Standbys = 0, NamePrefix = "cpu-", StartTimeout = TimeSpan.FromSeconds(120) };
-        await using var cluster = await LocalPgCluster.StartAsync(options, cancellationToken);
-        var cs = cluster.Primary.ConnectionStringWith(b => b.ApplicationName = "bench-cpu");
-        await using var plain = NpgsqlDataSource.Create(cs);
-        var builder = new PgRoutingDataSourceBuilder();
-        builder.AddBackend(cluster.Primary.Name, cs);
-        await using var routing = builder.Build();
-        await routing.RefreshStatusAsync(cancellationToken);
-
-        (string Key, Func<Task> Run)[] systems =
-        [
-            ("npgsql", async () =>
-            {
-                await using var conn = await plain.OpenConnectionAsync(CancellationToken.None);
-                await using var cmd = new NpgsqlCommand(OverheadComparison.Statement, conn);
-                await cmd.ExecuteScalarAsync(CancellationToken.None);
-            }),
-            ("routing1", async () =>
-            {
-                await using var conn = await routing.OpenConnectionAsync(CancellationToken.None);
-                await using var cmd = conn.CreateCommand();
-                cmd.CommandText = OverheadComparison.Statement;
-                await cmd.ExecuteScalarAsync(CancellationToken.None);
-            }),
-        ];
+        await using var server = await OneServer.StartAsync("cpu-", "bench-cpu", cancellationToken);
+        var (cluster, plain, routing, systems) = (server.Cluster, server.Plain, server.Routing, server.Systems);
 
         if (settings.Pieces)
         {
