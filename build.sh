@@ -123,6 +123,7 @@ cmd_bench() {
     throughput|failover|overhead|micro|corpus) "${run[@]}" compare "$@" ;;
     ef) shift; "${run[@]}" ef "$@" ;;
     switchover) shift; "${run[@]}" switchover "$@" ;;
+    cpu) shift; "${run[@]}" cpu "$@" ;;
     *) "${run[@]}" "$@" ;;
   esac
 }
@@ -162,7 +163,7 @@ usage: ./build.sh <verb> [args]
   test   [dotnet test args]   install prerequisites, build Release, run the whole test suite
   demo                        install prerequisites, run samples/QuickStart on a local cluster
   bench  [part] [options]     install prerequisites (PostgreSQL, Pgpool-II), run the benchmarks:
-                              all parts, or throughput | failover | micro; results in benchmarks/results/
+                              all parts, or throughput | failover | micro | cpu | ef; results in benchmarks/results/
   chaos  [faults] [seed]      install prerequisites, run the chaos soak (default 30 faults, random seed, 3 coordinators
                               on etcd; --coordinators 1 for one alone): crashes, freezes and cuts of servers,
                               coordinators and etcd under a checked workload; results in benchmarks/results/

@@ -14,5 +14,12 @@ if (args.Length > 0 && args[0] == "ryw")
 if (args.Length > 0 && args[0] == "switchover")
     return await RoutingDataSource.Benchmarks.Comparison.Switchover.SwitchoverCommand.RunAsync(args[1..]);
 
+// "cpu ..." CPU time and allocation per statement against plain Npgsql, robust to load (./build.sh bench cpu).
+if (args.Length > 0 && args[0] == "cpu")
+    return await RoutingDataSource.Benchmarks.Comparison.Cpu.CpuCommand.RunAsync(args[1..]);
+// "cpu-profile PERF.DATA PID STATEMENTS" where a perf profile of a "cpu --only" run spent its samples, per statement.
+if (args.Length > 0 && args[0] == "cpu-profile")
+    return await RoutingDataSource.Benchmarks.Comparison.Cpu.PerfProfileReport.RunAsync(args[1..]);
+
 BenchmarkSwitcher.FromAssembly(typeof(RoutingDataSource.Benchmarks.RoutingDecisionBenchmarks).Assembly).Run(args);
 return 0;

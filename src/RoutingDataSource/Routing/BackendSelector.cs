@@ -117,7 +117,15 @@ internal sealed class BackendSelector(TopologyMonitor monitor, IReadBalancer bal
             var required = RequiredLsn(s, session);
             if (balancer.Pick(s, required) is { } node)
                 return new ValueTask<NodeState>(node);
-            if (guard is not null && required != ReadRequirement.Unresolved)
+            if (required == 0)
+            {
+                // Nothing to see (a plain read) and no standby usable: the primary, as the slow path would choose it,
+                // without that path's state machine, second pick or guard search (every candidate failed the pick,
+                // so none can be guarded). A primary-only cluster's reads all come here.
+                if (options.PrimaryServesReads != PrimaryReadMode.Never && IsUsablePrimary(s))
+                    return new ValueTask<NodeState>(s.Primary!);
+            }
+            else if (guard is not null && required != ReadRequirement.Unresolved)
             {
                 var writtenAt = YoungestWrite(session);
                 if (CatchUp.GuardCandidate(s, time.GetElapsedTime(writtenAt), out var exploring) is { } likely && guard.GuardRead(likely, required, writtenAt, exploring))

@@ -34,31 +34,9 @@ internal static class OverheadComparison
 
     public static async Task<OverheadRun> RunAsync(CompareSettings settings, TextWriter progress, CancellationToken cancellationToken)
     {
-        var options = new LocalPgClusterOptions { Standbys = 0, NamePrefix = "oh-", StartTimeout = TimeSpan.FromSeconds(120) };
-        await using var cluster = await LocalPgCluster.StartAsync(options, cancellationToken);
-        var cs = cluster.Primary.ConnectionStringWith(b => b.ApplicationName = "bench-overhead");
-        await using var plain = NpgsqlDataSource.Create(cs);
-        var builder = new PgRoutingDataSourceBuilder();
-        builder.AddBackend(cluster.Primary.Name, cs);
-        await using var routing = builder.Build();
-        await routing.RefreshStatusAsync(cancellationToken);
-
-        (string Key, Func<Task> Run)[] systems =
-        [
-            ("npgsql", async () =>
-            {
-                await using var conn = await plain.OpenConnectionAsync(CancellationToken.None);
-                await using var cmd = new NpgsqlCommand(Statement, conn);
-                await cmd.ExecuteScalarAsync(CancellationToken.None);
-            }),
-            ("routing1", async () =>
-            {
-                await using var conn = await routing.OpenConnectionAsync(CancellationToken.None);
-                await using var cmd = conn.CreateCommand();
-                cmd.CommandText = Statement;
-                await cmd.ExecuteScalarAsync(CancellationToken.None);
-            }),
-        ];
+        await using var server = await OneServer.StartAsync("oh-", "bench-overhead", cancellationToken);
+        var cluster = server.Cluster;
+        var systems = server.Systems;
 
         // JIT tiering and pool growth before anything is measured.
         foreach (var (_, run) in systems)
@@ -143,6 +121,80 @@ internal static class OverheadComparison
         var left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), timestamp);
         if (left > TimeSpan.Zero)
             await Task.Delay(left, cancellationToken);
+    }
+}
+
+/// <summary>
+/// One local server, a plain <see cref="NpgsqlDataSource"/> and a <see cref="PgRoutingDataSource"/> whose only backend
+/// it is, and the statement each system runs (<see cref="OverheadComparison.Statement"/>: open, execute, close).
+/// Shared by the overhead part and the CPU cell.
+/// </summary>
+internal sealed class OneServer : IAsyncDisposable
+{
+    private OneServer(LocalPgCluster cluster, NpgsqlDataSource plain, PgRoutingDataSource routing)
+    {
+        Cluster = cluster;
+        Plain = plain;
+        Routing = routing;
+        Systems =
+        [
+            ("npgsql", async () =>
+            {
+                await using var conn = await plain.OpenConnectionAsync(CancellationToken.None);
+                await using var cmd = new NpgsqlCommand(OverheadComparison.Statement, conn);
+                await cmd.ExecuteScalarAsync(CancellationToken.None);
+            }),
+            ("routing1", async () =>
+            {
+                await using var conn = await routing.OpenConnectionAsync(CancellationToken.None);
+                await using var cmd = conn.CreateCommand();
+                cmd.CommandText = OverheadComparison.Statement;
+                await cmd.ExecuteScalarAsync(CancellationToken.None);
+            }),
+        ];
+    }
+
+    public LocalPgCluster Cluster { get; }
+
+    public NpgsqlDataSource Plain { get; }
+
+    public PgRoutingDataSource Routing { get; }
+
+    /// <summary>Plain Npgsql first, then the routing data source.</summary>
+    public (string Key, Func<Task> Run)[] Systems { get; }
+
+    public static async Task<OneServer> StartAsync(string namePrefix, string applicationName, CancellationToken cancellationToken)
+    {
+        var options = new LocalPgClusterOptions { Standbys = 0, NamePrefix = namePrefix, StartTimeout = TimeSpan.FromSeconds(120) };
+        var cluster = await LocalPgCluster.StartAsync(options, cancellationToken);
+        NpgsqlDataSource? plain = null;
+        PgRoutingDataSource? routing = null;
+        try
+        {
+            var cs = cluster.Primary.ConnectionStringWith(b => b.ApplicationName = applicationName);
+            plain = NpgsqlDataSource.Create(cs);
+            var builder = new PgRoutingDataSourceBuilder();
+            builder.AddBackend(cluster.Primary.Name, cs);
+            routing = builder.Build();
+            await routing.RefreshStatusAsync(cancellationToken);
+            return new OneServer(cluster, plain, routing);
+        }
+        catch
+        {
+            if (routing is not null)
+                await routing.DisposeAsync();
+            if (plain is not null)
+                await plain.DisposeAsync();
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Routing.DisposeAsync();
+        await Plain.DisposeAsync();
+        await Cluster.DisposeAsync();
     }
 }
 
