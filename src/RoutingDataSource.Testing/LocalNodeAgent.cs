@@ -84,8 +84,10 @@ public sealed partial class LocalNodeAgent : IAsyncDisposable
         {
             await Poll.UntilAsync(
                 _ => Task.FromResult(agent._process.HasExited ? throw new InvalidOperationException($"The agent of {node.Name} exited:\n{agent.Output}") : agent.TryReadAddress()),
-                TimeSpan.FromSeconds(30),
-                () => $"The agent of {node.Name} did not listen within 30 s:\n{agent.Output}",
+                // Generous: on a loaded machine (the full suite beside other work) a .NET process's start and this
+                // process's output callbacks were seen to take over 30 s.
+                TimeSpan.FromSeconds(90),
+                () => $"The agent of {node.Name} did not listen within 90 s:\n{agent.Output}",
                 cancellationToken).ConfigureAwait(false);
         }
         catch

@@ -190,7 +190,16 @@ internal sealed class LeaderElection : IDisposable
         }
 
         if (Interlocked.Exchange(ref _leaseId, 0) is var lease and not 0)
-            await _etcd.RevokeLeaseAsync(lease, cancellationToken).ConfigureAwait(false);
+        {
+            try
+            {
+                await _etcd.RevokeLeaseAsync(lease, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.NotFound)
+            {
+                // The lease expired already (a starved or cut-off coordinator): its keys are gone, as a revocation wants.
+            }
+        }
         _registered = false;
     }
 

@@ -84,6 +84,25 @@ public sealed class LeaderElectionTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_resignation_after_the_lease_expired_is_quiet_and_hands_over()
+    {
+        // A coordinator starved long enough to lose its lease (seen under load) resigns when it stops: etcd answers
+        // "lease not found", which is what a resignation wants; stopping must not fail on it.
+        await WithEtcdAsync(async (etcd, logging, ct) =>
+        {
+            await using var c1 = await LeaderAsync("c1", etcd.Endpoints, logging, ct);
+            await using var c2 = await FollowerAsync("c2", c1, etcd.Endpoints, logging, ct);
+            var lease = c1.Election.LeaseId;
+            Assert.NotEqual(0, lease);
+
+            await c1.CrashAsync();
+            await c2.Connection.RevokeLeaseAsync(lease, ct); // as if it had expired
+            await c1.Election.ResignAsync(ct);
+            await EventuallyAsync(() => c2.IsLeader, "c2 leads", ct);
+        });
+    }
+
+    [Fact]
     public async Task A_deposed_leaders_late_guarded_write_fails_in_etcd_and_ends_its_term()
     {
         await WithEtcdAsync(async (etcd, logging, ct) =>
