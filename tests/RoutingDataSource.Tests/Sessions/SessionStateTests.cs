@@ -229,4 +229,45 @@ public sealed class SessionStateTests(ClusterFixture fx)
         await NonQueryAsync(conn, "COMMIT");
         Assert.Equal(new object?[] { true, "committed" }, await RowAsync(conn, "SELECT pg_is_in_recovery(), current_setting('app.tx', true)"));
     }
+
+    [Fact]
+    public async Task A_statement_that_breaks_the_primary_session_reports_its_temporary_tables_lost_itself()
+    {
+        // The corpus's privileges file: GRANT pg_database_owner TO a role fails with XX000, and Npgsql closes the
+        // physical connection after an XX000 error, so the temporary table is gone. The failing statement says so;
+        // the next one, which the same replay straight on the primary runs fine, must not fail in its place.
+        var role = "state_xx_" + Guid.NewGuid().ToString("N")[..8];
+        await fx.Cluster.Primary.ExecuteAsync($"CREATE ROLE {role} NOLOGIN");
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "CREATE TEMP TABLE state_xx_tmp (id int)");
+        var e = await Assert.ThrowsAsync<RoutingException>(() => NonQueryAsync(conn, $"GRANT pg_database_owner TO {role}"));
+        Assert.Equal(RoutingFailure.SessionLost, e.Failure);
+        Assert.Equal("XX000", Assert.IsType<Npgsql.PostgresException>(e.InnerException).SqlState);
+        await NonQueryAsync(conn, $"CREATE TABLE IF NOT EXISTS {role}_after (id int)");
+        var gone = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => ScalarAsync(conn, "SELECT count(*) FROM state_xx_tmp"));
+        Assert.Equal("42P01", gone.SqlState);
+        await NonQueryAsync(conn, $"DROP TABLE {role}_after");
+    }
+
+    [Fact]
+    public async Task A_statement_that_breaks_the_transaction_connection_reports_the_transaction_lost_itself()
+    {
+        // The corpus's copy2 file: a statement in a SQL transaction after which Npgsql closed the connection. The
+        // statement reports the transaction lost; the COMMIT after it is then outside any transaction, as on a plain
+        // connection opened anew, and commits nothing of it.
+        var role = "state_xt_" + Guid.NewGuid().ToString("N")[..8];
+        await fx.Cluster.Primary.ExecuteAsync($"CREATE ROLE {role} NOLOGIN");
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "CREATE TEMP TABLE state_xt_tmp (id int)");
+        await NonQueryAsync(conn, "BEGIN");
+        await NonQueryAsync(conn, $"CREATE TABLE {role}_t (id int)");
+        var e = await Assert.ThrowsAsync<RoutingException>(() => NonQueryAsync(conn, $"GRANT pg_database_owner TO {role}"));
+        Assert.Equal(RoutingFailure.TransactionLost, e.Failure);
+        Assert.Equal("XX000", Assert.IsType<Npgsql.PostgresException>(e.InnerException).SqlState);
+        await NonQueryAsync(conn, "COMMIT");
+        Assert.Equal(false, await ScalarAsync(conn, $"SELECT to_regclass('{role}_t') IS NOT NULL FROM (SELECT pg_is_in_recovery()) r"));
+        Assert.False(conn.Session.InTransaction);
+    }
 }
