@@ -270,4 +270,19 @@ public sealed class SessionStateTests(ClusterFixture fx)
         Assert.Equal(false, await ScalarAsync(conn, $"SELECT to_regclass('{role}_t') IS NOT NULL FROM (SELECT pg_is_in_recovery()) r"));
         Assert.False(conn.Session.InTransaction);
     }
+
+    [Fact]
+    public async Task A_write_failing_after_its_first_row_fails_and_the_connection_goes_on()
+    {
+        // The corpus's privileges file: SELECT lo_unlink(oid) FROM ... returned a row, then failed on the next one
+        // (42501); run with its commit position, the data source spun on the driver's results for good.
+        await fx.Cluster.Primary.ExecuteAsync("CREATE SEQUENCE IF NOT EXISTS state_mid_seq");
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        var run = NonQueryAsync(conn, "SELECT nextval('state_mid_seq') / (2 - g) FROM generate_series(1, 3) g");
+        // A bound on a hang, not a timing target: the statement answers at once when it works.
+        var failed = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => run.WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal("22012", failed.SqlState);
+        Assert.Equal(1, await ScalarAsync(conn, "SELECT 1"));
+    }
 }
