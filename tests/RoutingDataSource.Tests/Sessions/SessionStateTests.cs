@@ -230,14 +230,21 @@ public sealed class SessionStateTests(ClusterFixture fx)
         Assert.Equal(new object?[] { true, "committed" }, await RowAsync(conn, "SELECT pg_is_in_recovery(), current_setting('app.tx', true)"));
     }
 
+    // A role of its own (GRANT pg_database_owner TO it fails with XX000, after which Npgsql closes the connection).
+    private async Task<string> NewRoleAsync(string prefix)
+    {
+        var role = prefix + Guid.NewGuid().ToString("N")[..8];
+        await fx.Cluster.Primary.ExecuteAsync($"CREATE ROLE {role} NOLOGIN");
+        return role;
+    }
+
     [Fact]
     public async Task A_statement_that_breaks_the_primary_session_reports_its_temporary_tables_lost_itself()
     {
         // The corpus's privileges file: GRANT pg_database_owner TO a role fails with XX000, and Npgsql closes the
         // physical connection after an XX000 error, so the temporary table is gone. The failing statement says so;
         // the next one, which the same replay straight on the primary runs fine, must not fail in its place.
-        var role = "state_xx_" + Guid.NewGuid().ToString("N")[..8];
-        await fx.Cluster.Primary.ExecuteAsync($"CREATE ROLE {role} NOLOGIN");
+        var role = await NewRoleAsync("state_xx_");
         await using var ds = await fx.CreateDataSourceAsync();
         await using var conn = await ds.OpenConnectionAsync();
         await NonQueryAsync(conn, "CREATE TEMP TABLE state_xx_tmp (id int)");
@@ -256,8 +263,7 @@ public sealed class SessionStateTests(ClusterFixture fx)
         // The corpus's copy2 file: a statement in a SQL transaction after which Npgsql closed the connection. The
         // statement reports the transaction lost; the COMMIT after it is then outside any transaction, as on a plain
         // connection opened anew, and commits nothing of it.
-        var role = "state_xt_" + Guid.NewGuid().ToString("N")[..8];
-        await fx.Cluster.Primary.ExecuteAsync($"CREATE ROLE {role} NOLOGIN");
+        var role = await NewRoleAsync("state_xt_");
         await using var ds = await fx.CreateDataSourceAsync();
         await using var conn = await ds.OpenConnectionAsync();
         await NonQueryAsync(conn, "CREATE TEMP TABLE state_xt_tmp (id int)");
