@@ -291,4 +291,38 @@ public sealed class SessionStateTests(ClusterFixture fx)
         Assert.Equal("22012", failed.SqlState);
         Assert.Equal(1, await ScalarAsync(conn, "SELECT 1"));
     }
+
+    [Fact]
+    public async Task SET_SESSION_AUTHORIZATION_ends_an_earlier_SET_ROLE_on_the_standby_too()
+    {
+        // The corpus's privileges file: SET ROLE, then SET / RESET SESSION AUTHORIZATION, which resets the role in
+        // PostgreSQL; the replay on another session must not bring the role back. A plain connection says what is right.
+        var role = await NewRoleAsync("state_sa_");
+        await fx.Cluster.Primary.ExecuteAsync($"GRANT SELECT ON items TO {role}");
+        await fx.Cluster.WaitForReplicationAsync();
+        await using var plain = new Npgsql.NpgsqlConnection(fx.Cluster.Primary.ConnectionString);
+        await plain.OpenAsync();
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        foreach (var c in new System.Data.Common.DbConnection[] { plain, conn })
+        {
+            await NonQueryAsync(c, $"SET ROLE {role}");
+            await NonQueryAsync(c, "RESET SESSION AUTHORIZATION");
+        }
+        var expected = await ScalarAsync(plain, "SELECT current_user");
+        var row = await RowAsync(conn, "SELECT pg_is_in_recovery(), current_user");
+        Assert.Equal(true, row[0]);
+        Assert.Equal(expected, row[1]);
+    }
+
+    [Fact]
+    public async Task A_write_returning_a_composite_value_runs_as_on_a_plain_connection()
+    {
+        // The corpus's domain/insert/plpgsql files: a write (its commit position read in its round trip) whose result
+        // is a composite the driver has no mapping for; ExecuteNonQuery never reads it on a plain connection.
+        await fx.Cluster.Primary.ExecuteAsync("CREATE TABLE IF NOT EXISTS state_comp (a int, b text)");
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        Assert.Equal(1, await NonQueryAsync(conn, "INSERT INTO state_comp VALUES (1, 'x') RETURNING state_comp"));
+    }
 }
