@@ -32,7 +32,19 @@ internal static class CommitPosition
             {
                 object? value = null;
                 if (reader.FieldCount > 0 && (async ? await reader.ReadAsync(cancellationToken).ConfigureAwait(false) : reader.Read()))
-                    value = reader.GetValue(0);
+                {
+                    // Only the values used: the write's first one for a scalar, the position (pg_lsn). A write's
+                    // result the driver cannot read as an object (an unmapped composite) is never read, as with
+                    // ExecuteNonQuery on a plain connection.
+                    if ((scalar && results == 0) || reader.GetDataTypeName(0) == "pg_lsn")
+                        value = reader.GetValue(0);
+                    // The other rows are read here, not skipped by NextResult: an error after the first row (a
+                    // volatile function failing on a later one) then comes out of Read. Skipped by NextResult, it
+                    // made Npgsql 10.0.0 spin in this batch (error barriers) for good.
+                    while (async ? await reader.ReadAsync(cancellationToken).ConfigureAwait(false) : reader.Read())
+                    {
+                    }
+                }
                 if (results++ == 0)
                     first = value;
                 last = value;

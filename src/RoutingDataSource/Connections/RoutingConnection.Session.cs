@@ -39,6 +39,8 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
 
     RoutingException IFailureSite.OnPinnedConnectionLost(Exception? cause) => OnPinnedConnectionLost(cause);
 
+    RoutingException? IFailureSite.OnBrokenByStatement(Lease lease, Exception cause) => OnBrokenByStatement(lease, cause);
+
     bool ILeaseOwner.IsOnPrimary(Lease lease) => IsOnPrimary(lease);
 
     internal RoutingTransaction StartTransaction(IsolationLevel isolationLevel, bool readOnly)

@@ -254,9 +254,31 @@ public sealed partial class RoutingConnection
         RememberSession(StatementClassifications.Commit);
     }
 
-    private RoutingException OnPrimarySessionLost() => new(RoutingFailure.SessionLost,
+    private RoutingException OnPrimarySessionLost(Exception? cause = null, string? backend = null) => new(RoutingFailure.SessionLost,
         "The primary session that held this connection's temporary tables was lost. Re-create them; the next statement starts clean.",
-        null, _primarySessionBackend?.Name, clusterState: _dataSource.Monitor.Current.ProblemMessage);
+        cause, backend ?? _primarySessionBackend?.Name, clusterState: _dataSource.Monitor.Current.ProblemMessage);
+
+    // See IFailureSite.OnBrokenByStatement. A pinned connection held a transaction or session state; an unpinned
+    // primary session may hold temporary objects. Either loss is told with the statement's own failure inside, once.
+    private RoutingException? OnBrokenByStatement(Lease lease, Exception cause)
+    {
+        if (lease.Pinned && ReferenceEquals(lease.Connection, _pinned))
+        {
+            var lost = OnPinnedConnectionLost(cause); // gives the connection back (and lets the primary session go)
+            _temporaryLost = false;
+            return lost;
+        }
+        if (!ReferenceEquals(lease.Connection, _primarySession) || _memory is not { HasTemporary: true })
+            return null; // state that travels is replayed on the next session; a plain connection held nothing
+        var backend = _primarySessionBackend?.Name;
+        // Forgotten, not recycled: the caller's Release gives the connection back once.
+        _primarySession = null;
+        _primarySessionBackend = null;
+        _primarySessionBusy = false;
+        OnPrimarySessionDropped();
+        _temporaryLost = false;
+        return OnPrimarySessionLost(cause, backend);
+    }
 
     // The primary session broke: the state that travels is replayed on the next one; temporary objects cannot be.
     private void OnPrimarySessionDropped()

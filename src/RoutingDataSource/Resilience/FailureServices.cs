@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using RoutingDataSource.Diagnostics;
+using RoutingDataSource.Routing;
 using RoutingDataSource.Topology;
 
 namespace RoutingDataSource.Resilience;
@@ -27,4 +28,11 @@ internal interface IFailureSite
 
     /// <summary>Unpins after the pinned server was lost and returns the exception that tells the caller what was lost.</summary>
     RoutingException OnPinnedConnectionLost(Exception? cause);
+
+    /// <summary>
+    /// An ordinary failure (<paramref name="cause"/>) after which the driver closed the physical connection (Npgsql
+    /// breaks it on an XX000 error or a COPY it cannot run): what lived in that server session is reported lost on this
+    /// statement, which fails anyway, rather than on the next one; null when nothing the caller needs was lost.
+    /// </summary>
+    RoutingException? OnBrokenByStatement(Lease lease, Exception cause);
 }

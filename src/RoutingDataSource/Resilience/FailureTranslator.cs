@@ -72,7 +72,7 @@ internal static class FailureTranslator
                     $"Lost the connection to {lease.Backend.Name} while a write was in flight: it may or may not have committed. Check before re-running it, or run it inside PgRoutingDataSource.ExecuteAsync with an idempotent unit.",
                     e, lease.Backend.Name, mayHaveCommitted: true, clusterState: ds.ClusterState);
             default:
-                return e;
+                return lease.Connection.State == System.Data.ConnectionState.Open ? e : conn.OnBrokenByStatement(lease, e) ?? e;
         }
     }
 

@@ -180,7 +180,8 @@ internal sealed class SessionMemory
             case SessionEffect.Identity:
                 // The latest SET ROLE (or SESSION AUTHORIZATION) alone decides, and it came after every entry kept
                 // before it: the earlier ones go (a role dropped since must not be replayed), a RESET leaves none.
-                _state.RemoveAll(r => r.Effect == SessionEffect.Identity && r.Key == change.Key);
+                // SET / RESET SESSION AUTHORIZATION also resets the role (PostgreSQL): it ends an earlier SET ROLE.
+                _state.RemoveAll(r => r.Effect == SessionEffect.Identity && (r.Key == change.Key || change.Key == "session_authorization"));
                 if (!IsIdentityReset(change.Sql))
                     _state.Add(change);
                 break;

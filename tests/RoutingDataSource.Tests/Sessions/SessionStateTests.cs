@@ -229,4 +229,100 @@ public sealed class SessionStateTests(ClusterFixture fx)
         await NonQueryAsync(conn, "COMMIT");
         Assert.Equal(new object?[] { true, "committed" }, await RowAsync(conn, "SELECT pg_is_in_recovery(), current_setting('app.tx', true)"));
     }
+
+    // A role of its own (GRANT pg_database_owner TO it fails with XX000, after which Npgsql closes the connection).
+    private async Task<string> NewRoleAsync(string prefix)
+    {
+        var role = prefix + Guid.NewGuid().ToString("N")[..8];
+        await fx.Cluster.Primary.ExecuteAsync($"CREATE ROLE {role} NOLOGIN");
+        return role;
+    }
+
+    [Fact]
+    public async Task A_statement_that_breaks_the_primary_session_reports_its_temporary_tables_lost_itself()
+    {
+        // The corpus's privileges file: GRANT pg_database_owner TO a role fails with XX000, and Npgsql closes the
+        // physical connection after an XX000 error, so the temporary table is gone. The failing statement says so;
+        // the next one, which the same replay straight on the primary runs fine, must not fail in its place.
+        var role = await NewRoleAsync("state_xx_");
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "CREATE TEMP TABLE state_xx_tmp (id int)");
+        var e = await Assert.ThrowsAsync<RoutingException>(() => NonQueryAsync(conn, $"GRANT pg_database_owner TO {role}"));
+        Assert.Equal(RoutingFailure.SessionLost, e.Failure);
+        Assert.Equal("XX000", Assert.IsType<Npgsql.PostgresException>(e.InnerException).SqlState);
+        await NonQueryAsync(conn, $"CREATE TABLE IF NOT EXISTS {role}_after (id int)");
+        var gone = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => ScalarAsync(conn, "SELECT count(*) FROM state_xx_tmp"));
+        Assert.Equal("42P01", gone.SqlState);
+        await NonQueryAsync(conn, $"DROP TABLE {role}_after");
+    }
+
+    [Fact]
+    public async Task A_statement_that_breaks_the_transaction_connection_reports_the_transaction_lost_itself()
+    {
+        // The corpus's copy2 file: a statement in a SQL transaction after which Npgsql closed the connection. The
+        // statement reports the transaction lost; the COMMIT after it is then outside any transaction, as on a plain
+        // connection opened anew, and commits nothing of it.
+        var role = await NewRoleAsync("state_xt_");
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "CREATE TEMP TABLE state_xt_tmp (id int)");
+        await NonQueryAsync(conn, "BEGIN");
+        await NonQueryAsync(conn, $"CREATE TABLE {role}_t (id int)");
+        var e = await Assert.ThrowsAsync<RoutingException>(() => NonQueryAsync(conn, $"GRANT pg_database_owner TO {role}"));
+        Assert.Equal(RoutingFailure.TransactionLost, e.Failure);
+        Assert.Equal("XX000", Assert.IsType<Npgsql.PostgresException>(e.InnerException).SqlState);
+        await NonQueryAsync(conn, "COMMIT");
+        Assert.Equal(false, await ScalarAsync(conn, $"SELECT to_regclass('{role}_t') IS NOT NULL FROM (SELECT pg_is_in_recovery()) r"));
+        Assert.False(conn.Session.InTransaction);
+    }
+
+    [Fact]
+    public async Task A_write_failing_after_its_first_row_fails_and_the_connection_goes_on()
+    {
+        // The corpus's privileges file: SELECT lo_unlink(oid) FROM ... returned a row, then failed on the next one
+        // (42501); run with its commit position, the data source spun on the driver's results for good.
+        await fx.Cluster.Primary.ExecuteAsync("CREATE SEQUENCE IF NOT EXISTS state_mid_seq");
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        var run = NonQueryAsync(conn, "SELECT nextval('state_mid_seq') / (2 - g) FROM generate_series(1, 3) g");
+        // A bound on a hang, not a timing target: the statement answers at once when it works.
+        var failed = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => run.WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal("22012", failed.SqlState);
+        Assert.Equal(1, await ScalarAsync(conn, "SELECT 1"));
+    }
+
+    [Fact]
+    public async Task SET_SESSION_AUTHORIZATION_ends_an_earlier_SET_ROLE_on_the_standby_too()
+    {
+        // The corpus's privileges file: SET ROLE, then SET / RESET SESSION AUTHORIZATION, which resets the role in
+        // PostgreSQL; the replay on another session must not bring the role back. A plain connection says what is right.
+        var role = await NewRoleAsync("state_sa_");
+        await fx.Cluster.Primary.ExecuteAsync($"GRANT SELECT ON items TO {role}");
+        await fx.Cluster.WaitForReplicationAsync();
+        await using var plain = new Npgsql.NpgsqlConnection(fx.Cluster.Primary.ConnectionString);
+        await plain.OpenAsync();
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        foreach (var c in new System.Data.Common.DbConnection[] { plain, conn })
+        {
+            await NonQueryAsync(c, $"SET ROLE {role}");
+            await NonQueryAsync(c, "RESET SESSION AUTHORIZATION");
+        }
+        var expected = await ScalarAsync(plain, "SELECT current_user");
+        var row = await RowAsync(conn, "SELECT pg_is_in_recovery(), current_user");
+        Assert.Equal(true, row[0]);
+        Assert.Equal(expected, row[1]);
+    }
+
+    [Fact]
+    public async Task A_write_returning_a_composite_value_runs_as_on_a_plain_connection()
+    {
+        // The corpus's domain/insert/plpgsql files: a write (its commit position read in its round trip) whose result
+        // is a composite the driver has no mapping for; ExecuteNonQuery never reads it on a plain connection.
+        await fx.Cluster.Primary.ExecuteAsync("CREATE TABLE IF NOT EXISTS state_comp (a int, b text)");
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        Assert.Equal(1, await NonQueryAsync(conn, "INSERT INTO state_comp VALUES (1, 'x') RETURNING state_comp"));
+    }
 }
