@@ -74,13 +74,17 @@ public sealed class SwitchoverTests(ITestOutputHelper output)
     public async Task A_switchover_to_a_standby_that_lags_beyond_the_bound_is_refused_and_nothing_changes()
     {
         FaultProxy? proxy = null;
-        await using var c = await CoordinatedCluster.StartAsync(output, agents: true, configure: (o, _) => o.SwitchoverMaxLagBytes = 1 << 20);
+        // The coordinator starts once the laggard streams through the proxy: started before, it repoints a standby it
+        // sees not streaming (the seconds its WAL receiver takes to reconnect through the proxy) straight back.
+        await using var c = await CoordinatedCluster.StartAsync(output, agents: true, configure: (o, _) => o.SwitchoverMaxLagBytes = 1 << 20,
+            startCoordinator: false);
         var primary = c.Cluster.Primary;
         var laggard = c.Cluster.Standbys[1];
         try
         {
             proxy = FaultProxy.For(primary);
             await CoordinatedCluster.StreamThroughAsync(laggard, primary, proxy);
+            await c.StartCoordinatorAsync();
             proxy.Blackhole(); // it receives nothing more
             await primary.ExecuteAsync("INSERT INTO t SELECT g FROM generate_series(1, 50000) g");
             await c.WaitForViewAsync(v => v.Find(laggard.Name)!.LagBytes > 1 << 20, Bound, $"{laggard.Name} lags");
