@@ -105,6 +105,40 @@ public sealed class RoutedContextTests(EfClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Queries_are_buffered_only_inside_a_unit_of_work_and_a_transaction_outside_one_is_still_refused()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var probe = new ClosedReaderProbe();
+        await using var ctx = new NotesContext(new DbContextOptionsBuilder<NotesContext>(fixture.Options).AddInterceptors(probe).Options);
+
+        // Outside a unit of work EF streams the rows from the standby's reader: a read that fails before its first
+        // row is re-run by the library, one that fails later reaches the caller.
+        _ = await ctx.Notes.ToListAsync(cts.Token);
+        Assert.Equal(typeof(NpgsqlDataReader), probe.LastClosed);
+
+        // Inside one (which may run again as a whole) EF buffers them, as under its own retrying strategies.
+        await ctx.Database.CreateExecutionStrategy().ExecuteAsync(async () => await ctx.Notes.ToListAsync(cts.Token));
+        Assert.NotEqual(typeof(NpgsqlDataReader), probe.LastClosed);
+
+        // EF's own check still holds: a transaction of the application's must be inside the strategy's ExecuteAsync.
+        await using var tx = await ctx.Database.BeginTransactionAsync(cts.Token);
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => ctx.Notes.ToListAsync(cts.Token));
+        Assert.Contains(nameof(RoutingExecutionStrategy), e.Message);
+    }
+
+    private sealed class ClosedReaderProbe : Microsoft.EntityFrameworkCore.Diagnostics.DbCommandInterceptor
+    {
+        public Type? LastClosed { get; private set; }
+
+        public override ValueTask<Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult> DataReaderClosingAsync(System.Data.Common.DbCommand command,
+            Microsoft.EntityFrameworkCore.Diagnostics.DataReaderClosingEventData eventData, Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult result)
+        {
+            LastClosed = eventData.DataReader.GetType();
+            return new(result);
+        }
+    }
+
+    [Fact]
     public async Task Every_command_of_a_transaction_runs_on_the_primary()
     {
         using var cts = new CancellationTokenSource(TestBudget);
