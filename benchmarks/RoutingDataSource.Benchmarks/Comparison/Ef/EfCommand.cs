@@ -93,7 +93,7 @@ internal static class EfCommand
         s.AppendLine();
         s.AppendLine(inv, $"Overhead on one server: {settings.Rounds} alternating pairs of {settings.Duration.TotalSeconds:0.##} s windows per cell; ratio = routed ÷ plain `UseNpgsql`, median of the pairs with its 95% interval. "
             + $"`query` = `Items.FirstOrDefaultAsync(i => i.Id == key)` (random key of {Rows}), `save` = `Items.Add(new)` + `SaveChangesAsync()`, one pooled context per operation. "
-            + $"`routing` = `UseRoutingDataSource` as shipped (RoutingExecutionStrategy: EF buffers query results, as with any retrying strategy); "
+            + $"`routing` = `UseRoutingDataSource` as shipped (RoutingExecutionStrategy: EF buffers query results only inside a unit of work the strategy runs, so not here; a SaveChanges outside a transaction reads its commit position in its round trip); "
             + $"`routing-noretry` = the same with EF's NonRetryingExecutionStrategy, the plain context's strategy, to show what the retrying strategy costs. Target (issue 23): `routing` query ratio ≥ 0.97.");
         s.AppendLine();
         s.AppendLine("| operation | callers | system | plain ops/s | routed ops/s | ratio (95% CI) | CPU µs/op plain → routed | B/op plain → routed | errors |");
