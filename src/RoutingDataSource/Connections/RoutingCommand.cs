@@ -46,9 +46,9 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
     // What decides whether the Npgsql command inside can be reset and recycled (see ResetInner).
     private bool _timeoutSet;
     private bool _parametersSeen;
-    // Read-your-writes (see ReadGuard and CommitPosition): the user's text while a guard stands before it, and the
-    // batch a write outside a transaction runs in to read its commit position. Both only on those paths.
-    private CommandRewrite? _rewrite; // read-your-writes: a guard before a read, a write run positioned
+    // Read-your-writes (see ReadGuard and CommitPosition): a guard before a read, a write outside a transaction run so
+    // that it reads its commit position. Made the first time either path is taken.
+    private CommandRewrite? _rewrite;
 
     // Clean Npgsql commands of disposed routing commands (no connection, no text, no parameters, no timeout set).
     private static readonly ObjectSlots<NpgsqlCommand> RecycledInner = new(64);
