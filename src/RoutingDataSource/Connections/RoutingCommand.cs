@@ -75,30 +75,7 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
         return this;
     }
 
-    // The calling thread's own recycled Npgsql command, tried before the shared slots (no compare-and-swap, no shared
-    // cache line for the common case of one statement after another on a thread); at most one per thread.
-    [ThreadStatic] private static NpgsqlCommand? t_recycled;
-
-    private static NpgsqlCommand RentInner()
-    {
-        var mine = t_recycled;
-        if (mine is not null)
-        {
-            t_recycled = null;
-            return mine;
-        }
-        return RecycledInner.Rent() ?? new NpgsqlCommand();
-    }
-
-    private static bool ReturnInner(NpgsqlCommand inner)
-    {
-        if (t_recycled is null)
-        {
-            t_recycled = inner;
-            return true;
-        }
-        return RecycledInner.Return(inner);
-    }
+    private static NpgsqlCommand RentInner() => RecycledInner.Rent() ?? new NpgsqlCommand();
 
     // After the Npgsql command went back to the recycled ones, a disposed Npgsql command of its own stands in for it:
     // reading works, changing it throws ObjectDisposedException, as before recycling existed. Allocated only then.
@@ -422,7 +399,7 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
         if (inner is null)
             return;
         _inner = null;
-        if (_parametersSeen || !ReturnInner(inner))
+        if (_parametersSeen || !RecycledInner.Return(inner))
             inner.Dispose();
     }
 

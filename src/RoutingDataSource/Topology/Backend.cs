@@ -42,23 +42,8 @@ internal sealed class Backend : IAsyncDisposable
     // Closed NpgsqlConnection objects for reuse: renting a physical connection then allocates nothing after warm-up.
     private readonly ObjectSlots<NpgsqlConnection> _closedConnections = new(64);
 
-    // The calling thread's own closed connection, tried before the shared slots: a statement that closes its physical
-    // connection and the next one that opens one on the same thread (the common case) then touch no shared cache line
-    // and do no compare-and-swap. Holds at most one connection per thread (of the backend that last returned one on it).
-    [ThreadStatic] private static Backend? t_closedOwner;
-    [ThreadStatic] private static NpgsqlConnection? t_closed;
-
     /// <summary>A closed <see cref="NpgsqlConnection"/> on <see cref="Pool"/>, reused when one is free.</summary>
-    public NpgsqlConnection RentConnection()
-    {
-        var mine = t_closed;
-        if (mine is not null && ReferenceEquals(t_closedOwner, this))
-        {
-            t_closed = null;
-            return mine;
-        }
-        return _closedConnections.Rent() ?? NewConnection();
-    }
+    public NpgsqlConnection RentConnection() => _closedConnections.Rent() ?? NewConnection();
 
     private NpgsqlConnection NewConnection()
     {
@@ -79,18 +64,7 @@ internal sealed class Backend : IAsyncDisposable
     /// </summary>
     public void ReturnConnection(NpgsqlConnection connection)
     {
-        if (connection.State != System.Data.ConnectionState.Closed)
-        {
-            connection.Dispose();
-            return;
-        }
-        if (t_closed is null)
-        {
-            t_closedOwner = this;
-            t_closed = connection;
-            return;
-        }
-        if (!_closedConnections.Return(connection))
+        if (connection.State != System.Data.ConnectionState.Closed || !_closedConnections.Return(connection))
             connection.Dispose();
     }
 
