@@ -25,11 +25,13 @@ public sealed class ReadYourWritesByLsnTests(LagClusterFixture fx, ITestOutputHe
 
     public Task DisposeAsync() => fx.CatchUpAsync();
 
-    private Task<PgRoutingDataSource> CreateAsync(TimeSpan interval, ReadYourWritesScope scope = ReadYourWritesScope.Connection)
+    private Task<PgRoutingDataSource> CreateAsync(TimeSpan interval, ReadYourWritesScope scope = ReadYourWritesScope.Connection, TimeSpan? wait = null)
         => TestDataSources.CreateAsync(fx.Cluster, b =>
         {
             b.Options.HealthCheckInterval = interval;
             b.Options.ReadYourWrites = scope;
+            if (wait is { } w)
+                b.Options.ReadYourWritesWait = w;
         });
 
     // The end of the commit record of the transaction that wrote row id, read from the primary's WAL.
@@ -227,11 +229,7 @@ public sealed class ReadYourWritesByLsnTests(LagClusterFixture fx, ITestOutputHe
     public async Task A_guarded_read_right_after_a_write_waits_on_the_standby_until_it_replays_and_runs_there()
     {
         // No probe after the warm-up: the data source cannot know that replay is paused; the guard waits it out.
-        await using var ds = await TestDataSources.CreateAsync(fx.Cluster, b =>
-        {
-            b.Options.HealthCheckInterval = TimeSpan.FromSeconds(60);
-            b.Options.ReadYourWritesWait = TimeSpan.FromSeconds(60);
-        });
+        await using var ds = await CreateAsync(TimeSpan.FromSeconds(60), wait: TimeSpan.FromSeconds(60));
         await N1.PauseReplayAsync();
         await N2.PauseReplayAsync();
         await using var conn = await ds.OpenConnectionAsync();
@@ -259,11 +257,7 @@ public sealed class ReadYourWritesByLsnTests(LagClusterFixture fx, ITestOutputHe
     [Fact]
     public async Task A_read_whose_standbys_are_estimated_to_replay_later_than_the_wait_goes_to_the_primary_at_once()
     {
-        await using var ds = await TestDataSources.CreateAsync(fx.Cluster, b =>
-        {
-            b.Options.HealthCheckInterval = TimeSpan.FromSeconds(60);
-            b.Options.ReadYourWritesWait = TimeSpan.FromSeconds(10);
-        });
+        await using var ds = await CreateAsync(TimeSpan.FromSeconds(60), wait: TimeSpan.FromSeconds(10));
         // Both standbys were seen far behind (estimate 30 s, more than the wait): not worth a guard, nor a poll.
         foreach (var n in ds.Monitor.Current.Nodes.Where(n => n.Role == BackendRole.Standby))
             n.Backend.Replay.Miss(TimeSpan.FromHours(1));

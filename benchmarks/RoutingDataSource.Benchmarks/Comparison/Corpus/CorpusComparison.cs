@@ -64,7 +64,9 @@ internal static class CorpusComparison
             StartTimeout = TimeSpan.FromSeconds(120),
             OperationTimeout = TimeSpan.FromSeconds(60),
         };
-        // Counts, not timings: nothing here needs the data to survive a crash.
+        // Counts, not timings: nothing here needs the data to survive a crash. synchronous_commit stays on (the
+        // default): off, a commit waits in the walwriter up to wal_writer_delay (200 ms) before a standby can receive
+        // it, and reads right after writes would measure that instead of replication.
         foreach (var line in ServerLogs.Settings.Concat(["fsync = off", "full_page_writes = off", "max_connections = 200"]))
             options.ExtraSettings.Add(line);
         await using var cluster = await LocalPgCluster.StartAsync(options, cancellationToken);
