@@ -58,7 +58,7 @@ public sealed partial class RoutingConnection : IReadGuardSink
     /// <summary>The guard failed: nothing ran on the standby; the read is re-run on the primary at once.</summary>
     internal RetryableFailure GuardMissed(Lease lease, ReadGuardTicket guard, StatementRoute route, int statements, Exception e)
     {
-        lease.Backend.Replay.Miss(_dataSource.Time.GetElapsedTime(guard.WrittenAt), guard.Exploring);
+        lease.Backend.Replay.Miss(_dataSource.Time.GetElapsedTime(guard.WrittenAt), guard.Exploring, waited: guard.Wait > TimeSpan.Zero);
         lease.Backend.CountReads(-statements); // counted when the server was chosen; none ran there
         _dataSource.Metrics.Guard(lease.Backend, passed: false);
         // PrimaryServesReads = Never: the re-run waits for a standby known to be past the writes instead.

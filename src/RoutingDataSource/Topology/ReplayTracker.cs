@@ -40,6 +40,7 @@ internal sealed class ReplayTracker
     private ulong _knownLsn;
     private long _hits;
     private long _misses;
+    private int _missedSincePass; // 1 after a miss, until a pass or a probe finding the standby caught up
     private readonly Lock _gate = new();
 
     /// <summary>Guarded reads that found the standby replayed far enough and ran there.</summary>
@@ -75,6 +76,7 @@ internal sealed class ReplayTracker
     public void Hit(ulong lsn, long version, TimeSpan age)
     {
         Interlocked.Increment(ref _hits);
+        Volatile.Write(ref _missedSincePass, 0);
         Learn(lsn, version);
         var t = Volatile.Read(ref _threshold);
         var next = age.Ticks < t ? (t + Math.Max(age.Ticks, 0)) / 2 : t - (t >> 5);
@@ -83,21 +85,30 @@ internal sealed class ReplayTracker
 
     /// <summary>
     /// A guarded read found the standby behind a write <paramref name="age"/> old. One that tried below the threshold
-    /// (<see cref="Explore"/>) proves nothing the estimate did not say.
+    /// (<see cref="Explore"/>) proves nothing the estimate did not say. A guard that failed at once proves only that
+    /// the delay is over <paramref name="age"/>: the estimate doubles (at least twice that age), so it gets ahead of a
+    /// standby falling behind. A guard that <paramref name="waited"/> on the standby proves the same, but its age already
+    /// includes the wait: the first such miss since a pass raises the estimate to that age, not twice it (doubled, one
+    /// slow write's miss made every read right after a write skip the guard until a probe or an exploring read brought
+    /// the estimate down again); a second miss in a row doubles as before, so a standby that stopped replaying soon
+    /// gets no more attempts.
     /// </summary>
-    public void Miss(TimeSpan age, bool exploring = false)
+    public void Miss(TimeSpan age, bool exploring = false, bool waited = false)
     {
         Interlocked.Increment(ref _misses);
         if (exploring)
             return;
         var t = Volatile.Read(ref _threshold);
-        var next = Math.Min(CeilingTicks, Math.Max(2 * t, 2 * Math.Max(age.Ticks, 0)));
+        var a = Math.Max(age.Ticks, 0);
+        var first = Interlocked.Exchange(ref _missedSincePass, 1) == 0;
+        var next = Math.Min(CeilingTicks, waited && first ? Math.Max(t, a) : Math.Max(2 * t, 2 * a));
         Interlocked.CompareExchange(ref _threshold, next, t);
     }
 
     /// <summary>A probe found the standby replaying and fully caught up: its delay is small again.</summary>
     public void CaughtUp()
     {
+        Volatile.Write(ref _missedSincePass, 0);
         var t = Volatile.Read(ref _threshold);
         if (t > InitialTicks)
             Interlocked.CompareExchange(ref _threshold, InitialTicks, t);

@@ -38,6 +38,28 @@ public sealed class ReplayEstimateTests : IAsyncDisposable
         Assert.Equal(ReplayTracker.Initial, t.Threshold);
     }
 
+    [Theory]
+    [InlineData(2, 6, 6)] // a guard that waited 5 ms missed a write 6 ms old at the end: the delay is over 6 ms, no more is known
+    [InlineData(2, 1, 2)] // a miss younger than the estimate leaves it
+    public void A_miss_after_a_guard_waited_raises_the_estimate_to_its_age_not_twice_it(double estimateMs, double missAgeMs, double expectedMs)
+    {
+        var t = new ReplayTracker();
+        Assert.Equal(Ms(estimateMs), t.Threshold);
+        t.Miss(Ms(missAgeMs), waited: true);
+        Assert.Equal(Ms(expectedMs), t.Threshold);
+        // Right after the next write, a 5 ms wait still reaches a 6 ms estimate with 1 ms of age: the guard is tried
+        // (doubled to 12 ms, the primary would have served it).
+        Assert.Equal(expectedMs <= 6, t.Expects(Ms(1) + Ms(5)));
+        // A second miss in a row (the standby stopped replaying?) doubles: it soon gets no more attempts.
+        t.Miss(Ms(missAgeMs), waited: true);
+        Assert.Equal(Ms(Math.Max(2 * expectedMs, 2 * missAgeMs)), t.Threshold);
+        // A pass ends the streak: the next waited miss again raises the estimate only to its age.
+        t.Hit(1000, version: 1, age: Ms(0.5));
+        var afterPass = t.Threshold;
+        t.Miss(afterPass + Ms(1), waited: true);
+        Assert.Equal(afterPass + Ms(1), t.Threshold);
+    }
+
     [Fact]
     public void The_estimate_never_grows_past_its_ceiling()
     {
