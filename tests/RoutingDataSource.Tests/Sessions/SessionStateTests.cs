@@ -293,6 +293,24 @@ public sealed class SessionStateTests(ClusterFixture fx)
     }
 
     [Fact]
+    public async Task A_write_failing_after_its_first_row_leaves_the_next_write_its_own_result()
+    {
+        // The corpus's privileges file: after SELECT lo_unlink(oid) ... failed on its second row, Npgsql 10.0.0 left
+        // the commit position's result (after the error barrier) unread on the primary session, and every later
+        // statement there got the result of the one before it (a failing SET SESSION AUTHORIZATION "succeeded").
+        await fx.Cluster.Primary.ExecuteAsync("CREATE SEQUENCE IF NOT EXISTS state_mid_seq");
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "SET app.mid = 'kept'");
+        var failed = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => NonQueryAsync(conn, "SELECT nextval('state_mid_seq') / (2 - g) FROM generate_series(1, 3) g"));
+        Assert.Equal("22012", failed.SqlState);
+        Assert.Equal("after the failure: kept", await ScalarAsync(conn, "INSERT INTO items (owner) VALUES ('state_mid') RETURNING 'after the failure: ' || current_setting('app.mid', true)"));
+        var e = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => NonQueryAsync(conn, "SET SESSION AUTHORIZATION state_no_such_role"));
+        Assert.Equal("22023", e.SqlState);
+        Assert.Equal("kept", await ScalarAsync(conn, "SELECT current_setting('app.mid')"));
+    }
+
+    [Fact]
     public async Task SET_SESSION_AUTHORIZATION_ends_an_earlier_SET_ROLE_on_the_standby_too()
     {
         // The corpus's privileges file: SET ROLE, then SET / RESET SESSION AUTHORIZATION, which resets the role in
