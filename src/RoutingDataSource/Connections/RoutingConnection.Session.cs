@@ -460,9 +460,35 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     /// </summary>
     internal void AfterStatement(SqlClassification c, StatementRoute route, ulong commitLsn = 0)
     {
+        if (c.EndsTransaction)
+        {
+            EndsTransactionEither(c, route, commitLsn);
+            return;
+        }
         var outcome = SessionRouter.AfterStatement(new StatementFacts(c, route), _session);
         if (_memory is not null || c.LeavesSessionState)
             RememberSession(c);
+        if (outcome.EndsTransaction)
+            EndTransaction();
+        else
+            _session = outcome.Next;
+        if (outcome.MarkWrite)
+            MarkWrite(commitLsn);
+    }
+
+    /// <summary>
+    /// A <c>PREPARE TRANSACTION</c> failed: PostgreSQL rolled the transaction back, so the session is out of it as
+    /// after a success (statements after it run in autocommit, and their writes count at once).
+    /// </summary>
+    internal void PreparedTransactionFailed(SqlClassification c, StatementRoute route)
+    {
+        if (_session.InTransaction)
+            EndsTransactionEither(c, route, 0);
+    }
+
+    private void EndsTransactionEither(SqlClassification c, StatementRoute route, ulong commitLsn)
+    {
+        var outcome = SessionRouter.AfterStatement(new StatementFacts(c, route), _session);
         if (outcome.EndsTransaction)
             EndTransaction();
         else

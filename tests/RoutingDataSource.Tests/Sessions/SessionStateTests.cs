@@ -311,6 +311,39 @@ public sealed class SessionStateTests(ClusterFixture fx)
     }
 
     [Fact]
+    public async Task A_failed_PREPARE_TRANSACTION_ends_the_transaction_and_later_writes_count_for_reads()
+    {
+        // The corpus's prepared_xacts file (max_prepared_transactions = 0): PREPARE TRANSACTION fails and PostgreSQL
+        // rolls the transaction back. The session took itself to be still in it, so a CREATE TABLE after it (autocommit
+        // on the server) counted for nothing at the next ROLLBACK, and a read of that table went to a standby that had
+        // not replayed it (42P01).
+        var table = "state_px_" + Environment.TickCount64.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "BEGIN");
+        await NonQueryAsync(conn, "INSERT INTO items (owner) VALUES ('state_px')");
+        var e = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => NonQueryAsync(conn, "PREPARE TRANSACTION 'state_px'"));
+        Assert.Equal("55000", e.SqlState);
+        Assert.False(conn.Session.InTransaction);
+        Assert.Null(conn.PinnedConnection);
+        await fx.Cluster.Standbys[0].PauseReplayAsync();
+        await fx.Cluster.Standbys[1].PauseReplayAsync();
+        try
+        {
+            await NonQueryAsync(conn, $"CREATE TABLE {table} (a int)");
+            await NonQueryAsync(conn, "BEGIN");
+            await NonQueryAsync(conn, $"LOCK TABLE {table} IN ACCESS SHARE MODE NOWAIT");
+            await NonQueryAsync(conn, "ROLLBACK");
+            Assert.Equal(0L, await ScalarAsync(conn, $"SELECT count(*) FROM {table}"));
+        }
+        finally
+        {
+            await fx.Cluster.Standbys[0].ResumeReplayAsync();
+            await fx.Cluster.Standbys[1].ResumeReplayAsync();
+        }
+    }
+
+    [Fact]
     public async Task SET_SESSION_AUTHORIZATION_ends_an_earlier_SET_ROLE_on_the_standby_too()
     {
         // The corpus's privileges file: SET ROLE, then SET / RESET SESSION AUTHORIZATION, which resets the role in
