@@ -460,11 +460,6 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     /// </summary>
     internal void AfterStatement(SqlClassification c, StatementRoute route, ulong commitLsn = 0)
     {
-        if (c.EndsTransaction)
-        {
-            EndsTransactionEither(c, route, commitLsn);
-            return;
-        }
         var outcome = SessionRouter.AfterStatement(new StatementFacts(c, route), _session);
         if (_memory is not null || c.LeavesSessionState)
             RememberSession(c);
@@ -483,18 +478,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     internal void PreparedTransactionFailed(SqlClassification c, StatementRoute route)
     {
         if (_session.InTransaction)
-            EndsTransactionEither(c, route, 0);
-    }
-
-    private void EndsTransactionEither(SqlClassification c, StatementRoute route, ulong commitLsn)
-    {
-        var outcome = SessionRouter.AfterStatement(new StatementFacts(c, route), _session);
-        if (outcome.EndsTransaction)
-            EndTransaction();
-        else
-            _session = outcome.Next;
-        if (outcome.MarkWrite)
-            MarkWrite(commitLsn);
+            AfterStatement(c, route);
     }
 
     // The connection's own mark is always kept (causality tokens need it); the data source keeps its own mark only
