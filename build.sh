@@ -109,7 +109,7 @@ ensure_pgpool() {
 # ./build.sh bench                  everything: side-by-side throughput + failover, then the micro benchmarks
 # ./build.sh bench throughput|failover|overhead|micro [--rounds N --duration S ...]   one part (see benchmarks/README.md)
 # ./build.sh bench ef [--rounds N --duration S]   the EF Core cell (not part of "all")
-# ./build.sh bench ryw [--iterations N --gaps 0,1,5,100]   a read right after a write: share served by standbys
+# ./build.sh bench ryw [--iterations N --gaps 0,1,5,100 --wait MS]   a read right after a write: share served by standbys
 # ./build.sh bench corpus             the regression-suite corpus replayed through the data source and Pgpool-II (counts)
 # ./build.sh bench switchover [--trials N]   planned switchovers back and forth under write load (not part of "all")
 # ./build.sh bench --filter '*RoutingDecision*'  anything else goes to BenchmarkDotNet's switcher

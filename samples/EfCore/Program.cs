@@ -30,15 +30,17 @@ var names = new BackendNames(ds);
 await using (var scope = app.CreateAsyncScope())
 {
     var db = scope.ServiceProvider.GetRequiredService<ShopContext>();
-    await db.Database.EnsureCreatedAsync(ct); // DDL in a transaction: on the primary
+    // The schema from Migrations/ (made by `dotnet ef migrations add Initial`, through ShopContextFactory): on the primary.
+    await db.Database.MigrateAsync(ct);
     db.Products.AddRange(
         new Product { Name = "kettle", Price = 29.90m },
         new Product { Name = "teapot", Price = 19.50m },
         new Product { Name = "mug", Price = 6.00m });
     var saved = await db.SaveChangesAsync(ct);
-    Console.WriteLine($"1. EnsureCreated and SaveChanges ({saved} products) ran on the primary.");
+    Console.WriteLine($"1. Migrate and SaveChanges ({saved} products) ran on the primary.");
 
-    // Read-your-writes: until a standby has replayed that write, this context's queries go to the primary.
+    // Read-your-writes: the write's commit position came back with it; this context's queries go to a standby that has
+    // replayed that far (behind a guard when the data source does not know it yet), else to the primary.
     var read = await db.Products.GroupBy(p => 1).Select(g => new { Count = g.Count(), Port = ShopContext.ServerPort() }).SingleAsync(ct);
     Console.WriteLine($"2. Right after the write, the same context reads {read.Count} products on {names.Describe(read.Port)}");
 }

@@ -1,3 +1,4 @@
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql.EntityFrameworkCore.PostgreSQL.Infrastructure;
@@ -36,6 +37,9 @@ public static class RoutingDbContextOptionsExtensions
         });
         ((IDbContextOptionsBuilderInfrastructure)optionsBuilder).AddOrUpdateExtension(new RoutingOptionsExtension(primary));
         optionsBuilder.ReplaceService<Microsoft.EntityFrameworkCore.Migrations.IMigrator, RoutingMigrator>();
+        // A write SaveChanges sends outside a transaction reads its commit position in the same round trip, as the
+        // result after its own (read-your-writes): not a result EF should warn about.
+        optionsBuilder.ConfigureWarnings(w => w.Ignore(RelationalEventId.UnexpectedTrailingResultSetWhenSaving));
         return optionsBuilder.AddInterceptors(RoutingInterceptor.Instance);
     }
 

@@ -13,12 +13,16 @@ namespace RoutingDataSource.EntityFrameworkCore;
 /// serialization failure or deadlock committed nothing and is run again) or a write whose outcome is unknown
 /// (<see cref="RoutingException.MayHaveCommitted"/>): that failure reaches the caller. As with EF's own retrying
 /// strategies, a transaction begun by the application must be inside the strategy's <c>ExecuteAsync</c>.
+/// A query outside such a unit of work is not buffered by EF (as it is under EF's own retrying strategies): the
+/// library already re-runs a read that fails before its first row, on another server; one that fails after its rows
+/// began to arrive reaches the caller, as it would with ADO.NET.
 /// </summary>
 public sealed class RoutingExecutionStrategy : ExecutionStrategy
 {
     private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(1);
     private long _firstFailure;
+    private bool _checkingTransaction;
 
     /// <summary>Creates the strategy for a context (EF calls this through the provider's <c>ExecutionStrategy(...)</c> option).</summary>
     public RoutingExecutionStrategy(ExecutionStrategyDependencies dependencies)
@@ -43,10 +47,29 @@ public sealed class RoutingExecutionStrategy : ExecutionStrategy
 
     private RoutingSession? Session => RoutingSession.Of(Dependencies.CurrentContext.Context);
 
+    /// <summary>
+    /// True while this strategy runs an operation (SaveChanges, a unit of work given to <c>ExecuteAsync</c>): EF then
+    /// buffers the queries in it, since the whole operation may run again. EF reads it with no operation running for
+    /// two more things: whether to buffer a query, which it need not (see the class summary); and whether migrations
+    /// that suppress their transaction may run, which must stay refused, so it is true while migrations run.
+    /// </summary>
+    public override bool RetriesOnFailure
+        => _checkingTransaction || (Current is null ? Session is { OpensContextConnection: true } : ReferenceEquals(Current, this));
+
     /// <inheritdoc />
     protected override void OnFirstExecution()
     {
-        base.OnFirstExecution();
+        // EF's own check that no transaction of the application's is open (it reads RetriesOnFailure, false here
+        // before the operation starts).
+        _checkingTransaction = true;
+        try
+        {
+            base.OnFirstExecution();
+        }
+        finally
+        {
+            _checkingTransaction = false;
+        }
         _firstFailure = 0;
         if (Session is { } s)
             s.CommitFailed = false;

@@ -135,6 +135,7 @@ internal sealed class RoutingInterceptor : DbCommandInterceptor, IDbConnectionIn
         {
             try
             {
+                await runner.ReadCommitPositionAsync(async: true).ConfigureAwait(false);
                 await runner.Reader.CloseAsync().ConfigureAwait(false);
             }
             finally
@@ -151,6 +152,7 @@ internal sealed class RoutingInterceptor : DbCommandInterceptor, IDbConnectionIn
             return;
         try
         {
+            SyncPath.Wait(runner.ReadCommitPositionAsync(async: false));
             runner.Reader.Close();
         }
         finally
@@ -291,6 +293,43 @@ internal sealed class RoutingInterceptor : DbCommandInterceptor, IDbConnectionIn
         return true;
     }
 
+    // A transaction that wrote commits with its commit position read in the same round trip (read-your-writes by LSN),
+    // as the library's own transactions do: EF's COMMIT is suppressed and sent here, followed by the position's SELECT.
+    public InterceptionResult TransactionCommitting(DbTransaction transaction, TransactionEventData eventData, InterceptionResult result)
+    {
+        if (result.IsSuppressed || PositionedCommit(eventData, transaction) is not { } command)
+            return result;
+        Positioned(eventData, command.ExecuteScalar());
+        return InterceptionResult.Suppress();
+    }
+
+    public async ValueTask<InterceptionResult> TransactionCommittingAsync(DbTransaction transaction, TransactionEventData eventData, InterceptionResult result,
+        CancellationToken cancellationToken = default)
+    {
+        if (result.IsSuppressed || PositionedCommit(eventData, transaction) is not { } command)
+            return result;
+        Positioned(eventData, await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false));
+        return InterceptionResult.Suppress();
+    }
+
+    private static NpgsqlCommand? PositionedCommit(TransactionEventData eventData, DbTransaction transaction)
+    {
+        if (RoutingSession.Of(eventData.Context) is not { TransactionWrote: true } s || transaction.Connection is not NpgsqlConnection connection
+            || !ReferenceEquals(connection, s.ContextConnection) || s.DataSource.Options.ReadYourWrites == ReadYourWritesScope.None
+            || s.DataSource.Monitor.Current.Primary?.Backend is not { } primary || !ReferenceEquals(primary, s.ContextConnectionBackend))
+            return null;
+        var command = s.PositionedCommit;
+        command.Connection = connection;
+        return command;
+    }
+
+    private static void Positioned(TransactionEventData eventData, object? position)
+    {
+        var s = RoutingSession.Of(eventData.Context)!;
+        s.PositionedCommit.Connection = null;
+        s.CommitLsn = position is NpgsqlTypes.NpgsqlLogSequenceNumber lsn ? (ulong)lsn : 0;
+    }
+
     public void TransactionCommitted(DbTransaction transaction, TransactionEndEventData eventData) => Committed(eventData);
 
     public Task TransactionCommittedAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
@@ -304,8 +343,9 @@ internal sealed class RoutingInterceptor : DbCommandInterceptor, IDbConnectionIn
         if (RoutingSession.Of(eventData.Context) is not { } s)
             return;
         if (s.TransactionWrote)
-            s.Connection.NoteWriteCommitted();
+            s.Connection.NoteWriteCommitted(s.CommitLsn);
         s.TransactionWrote = false;
+        s.CommitLsn = 0;
     }
 
     public void TransactionFailed(DbTransaction transaction, TransactionErrorEventData eventData) => Failed(eventData);

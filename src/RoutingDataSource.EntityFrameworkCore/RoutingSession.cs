@@ -17,6 +17,7 @@ internal sealed class RoutingSession(IDbContextOptions options) : IResettableSer
     private RoutingConnection? _connection;
     private ExternalCommand? _idle; // the command runner kept for the next statement
     private readonly List<ExternalCommand> _open = []; // runners whose reader EF has not disposed yet
+    private NpgsqlCommand? _positionedCommit;
 
     public PgRoutingDataSource DataSource => _primary.Routing;
 
@@ -61,6 +62,12 @@ internal sealed class RoutingSession(IDbContextOptions options) : IResettableSer
 
     /// <summary>Whether the current EF transaction ran anything but reads (its commit then counts for read-your-writes).</summary>
     public bool TransactionWrote { get; set; }
+
+    /// <summary>The commit position the current transaction's COMMIT read (0: not read; see <see cref="RoutingInterceptor"/>).</summary>
+    public ulong CommitLsn { get; set; }
+
+    /// <summary>COMMIT followed by the commit position's SELECT, for the context's own connection.</summary>
+    public NpgsqlCommand PositionedCommit => _positionedCommit ??= new NpgsqlCommand("COMMIT;" + CommitPosition.Sql);
 
     /// <summary>The last failure of this context was on COMMIT: the execution strategy must not re-run the unit blindly.</summary>
     public bool CommitFailed { get; set; }
@@ -158,6 +165,7 @@ internal sealed class RoutingSession(IDbContextOptions options) : IResettableSer
         ReadOnlyOnPrimary = false;
         OpensContextConnection = false;
         TransactionWrote = false;
+        CommitLsn = 0;
         CommitFailed = false;
     }
 

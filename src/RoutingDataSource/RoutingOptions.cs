@@ -58,9 +58,14 @@ public sealed class RoutingOptions
 
     /// <summary>
     /// How long a read may wait for a standby to replay the writes it must see before it goes to the primary instead.
-    /// Default zero: never wait, read from the primary at once.
+    /// A read that can carry the read-your-writes guard waits on the standby itself (the guard polls the standby's
+    /// replay position every millisecond, in the read's own round trip), and only when the standby's replay-delay
+    /// estimate says it will have replayed within this time; other reads poll the standbys from the client.
+    /// Default 5 ms: a local standby replays in about a millisecond, so a read right after a write is served by a
+    /// standby at the cost of about 1 ms (PostgreSQL's <c>pg_sleep</c> granularity) instead of going to the primary;
+    /// never more than this plus the primary's round trip. Zero: never wait, read from the primary at once.
     /// </summary>
-    public TimeSpan ReadYourWritesWait { get; set; } = TimeSpan.Zero;
+    public TimeSpan ReadYourWritesWait { get; set; } = TimeSpan.FromMilliseconds(5);
 
     /// <summary>
     /// Functions that may run on a standby even though <c>pg_proc</c> says they are volatile (or they are not found),

@@ -66,6 +66,53 @@ public sealed class RoutedContextTests(EfClusterFixture fixture)
     }
 
     [Fact]
+    public async Task SaveChanges_and_ExecuteUpdate_bring_back_their_commit_position_and_the_next_query_runs_on_a_standby_behind_the_guard()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var text = $"lsn-{Guid.NewGuid():N}";
+        // Probes a minute apart: the data source never learns from them that the standbys replayed the writes, so a
+        // standby serves the reads only behind the guard, which needs each write's own commit position.
+        var b = new PgRoutingDataSourceBuilder();
+        foreach (var n in fixture.Cluster.Nodes)
+            b.AddBackend(n.Name, n.ConnectionString, ReferenceEquals(n, fixture.Cluster.Primary) ? 0 : 1);
+        b.Options.HealthCheckInterval = TimeSpan.FromMinutes(1);
+        await using var ds = b.Build();
+        await ds.RefreshStatusAsync(cts.Token);
+        await using var ctx = new NotesContext(new DbContextOptionsBuilder<NotesContext>().UseRoutingDataSource(ds).Options);
+        var session = RoutingSession.Of(ctx)!;
+
+        var writes = new (string How, Func<Task> Write, string Reads)[]
+        {
+            ("SaveChanges of one entity (a write read through a reader)", async () =>
+            {
+                ctx.Notes.Add(new Note { Text = text + "-1" });
+                await ctx.SaveChangesAsync(cts.Token);
+            }, text + "-1"),
+            ("SaveChanges of two (an EF transaction)", async () =>
+            {
+                ctx.Notes.AddRange(new Note { Text = text + "-2" }, new Note { Text = text + "-2" });
+                await ctx.SaveChangesAsync(cts.Token);
+            }, text + "-2"),
+            ("ExecuteUpdate", async () => await ctx.Notes.Where(n => n.Text == text + "-1").ExecuteUpdateAsync(u => u.SetProperty(n => n.Text, text + "-3"), cts.Token), text + "-3"),
+        };
+        foreach (var (how, write, reads) in writes)
+        {
+            var before = (ulong)await fixture.Cluster.Primary.ScalarAsync<NpgsqlTypes.NpgsqlLogSequenceNumber>("SELECT pg_current_wal_insert_lsn()", cts.Token);
+            await write();
+            var position = session.Connection.Session.WriteLsn;
+            Assert.True(position > before, $"{how}: commit position {position:X}, insert position before it {before:X}");
+            await fixture.Cluster.WaitForReplicationAsync(cancellationToken: cts.Token);
+            ctx.ChangeTracker.Clear();
+            var ports = await ctx.Notes.Where(n => n.Text == reads).Select(n => NotesContext.ServerPort()).ToListAsync(cts.Token);
+            Assert.NotEmpty(ports);
+            Assert.All(ports, p => Assert.Contains(p, fixture.StandbyPorts));
+        }
+        var status = ds.GetStatus();
+        Assert.Equal(3, status["n1"]!.GuardHits + status["n2"]!.GuardHits);
+        Assert.Equal(0, status["n0"]!.ReadCount);
+    }
+
+    [Fact]
     public async Task Causality_token_makes_another_context_see_the_write()
     {
         using var cts = new CancellationTokenSource(TestBudget);
@@ -102,6 +149,40 @@ public sealed class RoutedContextTests(EfClusterFixture fixture)
 
         Assert.Equal(writes + 3, fixture.Writes("n0"));
         Assert.Equal(0L, await fixture.Cluster.Primary.ScalarAsync<long>($"SELECT count(*) FROM \"Notes\" WHERE \"Text\" LIKE '{text}%'", cts.Token));
+    }
+
+    [Fact]
+    public async Task Queries_are_buffered_only_inside_a_unit_of_work_and_a_transaction_outside_one_is_still_refused()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var probe = new ClosedReaderProbe();
+        await using var ctx = new NotesContext(new DbContextOptionsBuilder<NotesContext>(fixture.Options).AddInterceptors(probe).Options);
+
+        // Outside a unit of work EF streams the rows from the standby's reader: a read that fails before its first
+        // row is re-run by the library, one that fails later reaches the caller.
+        _ = await ctx.Notes.ToListAsync(cts.Token);
+        Assert.Equal(typeof(NpgsqlDataReader), probe.LastClosed);
+
+        // Inside one (which may run again as a whole) EF buffers them, as under its own retrying strategies.
+        await ctx.Database.CreateExecutionStrategy().ExecuteAsync(async () => await ctx.Notes.ToListAsync(cts.Token));
+        Assert.NotEqual(typeof(NpgsqlDataReader), probe.LastClosed);
+
+        // EF's own check still holds: a transaction of the application's must be inside the strategy's ExecuteAsync.
+        await using var tx = await ctx.Database.BeginTransactionAsync(cts.Token);
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => ctx.Notes.ToListAsync(cts.Token));
+        Assert.Contains(nameof(RoutingExecutionStrategy), e.Message);
+    }
+
+    private sealed class ClosedReaderProbe : Microsoft.EntityFrameworkCore.Diagnostics.DbCommandInterceptor
+    {
+        public Type? LastClosed { get; private set; }
+
+        public override ValueTask<Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult> DataReaderClosingAsync(System.Data.Common.DbCommand command,
+            Microsoft.EntityFrameworkCore.Diagnostics.DataReaderClosingEventData eventData, Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult result)
+        {
+            LastClosed = eventData.DataReader.GetType();
+            return new(result);
+        }
     }
 
     [Fact]

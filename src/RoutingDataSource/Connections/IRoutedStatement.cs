@@ -40,6 +40,12 @@ internal interface IRoutedStatement
     /// <summary>Gives back what <see cref="Positioned"/> borrowed (the parameters).</summary>
     void Unposition();
 
+    /// <summary>
+    /// The commit position a write read through a reader brought back in its own round trip (0: none), taken when its
+    /// reader is finished. Only <see cref="ExternalCommand"/> runs such writes positioned.
+    /// </summary>
+    ulong ReaderCommitLsn => 0;
+
     ValueTask PrepareIfRequestedAsync(bool async, CancellationToken cancellationToken);
 
     // Async variants hand back Npgsql's own task, so the caller can stop waiting for it (abandon a hung server)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -7,7 +8,8 @@ namespace RoutingDataSource.Connections;
 /// The statement put before a read sent to a standby that is not known to have replayed what the read must see. It
 /// produces no result (a <c>DO</c> block: readers, scalars and row counts see only the read) and fails, so the read
 /// sent after it in the same round trip is skipped by the server, unless the standby's replay position has reached the
-/// required one. It depends on the volatile <c>pg_last_wal_replay_lsn()</c>, so nothing is folded at planning time.
+/// required one, waiting for it up to <see cref="RoutingOptions.ReadYourWritesWait"/>. It depends on the volatile
+/// <c>pg_last_wal_replay_lsn()</c>, so nothing is folded at planning time.
 /// Outside read committed (a session whose default isolation is repeatable read) the read's snapshot would be the
 /// guard's, taken before the check: the guard fails there too, and the primary serves the read.
 /// </summary>
@@ -16,11 +18,25 @@ internal static class ReadGuard
     /// <summary>The SQLSTATE the guard raises when the standby is behind (a class no PostgreSQL error uses).</summary>
     public const string MissState = "RY001";
 
-    public static string Sql(ulong requiredLsn)
+    /// <summary>The guard for <paramref name="guard"/>: it waits for replay up to <see cref="ReadGuardTicket.Wait"/>.</summary>
+    public static string Sql(in ReadGuardTicket guard) => Sql(guard.Lsn, guard.Wait);
+
+    /// <summary>
+    /// The guard text. With a <paramref name="wait"/>, a standby not yet there is asked again every millisecond
+    /// (<c>pg_sleep</c> sleeps whole milliseconds on PostgreSQL 15; a busy loop would take the CPU the startup process
+    /// replays with) until it has replayed the position or the wait is over; the read then runs or the guard fails.
+    /// </summary>
+    public static string Sql(ulong requiredLsn, TimeSpan wait)
     {
         var lsn = new NpgsqlLogSequenceNumber(requiredLsn).ToString();
-        return "DO $rds_guard$BEGIN IF COALESCE(pg_last_wal_replay_lsn(), '0/0') < '" + lsn
-            + "' OR current_setting('transaction_isolation') <> 'read committed' THEN RAISE EXCEPTION USING ERRCODE = '" + MissState
+        var behind = "COALESCE(pg_last_wal_replay_lsn(), '0/0') < '" + lsn + "'";
+        var isolated = "current_setting('transaction_isolation') <> 'read committed'";
+        var poll = wait > TimeSpan.Zero
+            ? "DECLARE rds_until timestamptz := clock_timestamp() + interval '"
+                + ((long)wait.TotalMicroseconds).ToString(CultureInfo.InvariantCulture) + " microseconds'; BEGIN WHILE " + behind
+                + " AND NOT " + isolated + " AND clock_timestamp() < rds_until LOOP PERFORM pg_sleep(0.001); END LOOP; "
+            : "BEGIN ";
+        return "DO $rds_guard$" + poll + "IF " + behind + " OR " + isolated + " THEN RAISE EXCEPTION USING ERRCODE = '" + MissState
             + "', MESSAGE = 'read-your-writes guard: replayed ' || COALESCE(pg_last_wal_replay_lsn(), '0/0')::text || ', needs " + lsn
             + "'; END IF; END$rds_guard$";
     }

@@ -102,7 +102,7 @@ internal static class RoutedExecution
         // a write outside a transaction reads its commit position in its own round trip.
         var guard = conn.TakeReadGuard(lease);
         if (guard.Lsn != 0)
-            statement.Guard(ReadGuard.Sql(guard.Lsn));
+            statement.Guard(ReadGuard.Sql(guard));
         var positioned = guard.Lsn == 0 && mode != ExecuteMode.Reader && conn.WantsCommitPosition(c, route, lease)
             ? statement.Positioned(lease.Connection, c.StatementCount) : null;
         using var activity = RoutingActivity.Start(conn, lease, route);

@@ -46,13 +46,9 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
     // What decides whether the Npgsql command inside can be reset and recycled (see ResetInner).
     private bool _timeoutSet;
     private bool _parametersSeen;
-    // Read-your-writes (see ReadGuard and CommitPosition): the user's text while a guard stands before it, and the
-    // batch a write outside a transaction runs in to read its commit position. Both only on those paths.
-    private string? _unguardedText;
-    private NpgsqlBatch? _positioned;
-    private NpgsqlBatch? _guarded; // [guard, the statement]: for $1-style parameters, which allow one statement per command
-    private bool _runGuarded;
-    private bool _runPositioned; // the parameters are in _positioned's first command
+    // Read-your-writes (see ReadGuard and CommitPosition): a guard before a read, a write outside a transaction run so
+    // that it reads its commit position. Made the first time either path is taken.
+    private CommandRewrite? _rewrite;
 
     // Clean Npgsql commands of disposed routing commands (no connection, no text, no parameters, no timeout set).
     private static readonly ObjectSlots<NpgsqlCommand> RecycledInner = new(64);
@@ -99,7 +95,7 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
     [AllowNull]
     public override string CommandText
     {
-        get => _unguardedText ?? Inner.CommandText;
+        get => _rewrite?.UnguardedText ?? Inner.CommandText;
         set
         {
             ThrowIfDisposed();
@@ -325,113 +321,19 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
     }
 
     void IRoutedStatement.ReplaceAbandoned()
-    {
-        // A positioned write or a guarded read left the parameters in its batch, which goes with the abandoned statement.
-        var holder = _runPositioned ? _positioned!.BatchCommands[0].Parameters
-            : _runGuarded ? _guarded!.BatchCommands[1].Parameters
-            : null;
-        _positioned = null;
-        _guarded = null;
-        _runGuarded = false;
-        _runPositioned = false;
-        _inner = AbandonedCommand.Replacement(Inner, holder);
-    }
+        => _inner = AbandonedCommand.Replacement(Inner, _rewrite?.Abandon()); // a rewrite's batch goes with the abandoned statement
 
-    bool IRoutedStatement.CanGuard => Inner.CommandType == CommandType.Text && !_prepareRequested && !Inner.AllResultTypesAreUnknown && Inner.UnknownResultTypeList is null;
+    bool IRoutedStatement.CanGuard => CommandRewrite.CanRewrite(Inner, _prepareRequested);
 
-    // $1-style parameters put Npgsql in raw mode: one statement per command, so nothing can go before it in the text.
-    private static bool HasPositionalParameters(NpgsqlParameterCollection parameters)
-    {
-        for (var i = 0; i < parameters.Count; i++)
-        {
-            if (string.IsNullOrEmpty(parameters[i].ParameterName))
-                return true;
-        }
-        return false;
-    }
+    void IRoutedStatement.Guard(string guardSql) => (_rewrite ??= new()).Guard(Inner, guardSql);
 
-    void IRoutedStatement.Guard(string guardSql)
-    {
-        var inner = Inner;
-        if (HasPositionalParameters(inner.Parameters))
-        {
-            // The guard and the statement as a batch of two, without a barrier between them.
-            var batch = _guarded ??= new NpgsqlBatch { BatchCommands = { new NpgsqlBatchCommand { AppendErrorBarrier = false }, new NpgsqlBatchCommand() } };
-            batch.BatchCommands[0].CommandText = guardSql;
-            var read = new NpgsqlBatchCommand(inner.CommandText); // a new one each time, see Positioned
-            batch.BatchCommands[1] = read;
-            MoveParameters(inner.Parameters, read.Parameters);
-            batch.Connection = inner.Connection;
-            batch.Timeout = inner.CommandTimeout;
-            _runGuarded = true;
-            return;
-        }
-        _unguardedText = inner.CommandText;
-        inner.CommandText = guardSql + ";" + _unguardedText;
-    }
-
-    void IRoutedStatement.Unguard()
-    {
-        if (_disposed)
-        {
-            // Disposed while its reader was open: the Npgsql command went with it and is never used again.
-            _runGuarded = false;
-            _unguardedText = null;
-            return;
-        }
-        if (_runGuarded)
-        {
-            _runGuarded = false;
-            var batch = _guarded!;
-            MoveParameters(batch.BatchCommands[1].Parameters, Inner.Parameters);
-            batch.Connection = null;
-            return;
-        }
-        if (_unguardedText is not { } text)
-            return;
-        _unguardedText = null;
-        if (_inner is not null)
-            _inner.CommandText = text;
-    }
+    // Disposed while its reader was open: the Npgsql command went with it and is never used again.
+    void IRoutedStatement.Unguard() => _rewrite?.Unguard(_disposed ? null : _inner);
 
     NpgsqlBatch? IRoutedStatement.Positioned(NpgsqlConnection connection, int statementCount)
-    {
-        var inner = Inner;
-        // Npgsql runs one statement per batch command; a prepared command is prepared as it is.
-        if (statementCount != 1 || inner.CommandType != CommandType.Text || _prepareRequested || inner.AllResultTypesAreUnknown || inner.UnknownResultTypeList is not null)
-            return null;
-        var batch = _positioned ??= new NpgsqlBatch { BatchCommands = { new NpgsqlBatchCommand(), CommitPosition.Command() } };
-        // A batch command of its own each time: Npgsql keeps the rewritten parameter list of a batch command between
-        // executions, which no longer matches once the parameters have moved back to the command and in again.
-        var write = new NpgsqlBatchCommand(inner.CommandText) { AppendErrorBarrier = true };
-        batch.BatchCommands[0] = write;
-        MoveParameters(inner.Parameters, write.Parameters);
-        batch.Connection = connection;
-        batch.Timeout = inner.CommandTimeout;
-        _runPositioned = true;
-        return batch;
-    }
+        => (_rewrite ??= new()).Positioned(Inner, connection, statementCount, _prepareRequested);
 
-    void IRoutedStatement.Unposition()
-    {
-        if (!_runPositioned)
-            return;
-        _runPositioned = false;
-        var batch = _positioned!;
-        MoveParameters(batch.BatchCommands[0].Parameters, Inner.Parameters);
-        batch.Connection = null;
-    }
-
-    // A parameter belongs to one collection at a time: the caller's objects move into the batch and back, in order.
-    private static void MoveParameters(NpgsqlParameterCollection from, NpgsqlParameterCollection to)
-    {
-        while (from.Count > 0)
-        {
-            var p = from[0];
-            from.RemoveAt(0);
-            to.Add(p);
-        }
-    }
+    void IRoutedStatement.Unposition() => _rewrite?.Unposition(Inner);
 
     ValueTask IRoutedStatement.PrepareIfRequestedAsync(bool async, CancellationToken cancellationToken)
     {
@@ -444,19 +346,19 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
     }
 
     Task<int> IRoutedStatement.ExecuteNonQueryAsync(CancellationToken cancellationToken)
-        => _runGuarded ? _guarded!.ExecuteNonQueryAsync(cancellationToken) : Inner.ExecuteNonQueryAsync(cancellationToken);
+        => _rewrite is { RunGuarded: true } r ? r.Guarded.ExecuteNonQueryAsync(cancellationToken) : Inner.ExecuteNonQueryAsync(cancellationToken);
 
-    int IRoutedStatement.ExecuteNonQuery() => _runGuarded ? _guarded!.ExecuteNonQuery() : Inner.ExecuteNonQuery();
+    int IRoutedStatement.ExecuteNonQuery() => _rewrite is { RunGuarded: true } r ? r.Guarded.ExecuteNonQuery() : Inner.ExecuteNonQuery();
 
     Task<object?> IRoutedStatement.ExecuteScalarAsync(CancellationToken cancellationToken)
-        => _runGuarded ? _guarded!.ExecuteScalarAsync(cancellationToken) : Inner.ExecuteScalarAsync(cancellationToken);
+        => _rewrite is { RunGuarded: true } r ? r.Guarded.ExecuteScalarAsync(cancellationToken) : Inner.ExecuteScalarAsync(cancellationToken);
 
-    object? IRoutedStatement.ExecuteScalar() => _runGuarded ? _guarded!.ExecuteScalar() : Inner.ExecuteScalar();
+    object? IRoutedStatement.ExecuteScalar() => _rewrite is { RunGuarded: true } r ? r.Guarded.ExecuteScalar() : Inner.ExecuteScalar();
 
     Task<NpgsqlDataReader> IRoutedStatement.ExecuteReaderAsync(CommandBehavior behavior, CancellationToken cancellationToken)
-        => _runGuarded ? _guarded!.ExecuteReaderAsync(behavior, cancellationToken) : Inner.ExecuteReaderAsync(behavior, cancellationToken);
+        => _rewrite is { RunGuarded: true } r ? r.Guarded.ExecuteReaderAsync(behavior, cancellationToken) : Inner.ExecuteReaderAsync(behavior, cancellationToken);
 
-    NpgsqlDataReader IRoutedStatement.ExecuteReader(CommandBehavior behavior) => _runGuarded ? _guarded!.ExecuteReader(behavior) : Inner.ExecuteReader(behavior);
+    NpgsqlDataReader IRoutedStatement.ExecuteReader(CommandBehavior behavior) => _rewrite is { RunGuarded: true } r ? r.Guarded.ExecuteReader(behavior) : Inner.ExecuteReader(behavior);
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)

@@ -17,6 +17,8 @@ public sealed partial class RoutingConnection : IReadGuardSink
     private long _guardWrittenAt;
     private bool _guardExploring;
 
+    bool IReadGuardSink.CanGuard => _routing is { CanGuard: true };
+
     bool IReadGuardSink.GuardRead(NodeState node, ulong requiredLsn, long writtenAt, bool exploring)
     {
         if (_routing is not { CanGuard: true })
@@ -43,7 +45,7 @@ public sealed partial class RoutingConnection : IReadGuardSink
             return default;
         var matches = ReferenceEquals(_guardBackend, lease.Backend) && !lease.Pinned;
         _guardBackend = null;
-        return matches ? new ReadGuardTicket(_guardLsn, _guardWrittenAt, _guardExploring) : default;
+        return matches ? new ReadGuardTicket(_guardLsn, _guardWrittenAt, _guardExploring, _dataSource.Options.ReadYourWritesWait) : default;
     }
 
     /// <summary>The guard passed: the standby had replayed the required position, and the read ran there.</summary>
@@ -78,6 +80,6 @@ public sealed partial class RoutingConnection : IReadGuardSink
 
 /// <summary>
 /// A read's guard: the position the standby must have replayed, when the youngest write it covers was acknowledged,
-/// and whether the read tried below the standby's estimate to learn.
+/// whether the read tried below the standby's estimate to learn, and how long the guard waits for replay on the standby.
 /// </summary>
-internal readonly record struct ReadGuardTicket(ulong Lsn, long WrittenAt, bool Exploring);
+internal readonly record struct ReadGuardTicket(ulong Lsn, long WrittenAt, bool Exploring, TimeSpan Wait);

@@ -409,6 +409,7 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
             _guarded = false;
             _statement?.Unguard();
         }
+        var commitLsn = _statement?.ReaderCommitLsn ?? 0;
         _statement = null;
         Exception? toThrow = null;
         if (abandoned is not null)
@@ -425,7 +426,7 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
         else
         {
             var cutShort = IsWrite && lease.Backend.CommitWarnings.TakeCutShort(lease.Connection); // before the release, as in RoutedExecution
-            conn.AfterStatement(_classification!, _route);
+            conn.AfterStatement(_classification!, _route, commitLsn);
             conn.Release(lease);
             if (cutShort)
                 toThrow = FailureTranslator.CommitNotAcknowledged(conn, lease.Backend.Name);

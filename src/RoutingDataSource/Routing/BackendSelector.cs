@@ -103,10 +103,11 @@ internal sealed class BackendSelector(TopologyMonitor monitor, IReadBalancer bal
 
     /// <summary>
     /// A node to serve a read of a session in this state: an eligible standby known to have replayed what the session
-    /// must see; else, when <paramref name="guard"/> is given, a standby whose replay delay estimate says it has
-    /// probably replayed it, to be tried with the guard (<see cref="IReadGuardSink"/> is told the position); else,
-    /// waiting up to <see cref="RoutingOptions.ReadYourWritesWait"/> for a standby's real replay position, one that
-    /// has; else the primary.
+    /// must see; else, when the read can carry a guard (<paramref name="guard"/>), a standby whose replay-delay
+    /// estimate says it will have replayed it within <see cref="RoutingOptions.ReadYourWritesWait"/>, to be tried with
+    /// the guard, which waits for it there (<see cref="IReadGuardSink"/> is told the position), or else the primary at
+    /// once; a read that cannot carry one waits up to <see cref="RoutingOptions.ReadYourWritesWait"/> for a standby's
+    /// real replay position (polled by the client) and takes one that has; else the primary.
     /// </summary>
     public ValueTask<NodeState> ReadNodeAsync(in SessionState session, IReadGuardSink? guard, CancellationToken cancellationToken)
     {
@@ -125,17 +126,24 @@ internal sealed class BackendSelector(TopologyMonitor monitor, IReadBalancer bal
                 if (options.PrimaryServesReads != PrimaryReadMode.Never && IsUsablePrimary(s))
                     return new ValueTask<NodeState>(s.Primary!);
             }
-            else if (guard is not null && required != ReadRequirement.Unresolved)
+            else if (guard is { CanGuard: true } && required != ReadRequirement.Unresolved)
             {
+                // The guard waits up to ReadYourWritesWait on the standby itself: worth trying when the write will be
+                // older than the standby's replay-delay estimate by the time the guard gives up.
                 var writtenAt = YoungestWrite(session);
-                if (CatchUp.GuardCandidate(s, time.GetElapsedTime(writtenAt), out var exploring) is { } likely && guard.GuardRead(likely, required, writtenAt, exploring))
+                if (CatchUp.GuardCandidate(s, time.GetElapsedTime(writtenAt), options.ReadYourWritesWait, out var exploring) is { } likely
+                    && guard.GuardRead(likely, required, writtenAt, exploring))
+                {
                     return new ValueTask<NodeState>(likely);
+                }
+                // No standby is expected to replay it within the wait: the primary at once, not after polling for it.
+                return ReadNodeSlowAsync(session, mayWait: false, cancellationToken);
             }
         }
-        return ReadNodeSlowAsync(session, cancellationToken);
+        return ReadNodeSlowAsync(session, mayWait: true, cancellationToken);
     }
 
-    private async ValueTask<NodeState> ReadNodeSlowAsync(SessionState session, CancellationToken cancellationToken)
+    private async ValueTask<NodeState> ReadNodeSlowAsync(SessionState session, bool mayWait, CancellationToken cancellationToken)
     {
         var s = monitor.Current;
         if (s.Version == 0)
@@ -148,7 +156,7 @@ internal sealed class BackendSelector(TopologyMonitor monitor, IReadBalancer bal
             // Behind only because no probe has sampled the primary since the write: ask for one now.
             if (minimum == ReadRequirement.Unresolved)
                 monitor.RequestProbe();
-            if (options.ReadYourWritesWait > TimeSpan.Zero && s.ReadCandidates.Length > 0)
+            if (mayWait && options.ReadYourWritesWait > TimeSpan.Zero && s.ReadCandidates.Length > 0)
             {
                 var deadline = Deadline.After(options.ReadYourWritesWait, time);
                 while (!deadline.HasPassed)

@@ -13,12 +13,13 @@ internal static class CatchUp
     private static readonly TimeSpan LongestPoll = TimeSpan.FromMilliseconds(50);
 
     /// <summary>
-    /// The standby most likely to have replayed a write <paramref name="age"/> old: among the read candidates that are
-    /// standbys, not suspect since the snapshot's round and not paused, the one with the smallest replay-delay estimate
-    /// (then the one furthest ahead at the last probe), if the age has passed its estimate; else null, but for one read
-    /// in <see cref="ReplayTracker.ExploreEvery"/> (<paramref name="exploring"/>). Allocation-free.
+    /// The standby most likely to have replayed a write <paramref name="age"/> old within <paramref name="wait"/> (the
+    /// guard waits that long on the standby): among the read candidates that are standbys, not suspect since the
+    /// snapshot's round and not paused, the one with the smallest replay-delay estimate (then the one furthest ahead at
+    /// the last probe), if the age plus the wait reaches its estimate; else null, but for one read in
+    /// <see cref="ReplayTracker.ExploreEvery"/> (<paramref name="exploring"/>). Allocation-free.
     /// </summary>
-    public static NodeState? GuardCandidate(ClusterSnapshot snapshot, TimeSpan age, out bool exploring)
+    public static NodeState? GuardCandidate(ClusterSnapshot snapshot, TimeSpan age, TimeSpan wait, out bool exploring)
     {
         NodeState? best = null;
         foreach (var n in snapshot.ReadCandidates)
@@ -36,7 +37,7 @@ internal static class CatchUp
                 best = n;
         }
         exploring = false;
-        if (best is null || best.Backend.Replay.Expects(age))
+        if (best is null || best.Backend.Replay.Expects(age + wait))
             return best;
         // Younger than every estimate: the primary, but for one read in ReplayTracker.ExploreEvery.
         exploring = best.Backend.Replay.Explore();

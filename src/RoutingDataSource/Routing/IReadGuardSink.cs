@@ -9,6 +9,9 @@ namespace RoutingDataSource.Routing;
 /// </summary>
 internal interface IReadGuardSink
 {
+    /// <summary>Whether the read can carry a guard at all (a prepared command, for one, cannot).</summary>
+    bool CanGuard { get; }
+
     /// <summary>Whether the read can carry the guard; when it can, it will run on <paramref name="node"/> behind it.</summary>
     /// <param name="node">The standby the read will try.</param>
     /// <param name="requiredLsn">The position the standby must have replayed.</param>

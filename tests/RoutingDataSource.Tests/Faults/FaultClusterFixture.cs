@@ -1,3 +1,4 @@
+using Npgsql;
 using RoutingDataSource.Testing;
 
 namespace RoutingDataSource.Tests.Faults;
@@ -15,6 +16,7 @@ public sealed class FaultClusterFixture : IAsyncLifetime
     {
         Cluster = await LocalPgCluster.StartAsync(new LocalPgClusterOptions { Standbys = 2 });
         await Cluster.Primary.ExecuteAsync("CREATE TABLE acks (id bigint PRIMARY KEY, note text)");
+        await Cluster.Primary.ExecuteAsync("CREATE TABLE block_probe (n int)");
         await Cluster.WaitForReplicationAsync();
     }
 
@@ -27,8 +29,44 @@ public sealed class FaultClusterFixture : IAsyncLifetime
     public async Task<IAsyncDisposable> BlockCommitsAsync()
     {
         await SetSynchronousStandbyNamesAsync("ghost");
-        return new Unblock(this);
+        // A session seeing the setting is not enough: a commit waits only once the checkpointer has reread the file
+        // too (it publishes whether synchronous standbys are defined), which a loaded machine can delay. Proof that
+        // commits block: a probe commit waiting for synchronous replication. It waits until the unblock lets it through.
+        var probe = ProbeAsync();
+        for (var i = 0; !await ProbeWaitsAsync(); i++)
+        {
+            if (i == 200 || probe.IsCompleted)
+                throw new InvalidOperationException("commits on the primary did not start waiting for synchronous replication");
+            await Task.Delay(50);
+        }
+        return new Unblock(this, probe);
     }
+
+    private const string ProbeApplication = "block-probe";
+
+    private async Task ProbeAsync()
+    {
+        try
+        {
+            await using var conn = new NpgsqlConnection(Cluster.Primary.ConnectionStringWith(b =>
+            {
+                b.Pooling = false;
+                b.ApplicationName = ProbeApplication;
+                b.CommandTimeout = 0;
+            }));
+            await conn.OpenAsync();
+            await using var cmd = new NpgsqlCommand("INSERT INTO block_probe VALUES (1)", conn);
+            await cmd.ExecuteNonQueryAsync();
+        }
+        catch (NpgsqlException)
+        {
+            // A test that stops the primary while commits are blocked ends the probe too.
+        }
+    }
+
+    private async Task<bool> ProbeWaitsAsync()
+        => await Cluster.Primary.ScalarAsync<long>(
+            $"SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep' AND application_name = '{ProbeApplication}'") == 1;
 
     private async Task SetSynchronousStandbyNamesAsync(string value)
     {
@@ -46,13 +84,15 @@ public sealed class FaultClusterFixture : IAsyncLifetime
 
     /// <summary>How many sessions on the primary wait for synchronous replication right now.</summary>
     public async Task<long> SessionsWaitingForSyncRepAsync()
-        => await Cluster.Primary.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'");
+        => await Cluster.Primary.ScalarAsync<long>(
+            $"SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep' AND application_name <> '{ProbeApplication}'");
 
-    private sealed class Unblock(FaultClusterFixture fixture) : IAsyncDisposable
+    private sealed class Unblock(FaultClusterFixture fixture, Task probe) : IAsyncDisposable
     {
         public async ValueTask DisposeAsync()
         {
             await fixture.SetSynchronousStandbyNamesAsync("");
+            await probe.WaitAsync(TimeSpan.FromSeconds(30));
             for (var i = 0; i < 100 && await fixture.SessionsWaitingForSyncRepAsync() > 0; i++)
                 await Task.Delay(50);
         }

@@ -25,11 +25,13 @@ public sealed class ReadYourWritesByLsnTests(LagClusterFixture fx, ITestOutputHe
 
     public Task DisposeAsync() => fx.CatchUpAsync();
 
-    private Task<PgRoutingDataSource> CreateAsync(TimeSpan interval, ReadYourWritesScope scope = ReadYourWritesScope.Connection)
+    private Task<PgRoutingDataSource> CreateAsync(TimeSpan interval, ReadYourWritesScope scope = ReadYourWritesScope.Connection, TimeSpan? wait = null)
         => TestDataSources.CreateAsync(fx.Cluster, b =>
         {
             b.Options.HealthCheckInterval = interval;
             b.Options.ReadYourWrites = scope;
+            if (wait is { } w)
+                b.Options.ReadYourWritesWait = w;
         });
 
     // The end of the commit record of the transaction that wrote row id, read from the primary's WAL.
@@ -221,6 +223,54 @@ public sealed class ReadYourWritesByLsnTests(LagClusterFixture fx, ITestOutputHe
         output.WriteLine($"after 3 more reads: guard misses n1={after["n1"]!.GuardMisses} n2={after["n2"]!.GuardMisses}, estimates {after["n1"]!.ReplayDelayEstimate} / {after["n2"]!.ReplayDelayEstimate}");
         Assert.Equal(4, after["n0"]!.ReadCount);
         Assert.Equal(0, after["n1"]!.ReadCount + after["n2"]!.ReadCount);
+    }
+
+    [Fact]
+    public async Task A_guarded_read_right_after_a_write_waits_on_the_standby_until_it_replays_and_runs_there()
+    {
+        // No probe after the warm-up: the data source cannot know that replay is paused; the guard waits it out.
+        await using var ds = await CreateAsync(TimeSpan.FromSeconds(60), wait: TimeSpan.FromSeconds(60));
+        await N1.PauseReplayAsync();
+        await N2.PauseReplayAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        var id = Interlocked.Increment(ref _nextId);
+        await NonQueryAsync(conn, Insert(id));
+        var read = ScalarAsync(conn, $"SELECT count(*) FROM ryw WHERE id = {id}");
+        // The guard sleeps on one standby, in the read's own round trip, until replay goes on.
+        const string sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'DO $rds_guard$%' AND wait_event = 'PgSleep'";
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            while (await N1.ScalarAsync<long>(sleeping, cts.Token) + await N2.ScalarAsync<long>(sleeping, cts.Token) == 0)
+                await Task.Delay(20, cts.Token);
+        }
+        Assert.False(read.IsCompleted);
+        await N1.ResumeReplayAsync();
+        await N2.ResumeReplayAsync();
+        Assert.Equal(1L, await read);
+        var s = ds.GetStatus();
+        Assert.Equal(0, s["n0"]!.ReadCount);
+        Assert.Equal(1, s["n1"]!.ReadCount + s["n2"]!.ReadCount);
+        Assert.Equal(1, s["n1"]!.GuardHits + s["n2"]!.GuardHits);
+        Assert.Equal(0, s["n1"]!.GuardMisses + s["n2"]!.GuardMisses);
+    }
+
+    [Fact]
+    public async Task A_read_whose_standbys_are_estimated_to_replay_later_than_the_wait_goes_to_the_primary_at_once()
+    {
+        await using var ds = await CreateAsync(TimeSpan.FromSeconds(60), wait: TimeSpan.FromSeconds(10));
+        // Both standbys were seen far behind (estimate 30 s, more than the wait): not worth a guard, nor a poll.
+        foreach (var n in ds.Monitor.Current.Nodes.Where(n => n.Role == BackendRole.Standby))
+            n.Backend.Replay.Miss(TimeSpan.FromHours(1));
+        await using var conn = await ds.OpenConnectionAsync();
+        var id = Interlocked.Increment(ref _nextId);
+        await NonQueryAsync(conn, Insert(id));
+        Assert.Equal(1L, await ScalarAsync(conn, $"SELECT count(*) FROM ryw WHERE id = {id}"));
+        var s = ds.GetStatus();
+        // Polled from the client for up to 10 s, a standby (replaying normally) would have served it.
+        Assert.Equal(1, s["n0"]!.ReadCount);
+        Assert.Equal(0, s["n1"]!.ReadCount + s["n2"]!.ReadCount);
+        Assert.Equal(0, s["n1"]!.GuardHits + s["n2"]!.GuardHits);
+        Assert.Equal(2, s["n1"]!.GuardMisses + s["n2"]!.GuardMisses); // only the two that set the estimates
     }
 
     [Fact]

@@ -83,15 +83,15 @@ public sealed class ReplayEstimateTests : IAsyncDisposable
         var written = _time.GetTimestamp();
 
         _time.Advance(Ms(1));
-        Assert.Null(CatchUp.GuardCandidate(s, _time.GetElapsedTime(written), out _)); // younger than every estimate: the primary
+        Assert.Null(CatchUp.GuardCandidate(s, _time.GetElapsedTime(written), TimeSpan.Zero, out _)); // younger than every estimate: the primary
         _time.Advance(Ms(4));
-        Assert.Same(n2, CatchUp.GuardCandidate(s, _time.GetElapsedTime(written), out var exploring));
+        Assert.Same(n2, CatchUp.GuardCandidate(s, _time.GetElapsedTime(written), TimeSpan.Zero, out var exploring));
         Assert.False(exploring);
         _time.Advance(Ms(200));
-        Assert.Same(n2, CatchUp.GuardCandidate(s, _time.GetElapsedTime(written), out _)); // both likely: the smaller estimate
+        Assert.Same(n2, CatchUp.GuardCandidate(s, _time.GetElapsedTime(written), TimeSpan.Zero, out _)); // both likely: the smaller estimate
 
         n2.Backend.Replay.Miss(Ms(205)); // n2 now 410 ms, n1 100 ms
-        Assert.Same(n1, CatchUp.GuardCandidate(s, _time.GetElapsedTime(written), out _));
+        Assert.Same(n1, CatchUp.GuardCandidate(s, _time.GetElapsedTime(written), TimeSpan.Zero, out _));
     }
 
     [Fact]
@@ -103,7 +103,7 @@ public sealed class ReplayEstimateTests : IAsyncDisposable
         var tries = 0;
         for (var i = 0; i < 4 * ReplayTracker.ExploreEvery; i++)
         {
-            if (CatchUp.GuardCandidate(s, Ms(0.5), out var exploring) is not null)
+            if (CatchUp.GuardCandidate(s, Ms(0.5), TimeSpan.Zero, out var exploring) is not null)
             {
                 Assert.True(exploring);
                 tries++;
@@ -132,7 +132,31 @@ public sealed class ReplayEstimateTests : IAsyncDisposable
         var primary = _f.Node(0, BackendRole.Primary);
         var s = PolicyFixtures.Snapshot(primary, primary, pausedNode, suspect);
         suspect.Backend.MarkSuspect(PolicyFixtures.RoundStarted + 1);
-        Assert.Null(CatchUp.GuardCandidate(s, TimeSpan.FromSeconds(1), out _));
+        Assert.Null(CatchUp.GuardCandidate(s, TimeSpan.FromSeconds(1), TimeSpan.Zero, out _));
+    }
+
+    // (estimate of the standby in ms: 2 is the initial one, age of the write, the guard's wait, tried behind the guard)
+    [Theory]
+    [InlineData(2, 0, 0, false)] // right after the write, no wait: too early for a 2 ms estimate
+    [InlineData(2, 0, 5, true)] // the guard waits 5 ms on the standby: by then a 2 ms standby has replayed it
+    [InlineData(2, 0, 2, true)]
+    [InlineData(2, 0.5, 1, false)]
+    [InlineData(100, 0, 5, false)] // a standby seen 50 ms behind: the primary at once rather than a guard that misses
+    [InlineData(100, 96, 5, true)]
+    [InlineData(100, 90, 5, false)]
+    public void A_guard_that_waits_on_the_standby_is_tried_when_the_write_will_be_older_than_the_estimate_by_the_end_of_the_wait(
+        double estimateMs, double ageMs, double waitMs, bool tried)
+    {
+        var n1 = _f.Node(1, BackendRole.Standby);
+        var s = PolicyFixtures.Snapshot(_f.Node(0, BackendRole.Primary), n1);
+        if (estimateMs > ReplayTracker.Initial.TotalMilliseconds)
+            n1.Backend.Replay.Miss(Ms(estimateMs / 2));
+        Assert.Equal(Ms(estimateMs), n1.Backend.Replay.Threshold);
+        var written = _time.GetTimestamp();
+        _time.Advance(Ms(ageMs));
+        var candidate = CatchUp.GuardCandidate(s, _time.GetElapsedTime(written), Ms(waitMs), out var exploring);
+        Assert.Equal(tried, candidate is not null);
+        Assert.False(exploring); // the first read below the estimate does not explore (one in 16 does)
     }
 
     public ValueTask DisposeAsync() => _f.DisposeAsync();

@@ -64,8 +64,10 @@ internal static class CorpusComparison
             StartTimeout = TimeSpan.FromSeconds(120),
             OperationTimeout = TimeSpan.FromSeconds(60),
         };
-        // Counts, not timings: nothing here needs the data to survive a crash.
-        foreach (var line in ServerLogs.Settings.Concat(["fsync = off", "full_page_writes = off", "synchronous_commit = off", "max_connections = 200"]))
+        // Counts, not timings: nothing here needs the data to survive a crash. synchronous_commit stays on (the
+        // default): off, a commit waits in the walwriter up to wal_writer_delay (200 ms) before a standby can receive
+        // it, and reads right after writes would measure that instead of replication.
+        foreach (var line in ServerLogs.Settings.Concat(["fsync = off", "full_page_writes = off", "max_connections = 200"]))
             options.ExtraSettings.Add(line);
         await using var cluster = await LocalPgCluster.StartAsync(options, cancellationToken);
         var primary = cluster.Primary;
@@ -192,7 +194,7 @@ internal static class CorpusComparison
         foreach (var s in file.Where(s => s.Runs))
         {
             string? why = null;
-            long before = 0, standbyBefore = 0;
+            long before = 0, standbyBefore = 0, missesBefore = 0;
             if (s.ReadOnly)
             {
                 var c = ds.Classifier.Classify(s.Sql);
@@ -200,8 +202,9 @@ internal static class CorpusComparison
                 why = conn.PinnedConnection is not null ? $"pinned to the primary session ({pinnedBy ?? "a transaction"})"
                     : conn.Session.InTransaction ? "inside a transaction"
                     : !route.StandbyAllowed ? route.Reason
-                    : "read-your-writes: no standby known to have replayed the session's last write";
+                    : ReadYourWritesWhy(ds, conn);
                 (before, standbyBefore) = Counts(ds, primaryName);
+                missesBefore = Misses(ds);
             }
             var wasPinned = conn.PinnedConnection is not null;
             outcomes[s] = await ExecuteAsync(conn, s.Sql, cancellationToken);
@@ -212,10 +215,28 @@ internal static class CorpusComparison
             if (why is not null)
             {
                 var (after, standbyAfter) = Counts(ds, primaryName);
+                if (after > before && why.StartsWith("read-your-writes", StringComparison.Ordinal) && Misses(ds) > missesBefore)
+                    why += ", guard missed";
                 placements[s] = after > before ? why : standbyAfter > standbyBefore ? "standby" : "nowhere (failed before it ran)";
             }
         }
     }
+
+    // Why a read that must see the session's writes is not known to be servable by a standby, as the data source sees
+    // it just before: the write's position did not come back (unresolved until the next probe sample), or it did and no
+    // standby is known to have replayed it (the write's age then tells whether replay could have had the time).
+    private static string ReadYourWritesWhy(PgRoutingDataSource ds, RoutingConnection conn)
+    {
+        var s = ds.Monitor.Current;
+        var required = ds.Selector.RequiredLsn(s, conn.Session);
+        if (required == ReadRequirement.Unresolved)
+            return "read-your-writes: the last write's position is not known yet";
+        var age = conn.Session.LastWrite == 0 ? TimeSpan.Zero : ds.Time.GetElapsedTime(conn.Session.LastWrite);
+        var bucket = age < TimeSpan.FromMilliseconds(1) ? "< 1 ms" : age < TimeSpan.FromMilliseconds(10) ? "1-10 ms" : age < TimeSpan.FromMilliseconds(100) ? "10-100 ms" : ">= 100 ms";
+        return $"read-your-writes: no standby known to have replayed the session's last write (written {bucket} before)";
+    }
+
+    private static long Misses(PgRoutingDataSource ds) => ds.Monitor.Current.Nodes.Sum(n => n.Backend.Replay.Misses);
 
     private static (long Primary, long Standbys) Counts(PgRoutingDataSource ds, string primary)
     {

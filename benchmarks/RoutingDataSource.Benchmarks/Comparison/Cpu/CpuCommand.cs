@@ -10,18 +10,19 @@ using RoutingDataSource.Testing;
 namespace RoutingDataSource.Benchmarks.Comparison.Cpu;
 
 /// <summary>
-/// The CPU cell, <c>./build.sh bench cpu [--rounds N] [--statements N] [--callers A,B] [--only SYSTEM --seconds S] [--pieces]</c>:
+/// The CPU cell, <c>./build.sh bench cpu [--rounds N] [--statements N] [--callers A,B] [--only SYSTEM --seconds S] [--pieces] [--thread]</c>:
 /// the overhead part's statement (<c>SELECT 1</c>: open, execute, close) through a one-backend
 /// <see cref="PgRoutingDataSource"/> and a plain <see cref="NpgsqlDataSource"/> on the same server, but measured by
 /// what does not depend on the machine's load: this process's CPU time (getrusage(2)) and the bytes it allocated, per
 /// statement, over a fixed count of statements rather than a fixed time. Rounds alternate the systems' order; the
 /// figures are medians over rounds, the extra CPU the median of the rounds' paired differences with its 95% interval.
 /// <c>--only</c> runs one system alone for <c>--seconds</c> (for a sampling profiler such as <c>perf record</c>);
-/// <c>--pieces</c> times the pieces of a statement that need no server, one thread, tight loops.
+/// <c>--pieces</c> times the pieces of a statement that need no server, one thread, tight loops; <c>--thread</c> runs the
+/// synchronous statement on one dedicated thread and counts that thread's CPU alone (see <see cref="RunOnOneThread"/>).
 /// </summary>
 internal static class CpuCommand
 {
-    internal sealed record Settings(int Rounds, int Statements, IReadOnlyList<int> Callers, string? Only, double Seconds, bool Pieces, string OutputDirectory, string Command);
+    internal sealed record Settings(int Rounds, int Statements, IReadOnlyList<int> Callers, string? Only, double Seconds, bool Pieces, bool Thread, string OutputDirectory, string Command);
 
     internal sealed record Measurement(string System, int Callers, int Round, double CpuMicrosecondsPerOp, double AllocatedBytesPerOp);
 
@@ -30,7 +31,7 @@ internal static class CpuCommand
     private static Settings Parse(string[] args)
     {
         var root = CompareSettings.Parse([]).RepositoryRoot;
-        var s = new Settings(20, 20_000, [1, 16], null, 20, false, Path.Combine(root, "benchmarks", "results"),
+        var s = new Settings(20, 20_000, [1, 16], null, 20, false, false, Path.Combine(root, "benchmarks", "results"),
             Environment.GetEnvironmentVariable("BENCH_COMMAND") ?? "dotnet run --project benchmarks/RoutingDataSource.Benchmarks -c Release -- cpu " + string.Join(' ', args));
         for (var i = 0; i < args.Length; i++)
         {
@@ -44,8 +45,9 @@ internal static class CpuCommand
                 "--only" => s with { Only = Value() },
                 "--seconds" => s with { Seconds = double.Parse(Value(), CultureInfo.InvariantCulture) },
                 "--pieces" => s with { Pieces = true },
+                "--thread" => s with { Thread = true },
                 "--out" => s with { OutputDirectory = Path.GetFullPath(Value()) },
-                _ => throw new ArgumentException($"Unknown argument '{a}'. Usage: cpu [--rounds N] [--statements N] [--callers A,B] [--only npgsql|routing1 --seconds S] [--pieces] [--out DIR]"),
+                _ => throw new ArgumentException($"Unknown argument '{a}'. Usage: cpu [--rounds N] [--statements N] [--callers A,B] [--only npgsql|routing1 --seconds S] [--pieces] [--thread] [--out DIR]"),
             };
         }
         if (s.Rounds < 1 || s.Statements < 1 || s.Callers.Count == 0 || s.Callers.Any(c => c < 1) || s.Seconds <= 0)
@@ -96,6 +98,9 @@ internal static class CpuCommand
             return 0;
         }
 
+        if (settings.Thread)
+            return RunOnOneThread(settings, server, progress);
+
         // JIT tiering and pool growth before anything is measured.
         foreach (var (_, run) in systems)
             await RunCountAsync(run, settings.Callers.Max(), 20_000, cancellationToken);
@@ -108,6 +113,7 @@ internal static class CpuCommand
             {
                 var until = DateTime.UtcNow.AddSeconds(settings.Seconds);
                 var (cpu, allocated, ops) = (TimeSpan.Zero, 0L, 0L);
+                var (items, contention, gcs) = (ThreadPool.CompletedWorkItemCount, Monitor.LockContentionCount, GC.CollectionCount(0));
                 while (DateTime.UtcNow < until)
                 {
                     var m = await RunCountAsync(run, callers, settings.Statements, cancellationToken);
@@ -116,7 +122,7 @@ internal static class CpuCommand
                     ops += settings.Statements;
                 }
                 progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  x{callers}: {cpu.TotalMicroseconds / ops:0.00} µs CPU/op, {allocated / (double)ops:0} B/op over {ops} statements"));
+                    $"  x{callers}: {cpu.TotalMicroseconds / ops:0.00} µs CPU/op, {allocated / (double)ops:0} B/op over {ops} statements, {(ThreadPool.CompletedWorkItemCount - items) / (double)ops:0.000} work items/op, {(Monitor.LockContentionCount - contention) / (double)ops:0.0000} contentions/op, {GC.CollectionCount(0) - gcs} gen0 GCs"));
             }
             return 0;
         }
@@ -199,6 +205,62 @@ internal static class CpuCommand
         {
             return "unknown (no git)";
         }
+    }
+
+    // --thread: the synchronous statement (open, ExecuteScalar, close) on one dedicated thread, the systems alternating
+    // in rounds; the CPU of that thread alone (getrusage RUSAGE_THREAD), so neither the thread pool's spinning nor
+    // other processes' load enters, only the work on the statement's own path (and the cache misses load causes).
+    private static int RunOnOneThread(Settings settings, OneServer server, TextWriter progress)
+    {
+        var thread = new Thread(() =>
+        {
+            (string Key, Action Run)[] systems =
+            [
+                ("npgsql", () =>
+                {
+                    using var conn = server.Plain.OpenConnection();
+                    using var cmd = new NpgsqlCommand(OverheadComparison.Statement, conn);
+                    cmd.ExecuteScalar();
+                }),
+                ("routing1", () =>
+                {
+                    using var conn = server.Routing.OpenConnection();
+                    using var cmd = conn.CreateCommand();
+                    cmd.CommandText = OverheadComparison.Statement;
+                    cmd.ExecuteScalar();
+                }),
+            ];
+            foreach (var (_, run) in systems)
+            {
+                for (var i = 0; i < 20_000; i++)
+                    run();
+            }
+            var cpu = systems.ToDictionary(s => s.Key, _ => new List<double>());
+            var bytes = systems.ToDictionary(s => s.Key, _ => new List<double>());
+            var diffs = new List<double>();
+            for (var r = 0; r < settings.Rounds; r++)
+            {
+                var round = new Dictionary<string, double>();
+                foreach (var (key, run) in r % 2 == 0 ? systems : systems.Reverse().ToArray())
+                {
+                    var a0 = GC.GetAllocatedBytesForCurrentThread();
+                    var t0 = ResourceUsage.ThreadCpu();
+                    for (var i = 0; i < settings.Statements; i++)
+                        run();
+                    var us = (ResourceUsage.ThreadCpu() - t0).TotalMicroseconds / settings.Statements;
+                    bytes[key].Add((GC.GetAllocatedBytesForCurrentThread() - a0) / (double)settings.Statements);
+                    cpu[key].Add(us);
+                    round[key] = us;
+                }
+                diffs.Add(round["routing1"] - round["npgsql"]);
+            }
+            var diff = Stats.MedianWithInterval(diffs);
+            progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  one thread, synchronous: npgsql {Stats.Median(cpu["npgsql"]):0.00} µs {Stats.Median(bytes["npgsql"]):0} B | routing1 {Stats.Median(cpu["routing1"]):0.00} µs {Stats.Median(bytes["routing1"]):0} B | extra CPU {diff.Median:+0.00;-0.00} µs ({diff.Low:+0.00;-0.00} to {diff.High:+0.00;-0.00}), {settings.Rounds} rounds of {settings.Statements}"));
+        });
+        thread.Start();
+        thread.Join();
+        return 0;
     }
 
     // Runs count statements spread over the callers (a closed loop each) and measures the process's CPU and allocation.

@@ -27,7 +27,7 @@ internal static class EfCommand
     public static readonly IReadOnlyList<int> Callers = [1, 8];
     private const int Rows = 1000;
 
-    internal sealed record Settings(int Rounds, TimeSpan Duration, string OutputDirectory, string RepositoryRoot, string Command);
+    internal sealed record Settings(int Rounds, TimeSpan Duration, string OutputDirectory, string RepositoryRoot, string Command, string? Only = null, double Seconds = 10);
 
     internal sealed record Measurement(string Operation, string System, int Callers, int Round, double OpsPerSecond, double AllocatedBytesPerOp, double ProcessCpuMicrosecondsPerOp, long Errors);
 
@@ -47,7 +47,9 @@ internal static class EfCommand
                 "--rounds" => s with { Rounds = int.Parse(Value(), CultureInfo.InvariantCulture) },
                 "--duration" => s with { Duration = TimeSpan.FromSeconds(double.Parse(Value(), CultureInfo.InvariantCulture)) },
                 "--out" => s with { OutputDirectory = Path.GetFullPath(Value()) },
-                _ => throw new ArgumentException($"Unknown argument '{a}'. Usage: ef [--rounds N] [--duration S] [--out DIR]"),
+                "--only" => s with { Only = Value() },
+                "--seconds" => s with { Seconds = double.Parse(Value(), CultureInfo.InvariantCulture) },
+                _ => throw new ArgumentException($"Unknown argument '{a}'. Usage: ef [--rounds N] [--duration S] [--out DIR] [--only npgsql|routing|routing-noretry --seconds S]"),
             };
         }
         if (s.Rounds < 1 || s.Duration <= TimeSpan.Zero)
@@ -61,6 +63,8 @@ internal static class EfCommand
         var started = DateTimeOffset.Now;
         var load = MachineInfo.LoadAverage();
         var (measurements, version) = await OverheadAsync(settings, progress, cancellationToken);
+        if (settings.Only is not null)
+            return 0;
         var placement = await PlacementAsync(settings, progress, cancellationToken);
         var machine = await BenchMachine.DescribeAsync(settings.RepositoryRoot, version, cancellationToken);
 
@@ -93,7 +97,7 @@ internal static class EfCommand
         s.AppendLine();
         s.AppendLine(inv, $"Overhead on one server: {settings.Rounds} alternating pairs of {settings.Duration.TotalSeconds:0.##} s windows per cell; ratio = routed ÷ plain `UseNpgsql`, median of the pairs with its 95% interval. "
             + $"`query` = `Items.FirstOrDefaultAsync(i => i.Id == key)` (random key of {Rows}), `save` = `Items.Add(new)` + `SaveChangesAsync()`, one pooled context per operation. "
-            + $"`routing` = `UseRoutingDataSource` as shipped (RoutingExecutionStrategy: EF buffers query results, as with any retrying strategy); "
+            + $"`routing` = `UseRoutingDataSource` as shipped (RoutingExecutionStrategy: EF buffers query results only inside a unit of work the strategy runs, so not here; a SaveChanges outside a transaction reads its commit position in its round trip); "
             + $"`routing-noretry` = the same with EF's NonRetryingExecutionStrategy, the plain context's strategy, to show what the retrying strategy costs. Target (issue 23): `routing` query ratio ≥ 0.97.");
         s.AppendLine();
         s.AppendLine("| operation | callers | system | plain ops/s | routed ops/s | ratio (95% CI) | CPU µs/op plain → routed | B/op plain → routed | errors |");
@@ -140,6 +144,17 @@ internal static class EfCommand
         {
             foreach (var (_, contexts) in systems)
                 await OverheadComparison.MeasureAsync(() => op(contexts), Callers.Max(), TimeSpan.Zero, TimeSpan.FromSeconds(1), cancellationToken); // JIT, pools
+        }
+
+        if (settings.Only is { } only)
+        {
+            // One system alone, the query at 1 caller, for a sampling profiler (perf record; see benchmarks/README.md).
+            var contexts = systems.Single(x => x.Key == only).Contexts;
+            progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ef: {only} query alone for {settings.Seconds:0.#} s (process {Environment.ProcessId})"));
+            var w = await OverheadComparison.MeasureAsync(() => QueryAsync(contexts), 1, TimeSpan.Zero, TimeSpan.FromSeconds(settings.Seconds), cancellationToken);
+            progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  x1: {w.ProcessCpu.TotalMicroseconds / Math.Max(1, w.Ops):0.0} µs CPU/op, {w.AllocatedBytes / (double)Math.Max(1, w.Ops):0} B/op over {w.Ops} queries"));
+            return ([], cluster.ServerVersion);
         }
 
         var measurements = new List<Measurement>();

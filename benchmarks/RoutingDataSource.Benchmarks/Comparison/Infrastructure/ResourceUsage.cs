@@ -11,6 +11,7 @@ namespace RoutingDataSource.Benchmarks.Comparison.Infrastructure;
 internal static partial class ResourceUsage
 {
     private const int Self = 0; // RUSAGE_SELF: every thread of the process
+    private const int Thread = 1; // RUSAGE_THREAD: the calling thread only (Linux)
 
     [StructLayout(LayoutKind.Sequential)]
     private struct RUsage
@@ -33,10 +34,15 @@ internal static partial class ResourceUsage
     private static partial int GetRUsage(int who, out RUsage usage);
 
     /// <summary>User plus system CPU time of every thread of this process so far.</summary>
-    public static TimeSpan ProcessCpu()
+    public static TimeSpan ProcessCpu() => Read(Self, "RUSAGE_SELF");
+
+    /// <summary>User plus system CPU time of the calling thread so far (Linux).</summary>
+    public static TimeSpan ThreadCpu() => Read(Thread, "RUSAGE_THREAD");
+
+    private static TimeSpan Read(int who, string name)
     {
-        if (GetRUsage(Self, out var u) != 0)
-            throw new InvalidOperationException($"getrusage(RUSAGE_SELF) failed: errno {Marshal.GetLastPInvokeError()}.");
+        if (GetRUsage(who, out var u) != 0)
+            throw new InvalidOperationException($"getrusage({name}) failed: errno {Marshal.GetLastPInvokeError()}.");
         return TimeSpan.FromMicroseconds((u.UserSeconds + u.SystemSeconds) * 1_000_000d + u.UserMicroseconds + u.SystemMicroseconds);
     }
 }

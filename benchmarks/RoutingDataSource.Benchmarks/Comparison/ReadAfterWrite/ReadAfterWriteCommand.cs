@@ -15,7 +15,7 @@ namespace RoutingDataSource.Benchmarks.Comparison.ReadAfterWrite;
 /// </summary>
 internal static class ReadAfterWriteCommand
 {
-    private sealed record Settings(int Iterations, IReadOnlyList<int> GapsMs, string OutputDirectory);
+    private sealed record Settings(int Iterations, IReadOnlyList<int> GapsMs, string OutputDirectory, TimeSpan? Wait);
 
     private sealed record Cell(int GapMs, int Reads, long OnStandbys, long GuardHits, long GuardMisses, int Stale, double MeanReadMs);
 
@@ -27,6 +27,7 @@ internal static class ReadAfterWriteCommand
         IReadOnlyList<int> gaps = [0, 1, 5, 100];
         var root = Directory.GetCurrentDirectory();
         var output = Path.Combine(root, "benchmarks", "results");
+        TimeSpan? wait = null; // the library's default unless given
         for (var i = 0; i < args.Length; i++)
         {
             var value = i + 1 < args.Length ? args[i + 1] : throw new ArgumentException($"{args[i]} needs a value");
@@ -41,12 +42,15 @@ internal static class ReadAfterWriteCommand
                 case "--out":
                     output = value;
                     break;
+                case "--wait":
+                    wait = TimeSpan.FromMilliseconds(double.Parse(value, CultureInfo.InvariantCulture));
+                    break;
                 default:
-                    throw new ArgumentException($"unknown argument {args[i]} (ryw [--iterations N] [--gaps 0,1,5,100] [--out DIR])");
+                    throw new ArgumentException($"unknown argument {args[i]} (ryw [--iterations N] [--gaps 0,1,5,100] [--wait MS] [--out DIR])");
             }
             i++;
         }
-        return new Settings(iterations, gaps, output);
+        return new Settings(iterations, gaps, output, wait);
     }
 
     private static async Task<int> RunAsync(Settings settings, CancellationToken cancellationToken)
@@ -59,6 +63,8 @@ internal static class ReadAfterWriteCommand
         foreach (var gap in settings.GapsMs)
         {
             var builder = new PgRoutingDataSourceBuilder();
+            if (settings.Wait is { } wait)
+                builder.Options.ReadYourWritesWait = wait;
             foreach (var n in cluster.Nodes)
                 builder.AddBackend(n.Name, n.ConnectionString, ReferenceEquals(n, cluster.Primary) ? 0 : 1);
             await using var ds = builder.Build();
@@ -108,9 +114,9 @@ internal static class ReadAfterWriteCommand
         var sb = new StringBuilder();
         sb.AppendLine("# A read right after a write (read-your-writes by WAL position)");
         sb.AppendLine();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"`./build.sh bench ryw --iterations {settings.Iterations} --gaps {string.Join(',', settings.GapsMs)}`, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {serverVersion}, load average at the end {load.One:0.00} / {load.Five:0.00} / {load.Fifteen:0.00}.");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"`./build.sh bench ryw --iterations {settings.Iterations} --gaps {string.Join(',', settings.GapsMs)}{(settings.Wait is { } w ? $" --wait {w.TotalMilliseconds}" : "")}`, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {serverVersion}, load average at the end {load.One:0.00} / {load.Five:0.00} / {load.Fifteen:0.00}.");
         sb.AppendLine();
-        sb.AppendLine("One connection, default options (`ReadYourWrites = Connection`, `HealthCheckInterval` 1 s), primary weight 0: each iteration inserts a row, waits the gap, and reads the row back.");
+        sb.AppendLine("One connection, default options (`ReadYourWrites = Connection`, `HealthCheckInterval` 1 s, `ReadYourWritesWait` as given), primary weight 0: each iteration inserts a row, waits the gap, and reads the row back.");
         sb.AppendLine();
         sb.AppendLine("| gap after the write | reads | served by standbys | guards passed | guards missed | stale reads | mean read |");
         sb.AppendLine("|---:|---:|---:|---:|---:|---:|---:|");
