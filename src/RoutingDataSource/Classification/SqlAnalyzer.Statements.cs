@@ -458,7 +458,7 @@ internal ref partial struct SqlAnalyzer
         int name = from + 1;
         if (Is(name, "transaction"))
         {
-            return new StatementVerdict(StatementKind.Write, "PREPARE TRANSACTION (two-phase commit)");
+            return new StatementVerdict(StatementKind.Write, "PREPARE TRANSACTION (two-phase commit)") { EndsTransaction = true };
         }
 
         if (!IsName(name, to))

@@ -107,6 +107,7 @@ internal ref partial struct SqlAnalyzer
         StatementKind? preparedKind = null;
         string? executedName = null;
         int statementCount = 0;
+        bool endsTransaction = false;
         StatementVerdict only = default;
 
         var splitter = new StatementSplitter();
@@ -122,6 +123,7 @@ internal ref partial struct SqlAnalyzer
             {
                 var verdict = ClassifyStatement(start, i, 0);
                 statementCount++;
+                endsTransaction |= verdict.EndsTransaction;
                 if (statementCount == 1)
                 {
                     text.Set(verdict.Kind, verdict.Reason ?? NotUnderstood);
@@ -215,7 +217,8 @@ internal ref partial struct SqlAnalyzer
             text.Reason,
             new SessionFacts(effect, single ? only.EffectKey : null, single ? only.EffectSql : null,
                 statementCount == 1 ? only.CreatedName : null, statementCount == 1 && only.CreatedUnlogged),
-            _text);
+            _text,
+            endsTransaction);
     }
 
     /// <summary>The canonical name of tokens <paramref name="first"/>..<paramref name="last"/>; a function

@@ -23,8 +23,10 @@ public sealed class SqlClassification
         int statementCount,
         string? reason,
         SessionFacts session = default,
-        string? text = null)
+        string? text = null,
+        bool endsTransaction = false)
     {
+        EndsTransaction = endsTransaction;
         Session = session;
         LeavesSessionState = session.Effect != SessionEffect.None || session.CreatedName is not null;
         _text = text;
@@ -90,6 +92,12 @@ public sealed class SqlClassification
     /// same server, so the transaction does not end there.
     /// </summary>
     public bool ChainsTransaction { get; }
+
+    /// <summary>
+    /// The text holds a <c>PREPARE TRANSACTION</c>: the session's transaction ends with it, whether it succeeds (the
+    /// transaction is prepared, no longer the session's) or fails (PostgreSQL rolls it back).
+    /// </summary>
+    internal bool EndsTransaction { get; }
 
     /// <summary>The name of the statement prepared by <c>PREPARE name AS ...</c>, in canonical spelling; otherwise null.</summary>
     public string? PreparedStatementName { get; }

@@ -43,6 +43,9 @@ internal struct StatementVerdict
     /// <summary><see cref="CreatedName"/> is an unlogged table.</summary>
     public bool CreatedUnlogged { get; set; }
 
+    /// <summary><c>PREPARE TRANSACTION</c>: the session's transaction ends with it, whether it succeeds or fails.</summary>
+    public bool EndsTransaction { get; set; }
+
     /// <summary>Something in the statement writes (kept even when session state outranks the write).</summary>
     public bool SawWrite { get; private set; }
 

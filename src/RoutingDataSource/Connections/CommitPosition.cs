@@ -23,6 +23,7 @@ internal static class CommitPosition
     public static async Task<Positioned> RunAsync(NpgsqlBatch batch, bool scalar, bool async, CancellationToken cancellationToken)
     {
         var reader = async ? await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false) : batch.ExecuteReader();
+        var outOfStep = false;
         try
         {
             object? first = null;
@@ -54,14 +55,43 @@ internal static class CommitPosition
             // One result: only the position's, the write returned none (ExecuteScalar gives null then).
             return new Positioned(reader.RecordsAffected, scalar && results > 1 ? first : null, lsn);
         }
+        catch (PostgresException)
+        {
+            // The write failed after its first row. The server still ran the position after the barrier, but Npgsql
+            // 10.0.0 ends the results here and leaves that one unread: every later statement on the connection would
+            // get the result of the one before it. Only when the driver did move on to it is the connection in step.
+            outOfStep = !(async ? await reader.NextResultAsync(cancellationToken).ConfigureAwait(false) : reader.NextResult());
+            throw;
+        }
         finally
         {
             if (async)
                 await reader.DisposeAsync().ConfigureAwait(false);
             else
                 reader.Dispose();
+            if (outOfStep)
+                await RetireAsync(batch.Connection!, async).ConfigureAwait(false);
         }
     }
+
+    // Waiting for a notification reads the unread result, which the driver takes as a protocol violation: it breaks
+    // the connection, which is then never pooled again, and the caller sees the write's own error.
+    private static async Task RetireAsync(NpgsqlConnection connection, bool async)
+    {
+        try
+        {
+            if (async)
+                await connection.WaitAsync(RetireWait).ConfigureAwait(false);
+            else
+                connection.Wait(RetireWait);
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+        {
+            // Broken, as intended.
+        }
+    }
+
+    private static readonly TimeSpan RetireWait = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>What a positioned write returned.</summary>

@@ -191,6 +191,8 @@ internal static class RoutedExecution
                 : FailureTranslator.AfterSend(e, conn, lease, route);
             if (translated is RetryableFailure && e is PostgresException { SqlState: PostgresErrorCodes.FeatureNotSupported })
                 conn.DataSourceInternal.Unlogged.RequestReload(); // a relation made unlogged after the last load
+            if (c.EndsTransaction && !abandoned)
+                conn.PreparedTransactionFailed(c, route);
             if (!abandoned)
                 conn.Release(lease);
             if (firstAttempt && translated is RetryableFailure retry)

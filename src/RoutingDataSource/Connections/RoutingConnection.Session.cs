@@ -471,6 +471,16 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
             MarkWrite(commitLsn);
     }
 
+    /// <summary>
+    /// A <c>PREPARE TRANSACTION</c> failed: PostgreSQL rolled the transaction back, so the session is out of it as
+    /// after a success (statements after it run in autocommit, and their writes count at once).
+    /// </summary>
+    internal void PreparedTransactionFailed(SqlClassification c, StatementRoute route)
+    {
+        if (_session.InTransaction)
+            AfterStatement(c, route);
+    }
+
     // The connection's own mark is always kept (causality tokens need it); the data source keeps its own mark only
     // in the DataSource scope, where reads consult it.
     // A write whose commit position is not known is covered by the first probe after it: ask for one now.

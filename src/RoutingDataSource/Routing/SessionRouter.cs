@@ -184,6 +184,10 @@ internal static class SessionRouter
         var wrote = statement.Route.Kind != StatementKind.Read && !(statement.Route.Kind == StatementKind.SessionState && IsModelled(c));
         if (!state.InTransaction)
             return new StatementOutcome(state, MarkWrite: wrote);
+        // PREPARE TRANSACTION: the transaction is no longer the session's (COMMIT PREPARED, a write of its own, makes
+        // its writes count); a failed one was rolled back (see PreparedTransactionFailed).
+        if (c.EndsTransaction && state.Transaction == TransactionPhase.Active && !state.ApiTransaction)
+            return new StatementOutcome(EndTransaction(state), MarkWrite: false, EndsTransaction: true);
         if (c is { Kind: StatementKind.TransactionControl, StatementCount: 1, TransactionControl: TransactionControlKind.Commit or TransactionControlKind.Rollback }
             && state.Transaction == TransactionPhase.Active && !state.ApiTransaction)
         {

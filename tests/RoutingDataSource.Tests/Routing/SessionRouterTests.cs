@@ -194,6 +194,19 @@ public sealed class SessionRouterTests : IAsyncDisposable
     }
 
     [Fact]
+    public void PREPARE_TRANSACTION_ends_the_transaction_and_counts_no_write()
+    {
+        var tx = SessionRouter.Decide(Facts("BEGIN", deferrable: false), SessionState.Initial).Next;
+        var wrote = SessionRouter.AfterStatement(Facts("INSERT INTO items(v) VALUES ('x')"), tx).Next;
+        var prepared = SessionRouter.AfterStatement(Facts("PREPARE TRANSACTION 'px'"), wrote);
+        Assert.True(prepared.EndsTransaction);
+        Assert.False(prepared.MarkWrite); // COMMIT PREPARED, a write of its own outside the transaction, counts
+        Assert.False(prepared.Next.InTransaction);
+        Assert.Equal(PinReason.None, prepared.Next.Pin);
+        Assert.True(SessionRouter.AfterStatement(Facts("COMMIT PREPARED 'px'"), prepared.Next).MarkWrite);
+    }
+
+    [Fact]
     public void Closing_forgets_the_session_but_not_what_its_reads_must_see()
     {
         var state = SessionRouter.RequireAtLeast(SessionRouter.Wrote(SessionState.Initial, 42, 4242), 7, 9) with { Pin = PinReason.Session, Transaction = TransactionPhase.Active };

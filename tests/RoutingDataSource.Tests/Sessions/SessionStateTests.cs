@@ -293,6 +293,57 @@ public sealed class SessionStateTests(ClusterFixture fx)
     }
 
     [Fact]
+    public async Task A_write_failing_after_its_first_row_leaves_the_next_write_its_own_result()
+    {
+        // The corpus's privileges file: after SELECT lo_unlink(oid) ... failed on its second row, Npgsql 10.0.0 left
+        // the commit position's result (after the error barrier) unread on the primary session, and every later
+        // statement there got the result of the one before it (a failing SET SESSION AUTHORIZATION "succeeded").
+        await fx.Cluster.Primary.ExecuteAsync("CREATE SEQUENCE IF NOT EXISTS state_mid_seq");
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "SET app.mid = 'kept'");
+        var failed = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => NonQueryAsync(conn, "SELECT nextval('state_mid_seq') / (2 - g) FROM generate_series(1, 3) g"));
+        Assert.Equal("22012", failed.SqlState);
+        Assert.Equal("after the failure: kept", await ScalarAsync(conn, "INSERT INTO items (owner) VALUES ('state_mid') RETURNING 'after the failure: ' || current_setting('app.mid', true)"));
+        var e = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => NonQueryAsync(conn, "SET SESSION AUTHORIZATION state_no_such_role"));
+        Assert.Equal("22023", e.SqlState);
+        Assert.Equal("kept", await ScalarAsync(conn, "SELECT current_setting('app.mid')"));
+    }
+
+    [Fact]
+    public async Task A_failed_PREPARE_TRANSACTION_ends_the_transaction_and_later_writes_count_for_reads()
+    {
+        // The corpus's prepared_xacts file (max_prepared_transactions = 0): PREPARE TRANSACTION fails and PostgreSQL
+        // rolls the transaction back. The session took itself to be still in it, so a CREATE TABLE after it (autocommit
+        // on the server) counted for nothing at the next ROLLBACK, and a read of that table went to a standby that had
+        // not replayed it (42P01).
+        var table = "state_px_" + Environment.TickCount64.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "BEGIN");
+        await NonQueryAsync(conn, "INSERT INTO items (owner) VALUES ('state_px')");
+        var e = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => NonQueryAsync(conn, "PREPARE TRANSACTION 'state_px'"));
+        Assert.Equal("55000", e.SqlState);
+        Assert.False(conn.Session.InTransaction);
+        Assert.Null(conn.PinnedConnection);
+        await fx.Cluster.Standbys[0].PauseReplayAsync();
+        await fx.Cluster.Standbys[1].PauseReplayAsync();
+        try
+        {
+            await NonQueryAsync(conn, $"CREATE TABLE {table} (a int)");
+            await NonQueryAsync(conn, "BEGIN");
+            await NonQueryAsync(conn, $"LOCK TABLE {table} IN ACCESS SHARE MODE NOWAIT");
+            await NonQueryAsync(conn, "ROLLBACK");
+            Assert.Equal(0L, await ScalarAsync(conn, $"SELECT count(*) FROM {table}"));
+        }
+        finally
+        {
+            await fx.Cluster.Standbys[0].ResumeReplayAsync();
+            await fx.Cluster.Standbys[1].ResumeReplayAsync();
+        }
+    }
+
+    [Fact]
     public async Task SET_SESSION_AUTHORIZATION_ends_an_earlier_SET_ROLE_on_the_standby_too()
     {
         // The corpus's privileges file: SET ROLE, then SET / RESET SESSION AUTHORIZATION, which resets the role in
