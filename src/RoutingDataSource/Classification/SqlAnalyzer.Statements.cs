@@ -107,7 +107,7 @@ internal ref partial struct SqlAnalyzer
             LeadingKeyword.Notify => new StatementVerdict(StatementKind.Write, "NOTIFY"),
             LeadingKeyword.Do => new StatementVerdict(StatementKind.Write, "DO (anonymous code block)"),
             LeadingKeyword.Lock => new StatementVerdict(StatementKind.Write, "LOCK"),
-            _ => Ddl(word),
+            _ => Is(from, "alter") ? ClassifyAlter(from, to) : Ddl(word),
         };
     }
 
@@ -123,6 +123,28 @@ internal ref partial struct SqlAnalyzer
 
     private static StatementVerdict Ddl(ReadOnlySpan<char> keyword) =>
         new(StatementKind.Write, string.Concat(keyword.ToString().ToUpperInvariant(), " (DDL or maintenance)"));
+
+    /// <summary>
+    /// <c>ALTER {TABLE | VIEW | SEQUENCE | MATERIALIZED VIEW} name RENAME TO new</c> names an object anew: the new
+    /// name is reported as <see cref="StatementVerdict.CreatedName"/>, so a renamed temporary table stays one.
+    /// </summary>
+    private StatementVerdict ClassifyAlter(int from, int to)
+    {
+        var verdict = Ddl("alter");
+        int kind = Is(from + 1, "materialized") ? from + 2 : from + 1;
+        if (!(Is(kind, "table") || Is(kind, "view") || Is(kind, "sequence")) || to - from < 4)
+        {
+            return verdict;
+        }
+
+        // The statement ends with RENAME TO name (a column rename has a name or COLUMN after RENAME).
+        if (Is(to - 3, "rename") && Is(to - 2, "to") && IsName(to - 1, to))
+        {
+            verdict.CreatedName = RelationNames.Normalize(Text(to - 1), _tokens[to - 1].Kind == SqlTokenKind.QuotedIdentifier);
+        }
+
+        return verdict;
+    }
 
     private StatementVerdict ClassifyBegin(int next, int to)
     {
@@ -437,6 +459,13 @@ internal ref partial struct SqlAnalyzer
 
         if (!analyze)
         {
+            // EXPLAIN EXECUTE plans a statement prepared in the session (and evaluates its parameters): it needs that
+            // prepared statement where it runs, as EXECUTE does.
+            if (Is(next, "execute"))
+            {
+                return ClassifyExecute(next, to);
+            }
+
             // Plans without executing: no function runs (volatile ones are never evaluated at plan time).
             return new StatementVerdict(StatementKind.Read, "EXPLAIN without ANALYZE (plans, does not execute)");
         }

@@ -42,8 +42,14 @@ internal sealed class SessionMemory
     /// <summary>The prepared statements of the primary session.</summary>
     public IEnumerable<string> Prepared => _prepared.Keys;
 
-    /// <summary>Whether <paramref name="c"/> mentions one of the session's temporary objects (<c>pg_temp</c> comes first in the search path).</summary>
-    public bool TouchesTemporary(SqlClassification c) => _temporary.Count != 0 && RelationNames.MentionsAny(c, _temporary);
+    /// <summary>
+    /// Whether <paramref name="c"/> mentions one of the session's temporary objects (<c>pg_temp</c> comes first in the
+    /// search path), or names anything in <c>pg_temp</c> (a function created there is called as <c>pg_temp.f()</c>).
+    /// </summary>
+    public bool TouchesTemporary(SqlClassification c)
+        => _temporary.Count != 0 && (RelationNames.MentionsAny(c, _temporary) || Array.IndexOf(c.Relations, TempSchema) >= 0);
+
+    private const string TempSchema = "pg_temp";
 
     /// <summary>Whether the statement prepared as <paramref name="name"/> is a read a standby may run; null when this session did not prepare it.</summary>
     public bool? PreparedRunsOnStandby(string name) => _prepared.TryGetValue(name, out var standby) ? standby : null;

@@ -141,6 +141,50 @@ public sealed class SessionStateTests(ClusterFixture fx)
     }
 
     [Fact]
+    public async Task A_renamed_temp_table_stays_temporary_and_its_reads_stay_on_the_primary()
+    {
+        await using var ds = await fx.CreateDataSourceAsync(b => b.Options.ReadYourWrites = ReadYourWritesScope.None);
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "CREATE TEMP TABLE state_rn (id int)");
+        await NonQueryAsync(conn, "INSERT INTO state_rn VALUES (1), (2)");
+        await NonQueryAsync(conn, "ALTER TABLE state_rn RENAME TO state_rn_new");
+        var row = await RowAsync(conn, "SELECT pg_is_in_recovery(), count(*) FROM state_rn_new");
+        Assert.Equal(false, row[0]);
+        Assert.Equal(2L, row[1]);
+    }
+
+    [Fact]
+    public async Task A_function_created_in_pg_temp_is_planned_on_the_primary()
+    {
+        await using var ds = await fx.CreateDataSourceAsync(b => b.Options.ReadYourWrites = ReadYourWritesScope.None);
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "CREATE FUNCTION pg_temp.state_tf(i int) RETURNS SETOF int IMMUTABLE LANGUAGE sql AS 'SELECT i + 1'");
+        // EXPLAIN without ANALYZE calls nothing, so no function decides its route; on a standby pg_temp is empty (3F000).
+        var before = ds.GetStatus()["n0"]!.ReadCount;
+        var plan = await RowAsync(conn, "EXPLAIN (COSTS OFF) SELECT * FROM pg_temp.state_tf(1)");
+        Assert.False(string.IsNullOrEmpty((string?)plan[0]));
+        Assert.Equal(before + 1, ds.GetStatus()["n0"]!.ReadCount);
+        // The session's other reads still move.
+        Assert.Equal(true, (await RowAsync(conn, "SELECT pg_is_in_recovery()"))[0]);
+    }
+
+    [Fact]
+    public async Task EXPLAIN_EXECUTE_of_a_prepared_read_runs_on_a_standby_that_holds_the_prepared_statement()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "PREPARE state_ex(int) AS SELECT $1 + 1");
+        var plan = await RowAsync(conn, "EXPLAIN (COSTS OFF) EXECUTE state_ex(1)");
+        Assert.Contains("Result", (string)plan[0]!, StringComparison.Ordinal);
+        Assert.True(ds.GetStatus()["n1"]!.ReadCount + ds.GetStatus()["n2"]!.ReadCount >= 1, "the EXPLAIN did not run on a standby");
+        // A prepared write is planned on the primary, where it was prepared.
+        await NonQueryAsync(conn, "PREPARE state_exw AS INSERT INTO items SELECT * FROM items WHERE false");
+        var before = ds.GetStatus()["n0"]!.WriteCount;
+        await RowAsync(conn, "EXPLAIN (COSTS OFF) EXECUTE state_exw");
+        Assert.Equal(before + 1, ds.GetStatus()["n0"]!.WriteCount);
+    }
+
+    [Fact]
     public async Task A_prepared_read_is_EXECUTEd_on_a_standby()
     {
         await using var ds = await fx.CreateDataSourceAsync();
