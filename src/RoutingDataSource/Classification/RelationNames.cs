@@ -38,13 +38,22 @@ internal static class RelationNames
         return false;
     }
 
-    /// <summary>Every identifier of <paramref name="sql"/> not followed by a parenthesis and not a reserved keyword.</summary>
+    private static bool IntroducesTable(ReadOnlySpan<char> word)
+        => word.Equals("on", StringComparison.OrdinalIgnoreCase) || word.Equals("into", StringComparison.OrdinalIgnoreCase)
+            || word.Equals("table", StringComparison.OrdinalIgnoreCase) || word.Equals("references", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Every identifier of <paramref name="sql"/> not followed by a parenthesis (unless it follows ON, INTO, TABLE or
+    /// REFERENCES) and not a reserved keyword.
+    /// </summary>
     public static string[] Mentioned(string sql)
     {
         HashSet<string>? names = null;
         var lexer = new SqlLexer(sql);
         SqlToken pending = default;
         var hasPending = false;
+        var pendingNamesTable = false;
+        var previousIntroducesTable = false;
         while (lexer.TryRead(out var token))
         {
             // A name in a plain string literal ('testseq' in nextval('testseq'), 'tt'::regclass) names a relation too.
@@ -57,8 +66,11 @@ internal static class RelationNames
                     (names ??= new HashSet<string>(Comparer)).Add(last.ToString().ToLowerInvariant());
             }
 
-            if (hasPending && token.Kind != SqlTokenKind.LeftParen)
+            // A name before "(" is a call, but for a table after ON, INTO, TABLE or REFERENCES (CREATE INDEX i ON t (c)).
+            if (hasPending && (token.Kind != SqlTokenKind.LeftParen || pendingNamesTable))
                 (names ??= new HashSet<string>(Comparer)).Add(Normalize(sql.AsSpan(pending.Start, pending.Length), pending.Kind == SqlTokenKind.QuotedIdentifier));
+            pendingNamesTable = token.Kind is SqlTokenKind.Word or SqlTokenKind.QuotedIdentifier && previousIntroducesTable;
+            previousIntroducesTable = token.Kind == SqlTokenKind.Word && IntroducesTable(sql.AsSpan(token.Start, token.Length));
             hasPending = token.Kind == SqlTokenKind.QuotedIdentifier
                 || (token.Kind == SqlTokenKind.Word && SqlKeywords.Of(sql.AsSpan(token.Start, token.Length)) != KeywordCategory.Reserved);
             pending = token;

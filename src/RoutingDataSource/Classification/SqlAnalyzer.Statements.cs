@@ -407,9 +407,42 @@ internal ref partial struct SqlAnalyzer
         bool unlogged = Is(next, "unlogged");
         return new StatementVerdict(StatementKind.Write, "CREATE (DDL)")
         {
-            CreatedName = CreatedObjectName(unlogged ? next + 1 : next, to),
+            CreatedName = CreatedObjectName(unlogged ? next + 1 : next, to) ?? CreatedIndexName(next, to),
             CreatedUnlogged = unlogged,
         };
+    }
+
+    /// <summary>
+    /// The name of the index a <c>CREATE [UNIQUE] INDEX [CONCURRENTLY] [IF NOT EXISTS] name ON ...</c> makes
+    /// (<paramref name="i"/> at UNIQUE or INDEX); null when unnamed or another shape. An index of a temporary table is
+    /// temporary too.
+    /// </summary>
+    private string? CreatedIndexName(int i, int to)
+    {
+        if (Is(i, "unique"))
+        {
+            i++;
+        }
+
+        if (!Is(i, "index"))
+        {
+            return null;
+        }
+
+        i++;
+        if (Is(i, "concurrently"))
+        {
+            i++;
+        }
+
+        if (Is(i, "if") && Is(i + 1, "not") && Is(i + 2, "exists"))
+        {
+            i += 3;
+        }
+
+        return IsName(i, to) && !Is(i, "on") && Is(i + 1, "on")
+            ? RelationNames.Normalize(Text(i), _tokens[i].Kind == SqlTokenKind.QuotedIdentifier)
+            : null;
     }
 
     private readonly bool IsTempSchema(int i) =>

@@ -67,7 +67,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     {
         if (c.Kind != StatementKind.TransactionControl || c.StatementCount != 1)
             return false;
-        var decision = SessionRouter.Decide(new StatementFacts(c, default, Deferrable: true, sql), _session);
+        var decision = SessionRouter.Decide(new StatementFacts(c, default, Deferrable: true, sql, HoldsTemporary), _session);
         if (decision.Action != SessionAction.Consume)
             return false;
         if (decision.Next.InTransaction)
@@ -89,7 +89,7 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
         _routing = statement;
         if (_memory is not null)
             return AcquireCarryingStateAsync(c, route, async, cancellationToken, statements);
-        var decision = SessionRouter.Decide(new StatementFacts(c, route), _session);
+        var decision = SessionRouter.Decide(new StatementFacts(c, route, HoldsTemporary: HoldsTemporary), _session);
         if (decision.Target == RoutingTarget.Pinned)
         {
             ThrowIfPinnedLost();

@@ -33,6 +33,9 @@ public sealed partial class RoutingConnection
     /// <summary>Whether <see cref="Refine"/> can change a route: the session has state, or the statement leaves some.</summary>
     internal bool RefinesRoute(SqlClassification c) => _memory is not null || c.LeavesSessionState;
 
+    // The session holds temporary objects: its read-only transactions stay on the primary session.
+    private bool HoldsTemporary => _memory is { HasTemporary: true };
+
     /// <summary>The route of a statement in this session (see <see cref="SessionRouter.Refine"/>); a batch with session state pins.</summary>
     internal (SqlClassification, StatementRoute) Refine(SqlClassification c, StatementRoute route, int statements)
     {
@@ -54,7 +57,7 @@ public sealed partial class RoutingConnection
             _temporaryLost = false;
             throw OnPrimarySessionLost();
         }
-        var decision = SessionRouter.Decide(new StatementFacts(c, route), _session);
+        var decision = SessionRouter.Decide(new StatementFacts(c, route, HoldsTemporary: HoldsTemporary), _session);
         if (decision.Target == RoutingTarget.Pinned)
         {
             ThrowIfPinnedLost();

@@ -56,10 +56,12 @@ internal static class SessionRouter
         }
 
         if (state.Transaction == TransactionPhase.Pending)
-            return Bind(c, route, state);
+            return Bind(c, route, state, statement.HoldsTemporary);
 
-        // Autocommit, not pinned: reads (and a lone BEGIN READ ONLY) to a standby, the rest to the primary.
-        var target = route.StandbyAllowed || (statement.IsLoneBegin && c.IsReadOnlyTransactionStart) ? RoutingTarget.Standby : RoutingTarget.Primary;
+        // Autocommit, not pinned: reads (and a lone BEGIN READ ONLY, unless the session holds temporary objects) to a
+        // standby, the rest to the primary.
+        var target = route.StandbyAllowed || (statement.IsLoneBegin && c.IsReadOnlyTransactionStart && !statement.HoldsTemporary)
+            ? RoutingTarget.Standby : RoutingTarget.Primary;
         var pinAfter = (route.Kind == StatementKind.SessionState && !IsModelled(c))
             || (c.Kind == StatementKind.TransactionControl && (c.StatementCount > 1 || statement.IsBegin));
         if (!pinAfter)
@@ -136,12 +138,13 @@ internal static class SessionRouter
 
     /// <summary>
     /// The first statement of a pending transaction binds it: to a standby when it was declared read-only (by its
-    /// BEGIN, the read-only API, or this statement being <c>SET TRANSACTION READ ONLY</c>), else to the primary.
+    /// BEGIN, the read-only API, or this statement being <c>SET TRANSACTION READ ONLY</c>) and the session holds no
+    /// temporary objects, else to the primary.
     /// </summary>
-    private static RoutingDecision Bind(SqlClassification first, in StatementRoute route, in SessionState state)
+    private static RoutingDecision Bind(SqlClassification first, in StatementRoute route, in SessionState state, bool holdsTemporary)
     {
         var setsReadOnly = first is { Kind: StatementKind.TransactionControl, TransactionControl: TransactionControlKind.SetTransaction, IsReadOnlyTransactionStart: true };
-        var target = state.ReadOnlyRequested || setsReadOnly ? RoutingTarget.Standby : RoutingTarget.Primary;
+        var target = (state.ReadOnlyRequested || setsReadOnly) && !holdsTemporary ? RoutingTarget.Standby : RoutingTarget.Primary;
         // On a standby every transaction is read-only already; on the primary the promise is made to hold, unless the
         // first statement says it itself.
         var readOnlyOnPrimary = state.ReadOnlyRequested && (state.ApiTransaction || !first.IsReadOnlyTransactionStart);

@@ -9,7 +9,12 @@ namespace RoutingDataSource.Routing;
 /// Run for its row count only (not a reader), so a lone transaction-control statement may be answered without a server.
 /// </param>
 /// <param name="Text">The SQL text, kept when a BEGIN is deferred (sent as written when the transaction is bound).</param>
-internal readonly record struct StatementFacts(SqlClassification Classification, StatementRoute Route, bool Deferrable = false, string? Text = null)
+/// <param name="HoldsTemporary">
+/// The session holds temporary objects: a read-only transaction then stays in the primary session, where any of its
+/// statements may use them (a standby session has none).
+/// </param>
+internal readonly record struct StatementFacts(SqlClassification Classification, StatementRoute Route, bool Deferrable = false, string? Text = null,
+    bool HoldsTemporary = false)
 {
     /// <summary>A single <c>BEGIN</c> / <c>START TRANSACTION</c> (possibly <c>READ ONLY</c>).</summary>
     public bool IsLoneBegin => IsBegin && Classification.StatementCount == 1;

@@ -154,6 +154,45 @@ public sealed class SessionStateTests(ClusterFixture fx)
     }
 
     [Fact]
+    public async Task An_index_of_a_temp_table_is_temporary_and_a_read_naming_it_stays_on_the_primary()
+    {
+        await using var ds = await fx.CreateDataSourceAsync(b => b.Options.ReadYourWrites = ReadYourWritesScope.None);
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "CREATE TEMP TABLE state_ix (f1 int)");
+        await NonQueryAsync(conn, "CREATE INDEX state_ix_i ON state_ix (f1)");
+        var row = await RowAsync(conn, "SELECT pg_is_in_recovery(), 'state_ix_i'::regclass::text");
+        Assert.Equal(false, row[0]);
+        Assert.Equal("state_ix_i", row[1]);
+    }
+
+    [Fact]
+    public async Task A_read_only_transaction_of_a_session_holding_temp_objects_stays_on_the_primary()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "CREATE TEMP SEQUENCE state_tseq");
+        await NonQueryAsync(conn, "START TRANSACTION READ ONLY");
+        // A temporary sequence may advance in a read-only transaction; a standby session does not have it (42P01).
+        var row = await RowAsync(conn, "SELECT pg_is_in_recovery(), nextval('state_tseq'), current_setting('transaction_read_only')");
+        Assert.Equal(false, row[0]);
+        Assert.Equal(1L, row[1]);
+        Assert.Equal("on", row[2]);
+        await NonQueryAsync(conn, "ROLLBACK");
+        // The same through the API.
+        await using (var tx = await conn.BeginReadOnlyTransactionAsync())
+        {
+            var api = await RowAsync(conn, "SELECT pg_is_in_recovery(), nextval('state_tseq')");
+            Assert.Equal(false, api[0]);
+            await tx.RollbackAsync();
+        }
+        // Another session's read-only transaction still goes to a standby.
+        await using var other = await ds.OpenConnectionAsync();
+        await NonQueryAsync(other, "BEGIN READ ONLY");
+        Assert.Equal(true, (await RowAsync(other, "SELECT pg_is_in_recovery()"))[0]);
+        await NonQueryAsync(other, "COMMIT");
+    }
+
+    [Fact]
     public async Task A_function_created_in_pg_temp_is_planned_on_the_primary()
     {
         await using var ds = await fx.CreateDataSourceAsync(b => b.Options.ReadYourWrites = ReadYourWritesScope.None);
