@@ -114,7 +114,6 @@ internal sealed class CommandRewrite
         RunGuarded = false;
         RunPositioned = false;
         return holder; // a guard in the text stays known: the replacement copied it, Unguard takes it off there
-
     }
 
     // $1-style parameters put Npgsql in raw mode: one statement per command, so nothing can go before it in the text.

@@ -17,9 +17,7 @@ public sealed partial class RoutingConnection
     /// read its commit position in its round trip (see <see cref="Connections.CommitPosition"/>), as
     /// <see cref="WantsCommitPosition"/> decides for the routing command's own writes.
     /// </summary>
-    internal bool WantsExternalCommitPosition()
-        => !_session.InTransaction && _dataSource.Options.ReadYourWrites != ReadYourWritesScope.None
-            && LastAcquireBackend is { } backend && ReferenceEquals(_dataSource.Monitor.Current.Primary?.Backend, backend);
+    internal bool WantsExternalCommitPosition() => LastAcquireBackend is { } backend && PositionsWritesOn(backend);
 
     /// <summary>The standby a read of this session may use now (lag limits, read-your-writes, tokens), else the primary.</summary>
     internal ValueTask<NodeState> SelectReadNodeAsync(CancellationToken cancellationToken)

@@ -74,8 +74,12 @@ public sealed partial class RoutingConnection : IReadGuardSink
     /// position read-your-writes needs (see <see cref="CommitPosition"/>).
     /// </summary>
     internal bool WantsCommitPosition(SqlClassification c, StatementRoute route, Lease lease)
-        => route.Kind == StatementKind.Write && c.Kind != StatementKind.TransactionControl && !_session.InTransaction
-            && _dataSource.Options.ReadYourWrites != ReadYourWritesScope.None && IsOnPrimary(lease);
+        => route.Kind == StatementKind.Write && c.Kind != StatementKind.TransactionControl && PositionsWritesOn(lease.Backend);
+
+    // Outside a transaction, with read-your-writes on, on the primary: a write there is worth its commit position.
+    private bool PositionsWritesOn(Backend backend)
+        => !_session.InTransaction && _dataSource.Options.ReadYourWrites != ReadYourWritesScope.None
+            && ReferenceEquals(_dataSource.Monitor.Current.Primary?.Backend, backend);
 }
 
 /// <summary>

@@ -91,6 +91,11 @@ public sealed class SessionRouterTests : IAsyncDisposable
         { "A temporary table read stays on the primary: a view over it is temporary too", ["CREATE TEMP TABLE tt (id int)", "CREATE VIEW v AS SELECT * FROM tt", "SELECT * FROM v"], "n0 n0 n0", "None" },
         { "A temporary table read stays on the primary until DISCARD TEMP", ["CREATE TEMP TABLE tt (id int)", "DISCARD TEMP", "SELECT * FROM tt"], "n0 n0 n2", "None" },
         { "A temporary sequence named in a string stays on the primary", ["CREATE TEMP SEQUENCE ts", "EXPLAIN SELECT nextval('ts')", "SELECT 'tt'::regclass"], "n0 n0 n2", "None" },
+        { "A temporary table read stays on the primary: renamed by ALTER TABLE ... RENAME TO", ["CREATE TEMP TABLE tt (id int)", "ALTER TABLE tt RENAME TO tt2", "SELECT * FROM tt2"], "n0 n0 n0", "None" },
+        { "A temporary table read stays on the primary: a named index of it is temporary too", ["CREATE TEMP TABLE tt (id int)", "CREATE INDEX tti ON tt (id)", "SELECT 'tti'::regclass"], "n0 n0 n0", "None" },
+        { "A read naming anything in pg_temp stays on the primary", ["CREATE TEMP TABLE tt (id int)", "EXPLAIN SELECT * FROM pg_temp.f()", "SELECT 1"], "n0 n0 n2", "None" },
+        { "A read-only transaction of a session holding temporary objects stays on the primary", ["CREATE TEMP SEQUENCE ts", "BEGIN READ ONLY", "SELECT nextval('ts')", "COMMIT", "BEGIN READ ONLY", "SELECT 1", "COMMIT"], "n0 - n0 n0 - n0 n0", "None" },
+        { "A read-only transaction goes to a standby again after DISCARD TEMP", ["CREATE TEMP SEQUENCE ts", "DISCARD TEMP", "BEGIN READ ONLY", "SELECT 1", "COMMIT"], "n0 n0 - n2 n2", "None" },
         { "currval reads the primary session, other reads move", ["SELECT nextval('s')", "SELECT currval('s')", "SELECT 1"], "n0 n0 n2", "None" },
         { "lastval reads the primary session", ["SELECT lastval()", "SELECT 1"], "n0 n2", "None" },
         { "An advisory lock is held by the primary session; its unlock goes there", ["SELECT pg_advisory_lock(1)", "SELECT 1", "SELECT pg_advisory_unlock(1)"], "n0 n2 n0", "None" },
@@ -98,6 +103,7 @@ public sealed class SessionRouterTests : IAsyncDisposable
         { "LISTEN lives in the primary session; reads move", ["LISTEN events", "SELECT 1", "UNLISTEN events"], "n0 n2 n0", "None" },
         { "EXECUTE of a prepared read runs on a standby", ["PREPARE q AS SELECT * FROM items", "EXECUTE q"], "n0 n2", "None" },
         { "EXECUTE of a prepared write runs on the primary", ["PREPARE w AS INSERT INTO items(v) VALUES ('x')", "EXECUTE w"], "n0 n0", "None" },
+        { "EXPLAIN EXECUTE is routed as the EXECUTE it plans", ["PREPARE q AS SELECT * FROM items", "EXPLAIN EXECUTE q", "PREPARE w AS INSERT INTO items(v) VALUES ('x')", "EXPLAIN (COSTS OFF) EXECUTE w"], "n0 n2 n0 n0", "None" },
         { "EXECUTE of a prepared read of a temporary table runs on the primary", ["CREATE TEMP TABLE tt (id int)", "PREPARE q AS SELECT * FROM tt", "EXECUTE q"], "n0 n0 n0", "None" },
         { "EXECUTE of a prepared read calling a volatile function runs on the primary", ["PREPARE q AS SELECT app_writer()", "EXECUTE q"], "n0 n0", "None" },
         { "EXECUTE of a deallocated statement runs on the primary", ["PREPARE q AS SELECT 1", "DEALLOCATE q", "EXECUTE q"], "n0 n0 n0", "None" },
@@ -250,7 +256,7 @@ public sealed class SessionRouterTests : IAsyncDisposable
                     continue;
             }
             var facts = Facts(step);
-            facts = facts with { Route = SessionRouter.Refine(facts.Classification, facts.Route, memory) };
+            facts = facts with { Route = SessionRouter.Refine(facts.Classification, facts.Route, memory), HoldsTemporary = memory is { HasTemporary: true } };
             var decision = SessionRouter.Decide(facts, state);
             switch (decision.Action)
             {
