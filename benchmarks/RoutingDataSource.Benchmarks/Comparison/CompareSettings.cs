@@ -23,6 +23,8 @@ internal sealed record CompareSettings
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(0.25);
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(1);
     public IReadOnlyList<int> Callers { get; init; } = [1, 8, 32];
+    /// <summary>The throughput part's workloads (<c>--workloads read,mixed,write,tenant</c>; all by default).</summary>
+    public IReadOnlyList<Workloads.Workload> Workloads { get; init; } = Comparison.Workloads.Workload.All;
     public int Scale { get; init; } = 10;
     public int FailoverTrials { get; init; } = 10;
     // Many short pairs (see OverheadComparison): 200 pairs of 0.2 s bound the median ratio at 16 callers to about
@@ -88,6 +90,10 @@ internal sealed record CompareSettings
                     s = s with { Callers = Value().Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray() };
                     defaults = false;
                     break;
+                case "--workloads":
+                    s = s with { Workloads = Value().Split(',').Select(Comparison.Workloads.Workload.Parse).ToArray() };
+                    defaults = false;
+                    break;
                 case "--scale":
                     s = s with { Scale = Number() };
                     defaults = false;
@@ -107,7 +113,7 @@ internal sealed record CompareSettings
                     s = s with { UpdateReadme = false };
                     break;
                 default:
-                    throw new ArgumentException($"Unknown argument '{a}'. Usage: compare [all|throughput|failover|overhead|micro|corpus]... [--rounds N] [--warmup S] [--duration S] [--callers 1,8,32] [--scale N] [--trials N] [--overhead-rounds N] [--out DIR] [--no-readme]");
+                    throw new ArgumentException($"Unknown argument '{a}'. Usage: compare [all|throughput|failover|overhead|micro|corpus]... [--rounds N] [--warmup S] [--duration S] [--callers 1,8,32] [--workloads read,mixed,write,tenant] [--scale N] [--trials N] [--overhead-rounds N] [--out DIR] [--no-readme]");
             }
         }
 

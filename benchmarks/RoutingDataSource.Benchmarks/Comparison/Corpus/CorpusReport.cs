@@ -155,36 +155,59 @@ internal sealed record SystemFigures(CorpusSystem System, int Misroutes, int Rea
         return one.Length <= 120 ? one : one[..117] + "...";
     }
 
-    // Each file's statements, in order, against each server's log entries of that file's connection (in order too): a
-    // statement ran on a server when the next entries there (within a window: the data source's probes and replays, or
-    // pgpool's own queries, come in between) hold its text.
+    // Each file's statements, in order, against each server's log entries of that file's connection (in order too):
+    // per server, the longest order-preserving alignment of the statements' texts with the entries (the data source's
+    // replays and guards, or pgpool's own queries, come in between and stay unmatched). A greedy scan would take a
+    // repeated text's later entry for an earlier statement that ran elsewhere and lose its place for the statements
+    // in between.
     private static Dictionary<CorpusStatement, List<string>> Attribute(SystemRun run, IReadOnlyList<IGrouping<string, CorpusStatement>> files)
     {
-        const int window = 400;
         var placed = new Dictionary<CorpusStatement, List<string>>();
         foreach (var file in files)
         {
             var app = "c:" + file.Key;
-            var cursors = run.Logs.ToDictionary(l => l.Key, _ => 0);
-            foreach (var s in file.Where(s => s.Runs))
+            var statements = file.Where(s => s.Runs).ToArray();
+            var texts = statements.Select(s => ServerLogs.Normalize(s.Sql)).ToArray();
+            foreach (var (node, byApp) in run.Logs)
             {
-                var sql = ServerLogs.Normalize(s.Sql);
-                foreach (var (node, byApp) in run.Logs)
-                {
-                    if (!byApp.TryGetValue(app, out var entries))
-                        continue;
-                    var from = cursors[node];
-                    for (var j = from; j < entries.Count && j < from + window; j++)
-                    {
-                        if (entries[j] != sql)
-                            continue;
-                        (placed.TryGetValue(s, out var list) ? list : placed[s] = []).Add(node);
-                        cursors[node] = j + 1;
-                        break;
-                    }
-                }
+                if (!byApp.TryGetValue(app, out var entries))
+                    continue;
+                foreach (var i in Align(texts, entries))
+                    (placed.TryGetValue(statements[i], out var list) ? list : placed[statements[i]] = []).Add(node);
             }
         }
         return placed;
+    }
+
+    // The indexes of a's items matched by a longest common subsequence of a and b (ties: the later entry).
+    internal static List<int> Align(IReadOnlyList<string> a, IReadOnlyList<string> b)
+    {
+        int n = a.Count, m = b.Count, w = m + 1;
+        var lengths = new int[(n + 1) * w];
+        for (var i = 1; i <= n; i++)
+        {
+            for (var j = 1; j <= m; j++)
+            {
+                lengths[i * w + j] = string.Equals(a[i - 1], b[j - 1], StringComparison.Ordinal)
+                    ? lengths[(i - 1) * w + j - 1] + 1
+                    : Math.Max(lengths[(i - 1) * w + j], lengths[i * w + j - 1]);
+            }
+        }
+        var matched = new List<int>();
+        for (int i = n, j = m; i > 0 && j > 0;)
+        {
+            if (string.Equals(a[i - 1], b[j - 1], StringComparison.Ordinal) && lengths[i * w + j] == lengths[(i - 1) * w + j - 1] + 1)
+            {
+                matched.Add(i - 1);
+                i--;
+                j--;
+            }
+            else if (lengths[(i - 1) * w + j] >= lengths[i * w + j - 1])
+                i--;
+            else
+                j--;
+        }
+        matched.Reverse();
+        return matched;
     }
 }

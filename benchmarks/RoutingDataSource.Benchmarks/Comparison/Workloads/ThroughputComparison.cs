@@ -49,7 +49,7 @@ internal static class ThroughputComparison
             // growth happen before round 1 and do not count against whichever system happens to go first.
             foreach (var system in systems)
             {
-                foreach (var workload in Workload.All.Where(w => Measures(system, w)))
+                foreach (var workload in settings.Workloads.Where(w => Measures(system, w)))
                     await WorkloadRunner.RunAsync(system, workload, settings.Callers.Max(), 0, accounts, TimeSpan.Zero, TimeSpan.FromSeconds(1), 1, cancellationToken);
             }
 
@@ -57,7 +57,7 @@ internal static class ThroughputComparison
             for (var round = 1; round <= settings.Rounds; round++)
             {
                 var cell = 0;
-                foreach (var workload in Workload.All)
+                foreach (var workload in settings.Workloads)
                 {
                     foreach (var callers in settings.Callers)
                     {

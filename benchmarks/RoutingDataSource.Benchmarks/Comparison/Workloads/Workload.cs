@@ -17,6 +17,10 @@ internal sealed record Workload(string Key, string Label, int WritePercent, int 
 
     public static readonly IReadOnlyList<Workload> All = [ReadOnly, Mixed, WriteOnly, Tenant];
 
+    /// <summary>The workload of a key (<c>read</c>, <c>mixed</c>, <c>write</c>, <c>tenant</c>).</summary>
+    public static Workload Parse(string key) => All.FirstOrDefault(w => w.Key == key.Trim())
+        ?? throw new ArgumentException($"Unknown workload '{key}': one of {string.Join(", ", All.Select(w => w.Key))}.");
+
     /// <summary>Whether the next operation is a write (one draw per operation).</summary>
     public bool NextIsWrite(Random random) => WritePercent switch
     {
