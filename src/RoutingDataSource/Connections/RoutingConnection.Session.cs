@@ -41,6 +41,8 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
 
     RoutingException? IFailureSite.OnBrokenByStatement(Lease lease, Exception cause) => OnBrokenByStatement(lease, cause);
 
+    bool IFailureSite.HoldsTemporaryObjects => HoldsTemporary;
+
     bool ILeaseOwner.IsOnPrimary(Lease lease) => IsOnPrimary(lease);
 
     internal RoutingTransaction StartTransaction(IsolationLevel isolationLevel, bool readOnly)

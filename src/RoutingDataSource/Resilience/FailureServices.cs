@@ -35,4 +35,7 @@ internal interface IFailureSite
     /// statement, which fails anyway, rather than on the next one; null when nothing the caller needs was lost.
     /// </summary>
     RoutingException? OnBrokenByStatement(Lease lease, Exception cause);
+
+    /// <summary>Whether the session holds temporary objects (they live in its primary session only).</summary>
+    bool HoldsTemporaryObjects { get; }
 }

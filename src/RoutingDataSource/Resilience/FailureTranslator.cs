@@ -27,10 +27,23 @@ internal static class FailureTranslator
         return new RetryableFailure(route, e, backend, immediate: false);
     }
 
+    /// <summary>PostgreSQL's undefined_table.</summary>
+    private const string UndefinedTable = "42P01";
+
     /// <summary>A failure after the statement may have been sent on <paramref name="lease"/>.</summary>
     public static Exception AfterSend(Exception e, IFailureSite conn, Lease lease, StatementRoute route)
     {
         var ds = conn.FailureServices;
+        if (e is PostgresException { SqlState: UndefinedTable } && !lease.Pinned && conn.HoldsTemporaryObjects && !IsPrimary(ds, lease.Backend))
+        {
+            // A read of a session holding temporary tables that a standby says names no such table: it reads one
+            // through something the router cannot see into (a function's body, a view). Nothing ran; the primary
+            // session, which holds the tables, runs it.
+            lease.Backend.CountReroute();
+            ds.Metrics.Reroute(lease.Backend);
+            return new RetryableFailure(route with { StandbyAllowed = false, Reason = "re-run on the primary session after a standby lacked a table (42P01) in a session holding temporary tables" },
+                e, lease.Backend, immediate: true);
+        }
         switch (Kind(e, lease.Connection))
         {
             case FailureKind.ReadOnly when !lease.Pinned:

@@ -138,13 +138,17 @@ internal static class SessionRouter
 
     /// <summary>
     /// The first statement of a pending transaction binds it: to a standby when it was declared read-only (by its
-    /// BEGIN, the read-only API, or this statement being <c>SET TRANSACTION READ ONLY</c>) and the session holds no
-    /// temporary objects, else to the primary.
+    /// BEGIN, the read-only API, or this statement being <c>SET TRANSACTION READ ONLY</c>), the session holds no
+    /// temporary objects and a standby may run this statement, else to the primary.
     /// </summary>
     private static RoutingDecision Bind(SqlClassification first, in StatementRoute route, in SessionState state, bool holdsTemporary)
     {
         var setsReadOnly = first is { Kind: StatementKind.TransactionControl, TransactionControl: TransactionControlKind.SetTransaction, IsReadOnlyTransactionStart: true };
-        var target = (state.ReadOnlyRequested || setsReadOnly) && !holdsTemporary ? RoutingTarget.Standby : RoutingTarget.Primary;
+        // A first statement a standby cannot run (a function that writes, such as lo_creat, which PostgreSQL allows in
+        // a read-only transaction on the primary; one whose volatility is not known) binds the transaction to the
+        // primary, read-only there.
+        var standbyCannot = route.Kind is StatementKind.Read or StatementKind.Write && !route.StandbyAllowed;
+        var target = (state.ReadOnlyRequested || setsReadOnly) && !holdsTemporary && !standbyCannot ? RoutingTarget.Standby : RoutingTarget.Primary;
         // On a standby every transaction is read-only already; on the primary the promise is made to hold, unless the
         // first statement says it itself.
         var readOnlyOnPrimary = state.ReadOnlyRequested && (state.ApiTransaction || !first.IsReadOnlyTransactionStart);

@@ -95,6 +95,7 @@ public sealed class SessionRouterTests : IAsyncDisposable
         { "A temporary table read stays on the primary: a named index of it is temporary too", ["CREATE TEMP TABLE tt (id int)", "CREATE INDEX tti ON tt (id)", "SELECT 'tti'::regclass"], "n0 n0 n0", "None" },
         { "A read naming anything in pg_temp stays on the primary", ["CREATE TEMP TABLE tt (id int)", "EXPLAIN SELECT * FROM pg_temp.f()", "SELECT 1"], "n0 n0 n2", "None" },
         { "A read-only transaction of a session holding temporary objects stays on the primary", ["CREATE TEMP SEQUENCE ts", "BEGIN READ ONLY", "SELECT nextval('ts')", "COMMIT", "BEGIN READ ONLY", "SELECT 1", "COMMIT"], "n0 - n0 n0 - n0 n0", "None" },
+        { "A read-only transaction whose first statement a standby cannot run is bound to the primary", ["BEGIN READ ONLY", "SELECT nextval('s')", "SELECT 1", "COMMIT", "SELECT 1"], "- n0 n0 n0 n2", "None" },
         { "A read-only transaction goes to a standby again after DISCARD TEMP", ["CREATE TEMP SEQUENCE ts", "DISCARD TEMP", "BEGIN READ ONLY", "SELECT 1", "COMMIT"], "n0 n0 - n2 n2", "None" },
         { "currval reads the primary session, other reads move", ["SELECT nextval('s')", "SELECT currval('s')", "SELECT 1"], "n0 n0 n2", "None" },
         { "lastval reads the primary session", ["SELECT lastval()", "SELECT 1"], "n0 n2", "None" },

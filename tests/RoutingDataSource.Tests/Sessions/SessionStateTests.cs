@@ -193,6 +193,48 @@ public sealed class SessionStateTests(ClusterFixture fx)
     }
 
     [Fact]
+    public async Task A_read_only_transaction_whose_first_statement_a_standby_cannot_run_is_bound_to_the_primary_read_only()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        // PostgreSQL 15 runs lo_creat in a read-only transaction on the primary; a standby refuses it (55000/XX000).
+        await NonQueryAsync(conn, "START TRANSACTION READ ONLY");
+        var row = await RowAsync(conn, "SELECT lo_creat(-1) > 0, pg_is_in_recovery(), current_setting('transaction_read_only')");
+        Assert.Equal(true, row[0]);
+        Assert.Equal(false, row[1]);
+        Assert.Equal("on", row[2]);
+        Assert.Equal(false, (await RowAsync(conn, "SELECT pg_is_in_recovery()"))[0]);
+        await NonQueryAsync(conn, "ROLLBACK");
+        // A read-only transaction beginning with a read still goes to a standby.
+        await NonQueryAsync(conn, "START TRANSACTION READ ONLY");
+        Assert.Equal(true, (await RowAsync(conn, "SELECT pg_is_in_recovery()"))[0]);
+        await NonQueryAsync(conn, "COMMIT");
+    }
+
+    [Fact]
+    public async Task A_read_of_a_temp_table_through_a_permanent_function_is_re_run_on_the_primary_session()
+    {
+        // The function's body names a table that only this session's temporary one satisfies: the router sees the
+        // call (a stable function, a read), not the body.
+        await fx.Cluster.Primary.ExecuteAsync("""
+            SET check_function_bodies = off;
+            CREATE OR REPLACE FUNCTION state_count_temp() RETURNS bigint STABLE LANGUAGE sql AS 'SELECT count(*) FROM state_temp_rows';
+            """);
+        await fx.Cluster.WaitForReplicationAsync();
+        await using var ds = await fx.CreateDataSourceAsync(b => b.Options.ReadYourWrites = ReadYourWritesScope.None);
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "CREATE TEMP TABLE state_temp_rows (v int)");
+        await NonQueryAsync(conn, "INSERT INTO state_temp_rows VALUES (1), (2)");
+        var rerouted = ds.GetStatus().Backends.Sum(b => b.RerouteCount);
+        for (var i = 0; i < 3; i++)
+            Assert.Equal(2L, (await RowAsync(conn, "SELECT state_count_temp()"))[0]);
+        // Each call reached a standby first (42P01 there) and was re-run on the primary session, counted.
+        Assert.Equal(rerouted + 3, ds.GetStatus().Backends.Sum(b => b.RerouteCount));
+        // The session's other reads still move.
+        Assert.Equal(true, (await RowAsync(conn, "SELECT pg_is_in_recovery()"))[0]);
+    }
+
+    [Fact]
     public async Task A_function_created_in_pg_temp_is_planned_on_the_primary()
     {
         await using var ds = await fx.CreateDataSourceAsync(b => b.Options.ReadYourWrites = ReadYourWritesScope.None);
