@@ -25,7 +25,16 @@ internal interface IRoutedStatement
     /// <summary>Whether a read guard (<see cref="ReadGuard"/>) can be put before the statement in the same round trip.</summary>
     bool CanGuard { get; }
 
-    /// <summary>Puts <paramref name="guardSql"/> before the statement (only when <see cref="CanGuard"/>).</summary>
+    /// <summary>
+    /// Whether the session state a standby session lacks can go in front of the statement in its own round trip
+    /// (several statements of text, see <see cref="RoutingConnection.TakeCarriedState"/>) through <see cref="Guard"/>.
+    /// </summary>
+    bool CanCarryState { get; }
+
+    /// <summary>
+    /// Puts <paramref name="guardSql"/> (a read guard, the carried session state, or both) before the statement (only
+    /// when <see cref="CanGuard"/>; several statements only when <see cref="CanCarryState"/>).
+    /// </summary>
     void Guard(string guardSql);
 
     /// <summary>Takes the guard away again (nothing when there is none); for a reader, once it is closed.</summary>

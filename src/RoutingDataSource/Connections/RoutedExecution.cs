@@ -84,7 +84,8 @@ internal static class RoutedExecution
         Lease lease;
         try
         {
-            lease = await conn.AcquireAsync(c, route, async, cancellationToken, statementCount, statement).ConfigureAwait(false);
+            lease = await conn.AcquireAsync(c, route, async, cancellationToken, statementCount, statement,
+                mayCarryState: CarriesState(mode, behavior) && statement.CanCarryState).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not RoutingException && !cancellationToken.IsCancellationRequested)
         {
@@ -101,8 +102,11 @@ internal static class RoutedExecution
         // Read-your-writes: a read on a standby not known to have replayed the session's writes runs behind a guard;
         // a write outside a transaction reads its commit position in its own round trip.
         var guard = conn.TakeReadGuard(lease);
-        if (guard.Lsn != 0)
-            statement.Guard(ReadGuard.Sql(guard));
+        // Session state the standby session lacks goes in front of the read in the same round trip, after the guard.
+        var carried = conn.TakeCarriedState(lease);
+        var prefixed = guard.Lsn != 0 || carried.Sql is not null;
+        if (prefixed)
+            statement.Guard(Prefix(guard, carried.Sql));
         var positioned = guard.Lsn == 0 && mode != ExecuteMode.Reader && conn.WantsCommitPosition(c, route, lease)
             ? statement.Positioned(lease.Connection, c.StatementCount) : null;
         using var activity = RoutingActivity.Start(conn, lease, route);
@@ -163,16 +167,18 @@ internal static class RoutedExecution
                         var reader = operation is null ? statement.ExecuteReader(physicalBehavior) : ((Task<NpgsqlDataReader>)operation).GetAwaiter().GetResult();
                         if (guard.Lsn != 0)
                             conn.GuardPassed(lease, guard);
-                        // The guard text stays before the statement until the reader is closed (Npgsql keeps it while reading).
-                        statement.Reader.Init(reader, conn, lease, c, route, behavior, statement, guarded: guard.Lsn != 0);
+                        // The guard text stays before the statement until the reader is closed (Npgsql keeps it while
+                        // reading); carried state counts as held once the reader has read its results without a failure.
+                        statement.Reader.Init(reader, conn, lease, c, route, behavior, statement, guarded: prefixed, carriedVersion: carried.Version);
                         return (TResult)(object)statement.Reader;
                 }
             }
-            if (guard.Lsn != 0)
-            {
+            if (prefixed)
                 statement.Unguard();
+            if (guard.Lsn != 0)
                 conn.GuardPassed(lease, guard);
-            }
+            if (carried.Sql is not null)
+                conn.CarriedStateRan(lease.Connection, carried.Version);
             // Looked at before the release: once back in the pool the connection object may be another caller's.
             var cutShort = route.Kind != StatementKind.Read && lease.Backend.CommitWarnings.TakeCutShort(lease.Connection);
             conn.AfterStatement(c, route, commitLsn);
@@ -184,11 +190,13 @@ internal static class RoutedExecution
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
             RoutingActivity.Fail(activity, e);
-            Restore(statement, guard.Lsn != 0, positioned is not null && !abandoned);
+            Restore(statement, prefixed, positioned is not null && !abandoned);
             // Translate before releasing: whether the physical connection survived tells a slow server from a lost one.
             var translated = guard.Lsn != 0 && ReadGuard.IsMiss(e)
                 ? conn.GuardMissed(lease, guard, route, statementCount, e)
-                : FailureTranslator.AfterSend(e, conn, lease, route);
+                : carried.Sql is not null && e is PostgresException && lease.Connection.State == ConnectionState.Open
+                    ? conn.CarriedStateFailed(lease, route, statementCount, e)
+                    : FailureTranslator.AfterSend(e, conn, lease, route);
             if (translated is RetryableFailure && e is PostgresException { SqlState: PostgresErrorCodes.FeatureNotSupported })
                 conn.DataSourceInternal.Unlogged.RequestReload(); // a relation made unlogged after the last load
             if (c.EndsTransaction && !abandoned)
@@ -206,12 +214,22 @@ internal static class RoutedExecution
         }
         catch
         {
-            Restore(statement, guard.Lsn != 0, positioned is not null && !abandoned);
+            Restore(statement, prefixed, positioned is not null && !abandoned);
             if (!abandoned)
                 conn.Release(lease);
             throw;
         }
     }
+
+    // Carried state needs the whole result to have been read to count as held: only the behaviours that read it all.
+    private static bool CarriesState(ExecuteMode mode, CommandBehavior behavior)
+        => mode != ExecuteMode.Reader || (behavior & ~(CommandBehavior.SequentialAccess | CommandBehavior.CloseConnection)) == 0;
+
+    // The guard first: when it fails, nothing after it ran. The state ends on a line of its own (a line comment).
+    private static string Prefix(in ReadGuardTicket guard, string? carried)
+        => carried is null ? ReadGuard.Sql(guard)
+            : guard.Lsn == 0 ? carried + "\n"
+            : string.Concat(ReadGuard.Sql(guard), ";\n", carried, "\n");
 
     private static void Restore(IRoutedStatement statement, bool guarded, bool positioned)
     {

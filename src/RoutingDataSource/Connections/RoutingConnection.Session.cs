@@ -85,12 +85,16 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     /// an async state machine.
     /// </summary>
     internal ValueTask<Lease> AcquireAsync(SqlClassification c, StatementRoute route, bool async, CancellationToken cancellationToken, int statements = 1,
-        IRoutedStatement? statement = null)
+        IRoutedStatement? statement = null, bool mayCarryState = false)
     {
         ThrowIfNotOpen();
         _routing = statement;
         if (_memory is not null)
+        {
+            _mayCarry = mayCarryState;
+            _carried = null;
             return AcquireCarryingStateAsync(c, route, async, cancellationToken, statements);
+        }
         var decision = SessionRouter.Decide(new StatementFacts(c, route, HoldsTemporary: HoldsTemporary), _session);
         if (decision.Target == RoutingTarget.Pinned)
         {

@@ -2,6 +2,7 @@ using System.Data;
 using Npgsql;
 using RoutingDataSource.Classification;
 using RoutingDataSource.Connections;
+using RoutingDataSource.Resilience;
 using RoutingDataSource.Routing;
 using RoutingDataSource.Topology;
 
@@ -20,6 +21,10 @@ public sealed partial class RoutingConnection
     private bool _standbySessionBusy;
     private long _standbyHolds = SessionMemory.Nothing;
     private bool _temporaryLost; // the primary session that held temporary objects broke: say so once
+    private bool _mayCarry; // the statement being given a server can take the state in front of it (CanCarryState)
+    private string? _carried; // what the standby session lacks, to run in front of the read in its round trip
+    private long _carriedVersion; // the position the standby session holds once the read carrying _carried ran
+    private NpgsqlConnection? _carriedOn;
 
     /// <summary>What the session's statements left in it (for tests and diagnostics); null when nothing.</summary>
     internal SessionMemory? Memory => _memory;
@@ -84,7 +89,7 @@ public sealed partial class RoutingConnection
         var standby = node.Role != BackendRole.Primary;
         try
         {
-            await EnsureStateAsync(lease, standby, async, cancellationToken).ConfigureAwait(false);
+            await EnsureStateAsync(lease, standby, async, cancellationToken, carry: mayGuard && _mayCarry).ConfigureAwait(false);
             return lease;
         }
         catch (PostgresException) when (standby)
@@ -133,9 +138,12 @@ public sealed partial class RoutingConnection
 
     /// <summary>
     /// Replays on the lease's physical connection what it lacks of the state. A connection the logical one does not
-    /// hold yet becomes its primary or standby session when that place is free, so the state is replayed once.
+    /// hold yet becomes its primary or standby session when that place is free, so the state is replayed once. On the
+    /// standby session, with <paramref name="carry"/> (a read outside a transaction whose text can take it), state that
+    /// returns no rows and is undone with a failed transaction is not run here: it goes in front of the read, in the
+    /// read's own round trip (<see cref="TakeCarriedState"/>).
     /// </summary>
-    private async ValueTask EnsureStateAsync(Lease lease, bool standby, bool async, CancellationToken cancellationToken)
+    private async ValueTask EnsureStateAsync(Lease lease, bool standby, bool async, CancellationToken cancellationToken, bool carry = false)
     {
         var memory = _memory;
         if (memory is null || (!memory.HasState && memory.Version == 0))
@@ -154,7 +162,17 @@ public sealed partial class RoutingConnection
         var holds = ReferenceEquals(conn, _primarySession) ? _primaryHolds
             : ReferenceEquals(conn, _standbySession) ? _standbyHolds
             : SessionMemory.Nothing;
-        var sql = memory.ReplaySql(holds, standby);
+        var sql = memory.ReplaySql(holds, standby, out var carriable);
+        if (sql is not null && carry && carriable && standby && ReferenceEquals(conn, _standbySession))
+        {
+            // The standby session is held at its old position until the read that carries this ran (CarriedStateRan):
+            // the read and the state run in one implicit transaction, so a failure of either undoes both.
+            StateReplays++;
+            _carried = sql;
+            _carriedVersion = memory.Version;
+            _carriedOn = conn;
+            return;
+        }
         if (sql is not null)
         {
             StateReplays++;
@@ -180,6 +198,44 @@ public sealed partial class RoutingConnection
         else if (ReferenceEquals(conn, _standbySession))
             _standbyHolds = memory.Version;
         TrimMemory();
+    }
+
+    /// <summary>
+    /// The session state the standby session behind <paramref name="lease"/> lacks, to run in front of the read in
+    /// the read's own round trip (null: none, or it was replayed already), with the position it brings the session to.
+    /// </summary>
+    internal (string? Sql, long Version) TakeCarriedState(Lease lease)
+    {
+        var sql = _carried;
+        if (sql is null)
+            return default;
+        _carried = null;
+        _mayCarry = false;
+        return ReferenceEquals(lease.Connection, _carriedOn) ? (sql, _carriedVersion) : default;
+    }
+
+    /// <summary>The read that carried the state up to <paramref name="version"/> succeeded: its standby session holds it now.</summary>
+    internal void CarriedStateRan(NpgsqlConnection physical, long version)
+    {
+        if (!ReferenceEquals(physical, _standbySession) || version <= _standbyHolds || _memory is null)
+            return;
+        _standbyHolds = version;
+        TrimMemory();
+    }
+
+    /// <summary>
+    /// The read that carried the session's state failed on the standby: the state, or the read itself (which is safe
+    /// to run again). Everything it ran there was undone with its implicit transaction, so the standby session keeps
+    /// its old position; the read is re-run at once on the primary session, where the error, if it is the read's own,
+    /// comes again.
+    /// </summary>
+    internal RetryableFailure CarriedStateFailed(Lease lease, StatementRoute route, int statements, Exception e)
+    {
+        lease.Backend.CountReads(-statements); // counted when the server was chosen; it did not run there
+        lease.Backend.CountReroute();
+        _dataSource.Metrics.Reroute(lease.Backend);
+        return new RetryableFailure(route with { StandbyAllowed = false, Reason = "re-run on the primary: the standby failed the read that carried the session's state" },
+            e, lease.Backend, immediate: true);
     }
 
     private void AdoptStandbySession(Lease lease)

@@ -27,16 +27,20 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
     private IRoutedStatement? _statement; // to re-run a read a standby refused before any row reached the caller
     private bool _guarded; // a read guard stands before the statement until the reader is closed
     private bool _delivered; // a row or a later result reached the caller
+    private long _carriedVersion; // session state ran in front of the read: held once the results end without a failure
+    private bool _failed; // the server failed the results (its implicit transaction, carried state included, is undone)
 
     internal RoutingDataReader()
     {
     }
 
     internal void Init(NpgsqlDataReader inner, RoutingConnection connection, Lease lease, SqlClassification classification, StatementRoute route, CommandBehavior behavior,
-        IRoutedStatement statement, bool guarded)
+        IRoutedStatement statement, bool guarded, long carriedVersion = 0)
     {
         _statement = statement;
         _guarded = guarded;
+        _carriedVersion = carriedVersion;
+        _failed = false;
         _delivered = false;
         _route = route;
         _inner = inner;
@@ -194,7 +198,7 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
             _delivered |= more;
             return more;
         }
-        catch (Exception e) when (IsStandbyRefusal(e))
+        catch (Exception e) when (NoteFailure() || IsStandbyRefusal(e))
         {
             return RefusedRead(e, async: false, default).GetAwaiter().GetResult();
         }
@@ -211,8 +215,9 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
             _delivered |= read.Result;
             return read;
         }
-        // Only a standby outside a transaction can refuse a read that has begun; elsewhere Npgsql's own task, unwrapped.
-        return _lease.Pinned || _connection is not { } conn || conn.IsOnPrimary(_lease) ? read : ReadSlowAsync(read, cancellationToken);
+        // Only a standby outside a transaction can refuse a read that has begun; elsewhere Npgsql's own task, unwrapped
+        // (unless state was carried: its failure must be seen).
+        return _carriedVersion == 0 && (_lease.Pinned || _connection is not { } conn || conn.IsOnPrimary(_lease)) ? read : ReadSlowAsync(read, cancellationToken);
     }
 
     // Only when Npgsql itself had to wait (or failed): a refusal tied to recovery may come with the first row or later.
@@ -224,7 +229,7 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
             _delivered |= more;
             return more;
         }
-        catch (Exception e) when (!cancellationToken.IsCancellationRequested && IsStandbyRefusal(e))
+        catch (Exception e) when (NoteFailure() || (!cancellationToken.IsCancellationRequested && IsStandbyRefusal(e)))
         {
             return await RefusedRead(e, async: true, cancellationToken).ConfigureAwait(false);
         }
@@ -236,7 +241,14 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
         if (IsWrite)
             return Translated(static r => r.NextResult(), Inner);
         _delivered = true;
-        return Inner.NextResult();
+        try
+        {
+            return Inner.NextResult();
+        }
+        catch (Exception) when (NoteFailure())
+        {
+            throw; // never reached: the filter only notes the failure
+        }
     }
 
     /// <inheritdoc />
@@ -245,7 +257,27 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
         if (IsWrite)
             return TranslatedAsync(static (r, ct) => r.NextResultAsync(ct), Inner, cancellationToken);
         _delivered = true;
-        return Inner.NextResultAsync(cancellationToken);
+        var next = Inner.NextResultAsync(cancellationToken);
+        return _carriedVersion == 0 || next.IsCompletedSuccessfully ? next : NextResultSlowAsync(next);
+    }
+
+    private async Task<bool> NextResultSlowAsync(Task<bool> next)
+    {
+        try
+        {
+            return await next.ConfigureAwait(false);
+        }
+        catch (Exception) when (NoteFailure())
+        {
+            throw; // never reached: the filter only notes the failure
+        }
+    }
+
+    // For exception filters: notes that the server failed these results and lets the exception go on its way.
+    private bool NoteFailure()
+    {
+        _failed = true;
+        return false;
     }
 
     // A standby (not the pinned server of a transaction) refused the read for a reason tied to recovery while its rows
@@ -425,6 +457,8 @@ public sealed class RoutingDataReader : DbDataReader, IDbColumnSchemaGenerator
         }
         else
         {
+            if (_carriedVersion != 0 && !_failed)
+                conn.CarriedStateRan(lease.Connection, _carriedVersion);
             var cutShort = IsWrite && lease.Backend.CommitWarnings.TakeCutShort(lease.Connection); // before the release, as in RoutedExecution
             conn.AfterStatement(_classification!, _route, commitLsn);
             conn.Release(lease);

@@ -139,9 +139,14 @@ internal sealed class SessionMemory
     /// <summary>
     /// The statements that bring a physical connection at position <paramref name="from"/> up to <see cref="Version"/>
     /// (on a standby, <paramref name="standby"/>: only what a standby holds), as one text; null when it lacks nothing.
+    /// <paramref name="carriable"/> says whether the text can run in front of a read in the read's own round trip:
+    /// it returns no rows and all of it is undone with the implicit transaction when that fails (<c>SET</c>,
+    /// <c>RESET</c>, <c>SET ROLE</c>, <c>SET SESSION AUTHORIZATION</c>; not <c>set_config</c>, which returns a row,
+    /// nor <c>PREPARE</c>/<c>DEALLOCATE</c>, which a failed transaction does not undo).
     /// </summary>
-    public string? ReplaySql(long from, bool standby)
+    public string? ReplaySql(long from, bool standby, out bool carriable)
     {
+        carriable = true;
         if (from >= Version)
             return null;
         var source = from == Nothing ? _state : _changes;
@@ -150,6 +155,7 @@ internal sealed class SessionMemory
         {
             if (r.Version <= from || (standby && !r.Standby))
                 continue;
+            carriable &= r.Effect is SessionEffect.Set or SessionEffect.Reset or SessionEffect.ResetAll or SessionEffect.Identity or SessionEffect.DiscardAll;
             // A statement may end in a line comment: the separator starts on a line of its own.
             sql = sql is null ? r.Sql : string.Concat(sql, "\n;\n", r.Sql);
         }

@@ -327,13 +327,84 @@ public sealed class SessionStateTests(ClusterFixture fx)
             var row = await RowAsync(conn, "SELECT pg_is_in_recovery(), current_user");
             Assert.Equal(false, row[0]);
             Assert.Equal(role, row[1]);
-            Assert.Null(conn.StandbySession);
+            // Once the standbys have the role, the session's reads move there, as that role.
+            foreach (var standby in fx.Cluster.Standbys)
+                await standby.ResumeReplayAsync();
+            await fx.Cluster.WaitForReplicationAsync();
+            row = await RowAsync(conn, "SELECT pg_is_in_recovery(), current_user");
+            Assert.Equal(true, row[0]);
+            Assert.Equal(role, row[1]);
         }
         finally
         {
             foreach (var standby in fx.Cluster.Standbys)
                 await standby.ResumeReplayAsync();
         }
+    }
+
+    [Fact]
+    public async Task A_SET_travels_in_the_round_trip_of_the_first_standby_read_after_it()
+    {
+        var ports = fx.Cluster.Standbys.Select(n => n.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToHashSet();
+        var trace = System.Diagnostics.ActivityTraceId.CreateRandom();
+        var onStandbys = new System.Collections.Concurrent.ConcurrentQueue<System.Diagnostics.Activity>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = s => s.Name == "Npgsql",
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> o) =>
+                o.Parent.TraceId == trace ? System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded : System.Diagnostics.ActivitySamplingResult.None,
+            ActivityStopped = a =>
+            {
+                if (!a.OperationName.StartsWith("CONNECT", StringComparison.Ordinal)
+                    && a.TagObjects.Any(t => t.Key.EndsWith("port", StringComparison.Ordinal) && ports.Contains(t.Value?.ToString() ?? "")))
+                    onStandbys.Enqueue(a);
+            },
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "SET app.trip = 'one'");
+        object?[] row;
+        using (new System.Diagnostics.Activity("test").SetParentId(trace, System.Diagnostics.ActivitySpanId.CreateRandom(), System.Diagnostics.ActivityTraceFlags.Recorded).Start())
+            row = await RowAsync(conn, "SELECT pg_is_in_recovery(), current_setting('app.trip')");
+        Assert.Equal(true, row[0]);
+        Assert.Equal("one", row[1]);
+        // One command on the standby, not a replay followed by the read.
+        var commands = onStandbys.ToList();
+        Assert.True(commands.Count == 1, string.Join(" | ", commands.Select(a => string.Join(",", a.TagObjects.Select(t => $"{t.Key}={t.Value}")))));
+        Assert.Equal(1, conn.StateReplays);
+    }
+
+    [Fact]
+    public async Task A_read_that_fails_after_carried_state_leaves_the_standby_session_to_take_it_again()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "SET app.carry = 'kept'");
+        // Failing at once: re-run on the primary session, where the read fails the same way.
+        var e = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => ScalarAsync(conn, "SELECT 1 / (pg_is_in_recovery()::int - pg_is_in_recovery()::int)"));
+        Assert.Equal("22012", e.SqlState);
+        var row = await RowAsync(conn, "SELECT pg_is_in_recovery(), current_setting('app.carry')");
+        Assert.Equal(true, row[0]);
+        Assert.Equal("kept", row[1]);
+
+        // Failing after rows were read: the standby undid the state with the read's transaction.
+        await NonQueryAsync(conn, "SET app.carry = 'again'");
+        await using (var cmd = conn.CreateCommand())
+        {
+            cmd.CommandText = "SELECT 1 / (3 - g) FROM generate_series(1, 5) g";
+            await using var reader = await cmd.ExecuteReaderAsync();
+            var failed = await Assert.ThrowsAsync<Npgsql.PostgresException>(async () =>
+            {
+                while (await reader.ReadAsync())
+                {
+                }
+            });
+            Assert.Equal("22012", failed.SqlState);
+        }
+        row = await RowAsync(conn, "SELECT pg_is_in_recovery(), current_setting('app.carry')");
+        Assert.Equal(true, row[0]);
+        Assert.Equal("again", row[1]);
     }
 
     [Fact]
