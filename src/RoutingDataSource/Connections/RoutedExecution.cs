@@ -85,7 +85,7 @@ internal static class RoutedExecution
         try
         {
             lease = await conn.AcquireAsync(c, route, async, cancellationToken, statementCount, statement,
-                mayCarryState: CarriesState(mode, behavior) && statement.CanCarryState).ConfigureAwait(false);
+                mayCarryState: conn.HasSessionState && CarriesState(mode, behavior) && statement.CanCarryState).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not RoutingException && !cancellationToken.IsCancellationRequested)
         {

@@ -26,6 +26,9 @@ public sealed partial class RoutingConnection
     private long _carriedVersion; // the position the standby session holds once the read carrying _carried ran
     private NpgsqlConnection? _carriedOn;
 
+    /// <summary>Whether the session's statements left state in it (one null check: a connection without any pays nothing more).</summary>
+    internal bool HasSessionState => _memory is not null;
+
     /// <summary>What the session's statements left in it (for tests and diagnostics); null when nothing.</summary>
     internal SessionMemory? Memory => _memory;
 
