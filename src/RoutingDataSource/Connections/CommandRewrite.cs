@@ -30,14 +30,6 @@ internal sealed class CommandRewrite
     public static bool CanRewrite(NpgsqlCommand inner, bool prepareRequested)
         => inner.CommandType == CommandType.Text && !prepareRequested && !inner.AllResultTypesAreUnknown && inner.UnknownResultTypeList is null;
 
-    /// <summary>
-    /// Whether <paramref name="inner"/> can take statements of several kinds in front of it in its own text (the
-    /// session state a standby session lacks, <see cref="IRoutedStatement.CanCarryState"/>): $1-style parameters allow
-    /// one statement per command.
-    /// </summary>
-    public static bool CanPrefixText(NpgsqlCommand inner, bool prepareRequested)
-        => CanRewrite(inner, prepareRequested) && !HasPositionalParameters(inner.Parameters);
-
     public void Guard(NpgsqlCommand inner, string guardSql)
     {
         if (HasPositionalParameters(inner.Parameters))

@@ -152,8 +152,6 @@ internal sealed class ExternalCommand : IRoutedStatement
 
     bool IRoutedStatement.CanGuard => CommandRewrite.CanRewrite(_running!, prepareRequested: false);
 
-    bool IRoutedStatement.CanCarryState => CommandRewrite.CanPrefixText(_running!, prepareRequested: false);
-
     void IRoutedStatement.Guard(string guardSql) => (_rewrite ??= new()).Guard(_running!, guardSql);
 
     void IRoutedStatement.Unguard() => _rewrite?.Unguard(_running);

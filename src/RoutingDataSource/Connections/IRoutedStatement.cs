@@ -26,14 +26,8 @@ internal interface IRoutedStatement
     bool CanGuard { get; }
 
     /// <summary>
-    /// Whether the session state a standby session lacks can go in front of the statement in its own round trip
-    /// (several statements of text, see <see cref="RoutingConnection.TakeCarriedState"/>) through <see cref="Guard"/>.
-    /// </summary>
-    bool CanCarryState { get; }
-
-    /// <summary>
-    /// Puts <paramref name="guardSql"/> (a read guard, the carried session state, or both) before the statement (only
-    /// when <see cref="CanGuard"/>; several statements only when <see cref="CanCarryState"/>).
+    /// Puts <paramref name="guardSql"/>, one statement (a read guard, the session state a standby session lacks, or
+    /// both, see <see cref="ReadGuard"/>), before the statement (only when <see cref="CanGuard"/>).
     /// </summary>
     void Guard(string guardSql);
 

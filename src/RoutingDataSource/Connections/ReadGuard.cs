@@ -18,15 +18,38 @@ internal static class ReadGuard
     /// <summary>The SQLSTATE the guard raises when the standby is behind (a class no PostgreSQL error uses).</summary>
     public const string MissState = "RY001";
 
-    /// <summary>The guard for <paramref name="guard"/>: it waits for replay up to <see cref="ReadGuardTicket.Wait"/>.</summary>
-    public static string Sql(in ReadGuardTicket guard) => Sql(guard.Lsn, guard.Wait);
+    /// <summary>
+    /// The guard for <paramref name="guard"/>: it waits for replay up to <see cref="ReadGuardTicket.Wait"/>; once it
+    /// passes, the <paramref name="state"/> (see <see cref="StateBody"/>) runs in the same block.
+    /// </summary>
+    public static string Sql(in ReadGuardTicket guard, string? state = null) => Sql(guard.Lsn, guard.Wait, state);
+
+    /// <summary>The session state <paramref name="state"/> (see <see cref="StateBody"/>) as one statement without a guard.</summary>
+    public static string StateOnly(string state) => "DO $rds_guard$BEGIN " + state + "END$rds_guard$";
+
+    /// <summary>
+    /// Session-state statements as the body of the block put before a read (each run by <c>EXECUTE</c>, so one
+    /// statement carries them all, as a batch command or a $1-parameter command allows); null when a text cannot be
+    /// quoted safely there (a backslash, which <c>standard_conforming_strings</c> changes, or the block's own quote).
+    /// </summary>
+    public static string? StateBody(List<string> statements)
+    {
+        var body = new System.Text.StringBuilder();
+        foreach (var s in statements)
+        {
+            if (s.Contains('\\', StringComparison.Ordinal) || s.Contains("$rds_guard$", StringComparison.Ordinal))
+                return null;
+            body.Append("EXECUTE '").Append(s.Replace("'", "''", StringComparison.Ordinal)).Append("'; ");
+        }
+        return body.ToString();
+    }
 
     /// <summary>
     /// The guard text. With a <paramref name="wait"/>, a standby not yet there is asked again every millisecond
     /// (<c>pg_sleep</c> sleeps whole milliseconds on PostgreSQL 15; a busy loop would take the CPU the startup process
     /// replays with) until it has replayed the position or the wait is over; the read then runs or the guard fails.
     /// </summary>
-    public static string Sql(ulong requiredLsn, TimeSpan wait)
+    public static string Sql(ulong requiredLsn, TimeSpan wait, string? state = null)
     {
         var lsn = new NpgsqlLogSequenceNumber(requiredLsn).ToString();
         var behind = "COALESCE(pg_last_wal_replay_lsn(), '0/0') < '" + lsn + "'";
@@ -38,7 +61,7 @@ internal static class ReadGuard
             : "BEGIN ";
         return "DO $rds_guard$" + poll + "IF " + behind + " OR " + isolated + " THEN RAISE EXCEPTION USING ERRCODE = '" + MissState
             + "', MESSAGE = 'read-your-writes guard: replayed ' || COALESCE(pg_last_wal_replay_lsn(), '0/0')::text || ', needs " + lsn
-            + "'; END IF; END$rds_guard$";
+            + "'; END IF; " + state + "END$rds_guard$";
     }
 
     /// <summary>Whether <paramref name="e"/> is the guard saying the standby has not replayed far enough.</summary>

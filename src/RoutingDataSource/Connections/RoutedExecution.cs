@@ -85,7 +85,7 @@ internal static class RoutedExecution
         try
         {
             lease = await conn.AcquireAsync(c, route, async, cancellationToken, statementCount, statement,
-                mayCarryState: conn.HasSessionState && CarriesState(mode, behavior) && statement.CanCarryState).ConfigureAwait(false);
+                mayCarryState: conn.HasSessionState && CarriesState(mode, behavior) && statement.CanGuard).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not RoutingException && !cancellationToken.IsCancellationRequested)
         {
@@ -225,11 +225,9 @@ internal static class RoutedExecution
     private static bool CarriesState(ExecuteMode mode, CommandBehavior behavior)
         => mode != ExecuteMode.Reader || (behavior & ~(CommandBehavior.SequentialAccess | CommandBehavior.CloseConnection)) == 0;
 
-    // The guard first: when it fails, nothing after it ran. The state ends on a line of its own (a line comment).
+    // One statement: the guard's check first (when it fails, nothing after it ran), then the carried state.
     private static string Prefix(in ReadGuardTicket guard, string? carried)
-        => carried is null ? ReadGuard.Sql(guard)
-            : guard.Lsn == 0 ? carried + "\n"
-            : string.Concat(ReadGuard.Sql(guard), ";\n", carried, "\n");
+        => guard.Lsn == 0 ? ReadGuard.StateOnly(carried!) : ReadGuard.Sql(guard, carried);
 
     private static void Restore(IRoutedStatement statement, bool guarded, bool positioned)
     {

@@ -196,9 +196,6 @@ public sealed class RoutingBatch : DbBatch, IRoutedStatement
         _inner = fresh;
     }
 
-    // A batch command holds one statement: the state a standby session lacks gets its own round trip before a batch.
-    bool IRoutedStatement.CanCarryState => false;
-
     // With error barriers the server would run the statements after a failed guard.
     bool IRoutedStatement.CanGuard
     {

@@ -325,8 +325,6 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
 
     bool IRoutedStatement.CanGuard => CommandRewrite.CanRewrite(Inner, _prepareRequested);
 
-    bool IRoutedStatement.CanCarryState => CommandRewrite.CanPrefixText(Inner, _prepareRequested);
-
     void IRoutedStatement.Guard(string guardSql) => (_rewrite ??= new()).Guard(Inner, guardSql);
 
     // Disposed while its reader was open: the Npgsql command went with it and is never used again.

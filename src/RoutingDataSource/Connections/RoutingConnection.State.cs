@@ -25,6 +25,7 @@ public sealed partial class RoutingConnection
     private string? _carried; // what the standby session lacks, to run in front of the read in its round trip
     private long _carriedVersion; // the position the standby session holds once the read carrying _carried ran
     private NpgsqlConnection? _carriedOn;
+    private bool _carryFailed; // a read carrying state failed: later state takes its own round trip (its failure is told apart)
 
     /// <summary>Whether the session's statements left state in it (one null check: a connection without any pays nothing more).</summary>
     internal bool HasSessionState => _memory is not null;
@@ -165,17 +166,18 @@ public sealed partial class RoutingConnection
         var holds = ReferenceEquals(conn, _primarySession) ? _primaryHolds
             : ReferenceEquals(conn, _standbySession) ? _standbyHolds
             : SessionMemory.Nothing;
-        var sql = memory.ReplaySql(holds, standby, out var carriable);
-        if (sql is not null && carry && carriable && standby && ReferenceEquals(conn, _standbySession))
+        if (carry && standby && !_carryFailed && ReferenceEquals(conn, _standbySession)
+            && memory.CarriableStatements(holds, standby: true) is { } statements && ReadGuard.StateBody(statements) is { } body)
         {
             // The standby session is held at its old position until the read that carries this ran (CarriedStateRan):
             // the read and the state run in one implicit transaction, so a failure of either undoes both.
             StateReplays++;
-            _carried = sql;
+            _carried = body;
             _carriedVersion = memory.Version;
             _carriedOn = conn;
             return;
         }
+        var sql = memory.ReplaySql(holds, standby);
         if (sql is not null)
         {
             StateReplays++;
@@ -234,6 +236,7 @@ public sealed partial class RoutingConnection
     /// </summary>
     internal RetryableFailure CarriedStateFailed(Lease lease, StatementRoute route, int statements, Exception e)
     {
+        _carryFailed = true; // should the state be what fails (a role the standby cannot take), every read would pay for it
         lease.Backend.CountReads(-statements); // counted when the server was chosen; it did not run there
         lease.Backend.CountReroute();
         _dataSource.Metrics.Reroute(lease.Backend);

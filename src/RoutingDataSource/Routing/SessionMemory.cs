@@ -139,27 +139,45 @@ internal sealed class SessionMemory
     /// <summary>
     /// The statements that bring a physical connection at position <paramref name="from"/> up to <see cref="Version"/>
     /// (on a standby, <paramref name="standby"/>: only what a standby holds), as one text; null when it lacks nothing.
-    /// <paramref name="carriable"/> says whether the text can run in front of a read in the read's own round trip:
-    /// it returns no rows and all of it is undone with the implicit transaction when that fails (<c>SET</c>,
-    /// <c>RESET</c>, <c>SET ROLE</c>, <c>SET SESSION AUTHORIZATION</c>; not <c>set_config</c>, which returns a row,
-    /// nor <c>PREPARE</c>/<c>DEALLOCATE</c>, which a failed transaction does not undo).
     /// </summary>
-    public string? ReplaySql(long from, bool standby, out bool carriable)
+    public string? ReplaySql(long from, bool standby)
     {
-        carriable = true;
-        if (from >= Version)
-            return null;
-        var source = from == Nothing ? _state : _changes;
         string? sql = null;
-        foreach (var r in source)
+        foreach (var r in Missing(from, standby))
         {
-            if (r.Version <= from || (standby && !r.Standby))
-                continue;
-            carriable &= r.Effect is SessionEffect.Set or SessionEffect.Reset or SessionEffect.ResetAll or SessionEffect.Identity or SessionEffect.DiscardAll;
             // A statement may end in a line comment: the separator starts on a line of its own.
             sql = sql is null ? r.Sql : string.Concat(sql, "\n;\n", r.Sql);
         }
         return sql;
+    }
+
+    /// <summary>
+    /// The same statements one by one, when all of them can run in front of a read in the read's own round trip:
+    /// none returns rows and a failed transaction undoes each (<c>SET</c>, <c>RESET</c>, <c>SET ROLE</c>, <c>SET
+    /// SESSION AUTHORIZATION</c>; not <c>set_config</c>, which returns a row, nor <c>PREPARE</c>/<c>DEALLOCATE</c>,
+    /// which a failed transaction does not undo). Null when nothing is missing or something cannot ride that way.
+    /// </summary>
+    public List<string>? CarriableStatements(long from, bool standby)
+    {
+        List<string>? statements = null;
+        foreach (var r in Missing(from, standby))
+        {
+            if (r.Effect is not (SessionEffect.Set or SessionEffect.Reset or SessionEffect.ResetAll or SessionEffect.Identity or SessionEffect.DiscardAll))
+                return null;
+            (statements ??= []).Add(r.Sql);
+        }
+        return statements;
+    }
+
+    private IEnumerable<Replay> Missing(long from, bool standby)
+    {
+        if (from >= Version)
+            yield break;
+        foreach (var r in from == Nothing ? _state : _changes)
+        {
+            if (r.Version > from && (!standby || r.Standby))
+                yield return r;
+        }
     }
 
     /// <summary>Forgets the changes no held physical connection lacks (every one is at <paramref name="oldest"/> or later).</summary>

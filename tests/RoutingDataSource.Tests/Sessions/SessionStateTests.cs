@@ -373,6 +373,25 @@ public sealed class SessionStateTests(ClusterFixture fx)
         var commands = onStandbys.ToList();
         Assert.True(commands.Count == 1, string.Join(" | ", commands.Select(a => string.Join(",", a.TagObjects.Select(t => $"{t.Key}={t.Value}")))));
         Assert.Equal(1, conn.StateReplays);
+
+        // The same for a command with $1-style parameters (one statement per command: the state rides in one block).
+        await NonQueryAsync(conn, "SET app.trip = 'it''s two'");
+        onStandbys.Clear();
+        using (new System.Diagnostics.Activity("test").SetParentId(trace, System.Diagnostics.ActivitySpanId.CreateRandom(), System.Diagnostics.ActivityTraceFlags.Recorded).Start())
+        {
+            await using var routed = conn.CreateCommand();
+            routed.CommandText = "SELECT pg_is_in_recovery(), current_setting('app.trip'), $1::int";
+            routed.Parameters.Add(new Npgsql.NpgsqlParameter<int> { TypedValue = 7 });
+            await using var r = await routed.ExecuteReaderAsync();
+            Assert.True(await r.ReadAsync());
+            row = [r.GetValue(0), r.GetValue(1), r.GetValue(2)];
+        }
+        Assert.Equal(true, row[0]);
+        Assert.Equal("it's two", row[1]);
+        Assert.Equal(7, row[2]);
+        commands = onStandbys.ToList();
+        Assert.True(commands.Count == 1, string.Join(" | ", commands.Select(a => string.Join(",", a.TagObjects.Select(t => $"{t.Key}={t.Value}")))));
+        Assert.Equal(2, conn.StateReplays);
     }
 
     [Fact]
