@@ -21,7 +21,7 @@ public sealed partial class RoutingConnection
     private bool _standbySessionBusy;
     private long _standbyHolds = SessionMemory.Nothing;
     private bool _temporaryLost; // the primary session that held temporary objects broke: say so once
-    private bool _mayCarry; // the statement being given a server can take the state in front of it (CanCarryState)
+    private bool _mayCarry; // the statement being given a server can take the state in front of it (CanGuard, results read whole)
     private string? _carried; // what the standby session lacks, to run in front of the read in its round trip
     private long _carriedVersion; // the position the standby session holds once the read carrying _carried ran
     private NpgsqlConnection? _carriedOn;
@@ -386,6 +386,8 @@ public sealed partial class RoutingConnection
         var memory = _memory;
         _memory = null;
         _temporaryLost = false;
+        _carried = null;
+        _carryFailed = false; // a reopened connection starts with a new session
         _primaryHolds = SessionMemory.Nothing;
         if (memory is not null)
         {
