@@ -37,6 +37,7 @@ public static class RoutingDbContextOptionsExtensions
         });
         ((IDbContextOptionsBuilderInfrastructure)optionsBuilder).AddOrUpdateExtension(new RoutingOptionsExtension(primary));
         optionsBuilder.ReplaceService<Microsoft.EntityFrameworkCore.Migrations.IMigrator, RoutingMigrator>();
+        optionsBuilder.ReplaceService<Microsoft.EntityFrameworkCore.Storage.IRelationalCommandBuilderFactory, RoutingCommandBuilderFactory>();
         // A write SaveChanges sends outside a transaction reads its commit position in the same round trip, as the
         // result after its own (read-your-writes): not a result EF should warn about.
         optionsBuilder.ConfigureWarnings(w => w.Ignore(RelationalEventId.UnexpectedTrailingResultSetWhenSaving));

@@ -9,175 +9,14 @@ using RoutingDataSource.Connections;
 namespace RoutingDataSource.EntityFrameworkCore;
 
 /// <summary>
-/// Where EF Core's statements run. Outside a transaction every command goes through the context's
-/// <see cref="RoutingConnection"/>: classified, routed (reads to an eligible standby, the rest to the primary), counted
-/// and traced like the library's own, with read-your-writes; the provider gets the real <see cref="NpgsqlDataReader"/>
-/// it needs. A transaction runs on the context's own connection, a real one to the primary (or, for a read-only
-/// transaction, to one standby), opened only then: a context that only reads never opens a primary connection.
+/// The context's own connection and its transactions. EF's connection is a real one to the primary (or, for a read-only
+/// transaction, to one standby), opened only for a transaction or migrations: a context that only reads never opens a
+/// primary connection. Statements outside a transaction do not use it: <see cref="RoutingRelationalCommand"/> routes
+/// them and does not open it.
 /// </summary>
-internal sealed class RoutingInterceptor : DbCommandInterceptor, IDbConnectionInterceptor, IDbTransactionInterceptor
+internal sealed class RoutingInterceptor : IDbConnectionInterceptor, IDbTransactionInterceptor
 {
     public static readonly RoutingInterceptor Instance = new();
-
-    // ---- commands ----
-
-    public override InterceptionResult<DbDataReader> ReaderExecuting(DbCommand command, CommandEventData eventData, InterceptionResult<DbDataReader> result)
-        => Routed(command, eventData, result.HasResult) is { } s
-            ? InterceptionResult<DbDataReader>.SuppressWithResult(SyncPath.Wait(ExecuteReaderAsync(s, (NpgsqlCommand)command, async: false, default)))
-            : result;
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // per statement: no state machine allocated
-    public override async ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(DbCommand command, CommandEventData eventData,
-        InterceptionResult<DbDataReader> result, CancellationToken cancellationToken = default)
-        => Routed(command, eventData, result.HasResult) is { } s
-            ? InterceptionResult<DbDataReader>.SuppressWithResult(await ExecuteReaderAsync(s, (NpgsqlCommand)command, async: true, cancellationToken).ConfigureAwait(false))
-            : result;
-
-    public override InterceptionResult<int> NonQueryExecuting(DbCommand command, CommandEventData eventData, InterceptionResult<int> result)
-        => Routed(command, eventData, result.HasResult) is { } s
-            ? InterceptionResult<int>.SuppressWithResult(SyncPath.Wait(ExecuteAsync<int>(s, (NpgsqlCommand)command, ExecuteMode.NonQuery, async: false, default)))
-            : result;
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // per statement: no state machine allocated
-    public override async ValueTask<InterceptionResult<int>> NonQueryExecutingAsync(DbCommand command, CommandEventData eventData,
-        InterceptionResult<int> result, CancellationToken cancellationToken = default)
-        => Routed(command, eventData, result.HasResult) is { } s
-            ? InterceptionResult<int>.SuppressWithResult(await ExecuteAsync<int>(s, (NpgsqlCommand)command, ExecuteMode.NonQuery, async: true, cancellationToken).ConfigureAwait(false))
-            : result;
-
-    public override InterceptionResult<object> ScalarExecuting(DbCommand command, CommandEventData eventData, InterceptionResult<object> result)
-        => Routed(command, eventData, result.HasResult) is { } s
-            ? InterceptionResult<object>.SuppressWithResult(SyncPath.Wait(ExecuteAsync<object?>(s, (NpgsqlCommand)command, ExecuteMode.Scalar, async: false, default))!)
-            : result;
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // per statement: no state machine allocated
-    public override async ValueTask<InterceptionResult<object>> ScalarExecutingAsync(DbCommand command, CommandEventData eventData,
-        InterceptionResult<object> result, CancellationToken cancellationToken = default)
-        => Routed(command, eventData, result.HasResult) is { } s
-            ? InterceptionResult<object>.SuppressWithResult((await ExecuteAsync<object?>(s, (NpgsqlCommand)command, ExecuteMode.Scalar, async: true, cancellationToken).ConfigureAwait(false))!)
-            : result;
-
-    // The session when the command is routed; null when it runs on the context's own connection (in a transaction),
-    // which is then only counted, or on a connection that is not the context's (the provider's admin connection to
-    // the maintenance database, a connection the application gave EF), which is left alone.
-    private static RoutingSession? Routed(DbCommand command, CommandEventData eventData, bool alreadySuppressed)
-    {
-        if (alreadySuppressed || RoutingSession.Of(eventData.Context) is not { } s || !ReferenceEquals(command.Connection, s.ContextConnection))
-            return null;
-        if (command.Transaction is null)
-            return s;
-        CountInTransaction(s, command);
-        return null;
-    }
-
-    private static void CountInTransaction(RoutingSession s, DbCommand command)
-    {
-        var read = s.DataSource.Classifier.Classify(command.CommandText).Kind == StatementKind.Read;
-        if (!read)
-            s.TransactionWrote = true;
-        if (s.ContextConnectionBackend is not { } backend)
-            return;
-        if (read)
-            backend.CountReads(1);
-        else
-            backend.CountWrites(1);
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // per statement: no state machine allocated
-    private static async ValueTask<DbDataReader> ExecuteReaderAsync(RoutingSession s, NpgsqlCommand command, bool async, CancellationToken cancellationToken)
-    {
-        var runner = s.Rent(command);
-        RoutingDataReader routed;
-        try
-        {
-            routed = await runner.ExecuteAsync<RoutingDataReader>(s.Connection, ExecuteMode.Reader, async, cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            s.Return(runner);
-            throw;
-        }
-        s.ReaderOpened(runner);
-        return routed.NpgsqlReader!;
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // per statement: no state machine allocated
-    private static async ValueTask<T> ExecuteAsync<T>(RoutingSession s, NpgsqlCommand command, ExecuteMode mode, bool async, CancellationToken cancellationToken)
-    {
-        var runner = s.Rent(command);
-        try
-        {
-            return await runner.ExecuteAsync<T>(s.Connection, mode, async, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            s.Return(runner);
-        }
-    }
-
-    // A routed reader is closed here, not by EF: closing it gives its physical connection back (and, for a write,
-    // confirms the commit). Npgsql reuses reader objects per physical connection, so once it is back in the pool EF must
-    // not touch the reader again: closing and disposing are suppressed, and the rest of EF's disposal is done here.
-    public override InterceptionResult DataReaderClosing(DbCommand command, DataReaderClosingEventData eventData, InterceptionResult result)
-    {
-        if (RoutingSession.Of(eventData.Context) is not { } s || s.FindOpen(command) is not { } runner)
-            return result;
-        CloseRouted(s, runner);
-        return InterceptionResult.Suppress();
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // per statement: no state machine allocated
-    public override async ValueTask<InterceptionResult> DataReaderClosingAsync(DbCommand command, DataReaderClosingEventData eventData, InterceptionResult result)
-    {
-        if (RoutingSession.Of(eventData.Context) is not { } s || s.FindOpen(command) is not { } runner)
-            return result;
-        if (!runner.Reader.IsClosed)
-        {
-            try
-            {
-                await runner.ReadCommitPositionAsync(async: true).ConfigureAwait(false);
-                await runner.Reader.CloseAsync().ConfigureAwait(false);
-            }
-            finally
-            {
-                runner.Restore();
-            }
-        }
-        return InterceptionResult.Suppress();
-    }
-
-    private static void CloseRouted(RoutingSession s, ExternalCommand runner)
-    {
-        if (runner.Reader.IsClosed)
-            return;
-        try
-        {
-            SyncPath.Wait(runner.ReadCommitPositionAsync(async: false));
-            runner.Reader.Close();
-        }
-        finally
-        {
-            runner.Restore();
-        }
-    }
-
-    public override InterceptionResult DataReaderDisposing(DbCommand command, DataReaderDisposingEventData eventData, InterceptionResult result)
-    {
-        if (RoutingSession.Of(eventData.Context) is not { } s || s.FindOpen(command) is not { } runner)
-            return result;
-        try
-        {
-            CloseRouted(s, runner); // EF closes before it disposes; this is for a close that threw
-        }
-        finally
-        {
-            s.ReaderDone(runner);
-            command.Parameters.Clear();
-            command.Dispose();
-            eventData.Context!.Database.CloseConnection();
-        }
-        return InterceptionResult.Suppress();
-    }
 
     // ---- the context's own connection ----
 
@@ -186,7 +25,8 @@ internal sealed class RoutingInterceptor : DbCommandInterceptor, IDbConnectionIn
             ? InterceptionResult<DbConnection>.SuppressWithResult(s.CreateContextConnection())
             : result;
 
-    // EF opens its connection before every command; it is really opened only for a transaction (TransactionStarting).
+    // EF opens its connection around SaveChanges and when the application asks; it is really opened only for a
+    // transaction (TransactionStarting) or migrations.
     public InterceptionResult ConnectionOpening(DbConnection connection, ConnectionEventData eventData, InterceptionResult result)
         => Opening(connection, eventData, result);
 

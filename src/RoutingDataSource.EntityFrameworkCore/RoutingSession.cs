@@ -115,22 +115,22 @@ internal sealed class RoutingSession(IDbContextOptions options) : IResettableSer
     public void ReaderOpened(ExternalCommand runner) => _open.Add(runner);
 
     /// <summary>
-    /// The runner whose routed reader EF reads for <paramref name="command"/>, if any. Found by command, not by reader:
-    /// with a retrying strategy EF buffers the rows and shows interceptors its own buffered reader.
+    /// EF has disposed the reader: forget it and put its runner back, closing its routed reader first when
+    /// <paramref name="close"/> (a close that was suppressed or threw; closing again is a no-op).
     /// </summary>
-    public ExternalCommand? FindOpen(System.Data.Common.DbCommand command)
+    public void ReaderDone(ExternalCommand runner, bool close)
     {
-        foreach (var runner in _open)
+        if (close && !runner.Reader.IsClosed)
         {
-            if (ReferenceEquals(runner.Command, command))
-                return runner;
+            try
+            {
+                runner.Reader.Close();
+            }
+            finally
+            {
+                runner.Restore();
+            }
         }
-        return null;
-    }
-
-    /// <summary>EF has disposed the reader: forget it and put its runner back.</summary>
-    public void ReaderDone(ExternalCommand runner)
-    {
         for (var i = 0; i < _open.Count; i++)
         {
             if (ReferenceEquals(_open[i], runner))
@@ -140,6 +140,20 @@ internal sealed class RoutingSession(IDbContextOptions options) : IResettableSer
             }
         }
         Return(runner);
+    }
+
+    /// <summary>A command EF runs in a transaction on the context's own connection: counted, and marks the transaction as a writer unless it reads.</summary>
+    public void CountInTransaction(string commandText)
+    {
+        var read = DataSource.Classifier.Classify(commandText).Kind == StatementKind.Read;
+        if (!read)
+            TransactionWrote = true;
+        if (ContextConnectionBackend is not { } backend)
+            return;
+        if (read)
+            backend.CountReads(1);
+        else
+            backend.CountWrites(1);
     }
 
     public void ResetState() => Reset();

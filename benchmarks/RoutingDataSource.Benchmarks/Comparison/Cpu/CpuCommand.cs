@@ -207,59 +207,24 @@ internal static class CpuCommand
         }
     }
 
-    // --thread: the synchronous statement (open, ExecuteScalar, close) on one dedicated thread, the systems alternating
-    // in rounds; the CPU of that thread alone (getrusage RUSAGE_THREAD), so neither the thread pool's spinning nor
-    // other processes' load enters, only the work on the statement's own path (and the cache misses load causes).
+    // --thread: the synchronous statement (open, ExecuteScalar, close) on one dedicated thread (see OneThreadComparison).
     private static int RunOnOneThread(Settings settings, OneServer server, TextWriter progress)
     {
-        var thread = new Thread(() =>
-        {
-            (string Key, Action Run)[] systems =
-            [
-                ("npgsql", () =>
-                {
-                    using var conn = server.Plain.OpenConnection();
-                    using var cmd = new NpgsqlCommand(OverheadComparison.Statement, conn);
-                    cmd.ExecuteScalar();
-                }),
-                ("routing1", () =>
-                {
-                    using var conn = server.Routing.OpenConnection();
-                    using var cmd = conn.CreateCommand();
-                    cmd.CommandText = OverheadComparison.Statement;
-                    cmd.ExecuteScalar();
-                }),
-            ];
-            foreach (var (_, run) in systems)
+        progress.WriteLine(OneThreadComparison.Run(
+            ("npgsql", () =>
             {
-                for (var i = 0; i < 20_000; i++)
-                    run();
-            }
-            var cpu = systems.ToDictionary(s => s.Key, _ => new List<double>());
-            var bytes = systems.ToDictionary(s => s.Key, _ => new List<double>());
-            var diffs = new List<double>();
-            for (var r = 0; r < settings.Rounds; r++)
+                using var conn = server.Plain.OpenConnection();
+                using var cmd = new NpgsqlCommand(OverheadComparison.Statement, conn);
+                cmd.ExecuteScalar();
+            }),
+            ("routing1", () =>
             {
-                var round = new Dictionary<string, double>();
-                foreach (var (key, run) in r % 2 == 0 ? systems : systems.Reverse().ToArray())
-                {
-                    var a0 = GC.GetAllocatedBytesForCurrentThread();
-                    var t0 = ResourceUsage.ThreadCpu();
-                    for (var i = 0; i < settings.Statements; i++)
-                        run();
-                    var us = (ResourceUsage.ThreadCpu() - t0).TotalMicroseconds / settings.Statements;
-                    bytes[key].Add((GC.GetAllocatedBytesForCurrentThread() - a0) / (double)settings.Statements);
-                    cpu[key].Add(us);
-                    round[key] = us;
-                }
-                diffs.Add(round["routing1"] - round["npgsql"]);
-            }
-            var diff = Stats.MedianWithInterval(diffs);
-            progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  one thread, synchronous: npgsql {Stats.Median(cpu["npgsql"]):0.00} µs {Stats.Median(bytes["npgsql"]):0} B | routing1 {Stats.Median(cpu["routing1"]):0.00} µs {Stats.Median(bytes["routing1"]):0} B | extra CPU {diff.Median:+0.00;-0.00} µs ({diff.Low:+0.00;-0.00} to {diff.High:+0.00;-0.00}), {settings.Rounds} rounds of {settings.Statements}"));
-        });
-        thread.Start();
-        thread.Join();
+                using var conn = server.Routing.OpenConnection();
+                using var cmd = conn.CreateCommand();
+                cmd.CommandText = OverheadComparison.Statement;
+                cmd.ExecuteScalar();
+            }),
+            settings.Rounds, settings.Statements, warmup: 20_000));
         return 0;
     }
 

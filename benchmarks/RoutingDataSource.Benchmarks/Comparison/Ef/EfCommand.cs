@@ -7,6 +7,7 @@ using Microsoft.EntityFrameworkCore.Internal;
 using Microsoft.EntityFrameworkCore.Storage;
 using Npgsql;
 using RoutingDataSource.Benchmarks.Common;
+using RoutingDataSource.Benchmarks.Comparison.Infrastructure;
 using RoutingDataSource.Benchmarks.Comparison.Overhead;
 using RoutingDataSource.Benchmarks.Comparison.Results;
 using RoutingDataSource.Testing;
@@ -20,14 +21,16 @@ namespace RoutingDataSource.Benchmarks.Comparison.Ef;
 /// server (the routing data source's only backend is the plain one's server), many short alternating pairs as in the
 /// overhead part, the ratio the median of the pairs' ratios with its 95% interval. Placement: on a 1+2 cluster, the
 /// routed query's share of reads served by the standbys, from <c>GetStatus()</c>. Contexts come from a
-/// <c>PooledDbContextFactory</c> for both systems, one context per operation.
+/// <c>PooledDbContextFactory</c> for both systems, one context per operation. <c>--thread</c> instead runs the
+/// synchronous query of both on one dedicated thread and reports that thread's CPU per query
+/// (<see cref="OneThreadComparison"/>), for before/after on one change.
 /// </summary>
 internal static class EfCommand
 {
     public static readonly IReadOnlyList<int> Callers = [1, 8];
     private const int Rows = 1000;
 
-    internal sealed record Settings(int Rounds, TimeSpan Duration, string OutputDirectory, string RepositoryRoot, string Command, string? Only = null, double Seconds = 10);
+    internal sealed record Settings(int Rounds, TimeSpan Duration, string OutputDirectory, string RepositoryRoot, string Command, string? Only = null, double Seconds = 10, bool Thread = false);
 
     internal sealed record Measurement(string Operation, string System, int Callers, int Round, double OpsPerSecond, double AllocatedBytesPerOp, double ProcessCpuMicrosecondsPerOp, long Errors);
 
@@ -49,7 +52,8 @@ internal static class EfCommand
                 "--out" => s with { OutputDirectory = Path.GetFullPath(Value()) },
                 "--only" => s with { Only = Value() },
                 "--seconds" => s with { Seconds = double.Parse(Value(), CultureInfo.InvariantCulture) },
-                _ => throw new ArgumentException($"Unknown argument '{a}'. Usage: ef [--rounds N] [--duration S] [--out DIR] [--only npgsql|routing|routing-noretry --seconds S]"),
+                "--thread" => s with { Thread = true },
+                _ => throw new ArgumentException($"Unknown argument '{a}'. Usage: ef [--rounds N] [--duration S] [--out DIR] [--only npgsql|routing|routing-noretry --seconds S] [--thread]"),
             };
         }
         if (s.Rounds < 1 || s.Duration <= TimeSpan.Zero)
@@ -63,7 +67,7 @@ internal static class EfCommand
         var started = DateTimeOffset.Now;
         var load = MachineInfo.LoadAverage();
         var (measurements, version) = await OverheadAsync(settings, progress, cancellationToken);
-        if (settings.Only is not null)
+        if (settings.Only is not null || settings.Thread)
             return 0;
         var placement = await PlacementAsync(settings, progress, cancellationToken);
         var machine = await BenchMachine.DescribeAsync(settings.RepositoryRoot, version, cancellationToken);
@@ -146,6 +150,14 @@ internal static class EfCommand
                 await OverheadComparison.MeasureAsync(() => op(contexts), Callers.Max(), TimeSpan.Zero, TimeSpan.FromSeconds(1), cancellationToken); // JIT, pools
         }
 
+        if (settings.Thread)
+        {
+            // The synchronous query on one dedicated thread, its CPU alone (see OneThreadComparison): before/after a change.
+            progress.WriteLine(OneThreadComparison.Run(("npgsql", () => Query(plainContexts)), ("routing", () => Query(routedContexts)),
+                settings.Rounds, 5_000, warmup: 20_000));
+            return ([], cluster.ServerVersion);
+        }
+
         if (settings.Only is { } only)
         {
             // One system alone, the query at 1 caller, for a sampling profiler (perf record; see benchmarks/README.md).
@@ -224,6 +236,13 @@ internal static class EfCommand
         var key = Random.Shared.Next(1, Rows + 1);
         await using var db = await contexts.CreateDbContextAsync();
         _ = await db.Items.FirstOrDefaultAsync(i => i.Id == key);
+    }
+
+    private static void Query(PooledDbContextFactory<BenchContext> contexts)
+    {
+        var key = Random.Shared.Next(1, Rows + 1);
+        using var db = contexts.CreateDbContext();
+        _ = db.Items.FirstOrDefault(i => i.Id == key);
     }
 
     private static async Task SaveAsync(PooledDbContextFactory<BenchContext> contexts)
