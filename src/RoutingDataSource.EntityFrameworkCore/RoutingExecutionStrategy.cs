@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Storage;
 using RoutingDataSource.Resilience;
 
@@ -21,20 +22,28 @@ public sealed class RoutingExecutionStrategy : ExecutionStrategy
 {
     private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(1);
+    private readonly RoutingSession? _session; // the context's, for the strategy's life (EF makes one per context, or per call)
+    private IDbContextTransactionManager? _transactions;
     private long _firstFailure;
     private bool _checkingTransaction;
 
     /// <summary>Creates the strategy for a context (EF calls this through the provider's <c>ExecutionStrategy(...)</c> option).</summary>
     public RoutingExecutionStrategy(ExecutionStrategyDependencies dependencies)
-        : base(dependencies, RetriesWithin(dependencies), MaxDelay)
+        : this(dependencies, RoutingSession.Of(dependencies.CurrentContext.Context))
     {
+    }
+
+    private RoutingExecutionStrategy(ExecutionStrategyDependencies dependencies, RoutingSession? session)
+        : base(dependencies, RetriesWithin(session), MaxDelay)
+    {
+        _session = session;
     }
 
     // How many retries the backoff fits into FailoverTimeout (what EF reports when they run out); GetNextDelay stops
     // at the timeout itself.
-    private static int RetriesWithin(ExecutionStrategyDependencies dependencies)
+    private static int RetriesWithin(RoutingSession? session)
     {
-        var timeout = RoutingSession.Of(dependencies.CurrentContext.Context)?.DataSource.Options.FailoverTimeout ?? TimeSpan.Zero;
+        var timeout = session?.DataSource.Options.FailoverTimeout ?? TimeSpan.Zero;
         var (retries, waited) = (0, TimeSpan.Zero);
         while (waited < timeout)
         {
@@ -45,7 +54,7 @@ public sealed class RoutingExecutionStrategy : ExecutionStrategy
         return Math.Max(1, retries);
     }
 
-    private RoutingSession? Session => RoutingSession.Of(Dependencies.CurrentContext.Context);
+    private RoutingSession? Session => _session;
 
     /// <summary>
     /// True while this strategy runs an operation (SaveChanges, a unit of work given to <c>ExecuteAsync</c>): EF then
@@ -59,20 +68,36 @@ public sealed class RoutingExecutionStrategy : ExecutionStrategy
     /// <inheritdoc />
     protected override void OnFirstExecution()
     {
-        // EF's own check that no transaction of the application's is open (it reads RetriesOnFailure, false here
-        // before the operation starts).
-        _checkingTransaction = true;
-        try
+        if (NoTransaction())
         {
-            base.OnFirstExecution();
+            ExceptionsEncountered.Clear(); // all EF's check would do: it finds no transaction
         }
-        finally
+        else
         {
-            _checkingTransaction = false;
+            // EF's own check that no transaction of the application's is open (it reads RetriesOnFailure, false here
+            // before the operation starts), and its error.
+            _checkingTransaction = true;
+            try
+            {
+                base.OnFirstExecution();
+            }
+            finally
+            {
+                _checkingTransaction = false;
+            }
         }
         _firstFailure = 0;
         if (Session is { } s)
             s.CommitFailed = false;
+    }
+
+    // What EF's check looks at (the context's transaction, an enlisted and an ambient one), read without resolving
+    // services on every operation: the context's transaction manager is found once.
+    private bool NoTransaction()
+    {
+        var manager = _transactions ??= ((IDatabaseFacadeDependenciesAccessor)Dependencies.CurrentContext.Context.Database).Dependencies.TransactionManager;
+        return manager.CurrentTransaction is null
+            && manager is ITransactionEnlistmentManager { EnlistedTransaction: null, CurrentAmbientTransaction: null };
     }
 
     /// <inheritdoc />

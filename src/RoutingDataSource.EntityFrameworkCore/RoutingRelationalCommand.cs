@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Diagnostics;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Storage;
 using Npgsql;
@@ -21,6 +22,7 @@ internal sealed class RoutingRelationalCommand(RelationalCommandBuilderDependenc
     IReadOnlyList<IRelationalParameter> parameters) : RelationalCommand(dependencies, commandText, logCommandText, parameters)
 {
     private RoutedRelationalDataReader? _reader; // reused, as EF reuses its reader per command
+    private (DbContext? Context, RoutingSession? Session) _last; // EF keeps a command per context connection: its session, found once
 
     public override RelationalDataReader ExecuteReader(RelationalCommandParameterObject parameterObject)
         => Routed(parameterObject) is { } s ? SyncPath.Wait(ReaderAsync(s, parameterObject, async: false, default)) : base.ExecuteReader(parameterObject);
@@ -45,7 +47,9 @@ internal sealed class RoutingRelationalCommand(RelationalCommandBuilderDependenc
     // to the maintenance database, a connection the application gave EF), which is left alone.
     private RoutingSession? Routed(RelationalCommandParameterObject p)
     {
-        if (RoutingSession.Of(p.Context) is not { } s || !ReferenceEquals(p.Connection.DbConnection, s.ContextConnection))
+        if (!ReferenceEquals(_last.Context, p.Context))
+            _last = (p.Context, RoutingSession.Of(p.Context));
+        if (_last.Session is not { } s || !ReferenceEquals(p.Connection.DbConnection, s.ContextConnection))
             return null;
         if (p.Connection.CurrentTransaction is null)
             return s;
@@ -174,6 +178,7 @@ internal sealed class RoutingRelationalCommand(RelationalCommandBuilderDependenc
         return (start, log, log || logger.ShouldLogCommandCreate(start) ? Guid.NewGuid() : default);
     }
 
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))] // per statement: no state machine allocated
     private static async ValueTask<(ExternalCommand, DbDataReader)> RunReaderAsync(RoutingSession s, DbCommand command, bool async, CancellationToken cancellationToken)
     {
         var runner = s.Rent(AsNpgsql(command));
@@ -191,6 +196,7 @@ internal sealed class RoutingRelationalCommand(RelationalCommandBuilderDependenc
         return (runner, routed.NpgsqlReader!);
     }
 
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))] // per statement: no state machine allocated
     private static async ValueTask<T> RunAsync<T>(RoutingSession s, DbCommand command, ExecuteMode mode, bool async, CancellationToken cancellationToken)
     {
         var runner = s.Rent(AsNpgsql(command));

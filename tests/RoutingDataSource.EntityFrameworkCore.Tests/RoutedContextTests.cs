@@ -186,6 +186,87 @@ public sealed class RoutedContextTests(EfClusterFixture fixture)
     }
 
     [Fact]
+    public async Task EF_command_logging_and_an_applications_command_interceptor_see_routed_commands_as_EFs_own()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var text = $"seen-{Guid.NewGuid():N}";
+        var probe = new CommandProbe();
+        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var ctx = new NotesContext(new DbContextOptionsBuilder<NotesContext>(fixture.Options).AddInterceptors(probe)
+            .LogTo(log.Enqueue, [DbLoggerCategory.Database.Command.Name], Microsoft.Extensions.Logging.LogLevel.Information).Options);
+
+        var port = await ctx.ServerPortAsync(cts.Token);
+        Assert.Equal(1, await ctx.Database.ExecuteSqlAsync($"INSERT INTO \"Notes\" (\"Text\") VALUES ({text})", cts.Token));
+        Assert.Equal(1, ctx.Database.ExecuteSql($"DELETE FROM \"Notes\" WHERE \"Text\" = {text}"));
+
+        Assert.Contains(port, fixture.StandbyPorts); // still routed
+        Assert.Equal((1, 1, 2, 2, 1), (probe.ReadersExecuting, probe.ReadersExecuted, probe.NonQueriesExecuting, probe.NonQueriesExecuted, probe.ReadersClosing));
+        var executed = log.Where(l => l.Contains("Executed DbCommand", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, executed.Count);
+        Assert.Contains(executed, l => l.Contains("inet_server_port()", StringComparison.Ordinal));
+        Assert.Equal(2, executed.Count(l => l.Contains("\"Notes\"", StringComparison.Ordinal) && !l.Contains("SELECT", StringComparison.Ordinal)));
+    }
+
+    private sealed class CommandProbe : Microsoft.EntityFrameworkCore.Diagnostics.DbCommandInterceptor
+    {
+        public int ReadersExecuting { get; private set; }
+        public int ReadersExecuted { get; private set; }
+        public int NonQueriesExecuting { get; private set; }
+        public int NonQueriesExecuted { get; private set; }
+        public int ReadersClosing { get; private set; }
+
+        public override ValueTask<Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<System.Data.Common.DbDataReader>> ReaderExecutingAsync(System.Data.Common.DbCommand command,
+            Microsoft.EntityFrameworkCore.Diagnostics.CommandEventData eventData, Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<System.Data.Common.DbDataReader> result,
+            CancellationToken cancellationToken = default)
+        {
+            ReadersExecuting++;
+            return new(result);
+        }
+
+        public override ValueTask<System.Data.Common.DbDataReader> ReaderExecutedAsync(System.Data.Common.DbCommand command, Microsoft.EntityFrameworkCore.Diagnostics.CommandExecutedEventData eventData,
+            System.Data.Common.DbDataReader result, CancellationToken cancellationToken = default)
+        {
+            ReadersExecuted++;
+            Assert.IsType<NpgsqlDataReader>(result);
+            return new(result);
+        }
+
+        public override ValueTask<Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<int>> NonQueryExecutingAsync(System.Data.Common.DbCommand command,
+            Microsoft.EntityFrameworkCore.Diagnostics.CommandEventData eventData, Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<int> result, CancellationToken cancellationToken = default)
+        {
+            NonQueriesExecuting++;
+            return new(result);
+        }
+
+        public override Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<int> NonQueryExecuting(System.Data.Common.DbCommand command,
+            Microsoft.EntityFrameworkCore.Diagnostics.CommandEventData eventData, Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<int> result)
+        {
+            NonQueriesExecuting++;
+            return result;
+        }
+
+        public override ValueTask<int> NonQueryExecutedAsync(System.Data.Common.DbCommand command, Microsoft.EntityFrameworkCore.Diagnostics.CommandExecutedEventData eventData, int result,
+            CancellationToken cancellationToken = default)
+        {
+            NonQueriesExecuted++;
+            return new(result);
+        }
+
+        public override int NonQueryExecuted(System.Data.Common.DbCommand command, Microsoft.EntityFrameworkCore.Diagnostics.CommandExecutedEventData eventData, int result)
+        {
+            NonQueriesExecuted++;
+            return result;
+        }
+
+        public override ValueTask<Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult> DataReaderClosingAsync(System.Data.Common.DbCommand command,
+            Microsoft.EntityFrameworkCore.Diagnostics.DataReaderClosingEventData eventData, Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult result)
+        {
+            ReadersClosing++;
+            return new(result);
+        }
+    }
+
+    [Fact]
     public async Task Every_command_of_a_transaction_runs_on_the_primary()
     {
         using var cts = new CancellationTokenSource(TestBudget);
