@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Storage;
 using RoutingDataSource.Resilience;
@@ -26,6 +28,7 @@ public sealed class RoutingExecutionStrategy : ExecutionStrategy
     private IDbContextTransactionManager? _transactions;
     private long _firstFailure;
     private bool _checkingTransaction;
+    private bool _continuing;
 
     /// <summary>Creates the strategy for a context (EF calls this through the provider's <c>ExecutionStrategy(...)</c> option).</summary>
     public RoutingExecutionStrategy(ExecutionStrategyDependencies dependencies)
@@ -65,9 +68,94 @@ public sealed class RoutingExecutionStrategy : ExecutionStrategy
     public override bool RetriesOnFailure
         => _checkingTransaction || (Current is null ? Session is { OpensContextConnection: true } : ReferenceEquals(Current, this));
 
+    /// <summary>
+    /// Runs <paramref name="operation"/> as EF's strategy does. The first attempt of an operation that is not nested
+    /// in another (a query, SaveChanges, a unit of work) takes a short path without EF's per-operation wrappers; after
+    /// a failure EF may retry, it waits as EF would and hands the operation to EF's own loop, which goes on from there
+    /// (the first failure counted).
+    /// </summary>
+    public override TResult Execute<TState, TResult>(TState state, Func<DbContext, TState, TResult> operation,
+        Func<DbContext, TState, ExecutionResult<TResult>>? verifySucceeded)
+    {
+        if (Current is not null || verifySucceeded is not null || _continuing)
+            return base.Execute(state, operation, verifySucceeded);
+        OnFirstExecution();
+        TResult result;
+        try
+        {
+            Current = this;
+            result = operation(Dependencies.CurrentContext.Context, state);
+        }
+        catch (Exception e)
+        {
+            Current = null;
+            if (FirstFailure(e, async: false) is not { } delay)
+                throw;
+            Thread.Sleep(delay);
+            return Continue(() => base.Execute(state, operation, verifySucceeded));
+        }
+        Current = null;
+        return result;
+    }
+
+    /// <inheritdoc cref="Execute{TState, TResult}"/>
+    public override async Task<TResult> ExecuteAsync<TState, TResult>(TState state, Func<DbContext, TState, CancellationToken, Task<TResult>> operation,
+        Func<DbContext, TState, CancellationToken, Task<ExecutionResult<TResult>>>? verifySucceeded, CancellationToken cancellationToken = default)
+    {
+        if (Current is not null || verifySucceeded is not null || _continuing)
+            return await base.ExecuteAsync(state, operation, verifySucceeded, cancellationToken).ConfigureAwait(false);
+        OnFirstExecution();
+        cancellationToken.ThrowIfCancellationRequested();
+        TResult result;
+        try
+        {
+            Current = this;
+            result = await operation(Dependencies.CurrentContext.Context, state, cancellationToken).ConfigureAwait(true); // as EF's loop
+        }
+        catch (Exception e)
+        {
+            Current = null;
+            if (FirstFailure(e, async: true) is not { } delay)
+                throw;
+            await Task.Delay(delay, cancellationToken).ConfigureAwait(true);
+            return await Continue(() => base.ExecuteAsync(state, operation, verifySucceeded, cancellationToken)).ConfigureAwait(false);
+        }
+        Current = null;
+        return result;
+    }
+
+    // What EF's loop does after a failure, up to its wait: null when the operation must not run again.
+    private TimeSpan? FirstFailure(Exception exception, bool async)
+    {
+        if (!CallOnWrappedException(exception, ShouldRetryOn))
+            return null;
+        ExceptionsEncountered.Add(exception);
+        if (GetNextDelay(exception) is not { } delay)
+            return null; // cannot happen on a first failure: the failover timeout counts from it
+        Dependencies.Logger.ExecutionStrategyRetrying(ExceptionsEncountered, delay, async);
+        OnRetry();
+        return delay;
+    }
+
+    // EF's loop takes over the operation's later attempts, with this one's state (no new first execution).
+    private T Continue<T>(Func<T> run)
+    {
+        _continuing = true;
+        try
+        {
+            return run();
+        }
+        finally
+        {
+            _continuing = false;
+        }
+    }
+
     /// <inheritdoc />
     protected override void OnFirstExecution()
     {
+        if (_continuing)
+            return; // EF's loop goes on with an operation this strategy began: nothing to check or reset
         if (NoTransaction())
         {
             ExceptionsEncountered.Clear(); // all EF's check would do: it finds no transaction
