@@ -22,15 +22,15 @@ namespace RoutingDataSource.Benchmarks.Comparison.Ef;
 /// overhead part, the ratio the median of the pairs' ratios with its 95% interval. Placement: on a 1+2 cluster, the
 /// routed query's share of reads served by the standbys, from <c>GetStatus()</c>. Contexts come from a
 /// <c>PooledDbContextFactory</c> for both systems, one context per operation. <c>--thread</c> instead runs the
-/// synchronous query of both on one dedicated thread and reports that thread's CPU per query
-/// (<see cref="OneThreadComparison"/>), for before/after on one change.
+/// synchronous query (or with <c>--op save</c> the synchronous SaveChanges) of both on one dedicated thread and reports
+/// that thread's CPU per operation (<see cref="OneThreadComparison"/>), for before/after on one change.
 /// </summary>
 internal static class EfCommand
 {
     public static readonly IReadOnlyList<int> Callers = [1, 8];
     private const int Rows = 1000;
 
-    internal sealed record Settings(int Rounds, TimeSpan Duration, string OutputDirectory, string RepositoryRoot, string Command, string? Only = null, double Seconds = 10, bool Thread = false);
+    internal sealed record Settings(int Rounds, TimeSpan Duration, string OutputDirectory, string RepositoryRoot, string Command, string? Only = null, double Seconds = 10, bool Thread = false, string Op = "query");
 
     internal sealed record Measurement(string Operation, string System, int Callers, int Round, double OpsPerSecond, double AllocatedBytesPerOp, double ProcessCpuMicrosecondsPerOp, long Errors);
 
@@ -53,7 +53,8 @@ internal static class EfCommand
                 "--only" => s with { Only = Value() },
                 "--seconds" => s with { Seconds = double.Parse(Value(), CultureInfo.InvariantCulture) },
                 "--thread" => s with { Thread = true },
-                _ => throw new ArgumentException($"Unknown argument '{a}'. Usage: ef [--rounds N] [--duration S] [--out DIR] [--only npgsql|routing|routing-noretry --seconds S] [--thread]"),
+                "--op" => s with { Op = Value() switch { "query" => "query", "save" => "save", _ => throw new ArgumentException("--op takes query or save.") } },
+                _ => throw new ArgumentException($"Unknown argument '{a}'. Usage: ef [--rounds N] [--duration S] [--out DIR] [--only npgsql|routing|routing-noretry|routing-norw --seconds S] [--thread] [--op query|save]"),
             };
         }
         if (s.Rounds < 1 || s.Duration <= TimeSpan.Zero)
@@ -102,7 +103,7 @@ internal static class EfCommand
         s.AppendLine(inv, $"Overhead on one server: {settings.Rounds} alternating pairs of {settings.Duration.TotalSeconds:0.##} s windows per cell; ratio = routed ÷ plain `UseNpgsql`, median of the pairs with its 95% interval. "
             + $"`query` = `Items.FirstOrDefaultAsync(i => i.Id == key)` (random key of {Rows}), `save` = `Items.Add(new)` + `SaveChangesAsync()`, one pooled context per operation. "
             + $"`routing` = `UseRoutingDataSource` as shipped (RoutingExecutionStrategy: EF buffers query results only inside a unit of work the strategy runs, so not here; a SaveChanges outside a transaction reads its commit position in its round trip); "
-            + $"`routing-noretry` = the same with EF's NonRetryingExecutionStrategy, the plain context's strategy, to show what the retrying strategy costs. Target (issue 23): `routing` query ratio ≥ 0.97.");
+            + $"`routing-noretry` = the same with EF's NonRetryingExecutionStrategy, the plain context's strategy, to show what the retrying strategy costs; `routing-norw` = `routing` on a data source with `ReadYourWrites = None`, whose writes read no commit position, to show what read-your-writes costs a write. Target (issue 23): `routing` query ratio ≥ 0.97.");
         s.AppendLine();
         s.AppendLine("| operation | callers | system | plain ops/s | routed ops/s | ratio (95% CI) | CPU µs/op plain → routed | B/op plain → routed | errors |");
         s.AppendLine("|---|---|---|---|---|---|---|---|---|");
@@ -140,10 +141,16 @@ internal static class EfCommand
         var plainContexts = Factory(b => b.UseNpgsql(plain));
         var routedContexts = Factory(b => b.UseRoutingDataSource(routing));
         var noRetryContexts = Factory(b => b.UseRoutingDataSource(routing, o => o.ExecutionStrategy(d => new NonRetryingExecutionStrategy(d))));
+        var unpositionedBuilder = new PgRoutingDataSourceBuilder();
+        unpositionedBuilder.AddBackend(cluster.Primary.Name, cs);
+        unpositionedBuilder.Options.ReadYourWrites = ReadYourWritesScope.None;
+        await using var unpositioned = unpositionedBuilder.Build();
+        await unpositioned.RefreshStatusAsync(cancellationToken);
+        var unpositionedContexts = Factory(b => b.UseRoutingDataSource(unpositioned));
         await SeedAsync(plainContexts, cancellationToken);
 
         var operations = new (string Name, Func<PooledDbContextFactory<BenchContext>, Task> Run)[] { ("query", QueryAsync), ("save", SaveAsync) };
-        var systems = new (string Key, PooledDbContextFactory<BenchContext> Contexts)[] { ("npgsql", plainContexts), ("routing", routedContexts), ("routing-noretry", noRetryContexts) };
+        var systems = new (string Key, PooledDbContextFactory<BenchContext> Contexts)[] { ("npgsql", plainContexts), ("routing", routedContexts), ("routing-noretry", noRetryContexts), ("routing-norw", unpositionedContexts) };
         foreach (var (_, op) in operations)
         {
             foreach (var (_, contexts) in systems)
@@ -152,8 +159,10 @@ internal static class EfCommand
 
         if (settings.Thread)
         {
-            // The synchronous query on one dedicated thread, its CPU alone (see OneThreadComparison): before/after a change.
-            progress.WriteLine(OneThreadComparison.Run(("npgsql", () => Query(plainContexts)), ("routing", () => Query(routedContexts)),
+            // The synchronous operation on one dedicated thread, its CPU alone (see OneThreadComparison): before/after a change.
+            Action<PooledDbContextFactory<BenchContext>> sync = settings.Op == "save" ? Save : Query;
+            progress.WriteLine($"ef --thread, {settings.Op}:");
+            progress.WriteLine(OneThreadComparison.Run(("npgsql", () => sync(plainContexts)), ("routing", () => sync(routedContexts)),
                 settings.Rounds, 5_000, warmup: 20_000));
             return ([], cluster.ServerVersion);
         }
@@ -162,10 +171,11 @@ internal static class EfCommand
         {
             // One system alone, the query at 1 caller, for a sampling profiler (perf record; see benchmarks/README.md).
             var contexts = systems.Single(x => x.Key == only).Contexts;
-            progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ef: {only} query alone for {settings.Seconds:0.#} s (process {Environment.ProcessId})"));
-            var w = await OverheadComparison.MeasureAsync(() => QueryAsync(contexts), 1, TimeSpan.Zero, TimeSpan.FromSeconds(settings.Seconds), cancellationToken);
+            progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ef: {only} {settings.Op} alone for {settings.Seconds:0.#} s (process {Environment.ProcessId})"));
+            Func<PooledDbContextFactory<BenchContext>, Task> run = settings.Op == "save" ? SaveAsync : QueryAsync;
+            var w = await OverheadComparison.MeasureAsync(() => run(contexts), 1, TimeSpan.Zero, TimeSpan.FromSeconds(settings.Seconds), cancellationToken);
             progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  x1: {w.ProcessCpu.TotalMicroseconds / Math.Max(1, w.Ops):0.0} µs CPU/op, {w.AllocatedBytes / (double)Math.Max(1, w.Ops):0} B/op over {w.Ops} queries"));
+                $"  x1: {w.ProcessCpu.TotalMicroseconds / Math.Max(1, w.Ops):0.0} µs CPU/op, {w.AllocatedBytes / (double)Math.Max(1, w.Ops):0} B/op over {w.Ops} operations"));
             return ([], cluster.ServerVersion);
         }
 
@@ -243,6 +253,13 @@ internal static class EfCommand
         var key = Random.Shared.Next(1, Rows + 1);
         using var db = contexts.CreateDbContext();
         _ = db.Items.FirstOrDefault(i => i.Id == key);
+    }
+
+    private static void Save(PooledDbContextFactory<BenchContext> contexts)
+    {
+        using var db = contexts.CreateDbContext();
+        db.Items.Add(new BenchItem { Name = "saved", Counter = 1 });
+        db.SaveChanges();
     }
 
     private static async Task SaveAsync(PooledDbContextFactory<BenchContext> contexts)
