@@ -80,21 +80,25 @@ public sealed class RoutingExecutionStrategy : ExecutionStrategy
         if (Current is not null || verifySucceeded is not null || _continuing)
             return base.Execute(state, operation, verifySucceeded);
         OnFirstExecution();
+        var unit = !Operation<TState>.IsQueryReader;
         TResult result;
         try
         {
-            Current = this;
+            if (unit)
+                Current = this;
             result = operation(Dependencies.CurrentContext.Context, state);
         }
         catch (Exception e)
         {
-            Current = null;
+            if (unit)
+                Current = null;
             if (FirstFailure(e, async: false) is not { } delay)
                 throw;
             Thread.Sleep(delay);
             return Continue(() => base.Execute(state, operation, verifySucceeded));
         }
-        Current = null;
+        if (unit)
+            Current = null;
         return result;
     }
 
@@ -106,21 +110,25 @@ public sealed class RoutingExecutionStrategy : ExecutionStrategy
             return await base.ExecuteAsync(state, operation, verifySucceeded, cancellationToken).ConfigureAwait(false);
         OnFirstExecution();
         cancellationToken.ThrowIfCancellationRequested();
+        var unit = !Operation<TState>.IsQueryReader;
         TResult result;
         try
         {
-            Current = this;
+            if (unit)
+                Current = this;
             result = await operation(Dependencies.CurrentContext.Context, state, cancellationToken).ConfigureAwait(true); // as EF's loop
         }
         catch (Exception e)
         {
-            Current = null;
+            if (unit)
+                Current = null;
             if (FirstFailure(e, async: true) is not { } delay)
                 throw;
             await Task.Delay(delay, cancellationToken).ConfigureAwait(true);
             return await Continue(() => base.ExecuteAsync(state, operation, verifySucceeded, cancellationToken)).ConfigureAwait(false);
         }
-        Current = null;
+        if (unit)
+            Current = null;
         return result;
     }
 
@@ -135,6 +143,17 @@ public sealed class RoutingExecutionStrategy : ExecutionStrategy
         Dependencies.Logger.ExecutionStrategyRetrying(ExceptionsEncountered, delay, async);
         OnRetry();
         return delay;
+    }
+
+    // Whether an operation is the start of one of EF's query enumerators (it executes the query's command and opens its
+    // reader, and nothing else). Its first attempt does not become ExecutionStrategy.Current: nothing in it runs
+    // another operation of the strategy or asks whether to buffer (EF decides that when it compiles the query, before),
+    // and setting Current, an AsyncLocal, costs every query an execution context of its own. Any other operation
+    // (SaveChanges, ExecuteUpdate, a split query's collection, a unit of work) does, as in EF's loop.
+    private static class Operation<TState>
+    {
+        public static readonly bool IsQueryReader = typeof(TState) is { Namespace: "Microsoft.EntityFrameworkCore.Query.Internal", DeclaringType.Name: var name }
+            && name.EndsWith("QueryingEnumerable`1", StringComparison.Ordinal);
     }
 
     // EF's loop takes over the operation's later attempts, with this one's state (no new first execution).

@@ -152,7 +152,7 @@ public sealed class RoutedContextTests(EfClusterFixture fixture)
     }
 
     [Fact]
-    public async Task Queries_are_buffered_only_inside_a_unit_of_work_and_a_transaction_outside_one_is_still_refused()
+    public async Task Queries_are_buffered_only_inside_a_unit_of_work_which_alone_is_the_strategys_current_operation_and_a_transaction_outside_one_is_still_refused()
     {
         using var cts = new CancellationTokenSource(TestBudget);
         var probe = new ClosedReaderProbe();
@@ -160,12 +160,21 @@ public sealed class RoutedContextTests(EfClusterFixture fixture)
 
         // Outside a unit of work EF streams the rows from the standby's reader: a read that fails before its first
         // row is re-run by the library, one that fails later reaches the caller.
+        // Such a query's first attempt does not become ExecutionStrategy.Current (an AsyncLocal: an execution context
+        // of its own per query); SaveChanges and a unit of work do, as in EF's own loop.
         _ = await ctx.Notes.ToListAsync(cts.Token);
         Assert.Equal(typeof(NpgsqlDataReader), probe.LastClosed);
+        Assert.False(probe.InOperation);
 
         // Inside one (which may run again as a whole) EF buffers them, as under its own retrying strategies.
         await ctx.Database.CreateExecutionStrategy().ExecuteAsync(async () => await ctx.Notes.ToListAsync(cts.Token));
         Assert.NotEqual(typeof(NpgsqlDataReader), probe.LastClosed);
+        Assert.True(probe.InOperation);
+        ctx.Notes.Add(new Note { Text = $"buffered-{Guid.NewGuid():N}" });
+        await ctx.SaveChangesAsync(cts.Token);
+        Assert.True(probe.InOperation);
+        _ = ctx.Notes.AsNoTracking().ToList();
+        Assert.False(probe.InOperation);
 
         // EF's own check still holds: a transaction of the application's must be inside the strategy's ExecuteAsync.
         await using var tx = await ctx.Database.BeginTransactionAsync(cts.Token);
@@ -176,6 +185,24 @@ public sealed class RoutedContextTests(EfClusterFixture fixture)
     private sealed class ClosedReaderProbe : Microsoft.EntityFrameworkCore.Diagnostics.DbCommandInterceptor
     {
         public Type? LastClosed { get; private set; }
+
+        // Whether the last reader was executed inside an operation of the execution strategy.
+        public bool InOperation { get; private set; }
+
+        public override ValueTask<Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<System.Data.Common.DbDataReader>> ReaderExecutingAsync(System.Data.Common.DbCommand command,
+            Microsoft.EntityFrameworkCore.Diagnostics.CommandEventData eventData, Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<System.Data.Common.DbDataReader> result,
+            CancellationToken cancellationToken = default)
+        {
+            InOperation = Microsoft.EntityFrameworkCore.Storage.ExecutionStrategy.Current is RoutingExecutionStrategy;
+            return new(result);
+        }
+
+        public override Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<System.Data.Common.DbDataReader> ReaderExecuting(System.Data.Common.DbCommand command,
+            Microsoft.EntityFrameworkCore.Diagnostics.CommandEventData eventData, Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<System.Data.Common.DbDataReader> result)
+        {
+            InOperation = Microsoft.EntityFrameworkCore.Storage.ExecutionStrategy.Current is RoutingExecutionStrategy;
+            return result;
+        }
 
         public override ValueTask<Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult> DataReaderClosingAsync(System.Data.Common.DbCommand command,
             Microsoft.EntityFrameworkCore.Diagnostics.DataReaderClosingEventData eventData, Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult result)

@@ -30,7 +30,7 @@ internal static class EfCommand
     public static readonly IReadOnlyList<int> Callers = [1, 8];
     private const int Rows = 1000;
 
-    internal sealed record Settings(int Rounds, TimeSpan Duration, string OutputDirectory, string RepositoryRoot, string Command, string? Only = null, double Seconds = 10, bool Thread = false, string Op = "query");
+    internal sealed record Settings(int Rounds, TimeSpan Duration, string OutputDirectory, string RepositoryRoot, string Command, string? Only = null, double Seconds = 10, bool Thread = false, string Op = "query", string Candidate = "routing");
 
     internal sealed record Measurement(string Operation, string System, int Callers, int Round, double OpsPerSecond, double AllocatedBytesPerOp, double ProcessCpuMicrosecondsPerOp, long Errors);
 
@@ -53,8 +53,9 @@ internal static class EfCommand
                 "--only" => s with { Only = Value() },
                 "--seconds" => s with { Seconds = double.Parse(Value(), CultureInfo.InvariantCulture) },
                 "--thread" => s with { Thread = true },
+                "--against" => s with { Candidate = Value() },
                 "--op" => s with { Op = Value() switch { "query" => "query", "save" => "save", _ => throw new ArgumentException("--op takes query or save.") } },
-                _ => throw new ArgumentException($"Unknown argument '{a}'. Usage: ef [--rounds N] [--duration S] [--out DIR] [--only npgsql|routing|routing-noretry|routing-norw --seconds S] [--thread] [--op query|save]"),
+                _ => throw new ArgumentException($"Unknown argument '{a}'. Usage: ef [--rounds N] [--duration S] [--out DIR] [--only npgsql|routing|routing-noretry|routing-norw --seconds S] [--thread [--against routing|routing-noretry|routing-norw]] [--op query|save]"),
             };
         }
         if (s.Rounds < 1 || s.Duration <= TimeSpan.Zero)
@@ -161,8 +162,10 @@ internal static class EfCommand
         {
             // The synchronous operation on one dedicated thread, its CPU alone (see OneThreadComparison): before/after a change.
             Action<PooledDbContextFactory<BenchContext>> sync = settings.Op == "save" ? Save : Query;
+            var candidate = systems.SingleOrDefault(x => x.Key == settings.Candidate && x.Key != "npgsql").Contexts
+                ?? throw new ArgumentException($"--against takes one of {string.Join(", ", systems.Skip(1).Select(x => x.Key))}.");
             progress.WriteLine($"ef --thread, {settings.Op}:");
-            progress.WriteLine(OneThreadComparison.Run(("npgsql", () => sync(plainContexts)), ("routing", () => sync(routedContexts)),
+            progress.WriteLine(OneThreadComparison.Run(("npgsql", () => sync(plainContexts)), (settings.Candidate, () => sync(candidate)),
                 settings.Rounds, 5_000, warmup: 20_000));
             return ([], cluster.ServerVersion);
         }
