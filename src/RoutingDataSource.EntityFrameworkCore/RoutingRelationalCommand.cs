@@ -107,28 +107,30 @@ internal sealed class RoutingRelationalCommand(RelationalCommandBuilderDependenc
         return result;
     }
 
-    private async Task<int> NonQueryAsync(RoutingSession s, RelationalCommandParameterObject p, bool async, CancellationToken cancellationToken)
+    private Task<int> NonQueryAsync(RoutingSession s, RelationalCommandParameterObject p, bool async, CancellationToken cancellationToken)
+        => ValueAsync<int>(s, p, DbCommandMethod.ExecuteNonQuery, async, cancellationToken);
+
+    private Task<object?> ScalarAsync(RoutingSession s, RelationalCommandParameterObject p, bool async, CancellationToken cancellationToken)
+        => ValueAsync<object?>(s, p, DbCommandMethod.ExecuteScalar, async, cancellationToken);
+
+    // ExecuteNonQuery (T = int) or ExecuteScalar (T = object?), with EF's events for that method.
+    private async Task<T> ValueAsync<T>(RoutingSession s, RelationalCommandParameterObject p, DbCommandMethod method, bool async, CancellationToken cancellationToken)
     {
-        var (connection, logger) = (p.Connection, p.Logger);
-        var (start, log, commandId) = Start(logger);
-        var command = CreateDbCommand(p, commandId, DbCommandMethod.ExecuteNonQuery);
+        var (start, log, commandId) = Start(p.Logger);
+        var command = CreateDbCommand(p, commandId, method);
+        var mode = method == DbCommandMethod.ExecuteNonQuery ? ExecuteMode.NonQuery : ExecuteMode.Scalar;
         var started = Stopwatch.GetTimestamp();
         try
         {
             if (!log)
-                return await RunAsync<int>(s, command, ExecuteMode.NonQuery, async, cancellationToken).ConfigureAwait(false);
-            var intercepted = async
-                ? await logger!.CommandNonQueryExecutingAsync(connection, command, LogCommandText, p.Context, commandId, connection.ConnectionId, start, p.CommandSource, cancellationToken).ConfigureAwait(false)
-                : logger!.CommandNonQueryExecuting(connection, command, LogCommandText, p.Context, commandId, connection.ConnectionId, start, p.CommandSource);
-            var result = intercepted.HasResult ? intercepted.Result : await RunAsync<int>(s, command, ExecuteMode.NonQuery, async, cancellationToken).ConfigureAwait(false);
-            var elapsed = Stopwatch.GetElapsedTime(started);
-            return async
-                ? await logger.CommandNonQueryExecutedAsync(connection, command, LogCommandText, p.Context, commandId, connection.ConnectionId, result, start, elapsed, p.CommandSource, cancellationToken).ConfigureAwait(false)
-                : logger.CommandNonQueryExecuted(connection, command, LogCommandText, p.Context, commandId, connection.ConnectionId, result, start, elapsed, p.CommandSource);
+                return await RunAsync<T>(s, command, mode, async, cancellationToken).ConfigureAwait(false);
+            var (intercepted, value) = await ExecutingAsync<T>(p, command, commandId, start, async, cancellationToken).ConfigureAwait(false);
+            var result = intercepted ? value : await RunAsync<T>(s, command, mode, async, cancellationToken).ConfigureAwait(false);
+            return await ExecutedAsync(p, command, commandId, result, start, Stopwatch.GetElapsedTime(started), async, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e)
         {
-            await FailedAsync(p, command, DbCommandMethod.ExecuteNonQuery, commandId, start, started, e, async, cancellationToken).ConfigureAwait(false);
+            await FailedAsync(p, command, method, commandId, start, started, e, async, cancellationToken).ConfigureAwait(false);
             throw;
         }
         finally
@@ -137,34 +139,39 @@ internal sealed class RoutingRelationalCommand(RelationalCommandBuilderDependenc
         }
     }
 
-    private async Task<object?> ScalarAsync(RoutingSession s, RelationalCommandParameterObject p, bool async, CancellationToken cancellationToken)
+    // EF's NonQueryExecuting / ScalarExecuting event: whether an interceptor suppressed the command, with its result.
+    private async ValueTask<(bool Intercepted, T Value)> ExecutingAsync<T>(RelationalCommandParameterObject p, DbCommand command, Guid commandId,
+        DateTimeOffset start, bool async, CancellationToken cancellationToken)
     {
-        var (connection, logger) = (p.Connection, p.Logger);
-        var (start, log, commandId) = Start(logger);
-        var command = CreateDbCommand(p, commandId, DbCommandMethod.ExecuteScalar);
-        var started = Stopwatch.GetTimestamp();
-        try
+        var (connection, logger) = (p.Connection, p.Logger!);
+        if (typeof(T) == typeof(int))
         {
-            if (!log)
-                return await RunAsync<object?>(s, command, ExecuteMode.Scalar, async, cancellationToken).ConfigureAwait(false);
-            var intercepted = async
-                ? await logger!.CommandScalarExecutingAsync(connection, command, LogCommandText, p.Context, commandId, connection.ConnectionId, start, p.CommandSource, cancellationToken).ConfigureAwait(false)
-                : logger!.CommandScalarExecuting(connection, command, LogCommandText, p.Context, commandId, connection.ConnectionId, start, p.CommandSource);
-            var result = intercepted.HasResult ? intercepted.Result : await RunAsync<object?>(s, command, ExecuteMode.Scalar, async, cancellationToken).ConfigureAwait(false);
-            var elapsed = Stopwatch.GetElapsedTime(started);
-            return async
-                ? await logger.CommandScalarExecutedAsync(connection, command, LogCommandText, p.Context, commandId, connection.ConnectionId, result, start, elapsed, p.CommandSource, cancellationToken).ConfigureAwait(false)
-                : logger.CommandScalarExecuted(connection, command, LogCommandText, p.Context, commandId, connection.ConnectionId, result, start, elapsed, p.CommandSource);
+            var rows = async
+                ? await logger.CommandNonQueryExecutingAsync(connection, command, LogCommandText, p.Context, commandId, connection.ConnectionId, start, p.CommandSource, cancellationToken).ConfigureAwait(false)
+                : logger.CommandNonQueryExecuting(connection, command, LogCommandText, p.Context, commandId, connection.ConnectionId, start, p.CommandSource);
+            return (rows.HasResult, rows.HasResult ? (T)(object)rows.Result : default!);
         }
-        catch (Exception e)
+        var scalar = async
+            ? await logger.CommandScalarExecutingAsync(connection, command, LogCommandText, p.Context, commandId, connection.ConnectionId, start, p.CommandSource, cancellationToken).ConfigureAwait(false)
+            : logger.CommandScalarExecuting(connection, command, LogCommandText, p.Context, commandId, connection.ConnectionId, start, p.CommandSource);
+        return (scalar.HasResult, scalar.HasResult ? (T)scalar.Result! : default!);
+    }
+
+    // EF's NonQueryExecuted / ScalarExecuted event, which may replace the result.
+    private async ValueTask<T> ExecutedAsync<T>(RelationalCommandParameterObject p, DbCommand command, Guid commandId, T result, DateTimeOffset start,
+        TimeSpan elapsed, bool async, CancellationToken cancellationToken)
+    {
+        var (connection, logger) = (p.Connection, p.Logger!);
+        if (typeof(T) == typeof(int))
         {
-            await FailedAsync(p, command, DbCommandMethod.ExecuteScalar, commandId, start, started, e, async, cancellationToken).ConfigureAwait(false);
-            throw;
+            var rows = (int)(object)result!;
+            return (T)(object)(async
+                ? await logger.CommandNonQueryExecutedAsync(connection, command, LogCommandText, p.Context, commandId, connection.ConnectionId, rows, start, elapsed, p.CommandSource, cancellationToken).ConfigureAwait(false)
+                : logger.CommandNonQueryExecuted(connection, command, LogCommandText, p.Context, commandId, connection.ConnectionId, rows, start, elapsed, p.CommandSource));
         }
-        finally
-        {
-            Dispose(command);
-        }
+        return (T)(async
+            ? await logger.CommandScalarExecutedAsync(connection, command, LogCommandText, p.Context, commandId, connection.ConnectionId, result, start, elapsed, p.CommandSource, cancellationToken).ConfigureAwait(false)
+            : logger.CommandScalarExecuted(connection, command, LogCommandText, p.Context, commandId, connection.ConnectionId, result, start, elapsed, p.CommandSource))!;
     }
 
     // As EF: whether anything listens to command execution (logging, diagnostics, an application's interceptor), and a
