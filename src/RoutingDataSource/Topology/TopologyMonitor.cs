@@ -26,7 +26,7 @@ internal sealed class TopologyMonitor : IAsyncDisposable
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _loop;
     private int _started;
-    private int _probeRequested;
+    private long _requests; // probe requests so far: one is met by the first round that starts after it
     private int _probeAllRequested;
     private readonly long[] _lastProbeStarted; // TimeProvider timestamps, per backend; 0 never probed
 
@@ -54,11 +54,14 @@ internal sealed class TopologyMonitor : IAsyncDisposable
         _loop = Task.Run(() => RunAsync(_stop.Token));
     }
 
-    /// <summary>Asks for a probe round as soon as possible (coalesced).</summary>
+    /// <summary>
+    /// Asks for a probe round that starts after this call, as soon as possible (coalesced: the requests made while a
+    /// round runs cause one more round, those made before a round starts are met by it).
+    /// </summary>
     public void RequestProbe()
     {
+        Interlocked.Increment(ref _requests); // before the loop can start: its first round then meets this request
         EnsureStarted();
-        Volatile.Write(ref _probeRequested, 1);
         Volatile.Read(ref _wake).TrySetResult();
     }
 
@@ -89,17 +92,24 @@ internal sealed class TopologyMonitor : IAsyncDisposable
     }
 
     /// <summary>Forces a probe round now and returns the first snapshot whose round started after this call.</summary>
+    /// <remarks>
+    /// One request: a round that was already running when it came is followed by one more round, which meets it. Asking
+    /// again after that running round had ended would cost a third round, one that may see what the caller does next.
+    /// </remarks>
     public async Task<ClusterSnapshot> ProbeNowAsync(CancellationToken cancellationToken)
     {
         var asked = _time.GetUtcNow();
+        var next = Volatile.Read(ref _next).Task;
+        Volatile.Write(ref _probeAllRequested, 1);
+        RequestProbe();
         while (true)
         {
-            var next = NextSnapshotAsync(cancellationToken);
-            Volatile.Write(ref _probeAllRequested, 1);
-            RequestProbe();
-            var s = await next.ConfigureAwait(false);
+            var s = await next.WaitAsync(cancellationToken).ConfigureAwait(false);
             if (s.TakenAt >= asked)
                 return s;
+            next = Volatile.Read(ref _next).Task;
+            if (_current is { } current && current.TakenAt >= asked)
+                return current; // published between the two reads
         }
     }
 
@@ -109,8 +119,8 @@ internal sealed class TopologyMonitor : IAsyncDisposable
         var requested = false; // the first round and scheduled ones probe every backend
         while (!stop.IsCancellationRequested)
         {
-            Volatile.Write(ref _probeRequested, 0);
             Interlocked.Exchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            var met = Volatile.Read(ref _requests); // every request counted here is met by this round
             try
             {
                 lastRound = _time.GetUtcNow();
@@ -127,16 +137,11 @@ internal sealed class TopologyMonitor : IAsyncDisposable
 
             try
             {
-                if (Volatile.Read(ref _probeRequested) == 0)
+                if (!await RequestedSinceAsync(met, stop).ConfigureAwait(false))
                 {
-                    await Volatile.Read(ref _wake).Task.WaitAsync(_options.HealthCheckInterval, _time, stop)
-                        .ConfigureAwait(false);
+                    requested = false;
+                    continue;
                 }
-            }
-            catch (TimeoutException)
-            {
-                requested = false;
-                continue;
             }
             catch (OperationCanceledException)
             {
@@ -156,6 +161,31 @@ internal sealed class TopologyMonitor : IAsyncDisposable
                 }
             }
         }
+    }
+
+    // Waits up to an interval for a request the last round did not meet (true), else for the interval (false). A
+    // request that round met may still wake the loop (it completed the new wake signal): it is then waited past.
+    private async Task<bool> RequestedSinceAsync(long met, CancellationToken stop)
+    {
+        var until = _time.GetTimestamp() + (long)(_options.HealthCheckInterval.TotalSeconds * _time.TimestampFrequency);
+        while (Volatile.Read(ref _requests) == met)
+        {
+            var wake = Volatile.Read(ref _wake);
+            var left = TimeSpan.FromSeconds((until - _time.GetTimestamp()) / (double)_time.TimestampFrequency);
+            if (left <= TimeSpan.Zero)
+                return false;
+            try
+            {
+                await wake.Task.WaitAsync(left, _time, stop).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                return false;
+            }
+            if (Volatile.Read(ref _requests) == met)
+                Interlocked.CompareExchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), wake);
+        }
+        return true;
     }
 
     private async Task RoundAsync(DateTimeOffset startedAt, long startedTimestamp, bool backoff, CancellationToken stop)
