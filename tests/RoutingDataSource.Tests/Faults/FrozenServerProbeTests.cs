@@ -37,9 +37,11 @@ public sealed class FrozenServerProbeTests(FaultClusterFixture fixture)
         {
             await n1.ThawAsync();
         }
-        // Each cancel request is one more connection that the frozen server never closes. Without them only the probe
-        // pool's few connections (and the test's own from before) are there.
-        Assert.True(during <= before + 1, $"{during} connections to the frozen server (before the freeze: {before}): health checks sent cancel requests");
+        // Each cancel request is one more connection that the frozen server never closes: about one per health check
+        // (some 10 here). Without them only the probe pool's connections are there: at most 2, one of them from before
+        // the freeze, and now and then an attempt to connect that the probe gave up on and Npgsql has not closed yet
+        // (seen: 3, of which 2 vanished unaccepted at the thaw).
+        Assert.True(during <= before + 2, $"{during} connections to the frozen server (before the freeze: {before}): health checks sent cancel requests");
     }
 
     /// <summary>Established TCP connections to 127.0.0.1:<paramref name="port"/> from this machine (IPv4).</summary>
