@@ -27,6 +27,8 @@ internal sealed class TopologyMonitor : IAsyncDisposable
     private Task? _loop;
     private int _started;
     private long _requests; // probe requests so far: one is met by the first round that starts after it
+    private long _roundMet; // the loop's own: _requests as the running round started
+    private volatile PublishedRound _lastPublished;
     private int _probeAllRequested;
     private readonly long[] _lastProbeStarted; // TimeProvider timestamps, per backend; 0 never probed
 
@@ -37,6 +39,7 @@ internal sealed class TopologyMonitor : IAsyncDisposable
         _logger = logger;
         _time = time;
         _current = ClusterSnapshot.Initial(backends);
+        _lastPublished = new PublishedRound(_current, 0);
         _lastProbeStarted = new long[backends.Length];
     }
 
@@ -58,11 +61,15 @@ internal sealed class TopologyMonitor : IAsyncDisposable
     /// Asks for a probe round that starts after this call, as soon as possible (coalesced: the requests made while a
     /// round runs cause one more round, those made before a round starts are met by it).
     /// </summary>
-    public void RequestProbe()
+    public void RequestProbe() => Request();
+
+    // Returns the request's number: the rounds whose RequestsMet is at least that meet it.
+    private long Request()
     {
-        Interlocked.Increment(ref _requests); // before the loop can start: its first round then meets this request
+        var ticket = Interlocked.Increment(ref _requests); // before the loop can start: its first round then meets this request
         EnsureStarted();
         Volatile.Read(ref _wake).TrySetResult();
+        return ticket;
     }
 
     /// <summary>Completes with the next snapshot published after this call.</summary>
@@ -98,18 +105,14 @@ internal sealed class TopologyMonitor : IAsyncDisposable
     /// </remarks>
     public async Task<ClusterSnapshot> ProbeNowAsync(CancellationToken cancellationToken)
     {
-        var asked = _time.GetUtcNow();
-        var next = Volatile.Read(ref _next).Task;
-        Volatile.Write(ref _probeAllRequested, 1);
-        RequestProbe();
+        Volatile.Write(ref _probeAllRequested, 1); // before the request: the round that meets it probes every backend
+        var ticket = Request();
         while (true)
         {
-            var s = await next.WaitAsync(cancellationToken).ConfigureAwait(false);
-            if (s.TakenAt >= asked)
+            var signal = Volatile.Read(ref _next).Task; // before the check: a round published after it completes it
+            if (_lastPublished is { RequestsMet: var met, Snapshot: var s } && met >= ticket)
                 return s;
-            next = Volatile.Read(ref _next).Task;
-            if (_current is { } current && current.TakenAt >= asked)
-                return current; // published between the two reads
+            await signal.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -120,11 +123,13 @@ internal sealed class TopologyMonitor : IAsyncDisposable
         while (!stop.IsCancellationRequested)
         {
             Interlocked.Exchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-            var met = Volatile.Read(ref _requests); // every request counted here is met by this round
+            var met = _roundMet = Volatile.Read(ref _requests); // every request counted here is met by this round
+            // Read as the round starts, so that a refresh whose request this round meets probes every backend.
+            var all = Interlocked.Exchange(ref _probeAllRequested, 0) != 0;
             try
             {
                 lastRound = _time.GetUtcNow();
-                await RoundAsync(lastRound, _time.GetTimestamp(), backoff: requested, stop).ConfigureAwait(false);
+                await RoundAsync(lastRound, _time.GetTimestamp(), backoff: requested && !all, stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
@@ -147,7 +152,7 @@ internal sealed class TopologyMonitor : IAsyncDisposable
             {
                 break;
             }
-            requested = Interlocked.Exchange(ref _probeAllRequested, 0) == 0;
+            requested = true;
             var since = _time.GetUtcNow() - lastRound;
             if (since < MinimumRequestedGap)
             {
@@ -251,6 +256,7 @@ internal sealed class TopologyMonitor : IAsyncDisposable
     {
         var previous = _current;
         _current = next;
+        _lastPublished = new PublishedRound(next, _roundMet);
         AbandonStatementsOnBackendsTakenOutOfService(previous, next);
         ResetReplayEstimatesOfCaughtUpStandbys(next);
         LogTransitions(previous, next);
@@ -349,6 +355,9 @@ internal sealed class TopologyMonitor : IAsyncDisposable
                 Log.PrimaryChanged(_logger, oldPrimary, newPrimary);
         }
     }
+
+    // A published snapshot and the requests its round met (see RequestProbe).
+    private sealed record PublishedRound(ClusterSnapshot Snapshot, long RequestsMet);
 
     private static TaskCompletionSource<ClusterSnapshot> NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 

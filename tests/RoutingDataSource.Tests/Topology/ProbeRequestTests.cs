@@ -38,4 +38,35 @@ public sealed class ProbeRequestTests(ClusterFixture fixture)
             Assert.Equal(rounds, ds.Monitor.Current.Version);
         }
     }
+
+    [Fact]
+    public async Task RefreshStatusAsync_probes_a_backend_in_backoff_even_when_a_round_was_already_requested()
+    {
+        // A port nothing listens on: its probes fail at once, and requested rounds leave it out while it backs off.
+        int port;
+        using (var l = new TcpListener(IPAddress.Loopback, 0))
+        {
+            l.Start();
+            port = ((IPEndPoint)l.LocalEndpoint).Port;
+        }
+        var b = new PgRoutingDataSourceBuilder();
+        foreach (var n in fixture.Cluster.Nodes)
+            b.AddBackend(n.Name, n.ConnectionString, ReferenceEquals(n, fixture.Cluster.Primary) ? 0 : 1);
+        b.AddBackend("dead", $"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres", 1);
+        b.Options.HealthCheckInterval = TimeSpan.FromSeconds(60);
+        await using var ds = b.Build();
+        for (var i = 0; i < 4; i++)
+            await ds.RefreshStatusAsync(); // each probes it: 4 failures, a backoff of 800 ms
+
+        for (var i = 0; i < 3; i++)
+        {
+            var failures = ds.Monitor.Current.Nodes[3].ConsecutiveFailures;
+            // A routed statement's error asks for a round; the loop takes it and waits out the gap between requested
+            // rounds (100 ms), during which the application refreshes.
+            ds.Monitor.RequestProbe();
+            await Task.Delay(30);
+            await ds.RefreshStatusAsync();
+            Assert.Equal(failures + 1, ds.Monitor.Current.Nodes[3].ConsecutiveFailures);
+        }
+    }
 }
