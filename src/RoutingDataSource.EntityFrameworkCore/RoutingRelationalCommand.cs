@@ -85,8 +85,6 @@ internal sealed class RoutingRelationalCommand(RelationalCommandBuilderDependenc
             {
                 (runner, reader) = await RunReaderAsync(s, command, async, cancellationToken).ConfigureAwait(false);
             }
-            if (p.ReaderColumns is { } columns)
-                reader = await BufferAsync(reader, columns, p.DetailedErrorsEnabled, async, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -96,11 +94,23 @@ internal sealed class RoutingRelationalCommand(RelationalCommandBuilderDependenc
             }
             finally
             {
-                if (runner is not null)
-                    s.ReaderDone(runner, close: true);
-                Dispose(command);
+                Release(s, runner, command);
             }
             throw;
+        }
+        if (p.ReaderColumns is { } columns)
+        {
+            // As EF: the command has executed (and was logged so); a failure while its rows are buffered is no
+            // command error, only the query's.
+            try
+            {
+                reader = await BufferAsync(reader, columns, p.DetailedErrorsEnabled, async, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                Release(s, runner, command);
+                throw;
+            }
         }
         var result = _reader ??= new RoutedRelationalDataReader();
         result.Initialize(connection, command, reader, commandId, logger, s, runner);
@@ -249,6 +259,19 @@ internal sealed class RoutingRelationalCommand(RelationalCommandBuilderDependenc
             await logger.CommandErrorAsync(connection, command, LogCommandText, p.Context, method, commandId, connection.ConnectionId, exception, start, elapsed, p.CommandSource, cancellationToken).ConfigureAwait(false);
         else
             logger.CommandError(connection, command, LogCommandText, p.Context, method, commandId, connection.ConnectionId, exception, start, elapsed, p.CommandSource);
+    }
+
+    private static void Release(RoutingSession s, ExternalCommand? runner, DbCommand command)
+    {
+        try
+        {
+            if (runner is not null)
+                s.ReaderDone(runner, close: true);
+        }
+        finally
+        {
+            Dispose(command);
+        }
     }
 
     private static void Dispose(DbCommand command)

@@ -234,6 +234,21 @@ public sealed class RoutedContextTests(EfClusterFixture fixture)
         Assert.Equal(2, executed.Count(l => l.Contains("\"Notes\"", StringComparison.Ordinal) && !l.Contains("SELECT", StringComparison.Ordinal)));
     }
 
+    [Fact]
+    public async Task A_query_failing_while_EF_buffers_its_rows_is_not_logged_as_a_command_failure_as_in_EF()
+    {
+        using var cts = new CancellationTokenSource(TestBudget);
+        var probe = new CommandProbe();
+        await using var ctx = new NotesContext(new DbContextOptionsBuilder<NotesContext>(fixture.Options).AddInterceptors(probe).Options);
+
+        // Inside a unit of work EF buffers the rows; the third one fails (division by zero). EF logs the command as
+        // executed and nothing more: the failure is the query's, reported by EF's query logging.
+        var e = await Assert.ThrowsAsync<PostgresException>(() => ctx.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+            await ctx.Database.SqlQueryRaw<int>("SELECT 10 / (3 - g) AS \"Value\" FROM generate_series(1, 5) g").ToListAsync(cts.Token)));
+        Assert.Equal(PostgresErrorCodes.DivisionByZero, e.SqlState);
+        Assert.Equal((1, 1, 0), (probe.ReadersExecuting, probe.ReadersExecuted, probe.CommandsFailed));
+    }
+
     private sealed class CommandProbe : Microsoft.EntityFrameworkCore.Diagnostics.DbCommandInterceptor
     {
         public int ReadersExecuting { get; private set; }
@@ -241,6 +256,14 @@ public sealed class RoutedContextTests(EfClusterFixture fixture)
         public int NonQueriesExecuting { get; private set; }
         public int NonQueriesExecuted { get; private set; }
         public int ReadersClosing { get; private set; }
+        public int CommandsFailed { get; private set; }
+
+        public override Task CommandFailedAsync(System.Data.Common.DbCommand command, Microsoft.EntityFrameworkCore.Diagnostics.CommandErrorEventData eventData,
+            CancellationToken cancellationToken = default)
+        {
+            CommandsFailed++;
+            return Task.CompletedTask;
+        }
 
         public override ValueTask<Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<System.Data.Common.DbDataReader>> ReaderExecutingAsync(System.Data.Common.DbCommand command,
             Microsoft.EntityFrameworkCore.Diagnostics.CommandEventData eventData, Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<System.Data.Common.DbDataReader> result,
