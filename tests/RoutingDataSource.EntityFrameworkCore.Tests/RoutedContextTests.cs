@@ -256,14 +256,20 @@ public sealed class RoutedContextTests(EfClusterFixture fixture)
         public int NonQueriesExecuting { get; private set; }
         public int NonQueriesExecuted { get; private set; }
         public int ReadersClosing { get; private set; }
-        public int CommandsFailed { get; private set; }
+
+        // CommandError events (EF's command failures), sync or async.
+        public int CommandsFailed => _failed;
+
+        private int _failed;
 
         public override Task CommandFailedAsync(System.Data.Common.DbCommand command, Microsoft.EntityFrameworkCore.Diagnostics.CommandErrorEventData eventData,
             CancellationToken cancellationToken = default)
         {
-            CommandsFailed++;
+            _failed++;
             return Task.CompletedTask;
         }
+
+        public override void CommandFailed(System.Data.Common.DbCommand command, Microsoft.EntityFrameworkCore.Diagnostics.CommandErrorEventData eventData) => _failed++;
 
         public override ValueTask<Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<System.Data.Common.DbDataReader>> ReaderExecutingAsync(System.Data.Common.DbCommand command,
             Microsoft.EntityFrameworkCore.Diagnostics.CommandEventData eventData, Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<System.Data.Common.DbDataReader> result,
