@@ -98,7 +98,7 @@ internal sealed class TopologyMonitor : IAsyncDisposable
         }
     }
 
-    /// <summary>Forces a probe round now and returns the first snapshot whose round started after this call.</summary>
+    /// <summary>Forces a probe round now and returns the first snapshot of a round that started after this call (one that met its request).</summary>
     /// <remarks>
     /// One request: a round that was already running when it came is followed by one more round, which meets it. Asking
     /// again after that running round had ended would cost a third round, one that may see what the caller does next.
@@ -123,7 +123,7 @@ internal sealed class TopologyMonitor : IAsyncDisposable
         while (!stop.IsCancellationRequested)
         {
             Interlocked.Exchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-            var met = _roundMet = Volatile.Read(ref _requests); // every request counted here is met by this round
+            _roundMet = Volatile.Read(ref _requests); // every request counted here is met by this round
             // Read as the round starts, so that a refresh whose request this round meets probes every backend.
             var all = Interlocked.Exchange(ref _probeAllRequested, 0) != 0;
             try
@@ -142,7 +142,7 @@ internal sealed class TopologyMonitor : IAsyncDisposable
 
             try
             {
-                if (!await RequestedSinceAsync(met, stop).ConfigureAwait(false))
+                if (!await RequestedSinceAsync(_roundMet, stop).ConfigureAwait(false))
                 {
                     requested = false;
                     continue;
