@@ -5,7 +5,7 @@ namespace RoutingDataSource.Benchmarks.Comparison;
 /// <summary>
 /// What one <c>compare</c> run does, from its command line:
 /// <c>compare [all|throughput|failover|overhead|micro|corpus]... [--rounds N] [--warmup S] [--duration S] [--callers 1,8,32]
-/// [--scale N] [--trials N] [--overhead-rounds N] [--out DIR] [--no-readme]</c>.
+/// [--scale N] [--trials N] [--overhead-rounds N] [--server-cpu CORES] [--out DIR] [--no-readme]</c>.
 /// </summary>
 internal sealed record CompareSettings
 {
@@ -26,6 +26,13 @@ internal sealed record CompareSettings
     /// <summary>The throughput part's workloads (<c>--workloads read,mixed,write,tenant</c>; all by default).</summary>
     public IReadOnlyList<Workloads.Workload> Workloads { get; init; } = Comparison.Workloads.Workload.All;
     public int Scale { get; init; } = 10;
+
+    /// <summary>
+    /// The throughput part's servers each capped at this many cores (<c>--server-cpu 0.4</c>; see
+    /// <see cref="Infrastructure.ServerCpuCaps"/>), so that each has the capacity of a small machine of its own; null
+    /// (the default) leaves them sharing the machine with the client.
+    /// </summary>
+    public double? ServerCpu { get; init; }
     public int FailoverTrials { get; init; } = 10;
     // Many short pairs (see OverheadComparison): 200 pairs of 0.2 s bound the median ratio at 16 callers to about
     // ±2–3% on this machine, in about the time 80 pairs of 0.5 s took (±4–6%).
@@ -102,6 +109,10 @@ internal sealed record CompareSettings
                     s = s with { FailoverTrials = Number() };
                     defaults = false;
                     break;
+                case "--server-cpu":
+                    s = s with { ServerCpu = double.Parse(Value(), CultureInfo.InvariantCulture) };
+                    defaults = false;
+                    break;
                 case "--overhead-rounds":
                     s = s with { OverheadRounds = Number() };
                     defaults = false;
@@ -113,13 +124,15 @@ internal sealed record CompareSettings
                     s = s with { UpdateReadme = false };
                     break;
                 default:
-                    throw new ArgumentException($"Unknown argument '{a}'. Usage: compare [all|throughput|failover|overhead|micro|corpus]... [--rounds N] [--warmup S] [--duration S] [--callers 1,8,32] [--workloads read,mixed,write,tenant] [--scale N] [--trials N] [--overhead-rounds N] [--out DIR] [--no-readme]");
+                    throw new ArgumentException($"Unknown argument '{a}'. Usage: compare [all|throughput|failover|overhead|micro|corpus]... [--rounds N] [--warmup S] [--duration S] [--callers 1,8,32] [--workloads read,mixed,write,tenant] [--scale N] [--trials N] [--overhead-rounds N] [--server-cpu CORES] [--out DIR] [--no-readme]");
             }
         }
 
         var all = parts.Count == 0 || parts.Contains("all");
         if (s.Rounds < 1 || s.FailoverTrials < 1 || s.OverheadRounds < 1 || s.Scale < 1 || s.Callers.Count == 0 || s.Callers.Any(c => c < 1) || s.Duration <= TimeSpan.Zero || s.Warmup < TimeSpan.Zero)
             throw new ArgumentException("Rounds, trials, scale and callers must be at least 1, the duration positive and the warm-up not negative.");
+        if (s.ServerCpu is { } cap && (cap <= 0 || cap > Environment.ProcessorCount))
+            throw new ArgumentException($"--server-cpu is a share of this machine's {Environment.ProcessorCount} cores per server: more than 0, at most {Environment.ProcessorCount}.");
         return s with
         {
             Throughput = all || parts.Contains("throughput"),

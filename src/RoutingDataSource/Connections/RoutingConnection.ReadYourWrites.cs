@@ -76,9 +76,12 @@ public sealed partial class RoutingConnection : IReadGuardSink
     internal bool WantsCommitPosition(SqlClassification c, StatementRoute route, Lease lease)
         => route.Kind == StatementKind.Write && c.Kind != StatementKind.TransactionControl && PositionsWritesOn(lease.Backend);
 
-    // Outside a transaction, with read-your-writes on, on the primary: a write there is worth its commit position.
+    // Outside a transaction, with read-your-writes on, on the primary: a write there is worth its commit position. A
+    // data source of one backend has no standby that could serve a read after it, so nobody would use the position (a
+    // causality token asks the primary for one when it is taken).
     private bool PositionsWritesOn(Backend backend)
         => !_session.InTransaction && _dataSource.Options.ReadYourWrites != ReadYourWritesScope.None
+            && _dataSource.Backends.Length > 1
             && ReferenceEquals(_dataSource.Monitor.Current.Primary?.Backend, backend);
 }
 

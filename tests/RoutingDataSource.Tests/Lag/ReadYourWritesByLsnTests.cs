@@ -289,6 +289,24 @@ public sealed class ReadYourWritesByLsnTests(LagClusterFixture fx, ITestOutputHe
     }
 
     [Fact]
+    public async Task A_data_source_of_one_backend_reads_no_commit_position_yet_its_causality_token_covers_the_write()
+    {
+        var b = new PgRoutingDataSourceBuilder();
+        b.AddBackend("n0", fx.Cluster.Primary.ConnectionString);
+        b.Options.HealthCheckInterval = TimeSpan.FromSeconds(60);
+        await using var ds = b.Build();
+        await TestDataSources.WarmUpAsync(ds);
+        await using var conn = await ds.OpenConnectionAsync();
+        var id = Interlocked.Increment(ref _nextId);
+        Assert.Equal(1, await NonQueryAsync(conn, Insert(id)));
+        Assert.Equal(0UL, conn.Session.WriteLsn); // no standby could read after it: no position statement ran
+        Assert.NotEqual(0L, conn.Session.LastWrite);
+        var token = await conn.GetCausalityTokenAsync();
+        Assert.True(CausalityToken.Parse(token) >= await CommitRecordEndAsync(id));
+        Assert.Equal(1L, await ScalarAsync(conn, $"SELECT count(*) FROM ryw WHERE id = {id}"));
+    }
+
+    [Fact]
     public async Task A_causality_token_carries_the_commit_position_and_costs_no_round_trip()
     {
         await using var writerDs = await CreateAsync(TimeSpan.FromSeconds(60));

@@ -53,6 +53,9 @@ internal sealed record RunParameters
     public required int OverheadRounds { get; init; }
     public required double OverheadDurationSeconds { get; init; }
     public required bool FullRun { get; init; }
+
+    /// <summary>The throughput part's servers each capped at this many cores (<c>--server-cpu</c>), or null.</summary>
+    public double? ServerCpuCores { get; init; }
 }
 
 internal sealed record ThroughputReport

@@ -64,6 +64,7 @@ internal static class ReportBuilder
                 OverheadRounds = settings.OverheadRounds,
                 OverheadDurationSeconds = settings.OverheadDuration.TotalSeconds,
                 FullRun = settings.IsFullRun,
+                ServerCpuCores = settings.ServerCpu,
             },
             Throughput = throughput is null ? null : new ThroughputReport
             {

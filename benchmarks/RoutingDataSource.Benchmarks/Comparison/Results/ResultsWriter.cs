@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using RoutingDataSource.Benchmarks.Comparison.Infrastructure;
 using RoutingDataSource.Benchmarks.Comparison.Overhead;
 using RoutingDataSource.Benchmarks.Comparison.Workloads;
 using RoutingDataSource.Benchmarks.Common;
@@ -168,6 +169,8 @@ internal static class ResultsWriter
         s.AppendLine(inv, $"- {r.Machine.Hardware()}");
         s.AppendLine(inv, $"- {r.Machine.DotNet}; Npgsql {r.Machine.Npgsql}; {r.Machine.PostgreSql}; {r.Machine.Pgpool()}; BenchmarkDotNet {r.Machine.BenchmarkDotNet()}; RoutingDataSource {r.Machine.RoutingDataSource()} at commit {r.Machine.GitCommit}");
         s.AppendLine(inv, $"- **The client (this process, all systems' pools), the three PostgreSQL servers and Pgpool-II share these {r.Machine.Cores} cores.** Absolute figures are those of a small shared machine; the ratios are what travel.");
+        if (r.Parameters.ServerCpuCores is { } cap)
+            s.AppendLine(inv, $"- **During the throughput part each PostgreSQL server was capped at {cap:0.##} of a core** (`--server-cpu`: a CPU cgroup per server, the quota enforced by the kernel every {ServerCpuCaps.Period / 1000} ms), so that each had the capacity of a small machine of its own, as a standby has in a deployment. The client and Pgpool-II were not capped. Plain Npgsql on the primary then has one server's capacity, the systems that route reads have three.");
         s.AppendLine(inv, $"- Load average when the run started: {string.Join(" / ", r.Load.LoadAverageAtStart.Select(x => x.ToString("0.00", inv)))} (1 / 5 / 15 min).");
         if (r.Load.OthersCpuMedian is { } others)
         {

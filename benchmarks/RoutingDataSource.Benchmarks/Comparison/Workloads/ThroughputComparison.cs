@@ -24,6 +24,10 @@ internal static class ThroughputComparison
         progress.WriteLine($"cluster {cluster} ({cluster.ServerVersion}); loading pgbench -i -s {settings.Scale} ...");
         var load = await BenchCluster.LoadPgbenchAsync(cluster, tools, settings.Scale, cancellationToken);
         progress.WriteLine($"loaded and replicated in {load.TotalSeconds:0.0} s; starting pgpool");
+        // After the load, which needs no cap: from here each server has the capacity of a small machine of its own.
+        using var caps = settings.ServerCpu is { } cores ? ServerCpuCaps.Apply(cluster, cores) : null;
+        if (settings.ServerCpu is { } capped)
+            progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"each server capped at {capped:0.##} of a core"));
         await using var pgpool = await PgpoolInstance.StartAsync(cluster, tools, Path.Combine(settings.ArtifactsDirectory, "pgpool-throughput"), cancellationToken);
         var config = await File.ReadAllTextAsync(Path.Combine(pgpool.Directory, PgpoolConfig.ConfFile), cancellationToken);
 
