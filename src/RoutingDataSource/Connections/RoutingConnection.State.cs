@@ -86,7 +86,7 @@ public sealed partial class RoutingConnection
     /// </summary>
     private async ValueTask<Lease> LeaseWithStateAsync(RoutingTarget target, bool mayGuard, bool async, CancellationToken cancellationToken)
     {
-        var node = target == RoutingTarget.Standby && HeldStandbyUsable() is { } held
+        var node = target == RoutingTarget.Standby && HeldStandbyUsable(mayGuard) is { } held
             ? held
             : await SelectAsync(target, mayGuard, cancellationToken).ConfigureAwait(false);
         var lease = await OpenPhysicalAsync(node.Backend, async, cancellationToken).ConfigureAwait(false);
@@ -123,8 +123,13 @@ public sealed partial class RoutingConnection
         return fallback;
     }
 
-    /// <summary>The standby the state was replayed on, while it is a read candidate caught up with what the session must see.</summary>
-    private NodeState? HeldStandbyUsable()
+    /// <summary>
+    /// The standby the state was replayed on, while it is a read candidate caught up with what the session must see;
+    /// or, for a read that may carry the guard (<paramref name="mayGuard"/>), one not yet known to have replayed the
+    /// session's writes but expected to within <see cref="RoutingOptions.ReadYourWritesWait"/>: the read then runs there
+    /// behind the guard rather than on another standby, which would need the state replayed first.
+    /// </summary>
+    private NodeState? HeldStandbyUsable(bool mayGuard)
     {
         if (_standbySession is null || _standbySessionBusy)
             return null;
@@ -132,8 +137,12 @@ public sealed partial class RoutingConnection
         var required = _dataSource.Selector.RequiredLsn(s, _session);
         foreach (var n in s.ReadCandidates)
         {
-            if (ReferenceEquals(n.Backend, _standbySessionBackend))
-                return WeightedRoundRobinBalancer.IsUsable(n, s, required) ? n : null;
+            if (!ReferenceEquals(n.Backend, _standbySessionBackend))
+                continue;
+            if (WeightedRoundRobinBalancer.IsUsable(n, s, required))
+                return n;
+            _guardBackend = null;
+            return mayGuard && _dataSource.Selector.GuardOn(n, s, _session, this) ? n : null;
         }
         // No longer a candidate (down, lagging, detached): let that session go; the next standby gets the state anew.
         DropStandbySession();

@@ -57,6 +57,23 @@ internal sealed class BackendSelector(TopologyMonitor monitor, IReadBalancer bal
         return options.ReadYourWrites == ReadYourWritesScope.DataSource ? Math.Max(at, LastWrite) : at;
     }
 
+    /// <summary>
+    /// Whether a read of a session in this state may try <paramref name="held"/>, a read candidate of
+    /// <paramref name="snapshot"/> not yet known to be past the session's writes, behind the guard: the same estimate
+    /// test <see cref="CatchUp.GuardCandidate"/> applies, for this one standby (the one that already holds the
+    /// session's state, so that the read needs no state replayed elsewhere). When it may, <paramref name="guard"/> is told.
+    /// </summary>
+    public bool GuardOn(NodeState held, ClusterSnapshot snapshot, in SessionState session, IReadGuardSink guard)
+    {
+        var required = RequiredLsn(snapshot, session);
+        if (required == 0 || required == ReadRequirement.Unresolved || !guard.CanGuard
+            || held.Role != BackendRole.Standby || held.ReplayPaused == true || held.Backend.IsSuspectAfter(snapshot.StartedTimestamp))
+            return false;
+        var writtenAt = YoungestWrite(session);
+        return held.Backend.Replay.Expects(time.GetElapsedTime(writtenAt) + options.ReadYourWritesWait)
+            && guard.GuardRead(held, required, writtenAt, exploring: false);
+    }
+
     /// <summary>A primary writes may go to now: its last probe answered, and no statement failed on it since that probe started.</summary>
     public static bool IsUsablePrimary(ClusterSnapshot snapshot)
         => snapshot.Primary is { LastProbeOk: true } p && !p.Backend.IsSuspectAfter(snapshot.StartedTimestamp);

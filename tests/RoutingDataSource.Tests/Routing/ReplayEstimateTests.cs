@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using RoutingDataSource.Routing;
 using RoutingDataSource.Topology;
@@ -179,6 +180,56 @@ public sealed class ReplayEstimateTests : IAsyncDisposable
         var candidate = CatchUp.GuardCandidate(s, _time.GetElapsedTime(written), Ms(waitMs), out var exploring);
         Assert.Equal(tried, candidate is not null);
         Assert.False(exploring); // the first read below the estimate does not explore (one in 16 does)
+    }
+
+    [Fact]
+    public async Task The_standby_holding_the_sessions_state_is_tried_behind_the_guard_only_when_its_own_estimate_allows()
+    {
+        var options = new RoutingOptions { ReadYourWritesWait = Ms(5) };
+        await using var monitor = new TopologyMonitor(_f.Backends, options, NullLogger.Instance, _time);
+        var selector = new BackendSelector(monitor, new WeightedRoundRobinBalancer(), options, _time);
+        var n1 = _f.Node(1, BackendRole.Standby);
+        var n2 = _f.Node(2, BackendRole.Standby);
+        var s = PolicyFixtures.Snapshot(_f.Node(0, BackendRole.Primary, replayLsn: 500), n1, n2);
+        var written = _time.GetTimestamp();
+        var session = new SessionState { LastWrite = written, WriteLsn = 400 };
+        n1.Backend.Replay.Miss(Ms(50)); // n1: 100 ms estimate; n2 keeps the initial 2 ms
+
+        var sink = new Sink(canGuard: true);
+        Assert.False(selector.GuardOn(n1, s, session, sink)); // 0 ms old + the 5 ms wait < 100 ms: not there
+        Assert.Null(sink.Node);
+        Assert.True(selector.GuardOn(n2, s, session, sink));
+        Assert.Equal((n2, 400UL, written, false), (sink.Node, sink.Lsn, sink.WrittenAt, sink.Exploring));
+        _time.Advance(Ms(96));
+        Assert.True(selector.GuardOn(n1, s, session, sink)); // 96 + 5 ms reach n1's estimate
+
+        // Nothing to see, a read that cannot carry a guard, a paused or suspect standby, the primary: never.
+        Assert.False(selector.GuardOn(n2, s, new SessionState(), new Sink(canGuard: true)));
+        Assert.False(selector.GuardOn(n2, s, session, new Sink(canGuard: false)));
+        var paused = new NodeState
+        {
+            Backend = n2.Backend, Role = BackendRole.Standby, State = BackendState.Up, LastProbeOk = true, ReplayLsn = 100, ReadEligible = true, ReplayPaused = true,
+        };
+        Assert.False(selector.GuardOn(paused, s, session, new Sink(canGuard: true)));
+        Assert.False(selector.GuardOn(s.Primary!, s, session, new Sink(canGuard: true)));
+        n2.Backend.MarkSuspect(PolicyFixtures.RoundStarted + 1);
+        Assert.False(selector.GuardOn(n2, s, session, new Sink(canGuard: true)));
+    }
+
+    private sealed class Sink(bool canGuard) : IReadGuardSink
+    {
+        public NodeState? Node { get; private set; }
+        public ulong Lsn { get; private set; }
+        public long WrittenAt { get; private set; }
+        public bool Exploring { get; private set; }
+
+        public bool CanGuard => canGuard;
+
+        public bool GuardRead(NodeState node, ulong requiredLsn, long writtenAt, bool exploring)
+        {
+            (Node, Lsn, WrittenAt, Exploring) = (node, requiredLsn, writtenAt, exploring);
+            return true;
+        }
     }
 
     public ValueTask DisposeAsync() => _f.DisposeAsync();

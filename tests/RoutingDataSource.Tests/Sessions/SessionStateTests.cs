@@ -84,6 +84,35 @@ public sealed class SessionStateTests(ClusterFixture fx)
     }
 
     [Fact]
+    public async Task A_read_right_after_the_sessions_write_runs_behind_the_guard_on_the_standby_that_holds_its_state()
+    {
+        await fx.Cluster.Primary.ExecuteAsync("CREATE TABLE IF NOT EXISTS state_after_write (id int PRIMARY KEY)");
+        await fx.Cluster.WaitForReplicationAsync();
+        // No probe between a write and the read after it; a guard that waits long enough for a loaded machine.
+        await using var ds = await fx.CreateDataSourceAsync(b =>
+        {
+            b.Options.HealthCheckInterval = TimeSpan.FromSeconds(60);
+            b.Options.ReadYourWritesWait = TimeSpan.FromSeconds(2);
+        });
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "SET app.tenant_id = '7'");
+        var held = (int)(await RowAsync(conn, "SELECT pg_backend_pid()"))[0]!;
+        var id = Random.Shared.Next(1, 1 << 30);
+        for (var i = 0; i < 6; i++, id++)
+        {
+            await NonQueryAsync(conn, $"INSERT INTO state_after_write VALUES ({id})");
+            var row = await RowAsync(conn,
+                $"SELECT pg_is_in_recovery(), current_setting('app.tenant_id'), pg_backend_pid(), (SELECT count(*) FROM state_after_write WHERE id = {id})");
+            Assert.Equal(true, row[0]);
+            Assert.Equal("7", row[1]);
+            Assert.Equal(held, row[2]); // the standby session that holds the state, not another standby's
+            Assert.Equal(1L, row[3]);
+        }
+        Assert.Equal(1, conn.StateReplays);
+        Assert.Equal(6, ds.Backend("n1").GuardHits + ds.Backend("n2").GuardHits);
+    }
+
+    [Fact]
     public async Task State_never_leaks_to_the_next_user_of_a_physical_connection()
     {
         await fx.Cluster.Primary.ExecuteAsync("DO $$ BEGIN CREATE ROLE state_leak_role NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$");
