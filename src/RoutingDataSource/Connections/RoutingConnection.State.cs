@@ -126,8 +126,9 @@ public sealed partial class RoutingConnection
     /// <summary>
     /// The standby the state was replayed on, while it is a read candidate caught up with what the session must see;
     /// or, for a read that may carry the guard (<paramref name="mayGuard"/>), one not yet known to have replayed the
-    /// session's writes but expected to within <see cref="RoutingOptions.ReadYourWritesWait"/>: the read then runs there
-    /// behind the guard rather than on another standby, which would need the state replayed first.
+    /// session's writes but expected to within <see cref="RoutingOptions.ReadYourWritesWait"/>, while no other standby is
+    /// known to have (<see cref="BackendSelector.GuardOnHeld"/>): the read then runs there behind the guard rather than
+    /// on another standby, which would need the state replayed first.
     /// </summary>
     private NodeState? HeldStandbyUsable(bool mayGuard)
     {
@@ -142,7 +143,7 @@ public sealed partial class RoutingConnection
             if (WeightedRoundRobinBalancer.IsUsable(n, s, required))
                 return n;
             _guardBackend = null;
-            return mayGuard && _dataSource.Selector.GuardOn(n, s, _session, this) ? n : null;
+            return mayGuard && _dataSource.Selector.GuardOnHeld(n, s, _session, this) ? n : null;
         }
         // No longer a candidate (down, lagging, detached): let that session go; the next standby gets the state anew.
         DropStandbySession();

@@ -58,17 +58,25 @@ internal sealed class BackendSelector(TopologyMonitor monitor, IReadBalancer bal
     }
 
     /// <summary>
-    /// Whether a read of a session in this state may try <paramref name="held"/>, a read candidate of
-    /// <paramref name="snapshot"/> not yet known to be past the session's writes, behind the guard: the same estimate
-    /// test <see cref="CatchUp.GuardCandidate"/> applies, for this one standby (the one that already holds the
-    /// session's state, so that the read needs no state replayed elsewhere). When it may, <paramref name="guard"/> is told.
+    /// Whether a read of a session in this state should try <paramref name="held"/>, the standby that already holds the
+    /// session's state (a read candidate of <paramref name="snapshot"/> not yet known to be past the session's writes),
+    /// behind the guard: when its replay-delay estimate passes the test <see cref="CatchUp.GuardCandidate"/> applies, and
+    /// no other standby is known to have replayed what the read must see (a read there waits for no replay, where the
+    /// guard would wait about a millisecond, and the state it lacks costs one round trip). When it should,
+    /// <paramref name="guard"/> is told.
     /// </summary>
-    public bool GuardOn(NodeState held, ClusterSnapshot snapshot, in SessionState session, IReadGuardSink guard)
+    public bool GuardOnHeld(NodeState held, ClusterSnapshot snapshot, in SessionState session, IReadGuardSink guard)
     {
         var required = RequiredLsn(snapshot, session);
         if (required == 0 || required == ReadRequirement.Unresolved || !guard.CanGuard
             || held.Role != BackendRole.Standby || held.ReplayPaused == true || held.Backend.IsSuspectAfter(snapshot.StartedTimestamp))
             return false;
+        foreach (var n in snapshot.ReadCandidates)
+        {
+            if (n.Role == BackendRole.Standby && n.Backend.Weight > 0 && !ReferenceEquals(n.Backend, held.Backend)
+                && WeightedRoundRobinBalancer.IsUsable(n, snapshot, required))
+                return false;
+        }
         var writtenAt = YoungestWrite(session);
         return held.Backend.Replay.Expects(time.GetElapsedTime(writtenAt) + options.ReadYourWritesWait)
             && guard.GuardRead(held, required, writtenAt, exploring: false);

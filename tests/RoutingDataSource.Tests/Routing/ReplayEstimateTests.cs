@@ -183,7 +183,7 @@ public sealed class ReplayEstimateTests : IAsyncDisposable
     }
 
     [Fact]
-    public async Task The_standby_holding_the_sessions_state_is_tried_behind_the_guard_only_when_its_own_estimate_allows()
+    public async Task The_standby_holding_the_sessions_state_is_tried_behind_the_guard_when_its_estimate_allows_and_no_other_is_known_past_the_write()
     {
         var options = new RoutingOptions { ReadYourWritesWait = Ms(5) };
         await using var monitor = new TopologyMonitor(_f.Backends, options, NullLogger.Instance, _time);
@@ -196,24 +196,28 @@ public sealed class ReplayEstimateTests : IAsyncDisposable
         n1.Backend.Replay.Miss(Ms(50)); // n1: 100 ms estimate; n2 keeps the initial 2 ms
 
         var sink = new Sink(canGuard: true);
-        Assert.False(selector.GuardOn(n1, s, session, sink)); // 0 ms old + the 5 ms wait < 100 ms: not there
+        Assert.False(selector.GuardOnHeld(n1, s, session, sink)); // 0 ms old + the 5 ms wait < 100 ms: not there
         Assert.Null(sink.Node);
-        Assert.True(selector.GuardOn(n2, s, session, sink));
+        Assert.True(selector.GuardOnHeld(n2, s, session, sink));
         Assert.Equal((n2, 400UL, written, false), (sink.Node, sink.Lsn, sink.WrittenAt, sink.Exploring));
         _time.Advance(Ms(96));
-        Assert.True(selector.GuardOn(n1, s, session, sink)); // 96 + 5 ms reach n1's estimate
+        Assert.True(selector.GuardOnHeld(n1, s, session, sink)); // 96 + 5 ms reach n1's estimate
+
+        // Another standby known past the write: a read there waits for no replay, so not behind the guard here.
+        var caughtUp = PolicyFixtures.Snapshot(_f.Node(0, BackendRole.Primary, replayLsn: 500), n1, _f.Node(2, BackendRole.Standby, replayLsn: 450));
+        Assert.False(selector.GuardOnHeld(n1, caughtUp, session, new Sink(canGuard: true)));
 
         // Nothing to see, a read that cannot carry a guard, a paused or suspect standby, the primary: never.
-        Assert.False(selector.GuardOn(n2, s, new SessionState(), new Sink(canGuard: true)));
-        Assert.False(selector.GuardOn(n2, s, session, new Sink(canGuard: false)));
+        Assert.False(selector.GuardOnHeld(n2, s, new SessionState(), new Sink(canGuard: true)));
+        Assert.False(selector.GuardOnHeld(n2, s, session, new Sink(canGuard: false)));
         var paused = new NodeState
         {
             Backend = n2.Backend, Role = BackendRole.Standby, State = BackendState.Up, LastProbeOk = true, ReplayLsn = 100, ReadEligible = true, ReplayPaused = true,
         };
-        Assert.False(selector.GuardOn(paused, s, session, new Sink(canGuard: true)));
-        Assert.False(selector.GuardOn(s.Primary!, s, session, new Sink(canGuard: true)));
+        Assert.False(selector.GuardOnHeld(paused, s, session, new Sink(canGuard: true)));
+        Assert.False(selector.GuardOnHeld(s.Primary!, s, session, new Sink(canGuard: true)));
         n2.Backend.MarkSuspect(PolicyFixtures.RoundStarted + 1);
-        Assert.False(selector.GuardOn(n2, s, session, new Sink(canGuard: true)));
+        Assert.False(selector.GuardOnHeld(n2, s, session, new Sink(canGuard: true)));
     }
 
     private sealed class Sink(bool canGuard) : IReadGuardSink
