@@ -181,7 +181,7 @@ internal static class RoutedExecution
                 conn.CarriedStateRan(lease.Connection, carried.Version);
             // Looked at before the release: once back in the pool the connection object may be another caller's.
             var cutShort = route.Kind != StatementKind.Read && lease.Backend.CommitWarnings.TakeCutShort(lease.Connection);
-            conn.AfterStatement(c, route, commitLsn);
+            conn.AfterStatement(c, route, commitLsn, lease.Connection);
             conn.Release(lease);
             if (cutShort)
                 throw FailureTranslator.CommitNotAcknowledged(conn, lease.Backend.Name);
@@ -196,7 +196,10 @@ internal static class RoutedExecution
                 ? conn.GuardMissed(lease, guard, route, statementCount, e)
                 : carried.Sql is not null && e is PostgresException && lease.Connection.State == ConnectionState.Open
                     ? conn.CarriedStateFailed(lease, route, statementCount, e)
-                    : FailureTranslator.AfterSend(e, conn, lease, route);
+                    : route is { Kind: StatementKind.SessionState, StandbyAllowed: true } && e is PostgresException
+                        && lease.Connection.State == ConnectionState.Open && !conn.IsOnPrimary(lease)
+                        ? conn.StateRefusedByStandby(lease, route, statementCount, e)
+                        : FailureTranslator.AfterSend(e, conn, lease, route);
             if (translated is RetryableFailure && e is PostgresException { SqlState: PostgresErrorCodes.FeatureNotSupported })
                 conn.DataSourceInternal.Unlogged.RequestReload(); // a relation made unlogged after the last load
             if (c.EndsTransaction && !abandoned)

@@ -59,7 +59,7 @@ public sealed partial class RoutingConnection : IReadGuardSink
     internal RetryableFailure GuardMissed(Lease lease, ReadGuardTicket guard, StatementRoute route, int statements, Exception e)
     {
         lease.Backend.Replay.Miss(_dataSource.Time.GetElapsedTime(guard.WrittenAt), guard.Exploring, waited: guard.Wait > TimeSpan.Zero);
-        lease.Backend.CountReads(-statements); // counted when the server was chosen; none ran there
+        Uncount(lease, route, statements); // counted when the server was chosen; nothing ran there
         _dataSource.Metrics.Guard(lease.Backend, passed: false);
         // PrimaryServesReads = Never: the re-run waits for a standby known to be past the writes instead.
         return _dataSource.Options.PrimaryServesReads == PrimaryReadMode.Never

@@ -136,8 +136,10 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     // control or BEGIN pins it.
     private Lease AfterOpen(Lease lease, in RoutingDecision decision, StatementRoute route, int statements)
     {
-        if (decision.KeepPrimarySession)
+        if (decision.KeepPrimarySession || (decision.KeepStandbySession && IsOnPrimary(lease)))
             KeepAsPrimarySession(lease);
+        else if (decision.KeepStandbySession && _standbySession is null)
+            AdoptStandbySession(lease);
         if (decision.PinAfter)
         {
             Pin(lease);
@@ -464,11 +466,11 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     /// Bookkeeping after a statement ran: remember writes for read-your-writes, and let a SQL-level COMMIT/ROLLBACK
     /// end the transaction binding.
     /// </summary>
-    internal void AfterStatement(SqlClassification c, StatementRoute route, ulong commitLsn = 0)
+    internal void AfterStatement(SqlClassification c, StatementRoute route, ulong commitLsn = 0, NpgsqlConnection? ranOn = null)
     {
         var outcome = SessionRouter.AfterStatement(new StatementFacts(c, route), _session);
         if (_memory is not null || c.LeavesSessionState)
-            RememberSession(c);
+            RememberSession(c, ranOn);
         if (outcome.EndsTransaction)
             EndTransaction();
         else

@@ -50,7 +50,7 @@ public sealed partial class RoutingConnection
     {
         if (statements > 1 && route.Kind == StatementKind.SessionState && SessionRouter.IsModelled(c))
             return (StatementClassifications.BatchSessionState, route);
-        return (c, SessionRouter.Refine(c, route, _memory));
+        return (c, SessionRouter.Refine(c, route, _memory, _session, holdsPrimarySession: _primarySession is not null || _pinned is not null));
     }
 
     /// <summary>
@@ -229,6 +229,29 @@ public sealed partial class RoutingConnection
         return ReferenceEquals(lease.Connection, _carriedOn) ? (sql, _carriedVersion) : default;
     }
 
+    /// <summary>
+    /// Session state set on a standby first (<see cref="SessionRouter.SetsOnStandby"/>) failed there: a role or a
+    /// setting it has not replayed yet, or an error the primary would give too. Nothing changed in that session (the
+    /// statement failed alone); it is re-run at once on the primary session, whose answer stands.
+    /// </summary>
+    internal RetryableFailure StateRefusedByStandby(Lease lease, StatementRoute route, int statements, Exception e)
+    {
+        Uncount(lease, route, statements);
+        lease.Backend.CountReroute();
+        _dataSource.Metrics.Reroute(lease.Backend);
+        return new RetryableFailure(route with { StandbyAllowed = false, Reason = "re-run on the primary session: the standby refused the session state" },
+            e, lease.Backend, immediate: true);
+    }
+
+    // A statement counted on the server chosen for it did not run there.
+    private static void Uncount(Lease lease, StatementRoute route, int statements)
+    {
+        if (route.Kind == StatementKind.Read)
+            lease.Backend.CountReads(-statements);
+        else
+            lease.Backend.CountWrites(-statements);
+    }
+
     /// <summary>The read that carried the state up to <paramref name="version"/> succeeded: its standby session holds it now.</summary>
     internal void CarriedStateRan(NpgsqlConnection physical, long version)
     {
@@ -247,7 +270,7 @@ public sealed partial class RoutingConnection
     internal RetryableFailure CarriedStateFailed(Lease lease, StatementRoute route, int statements, Exception e)
     {
         _carryFailed = true; // should the state be what fails (a role the standby cannot take), every read would pay for it
-        lease.Backend.CountReads(-statements); // counted when the server was chosen; it did not run there
+        Uncount(lease, route, statements);
         lease.Backend.CountReroute();
         _dataSource.Metrics.Reroute(lease.Backend);
         return new RetryableFailure(route with { StandbyAllowed = false, Reason = "re-run on the primary: the standby failed the read that carried the session's state" },
@@ -276,7 +299,7 @@ public sealed partial class RoutingConnection
     /// After a statement ran: what it left in the session is remembered, and the physical connection it ran on holds
     /// that change already. Called before the transaction bookkeeping, while the transaction's connection is pinned.
     /// </summary>
-    private void RememberSession(SqlClassification c)
+    private void RememberSession(SqlClassification c, NpgsqlConnection? ranOn = null)
     {
         if (c.Session is { CreatedUnlogged: true, CreatedName: { } unlogged })
             _dataSource.Unlogged.Learn(unlogged);
@@ -305,7 +328,7 @@ public sealed partial class RoutingConnection
             KeepAsPrimarySession(new Lease(_pinned, _pinnedBackend!, Pinned: true));
             _primaryHolds = before;
         }
-        Recorded(_pinned ?? _primarySession, before);
+        Recorded(ranOn ?? _pinned ?? _primarySession, before);
     }
 
     // A change recorded at positions after `before` ran on `ranOn`: a held connection that was up to date is still.

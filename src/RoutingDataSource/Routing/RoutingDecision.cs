@@ -50,6 +50,9 @@ internal enum TransactionBind : byte
 /// <param name="ReadOnlyOnPrimary">When the chosen server is the primary, send <c>SET TRANSACTION READ ONLY</c> after binding.</param>
 /// <param name="PinAfter">Keep the physical connection for the session afterwards (as <see cref="SessionState.Pin"/> of <paramref name="Next"/> says).</param>
 /// <param name="KeepPrimarySession">A write outside a pin: keep that primary session for the connection's next writes.</param>
+/// <param name="KeepStandbySession">Session state set on a standby (<see cref="SessionRouter.SetsOnStandby"/>): keep that
+/// standby session for the connection's reads, which then find the state there (the primary session, should it run
+/// it instead).</param>
 /// <param name="RequiredLsn">The replay position a standby must have reached to serve it (see <see cref="ReadRequirement"/>).</param>
 internal readonly record struct RoutingDecision(
     SessionAction Action,
@@ -59,4 +62,5 @@ internal readonly record struct RoutingDecision(
     bool ReadOnlyOnPrimary = false,
     bool PinAfter = false,
     bool KeepPrimarySession = false,
-    ulong RequiredLsn = 0);
+    ulong RequiredLsn = 0,
+    bool KeepStandbySession = false);

@@ -65,7 +65,9 @@ internal static class SessionRouter
         var pinAfter = (route.Kind == StatementKind.SessionState && !IsModelled(c))
             || (c.Kind == StatementKind.TransactionControl && (c.StatementCount > 1 || statement.IsBegin));
         if (!pinAfter)
-            return new RoutingDecision(SessionAction.Run, target, state, KeepPrimarySession: route.Kind != StatementKind.Read);
+            return new RoutingDecision(SessionAction.Run, target, state,
+                KeepPrimarySession: route.Kind != StatementKind.Read && target == RoutingTarget.Primary,
+                KeepStandbySession: route.Kind == StatementKind.SessionState && target == RoutingTarget.Standby);
         var pinned = statement.IsLoneBegin
             ? state with { Pin = PinReason.Transaction, Transaction = TransactionPhase.Active, ReadOnlyTransaction = target == RoutingTarget.Standby }
             : state with { Pin = PinReason.Session };
@@ -80,11 +82,31 @@ internal static class SessionRouter
     public static bool IsModelled(SqlClassification c) => c.Session.Effect is not (SessionEffect.None or SessionEffect.Pins);
 
     /// <summary>
+    /// Whether the session state a statement leaves is set on a standby session first: a parameter or identity change
+    /// (<c>SET</c>, <c>RESET</c>, <c>RESET ALL</c>, <c>SET ROLE</c>, <c>SET SESSION AUTHORIZATION</c> and their resets),
+    /// alone, in autocommit, unpinned, on a connection that holds no primary session (it has not written since it
+    /// opened). Its reads then find the state on that standby session with nothing replayed, and the primary session
+    /// gets it only when the connection writes. A standby that refuses it passes it to the primary, whose answer stands.
+    /// </summary>
+    public static bool SetsOnStandby(SqlClassification c, in StatementRoute route, in SessionState state, bool holdsPrimarySession)
+        => route.Kind == StatementKind.SessionState && c.StatementCount == 1 && c.Hint != RouteHint.Primary && !holdsPrimarySession
+            && c.Session.Effect is SessionEffect.Set or SessionEffect.Reset or SessionEffect.ResetAll or SessionEffect.Identity
+            && !state.InTransaction && state.Pin == PinReason.None;
+
+    /// <summary>
     /// The route of a statement in a session with the state <paramref name="memory"/> holds: a read of what lives in the
     /// primary session only (a temporary table, <c>currval</c>, an advisory unlock, a held cursor) goes there; the
-    /// <c>EXECUTE</c> of a statement this session prepared as a read goes to a standby. Everything else as routed.
+    /// <c>EXECUTE</c> of a statement this session prepared as a read goes to a standby; session state that
+    /// <see cref="SetsOnStandby"/> is set on a standby session. Everything else as routed.
     /// </summary>
-    public static StatementRoute Refine(SqlClassification c, in StatementRoute route, SessionMemory? memory)
+    public static StatementRoute Refine(SqlClassification c, in StatementRoute route, SessionMemory? memory, in SessionState state, bool holdsPrimarySession)
+    {
+        if (SetsOnStandby(c, route, state, holdsPrimarySession))
+            return route with { StandbyAllowed = true, Reason = "session state, set on a standby session first (no primary session yet)" };
+        return RefineForMemory(c, route, memory);
+    }
+
+    private static StatementRoute RefineForMemory(SqlClassification c, in StatementRoute route, SessionMemory? memory)
     {
         if (c.Session.Effect == SessionEffect.PrimarySessionRead)
             return new StatementRoute(StatementKind.Read, false, "reads state of the primary session");

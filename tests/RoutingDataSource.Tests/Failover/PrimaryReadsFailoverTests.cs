@@ -57,15 +57,26 @@ public sealed class PrimaryReadsFailoverTests(ITestOutputHelper output)
             Assert.Equal("n0:20 n1:20 n2:20", await ReadsPerBackendAsync(byWeight));
             Assert.Equal("n0:0 n1:30 n2:30", await ReadsPerBackendAsync(never));
 
-            // A read right after a write on the same connection: no standby has replayed it yet. The default reads
-            // it on the primary; Never waits for a standby to replay it.
+            // A read right after a write on the same connection: no standby has replayed it yet (for the default,
+            // replay is paused, so that no probe between the write and the read can see a standby past it). The
+            // default reads it on the primary; Never waits for a standby to replay it.
             foreach (var (ds, id, onPrimary) in new[] { (fallback, 1, true), (never, 2, false) })
             {
+                if (onPrimary)
+                {
+                    await n1.PauseReplayAsync(ct);
+                    await n2.PauseReplayAsync(ct);
+                }
                 await using var conn = await ds.OpenConnectionAsync(ct);
                 await NonQueryAsync(conn, $"INSERT INTO t VALUES ({id})");
                 var port = await ServerPortAsync(conn);
                 Assert.Equal(onPrimary, port == n0.Port);
                 Assert.Equal(1L, await ScalarAsync(conn, $"SELECT count(*) FROM t WHERE id = {id}"));
+                if (onPrimary)
+                {
+                    await n1.ResumeReplayAsync(ct);
+                    await n2.ResumeReplayAsync(ct);
+                }
             }
 
             await n0.StopAsync(immediate: true, ct);

@@ -62,18 +62,20 @@ public sealed class SessionRouterTests : IAsyncDisposable
         { "Write goes to the primary: SELECT INTO", ["SELECT * INTO copy FROM items"], "n0", "None" },
         { "Write goes to the primary: anything not understood", ["FROBNICATE the table"], "n0", "None" },
 
-        // | SET, RESET, SET ROLE, SET SESSION AUTHORIZATION, set_config(..., false), PREPARE, DEALLOCATE, DISCARD | the primary (its session keeps it), and the state travels: reads still go to a standby, which gets it first |
-        { "Session state travels with the reads: SET", ["SET work_mem = '8MB'", "SELECT 1"], "n0 n2", "None" },
-        { "Session state travels with the reads: SET search_path", ["SET search_path TO app, public", "SELECT * FROM items"], "n0 n2", "None" },
-        { "Session state travels with the reads: SET of a custom parameter", ["SET app.tenant_id = '42'", "SELECT * FROM items"], "n0 n2", "None" },
-        { "Session state travels with the reads: RESET", ["RESET work_mem", "SELECT 1"], "n0 n2", "None" },
-        { "Session state travels with the reads: RESET ALL", ["SET work_mem = '8MB'", "RESET ALL", "SELECT 1"], "n0 n0 n2", "None" },
-        { "Session state travels with the reads: SET ROLE", ["SET ROLE reader", "SELECT 1", "RESET ROLE", "SELECT 1"], "n0 n2 n0 n2", "None" },
-        { "Session state travels with the reads: SET SESSION AUTHORIZATION", ["SET SESSION AUTHORIZATION reader", "SELECT 1"], "n0 n2", "None" },
+        // | SET, RESET, SET ROLE, SET SESSION AUTHORIZATION: a standby session while the connection holds no primary session, else the primary's; set_config(..., false), PREPARE, DEALLOCATE, DISCARD: the primary (its session keeps it); the state travels: reads still go to a standby, which gets it first |
+        { "Session state travels with the reads: SET", ["SET work_mem = '8MB'", "SELECT 1"], "n2 n2", "None" },
+        { "Session state travels with the reads: SET search_path", ["SET search_path TO app, public", "SELECT * FROM items"], "n2 n2", "None" },
+        { "Session state travels with the reads: SET of a custom parameter", ["SET app.tenant_id = '42'", "SELECT * FROM items"], "n2 n2", "None" },
+        { "Session state travels with the reads: RESET", ["RESET work_mem", "SELECT 1"], "n2 n2", "None" },
+        { "Session state travels with the reads: RESET ALL", ["SET work_mem = '8MB'", "RESET ALL", "SELECT 1"], "n2 n2 n2", "None" },
+        { "Session state travels with the reads: SET ROLE", ["SET ROLE reader", "SELECT 1", "RESET ROLE", "SELECT 1"], "n2 n2 n2 n1", "None" },
+        { "Session state travels with the reads: SET SESSION AUTHORIZATION", ["SET SESSION AUTHORIZATION reader", "SELECT 1"], "n2 n2", "None" },
         { "Session state travels with the reads: set_config(..., false)", ["SELECT set_config('app.user', 'u', false)", "SELECT 1"], "n0 n2", "None" },
         { "Session state travels with the reads: PREPARE", ["PREPARE q AS SELECT 1", "SELECT 1"], "n0 n2", "None" },
         { "Session state travels with the reads: DEALLOCATE", ["PREPARE q AS SELECT 1", "DEALLOCATE q", "SELECT 1"], "n0 n0 n2", "None" },
-        { "Session state travels with the reads: DISCARD ALL", ["SET work_mem = '8MB'", "DISCARD ALL", "SELECT 1"], "n0 n0 n2", "None" },
+        { "Session state travels with the reads: DISCARD ALL", ["SET work_mem = '8MB'", "DISCARD ALL", "SELECT 1"], "n2 n0 n2", "None" },
+        { "Session state is set on the primary session once the connection holds one: after a write", ["INSERT INTO items(v) VALUES ('x')", "SET work_mem = '8MB'", "SELECT 1"], "n0 n0 n2", "None" },
+        { "Session state is set on the primary session once the connection holds one: after set_config", ["SELECT set_config('app.user', 'u', false)", "SET ROLE reader", "SELECT 1"], "n0 n0 n2", "None" },
         { "Session state travels with the reads: SET LOCAL is not session state", ["SET LOCAL work_mem = '8MB'", "SELECT 1"], "n2 n2", "None" },
         { "Session state set by the first statement of a transaction travels after its COMMIT", ["BEGIN", "SET work_mem = '8MB'", "COMMIT", "SELECT 1"], "- n0 n0 n2", "None" },
         { "Session state set by the first statement of a transaction travels after its COMMIT: BeginTransaction()", ["api:begin", "SET work_mem = '8MB'", "api:commit", "SELECT 1"], "- n0 - n2", "None" },
@@ -236,6 +238,7 @@ public sealed class SessionRouterTests : IAsyncDisposable
         var state = SessionState.Initial;
         SessionMemory? memory = null;
         string? pinnedTo = null;
+        var holdsPrimarySession = false;
         var ran = new List<string>();
         foreach (var step in script)
         {
@@ -257,7 +260,11 @@ public sealed class SessionRouterTests : IAsyncDisposable
                     continue;
             }
             var facts = Facts(step);
-            facts = facts with { Route = SessionRouter.Refine(facts.Classification, facts.Route, memory), HoldsTemporary = memory is { HasTemporary: true } };
+            facts = facts with
+            {
+                Route = SessionRouter.Refine(facts.Classification, facts.Route, memory, state, holdsPrimarySession),
+                HoldsTemporary = memory is { HasTemporary: true },
+            };
             var decision = SessionRouter.Decide(facts, state);
             switch (decision.Action)
             {
@@ -282,6 +289,8 @@ public sealed class SessionRouterTests : IAsyncDisposable
                     ran.Add(server);
                     if (decision.PinAfter)
                         pinnedTo = server;
+                    // The connection keeps the primary session a write (or session state set there) ran on.
+                    holdsPrimarySession |= server == _snapshot.Primary!.Backend.Name && (decision.KeepPrimarySession || decision.KeepStandbySession);
                     state = decision.Next;
                     if (SessionRouter.Remember(facts.Classification, state.InTransaction, _router.MayRunOnStandby(facts.Classification), ref memory) == MemoryOutcome.PinsAtCommit)
                         state = SessionRouter.PinnedForSession(state);

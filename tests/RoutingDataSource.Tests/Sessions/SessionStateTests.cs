@@ -65,7 +65,7 @@ public sealed class SessionStateTests(ClusterFixture fx)
     }
 
     [Fact]
-    public async Task A_custom_parameter_set_once_is_replayed_once_on_the_standby_the_session_keeps()
+    public async Task A_custom_parameter_set_before_any_write_is_set_on_the_standby_session_its_reads_keep()
     {
         await using var ds = await fx.CreateDataSourceAsync();
         await using var conn = await ds.OpenConnectionAsync();
@@ -79,8 +79,46 @@ public sealed class SessionStateTests(ClusterFixture fx)
             pids.Add((int)row[2]!);
         }
         Assert.Single(pids);
-        Assert.Equal(1, conn.StateReplays);
+        Assert.Equal(0, conn.StateReplays); // the SET itself ran on that standby session: nothing to replay
         Assert.Equal(6, ds.Backend("n1").ReadCount + ds.Backend("n2").ReadCount);
+        Assert.Equal(0, ds.Backend("n0").ReadCount + ds.Backend("n0").WriteCount); // the primary saw nothing
+    }
+
+    [Fact]
+    public async Task A_write_after_a_SET_on_the_standby_session_runs_with_that_state_on_the_primary()
+    {
+        await fx.Cluster.Primary.ExecuteAsync("CREATE TABLE IF NOT EXISTS state_set_then_write (tenant text)");
+        await fx.Cluster.WaitForReplicationAsync();
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        var tenant = Guid.NewGuid().ToString("N");
+        await NonQueryAsync(conn, $"SET app.tenant_id = '{tenant}'");
+        Assert.Equal(true, (await RowAsync(conn, "SELECT pg_is_in_recovery()"))[0]);
+        Assert.Equal(1, await NonQueryAsync(conn, "INSERT INTO state_set_then_write VALUES (current_setting('app.tenant_id'))"));
+        Assert.Equal(1, conn.StateReplays); // replayed on the primary session before the write
+        Assert.Equal(1L, await fx.Cluster.Primary.ScalarAsync<long>($"SELECT count(*) FROM state_set_then_write WHERE tenant = '{tenant}'"));
+        // Set again now that the connection holds a primary session: there, and it travels to the standby session.
+        await NonQueryAsync(conn, "SET app.tenant_id = 'second'");
+        var row = await RowAsync(conn, "SELECT pg_is_in_recovery(), current_setting('app.tenant_id')");
+        Assert.Equal(true, row[0]);
+        Assert.Equal("second", row[1]);
+        Assert.Equal(1, await NonQueryAsync(conn, "INSERT INTO state_set_then_write VALUES (current_setting('app.tenant_id'))"));
+        Assert.Equal(1L, await fx.Cluster.Primary.ScalarAsync<long>($"SELECT count(*) FROM state_set_then_write WHERE tenant = 'second'"));
+    }
+
+    [Fact]
+    public async Task A_SET_that_fails_on_the_standby_fails_with_the_primarys_error_and_is_not_remembered()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        var writes = ds.Backend("n0").WriteCount;
+        var e = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => NonQueryAsync(conn, "SET statement_timeout = 'soon'"));
+        Assert.Equal("22023", e.SqlState);
+        Assert.Equal(writes + 1, ds.Backend("n0").WriteCount); // re-run on the primary, whose answer stands
+        var row = await RowAsync(conn, "SELECT pg_is_in_recovery(), current_setting('statement_timeout')");
+        Assert.Equal(true, row[0]);
+        Assert.Equal("0", row[1]);
+        Assert.Equal(0, conn.StateReplays);
     }
 
     [Fact]
@@ -390,8 +428,12 @@ public sealed class SessionStateTests(ClusterFixture fx)
             },
         };
         System.Diagnostics.ActivitySource.AddActivityListener(listener);
-        await using var ds = await fx.CreateDataSourceAsync();
+        await fx.Cluster.Primary.ExecuteAsync("CREATE TABLE IF NOT EXISTS state_trip_writes (id int)");
+        await fx.Cluster.WaitForReplicationAsync();
+        // A connection that has written holds a primary session: its SETs run there and travel to the standby.
+        await using var ds = await fx.CreateDataSourceAsync(b => b.Options.ReadYourWrites = ReadYourWritesScope.None);
         await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "INSERT INTO state_trip_writes VALUES (1)");
         await NonQueryAsync(conn, "SET app.trip = 'one'");
         object?[] row;
         using (new System.Diagnostics.Activity("test").SetParentId(trace, System.Diagnostics.ActivitySpanId.CreateRandom(), System.Diagnostics.ActivityTraceFlags.Recorded).Start())
