@@ -198,7 +198,7 @@ internal static class CorpusComparison
             if (s.ReadOnly)
             {
                 var c = ds.Classifier.Classify(s.Sql);
-                var route = SessionRouter.Refine(c, ds.Router.Route(c), conn.Memory);
+                var (_, route) = conn.Refine(c, ds.Router.Route(c), statements: 1);
                 why = conn.PinnedConnection is not null ? $"pinned to the primary session ({pinnedBy ?? "a transaction"})"
                     : conn.Session.InTransaction ? "inside a transaction"
                     : !route.StandbyAllowed ? route.Reason
