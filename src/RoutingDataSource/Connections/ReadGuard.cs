@@ -12,11 +12,21 @@ namespace RoutingDataSource.Connections;
 /// <c>pg_last_wal_replay_lsn()</c>, so nothing is folded at planning time.
 /// Outside read committed (a session whose default isolation is repeatable read) the read's snapshot would be the
 /// guard's, taken before the check: the guard fails there too, and the primary serves the read.
+/// The read runs in the guard's implicit transaction, which began before the check, perhaps before the replay the
+/// guard waited for: that backend has not yet taken in the catalog invalidations of what was replayed meanwhile, and a
+/// lookup that takes no lock (<c>'name'::regclass</c>, then <c>pg_get_indexdef</c>) would find a relation replaced since
+/// (<c>XX000 cache lookup failed</c> after a <c>REINDEX CONCURRENTLY</c>). So once the check passes, the guard opens a
+/// catalog nothing before it in the transaction has locked: the first lock on a relation in a transaction makes the
+/// backend take in the invalidations queued so far (a publicly readable one; should its privilege have been revoked,
+/// the lock was still taken before the privilege check failed, and that failure is ignored).
 /// </summary>
 internal static class ReadGuard
 {
     /// <summary>The SQLSTATE the guard raises when the standby is behind (a class no PostgreSQL error uses).</summary>
     public const string MissState = "RY001";
+
+    // See the class summary: catalog invalidations replayed while the guard's transaction ran are taken in.
+    private const string Refresh = "BEGIN PERFORM FROM pg_catalog.pg_largeobject_metadata LIMIT 0; EXCEPTION WHEN insufficient_privilege THEN NULL; END; ";
 
     /// <summary>
     /// The guard for <paramref name="guard"/>: it waits for replay up to <see cref="ReadGuardTicket.Wait"/>; once it
@@ -61,7 +71,7 @@ internal static class ReadGuard
             : "BEGIN ";
         return "DO $rds_guard$" + poll + "IF " + behind + " OR " + isolated + " THEN RAISE EXCEPTION USING ERRCODE = '" + MissState
             + "', MESSAGE = 'read-your-writes guard: replayed ' || COALESCE(pg_last_wal_replay_lsn(), '0/0')::text || ', needs " + lsn
-            + "'; END IF; " + state + "END$rds_guard$";
+            + "'; END IF; " + Refresh + state + "END$rds_guard$";
     }
 
     /// <summary>Whether <paramref name="e"/> is the guard saying the standby has not replayed far enough.</summary>

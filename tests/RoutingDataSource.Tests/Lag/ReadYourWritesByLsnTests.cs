@@ -1,3 +1,4 @@
+using System.Data.Common;
 using Npgsql;
 using NpgsqlTypes;
 using RoutingDataSource.Routing;
@@ -252,6 +253,57 @@ public sealed class ReadYourWritesByLsnTests(LagClusterFixture fx, ITestOutputHe
         Assert.Equal(1, s["n1"]!.ReadCount + s["n2"]!.ReadCount);
         Assert.Equal(1, s["n1"]!.GuardHits + s["n2"]!.GuardHits);
         Assert.Equal(0, s["n1"]!.GuardMisses + s["n2"]!.GuardMisses);
+    }
+
+    [Fact]
+    public async Task A_catalog_read_behind_a_guard_that_waited_through_a_REINDEX_CONCURRENTLY_sees_the_new_index()
+    {
+        var table = "ryw_reindex_" + Guid.NewGuid().ToString("N")[..8];
+        await fx.Cluster.Primary.ExecuteAsync($"CREATE TABLE {table} (c1 int)");
+        await fx.Cluster.Primary.ExecuteAsync($"CREATE UNIQUE INDEX {table}_expr ON {table} ((c1::text COLLATE \"C\"))");
+        await fx.Cluster.WaitForReplicationAsync();
+        await using var ds = await CreateAsync(TimeSpan.FromSeconds(60), wait: TimeSpan.FromSeconds(60));
+        await using var conn = await ds.OpenConnectionAsync();
+        // A standby session the connection keeps (the SET lives there), which looks the index up once.
+        await NonQueryAsync(conn, "SET app.ryw_reindex = 'on'");
+        var definition = $"SELECT pg_is_in_recovery(), pg_get_indexdef('{table}_expr'::regclass)";
+        var before = (string)(await RowAsync(conn, definition))[1]!;
+        await N1.PauseReplayAsync();
+        await N2.PauseReplayAsync();
+        try
+        {
+            await NonQueryAsync(conn, $"REINDEX TABLE CONCURRENTLY {table}");
+            // The guard waits on that session, in one implicit transaction with the read, while the swap replays.
+            var read = RowAsync(conn, definition);
+            const string sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'DO $rds_guard$%' AND wait_event = 'PgSleep'";
+            using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+            {
+                while (await N1.ScalarAsync<long>(sleeping, cts.Token) + await N2.ScalarAsync<long>(sleeping, cts.Token) == 0)
+                    await Task.Delay(20, cts.Token);
+            }
+            await N1.ResumeReplayAsync();
+            await N2.ResumeReplayAsync();
+            var row = await read; // before the guard took in the replayed invalidations: XX000 cache lookup failed
+            Assert.Equal(true, row[0]);
+            Assert.Equal(before, row[1]);
+        }
+        finally
+        {
+            await N1.ResumeReplayAsync();
+            await N2.ResumeReplayAsync();
+        }
+    }
+
+    private static async Task<object?[]> RowAsync(DbConnection conn, string sql)
+    {
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = sql;
+        await using var r = await cmd.ExecuteReaderAsync();
+        Assert.True(await r.ReadAsync());
+        var row = new object?[r.FieldCount];
+        for (var i = 0; i < row.Length; i++)
+            row[i] = r.IsDBNull(i) ? null : r.GetValue(i);
+        return row;
     }
 
     [Fact]
