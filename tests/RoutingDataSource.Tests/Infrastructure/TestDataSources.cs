@@ -53,6 +53,19 @@ internal static class TestDataSources
         return await cmd.ExecuteScalarAsync();
     }
 
+    /// <summary>The first row of a read, every column as an object (DBNull as null).</summary>
+    public static async Task<object?[]> RowAsync(DbConnection conn, string sql)
+    {
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = sql;
+        await using var r = await cmd.ExecuteReaderAsync();
+        Assert.True(await r.ReadAsync());
+        var row = new object?[r.FieldCount];
+        for (var i = 0; i < row.Length; i++)
+            row[i] = r.IsDBNull(i) ? null : r.GetValue(i);
+        return row;
+    }
+
     public static async Task<int> NonQueryAsync(DbConnection conn, string sql)
     {
         await using var cmd = conn.CreateCommand();

@@ -294,18 +294,6 @@ public sealed class ReadYourWritesByLsnTests(LagClusterFixture fx, ITestOutputHe
         }
     }
 
-    private static async Task<object?[]> RowAsync(DbConnection conn, string sql)
-    {
-        await using var cmd = conn.CreateCommand();
-        cmd.CommandText = sql;
-        await using var r = await cmd.ExecuteReaderAsync();
-        Assert.True(await r.ReadAsync());
-        var row = new object?[r.FieldCount];
-        for (var i = 0; i < row.Length; i++)
-            row[i] = r.IsDBNull(i) ? null : r.GetValue(i);
-        return row;
-    }
-
     [Fact]
     public async Task A_read_whose_standbys_are_estimated_to_replay_later_than_the_wait_goes_to_the_primary_at_once()
     {

@@ -12,18 +12,6 @@ namespace RoutingDataSource.Tests.Sessions;
 [Collection("cluster")]
 public sealed class SessionStateTests(ClusterFixture fx)
 {
-    private static async Task<object?[]> RowAsync(DbConnection conn, string sql)
-    {
-        await using var cmd = conn.CreateCommand();
-        cmd.CommandText = sql;
-        await using var r = await cmd.ExecuteReaderAsync();
-        Assert.True(await r.ReadAsync());
-        var row = new object?[r.FieldCount];
-        for (var i = 0; i < row.Length; i++)
-            row[i] = r.IsDBNull(i) ? null : r.GetValue(i);
-        return row;
-    }
-
     [Fact]
     public async Task SET_search_path_then_a_read_on_a_standby_sees_it()
     {
