@@ -50,7 +50,9 @@ public sealed partial class RoutingConnection
     {
         if (statements > 1 && route.Kind == StatementKind.SessionState && SessionRouter.IsModelled(c))
             return (StatementClassifications.BatchSessionState, route);
-        return (c, SessionRouter.Refine(c, route, _memory, _session, holdsPrimarySession: _primarySession is not null || _pinned is not null));
+        // With PrimaryServesReads = Never a read waits for a standby; a SET must not, so it stays on the primary there.
+        var staysOnPrimary = _primarySession is not null || _pinned is not null || _dataSource.Options.PrimaryServesReads == PrimaryReadMode.Never;
+        return (c, SessionRouter.Refine(c, route, _memory, _session, staysOnPrimary));
     }
 
     /// <summary>

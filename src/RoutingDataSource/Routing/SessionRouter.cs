@@ -84,12 +84,13 @@ internal static class SessionRouter
     /// <summary>
     /// Whether the session state a statement leaves is set on a standby session first: a parameter or identity change
     /// (<c>SET</c>, <c>RESET</c>, <c>RESET ALL</c>, <c>SET ROLE</c>, <c>SET SESSION AUTHORIZATION</c> and their resets),
-    /// alone, in autocommit, unpinned, on a connection that holds no primary session (it has not written since it
-    /// opened). Its reads then find the state on that standby session with nothing replayed, and the primary session
-    /// gets it only when the connection writes. A standby that refuses it passes it to the primary, whose answer stands.
+    /// alone, in autocommit, unpinned, unless it stays on the primary anyway (<paramref name="staysOnPrimary"/>: the
+    /// connection holds a primary session, having written since it opened, or standbys may not be waited for). Its reads
+    /// then find the state on that standby session with nothing replayed, and the primary session gets it only when the
+    /// connection writes. A standby that refuses it passes it to the primary, whose answer stands.
     /// </summary>
-    public static bool SetsOnStandby(SqlClassification c, in StatementRoute route, in SessionState state, bool holdsPrimarySession)
-        => route.Kind == StatementKind.SessionState && c.StatementCount == 1 && c.Hint != RouteHint.Primary && !holdsPrimarySession
+    public static bool SetsOnStandby(SqlClassification c, in StatementRoute route, in SessionState state, bool staysOnPrimary)
+        => route.Kind == StatementKind.SessionState && c.StatementCount == 1 && c.Hint != RouteHint.Primary && !staysOnPrimary
             && c.Session.Effect is SessionEffect.Set or SessionEffect.Reset or SessionEffect.ResetAll or SessionEffect.Identity
             && !state.InTransaction && state.Pin == PinReason.None;
 
@@ -99,9 +100,9 @@ internal static class SessionRouter
     /// <c>EXECUTE</c> of a statement this session prepared as a read goes to a standby; session state that
     /// <see cref="SetsOnStandby"/> is set on a standby session. Everything else as routed.
     /// </summary>
-    public static StatementRoute Refine(SqlClassification c, in StatementRoute route, SessionMemory? memory, in SessionState state, bool holdsPrimarySession)
+    public static StatementRoute Refine(SqlClassification c, in StatementRoute route, SessionMemory? memory, in SessionState state, bool staysOnPrimary)
     {
-        if (SetsOnStandby(c, route, state, holdsPrimarySession))
+        if (SetsOnStandby(c, route, state, staysOnPrimary))
             return route with { StandbyAllowed = true, Reason = "session state, set on a standby session first (no primary session yet)" };
         return RefineForMemory(c, route, memory);
     }

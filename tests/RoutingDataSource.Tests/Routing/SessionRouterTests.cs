@@ -262,7 +262,7 @@ public sealed class SessionRouterTests : IAsyncDisposable
             var facts = Facts(step);
             facts = facts with
             {
-                Route = SessionRouter.Refine(facts.Classification, facts.Route, memory, state, holdsPrimarySession),
+                Route = SessionRouter.Refine(facts.Classification, facts.Route, memory, state, staysOnPrimary: holdsPrimarySession),
                 HoldsTemporary = memory is { HasTemporary: true },
             };
             var decision = SessionRouter.Decide(facts, state);

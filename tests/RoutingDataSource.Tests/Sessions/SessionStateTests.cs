@@ -95,6 +95,19 @@ public sealed class SessionStateTests(ClusterFixture fx)
     }
 
     [Fact]
+    public async Task With_PrimaryServesReads_Never_a_SET_runs_on_the_primary_and_its_reads_on_a_standby()
+    {
+        await using var ds = await fx.CreateDataSourceAsync(b => b.Options.PrimaryServesReads = PrimaryReadMode.Never);
+        await using var conn = await ds.OpenConnectionAsync();
+        var writes = ds.Backend("n0").WriteCount;
+        await NonQueryAsync(conn, "SET app.never = 'primary'");
+        Assert.Equal(writes + 1, ds.Backend("n0").WriteCount); // a SET never waits for a standby there
+        var row = await RowAsync(conn, "SELECT pg_is_in_recovery(), current_setting('app.never')");
+        Assert.Equal(true, row[0]);
+        Assert.Equal("primary", row[1]);
+    }
+
+    [Fact]
     public async Task A_SET_that_fails_on_the_standby_fails_with_the_primarys_error_and_is_not_remembered()
     {
         await using var ds = await fx.CreateDataSourceAsync();
