@@ -196,7 +196,7 @@ internal static class RoutedExecution
                 ? conn.GuardMissed(lease, guard, route, statementCount, e)
                 : carried.Sql is not null && e is PostgresException && lease.Connection.State == ConnectionState.Open
                     ? conn.CarriedStateFailed(lease, route, statementCount, e)
-                    : route is { Kind: StatementKind.SessionState, StandbyAllowed: true } && e is PostgresException
+                    : route.SetsStateOnStandby && e is PostgresException
                         && lease.Connection.State == ConnectionState.Open && !conn.IsOnPrimary(lease)
                         ? conn.StateRefusedByStandby(lease, route, statementCount, e)
                         : FailureTranslator.AfterSend(e, conn, lease, route);

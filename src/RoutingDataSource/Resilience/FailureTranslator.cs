@@ -80,7 +80,7 @@ internal static class FailureTranslator
                 if (lease.Pinned)
                     return conn.OnPinnedConnectionLost(e);
                 // Session state set on a standby first changed nothing durable: re-run it as a read would be.
-                if (route.Kind == StatementKind.Read || (route is { Kind: StatementKind.SessionState, StandbyAllowed: true } && !IsPrimary(ds, lease.Backend)))
+                if (route.Kind == StatementKind.Read || (route.SetsStateOnStandby && !IsPrimary(ds, lease.Backend)))
                     return new RetryableFailure(route, e, lease.Backend, immediate: false);
                 return new RoutingException(RoutingFailure.ConnectionLost,
                     $"Lost the connection to {lease.Backend.Name} while a write was in flight: it may or may not have committed. Check before re-running it, or run it inside PgRoutingDataSource.ExecuteAsync with an idempotent unit.",

@@ -7,6 +7,9 @@ internal readonly record struct StatementRoute(StatementKind Kind, bool StandbyA
 {
     public static readonly StatementRoute PrimaryWrite = new(StatementKind.Write, false, "write");
 
+    /// <summary>Session state sent to a standby session first (<see cref="SessionRouter.SetsOnStandby"/>): nothing durable, re-run on the primary if refused.</summary>
+    public bool SetsStateOnStandby => Kind == StatementKind.SessionState && StandbyAllowed;
+
     /// <summary>
     /// Whether this route needs more than <paramref name="other"/> (a batch runs where its strongest statement must):
     /// the kinds in <see cref="StatementKindStrength"/>'s order, and within a kind, the primary over a standby.

@@ -37,6 +37,11 @@ internal sealed class ServerCpuCaps : IDisposable
             foreach (var node in cluster.Nodes)
                 caps.Cap(node, cores);
         }
+        catch (UnauthorizedAccessException e)
+        {
+            caps.Dispose();
+            throw new InvalidOperationException($"--server-cpu needs root to make CPU cgroups under {caps._root}.", e);
+        }
         catch
         {
             caps.Dispose();
