@@ -111,6 +111,18 @@ internal ref partial struct SqlAnalyzer
         };
     }
 
+    /// <summary>Whether the statement at <paramref name="from"/> is a query or DML (SELECT, WITH, VALUES, TABLE, INSERT,
+    /// UPDATE, DELETE, MERGE): one that runs wherever a transaction block may stand.</summary>
+    private bool IsPlainDml(int from)
+    {
+        var first = _tokens[from];
+        if (first.Kind == SqlTokenKind.LeftParen)
+            return true;
+        return first.Kind == SqlTokenKind.Word && LeadingKeywordLookup.TryGetValue(Text(from), out var keyword) &&
+            keyword is LeadingKeyword.Select or LeadingKeyword.With or LeadingKeyword.Values or LeadingKeyword.Table
+                or LeadingKeyword.Insert or LeadingKeyword.Update or LeadingKeyword.Delete or LeadingKeyword.Merge;
+    }
+
     private StatementVerdict ClassifyCall(int from, int to)
     {
         var call = new StatementVerdict(StatementKind.Write, "CALL");

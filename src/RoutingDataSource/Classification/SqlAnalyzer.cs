@@ -108,6 +108,7 @@ internal ref partial struct SqlAnalyzer
         string? executedName = null;
         int statementCount = 0;
         bool endsTransaction = false;
+        bool plainDml = true;
         StatementVerdict only = default;
 
         var splitter = new StatementSplitter();
@@ -123,6 +124,7 @@ internal ref partial struct SqlAnalyzer
             {
                 var verdict = ClassifyStatement(start, i, 0);
                 statementCount++;
+                plainDml &= IsPlainDml(start);
                 endsTransaction |= verdict.EndsTransaction;
                 if (statementCount == 1)
                 {
@@ -218,7 +220,8 @@ internal ref partial struct SqlAnalyzer
             new SessionFacts(effect, single ? only.EffectKey : null, single ? only.EffectSql : null,
                 statementCount == 1 ? only.CreatedName : null, statementCount == 1 && only.CreatedUnlogged),
             _text,
-            endsTransaction);
+            endsTransaction,
+            plainDml && statementCount > 0 && lexError == SqlLexError.None && !unbalanced);
     }
 
     /// <summary>The canonical name of tokens <paramref name="first"/>..<paramref name="last"/>; a function

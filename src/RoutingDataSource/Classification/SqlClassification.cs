@@ -24,9 +24,11 @@ public sealed class SqlClassification
         string? reason,
         SessionFacts session = default,
         string? text = null,
-        bool endsTransaction = false)
+        bool endsTransaction = false,
+        bool isPlainDml = false)
     {
         EndsTransaction = endsTransaction;
+        IsPlainDml = isPlainDml;
         Session = session;
         LeavesSessionState = session.Effect != SessionEffect.None || session.CreatedName is not null;
         _text = text;
@@ -98,6 +100,14 @@ public sealed class SqlClassification
     /// transaction is prepared, no longer the session's) or fails (PostgreSQL rolls it back).
     /// </summary>
     internal bool EndsTransaction { get; }
+
+    /// <summary>
+    /// Every statement of the text is a query or DML (SELECT, WITH, VALUES, TABLE, INSERT, UPDATE, DELETE, MERGE), so it may
+    /// run after another statement in one implicit transaction. What PostgreSQL refuses there (VACUUM,
+    /// <c>CREATE INDEX CONCURRENTLY</c>, <c>CREATE DATABASE</c>, <c>ALTER SYSTEM</c>...: 25001 "cannot be executed within a
+    /// pipeline") is never one.
+    /// </summary>
+    internal bool IsPlainDml { get; }
 
     /// <summary>The name of the statement prepared by <c>PREPARE name AS ...</c>, in canonical spelling; otherwise null.</summary>
     public string? PreparedStatementName { get; }

@@ -14,6 +14,7 @@ internal sealed class CommandRewrite
     private string? _unguardedText;
     private NpgsqlBatch? _positioned;
     private NpgsqlBatch? _guarded; // [guard, the statement]: for $1-style parameters, which allow one statement per command
+    private NpgsqlBatchCommand? _statePrefix; // session state in front of a positioned write
 
     /// <summary>The guard runs as a batch of two: execute <see cref="Guarded"/>, not the command.</summary>
     public bool RunGuarded { get; private set; }
@@ -29,6 +30,10 @@ internal sealed class CommandRewrite
     /// <summary>Whether <paramref name="inner"/> can take a guard or run positioned: Npgsql runs it as it is otherwise.</summary>
     public static bool CanRewrite(NpgsqlCommand inner, bool prepareRequested)
         => inner.CommandType == CommandType.Text && !prepareRequested && !inner.AllResultTypesAreUnknown && inner.UnknownResultTypeList is null;
+
+    /// <summary>Whether <see cref="Positioned"/> can run <paramref name="inner"/> positioned.</summary>
+    public static bool CanPosition(NpgsqlCommand inner, int statementCount, bool prepareRequested)
+        => statementCount == 1 && CanRewrite(inner, prepareRequested); // one statement per batch command; a prepared command runs as prepared
 
     public void Guard(NpgsqlCommand inner, string guardSql)
     {
@@ -72,17 +77,28 @@ internal sealed class CommandRewrite
         inner.CommandText = text;
     }
 
-    /// <summary>The command as a batch that also reads its commit position, bound to <paramref name="connection"/>; null when it cannot run that way.</summary>
-    public NpgsqlBatch? Positioned(NpgsqlCommand inner, NpgsqlConnection connection, int statementCount, bool prepareRequested)
+    /// <summary>
+    /// The command as a batch that also reads its commit position, bound to <paramref name="connection"/>; null when it
+    /// cannot run that way. With <paramref name="state"/> (one statement, see <see cref="ReadGuard.StateBeforeWrite"/>), the
+    /// session state the connection lacks runs first, in the write's implicit transaction: a failure of either undoes
+    /// both.
+    /// </summary>
+    public NpgsqlBatch? Positioned(NpgsqlCommand inner, NpgsqlConnection connection, int statementCount, bool prepareRequested, string? state = null)
     {
-        // Npgsql runs one statement per batch command; a prepared command is prepared as it is.
-        if (statementCount != 1 || !CanRewrite(inner, prepareRequested))
+        if (!CanPosition(inner, statementCount, prepareRequested))
             return null;
         var batch = _positioned ??= new NpgsqlBatch { BatchCommands = { new NpgsqlBatchCommand(), CommitPosition.Command() } };
+        var commands = batch.BatchCommands;
+        if (state is not null)
+        {
+            var prefix = _statePrefix ??= new NpgsqlBatchCommand { AppendErrorBarrier = false };
+            prefix.CommandText = state;
+            commands.Insert(0, prefix);
+        }
         // A batch command of its own each time: Npgsql keeps the rewritten parameter list of a batch command between
         // executions, which no longer matches once the parameters have moved back to the command and in again.
         var write = new NpgsqlBatchCommand(inner.CommandText) { AppendErrorBarrier = true };
-        batch.BatchCommands[0] = write;
+        commands[WriteIndex] = write;
         MoveParameters(inner.Parameters, write.Parameters);
         batch.Connection = connection;
         batch.Timeout = inner.CommandTimeout;
@@ -90,13 +106,19 @@ internal sealed class CommandRewrite
         return batch;
     }
 
+    // The write's place in the positioned batch: after the session state, when that runs in front of it.
+    private int WriteIndex => _statePrefix is { } prefix && ReferenceEquals(_positioned!.BatchCommands[0], prefix) ? 1 : 0;
+
     public void Unposition(NpgsqlCommand inner)
     {
         if (!RunPositioned)
             return;
         RunPositioned = false;
         var batch = _positioned!;
-        MoveParameters(batch.BatchCommands[0].Parameters, inner.Parameters);
+        var index = WriteIndex;
+        MoveParameters(batch.BatchCommands[index].Parameters, inner.Parameters);
+        if (index == 1)
+            batch.BatchCommands.RemoveAt(0);
         batch.Connection = null;
     }
 
@@ -106,10 +128,11 @@ internal sealed class CommandRewrite
     /// </summary>
     public NpgsqlParameterCollection? Abandon()
     {
-        var holder = RunPositioned ? _positioned!.BatchCommands[0].Parameters
+        var holder = RunPositioned ? _positioned!.BatchCommands[WriteIndex].Parameters
             : RunGuarded ? _guarded!.BatchCommands[1].Parameters
             : null;
         _positioned = null;
+        _statePrefix = null;
         _guarded = null;
         RunGuarded = false;
         RunPositioned = false;

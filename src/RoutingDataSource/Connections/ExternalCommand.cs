@@ -156,8 +156,10 @@ internal sealed class ExternalCommand : IRoutedStatement
 
     void IRoutedStatement.Unguard() => _rewrite?.Unguard(_running);
 
-    NpgsqlBatch? IRoutedStatement.Positioned(NpgsqlConnection connection, int statementCount)
-        => (_rewrite ??= new()).Positioned(_running!, connection, statementCount, prepareRequested: false);
+    NpgsqlBatch? IRoutedStatement.Positioned(NpgsqlConnection connection, int statementCount, string? state)
+        => (_rewrite ??= new()).Positioned(_running!, connection, statementCount, prepareRequested: false, state);
+
+    bool IRoutedStatement.CanCarryStateIntoWrite(SqlClassification c) => c.IsPlainDml && CommandRewrite.CanPosition(_running!, c.StatementCount, prepareRequested: false);
 
     void IRoutedStatement.Unposition() => _rewrite?.Unposition(_running!);
 

@@ -36,9 +36,17 @@ internal interface IRoutedStatement
 
     /// <summary>
     /// The statement as a batch that also reads its commit position (see <see cref="CommitPosition"/>), bound to
-    /// <paramref name="connection"/>; null when it cannot be run that way. Undo with <see cref="Unposition"/>.
+    /// <paramref name="connection"/>; null when it cannot be run that way. With <paramref name="state"/>, the session state
+    /// the primary session lacks (one statement, see <see cref="ReadGuard.StateBeforeWrite"/>) runs first, in the write's implicit
+    /// transaction. Undo with <see cref="Unposition"/>.
     /// </summary>
-    NpgsqlBatch? Positioned(NpgsqlConnection connection, int statementCount);
+    NpgsqlBatch? Positioned(NpgsqlConnection connection, int statementCount, string? state);
+
+    /// <summary>
+    /// Whether <see cref="Positioned"/> can run the statement (classified as <paramref name="c"/>) with session state in
+    /// front of it: it can be positioned, and what runs first is plain DML (see <see cref="SqlClassification.IsPlainDml"/>).
+    /// </summary>
+    bool CanCarryStateIntoWrite(SqlClassification c);
 
     /// <summary>Gives back what <see cref="Positioned"/> borrowed (the parameters).</summary>
     void Unposition();

@@ -37,6 +37,19 @@ internal static class ReadGuard
     /// <summary>The session state <paramref name="state"/> (see <see cref="StateBody"/>) as one statement without a guard.</summary>
     public static string StateOnly(string state) => "DO $rds_guard$BEGIN " + state + "END$rds_guard$";
 
+    /// <summary>The SQLSTATE of the session state run in front of a write failing (<see cref="StateBeforeWrite"/>): the write did not run.</summary>
+    public const string StateFailedState = "RY002";
+
+    /// <summary>
+    /// The session state <paramref name="state"/> as one statement to run in front of a write in its implicit
+    /// transaction. A failure of the state comes back as <see cref="StateFailedState"/> with the server's message, so it
+    /// is told apart from the write's own failure in any message language (a cancel or statement timeout keeps its own
+    /// code: PL/pgSQL's OTHERS does not catch it).
+    /// </summary>
+    public static string StateBeforeWrite(string state)
+        => "DO $rds_guard$BEGIN " + state + "EXCEPTION WHEN OTHERS THEN RAISE EXCEPTION USING ERRCODE = '" + StateFailedState
+            + "', MESSAGE = SQLERRM, DETAIL = 'SQLSTATE ' || SQLSTATE; END$rds_guard$";
+
     /// <summary>
     /// Session-state statements as the body of the block put before a read (each run by <c>EXECUTE</c>, so one
     /// statement carries them all, as a batch command or a $1-parameter command allows); null when a text cannot be

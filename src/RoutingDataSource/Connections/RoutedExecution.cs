@@ -84,8 +84,9 @@ internal static class RoutedExecution
         Lease lease;
         try
         {
-            lease = await conn.AcquireAsync(c, route, async, cancellationToken, statementCount, statement,
-                mayCarryState: conn.HasSessionState && CarriesState(mode, behavior) && statement.CanGuard).ConfigureAwait(false);
+            var mayCarry = conn.HasSessionState && CarriesState(mode, behavior) && statement.CanGuard;
+            lease = await conn.AcquireAsync(c, route, async, cancellationToken, statementCount, statement, mayCarryState: mayCarry,
+                mayCarryIntoWrite: mayCarry && mode != ExecuteMode.Reader && statement.CanCarryStateIntoWrite(c)).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not RoutingException && !cancellationToken.IsCancellationRequested)
         {
@@ -102,16 +103,19 @@ internal static class RoutedExecution
         // Read-your-writes: a read on a standby not known to have replayed the session's writes runs behind a guard;
         // a write outside a transaction reads its commit position in its own round trip.
         var guard = conn.TakeReadGuard(lease);
-        // Session state the standby session lacks goes in front of the read in the same round trip, after the guard.
+        // Session state the held session lacks goes in front of the statement in the same round trip: after the guard
+        // in front of a read, in the positioned batch in front of a write.
         var carried = conn.TakeCarriedState(lease);
-        var prefixed = guard.Lsn != 0 || carried.Sql is not null;
+        var prefixed = guard.Lsn != 0 || (carried.Sql is not null && !carried.IntoWrite);
         if (prefixed)
             statement.Guard(Prefix(guard, carried.Sql));
         var positioned = guard.Lsn == 0 && mode != ExecuteMode.Reader && conn.WantsCommitPosition(c, route, lease)
-            ? statement.Positioned(lease.Connection, c.StatementCount) : null;
+            ? statement.Positioned(lease.Connection, c.StatementCount, carried.IntoWrite ? ReadGuard.StateBeforeWrite(carried.Sql!) : null) : null;
         using var activity = RoutingActivity.Start(conn, lease, route);
         try
         {
+            if (carried.IntoWrite && positioned is null)
+                await conn.RunCarriedAloneAsync(lease, carried, async, cancellationToken).ConfigureAwait(false);
             await statement.PrepareIfRequestedAsync(async, cancellationToken).ConfigureAwait(false);
             // CloseConnection applies to the logical connection, which the routing reader closes itself.
             var physicalBehavior = behavior & ~CommandBehavior.CloseConnection;
@@ -192,7 +196,11 @@ internal static class RoutedExecution
             RoutingActivity.Fail(activity, e);
             Restore(statement, prefixed, positioned is not null && !abandoned);
             // Translate before releasing: whether the physical connection survived tells a slow server from a lost one.
-            var translated = guard.Lsn != 0 && ReadGuard.IsMiss(e)
+            // State carried in front of a write: a failure of the state is told as the primary session refusing it,
+            // one of the write is the write's own (both were undone; the state rides again with the next statement).
+            var translated = carried.IntoWrite
+                ? e is PostgresException { SqlState: ReadGuard.StateFailedState } pe ? conn.StateFailedOnPrimary(lease, pe) : FailureTranslator.AfterSend(e, conn, lease, route)
+                : guard.Lsn != 0 && ReadGuard.IsMiss(e)
                 ? conn.GuardMissed(lease, guard, route, statementCount, e)
                 : carried.Sql is not null && e is PostgresException && lease.Connection.State == ConnectionState.Open
                     ? conn.CarriedStateFailed(lease, route, statementCount, e)

@@ -20,6 +20,7 @@ public sealed class RoutingBatch : DbBatch, IRoutedStatement
     private NpgsqlBatchCommand? _guard; // put first while a read guard stands (see ReadGuard)
     private NpgsqlBatchCommand? _position; // put last while a write reads its commit position (see CommitPosition)
     private bool? _lastBarrier; // the last command's own AppendErrorBarrier while _position follows it
+    private bool _startsWithPlainDml; // the first command is plain DML (see SqlClassification.IsPlainDml), from the last Plan
 
     /// <summary>The commands of the batch.</summary>
     public new NpgsqlBatchCommandCollection BatchCommands => _inner.BatchCommands;
@@ -130,9 +131,12 @@ public sealed class RoutingBatch : DbBatch, IRoutedStatement
         var ds = conn.DataSourceInternal;
         SqlClassification? representative = null;
         StatementRoute? route = null;
+        _startsWithPlainDml = false;
         foreach (var bc in _inner.BatchCommands)
         {
             var c = bc.CommandType == CommandType.Text ? ds.Classifier.Classify(bc.CommandText ?? "") : StatementClassifications.Procedure;
+            if (representative is null)
+                _startsWithPlainDml = c.IsPlainDml;
             if (c.Kind == StatementKind.TransactionControl)
                 return (StatementClassifications.BatchTransactionControl, new StatementRoute(StatementKind.TransactionControl, false, "batch with transaction control"));
             var r = ds.Router.Route(c);
@@ -226,7 +230,7 @@ public sealed class RoutingBatch : DbBatch, IRoutedStatement
             _inner.BatchCommands.RemoveAt(0);
     }
 
-    NpgsqlBatch? IRoutedStatement.Positioned(NpgsqlConnection connection, int statementCount)
+    NpgsqlBatch? IRoutedStatement.Positioned(NpgsqlConnection connection, int statementCount, string? state)
     {
         var commands = _inner.BatchCommands;
         var last = commands[^1];
@@ -235,8 +239,13 @@ public sealed class RoutingBatch : DbBatch, IRoutedStatement
         // be read after the commit.
         last.AppendErrorBarrier = true;
         commands.Add(_position ??= CommitPosition.Command());
+        if (state is not null)
+            ((IRoutedStatement)this).Guard(state); // the same first place a read guard takes: no barrier after it
         return _inner;
     }
+
+    // The state runs without a barrier before the first command only: the batch's own barriers stand between the rest.
+    bool IRoutedStatement.CanCarryStateIntoWrite(SqlClassification c) => _startsWithPlainDml;
 
     void IRoutedStatement.Unposition()
     {
@@ -247,6 +256,7 @@ public sealed class RoutingBatch : DbBatch, IRoutedStatement
             if (commands.Count > 0)
                 commands[^1].AppendErrorBarrier = _lastBarrier;
         }
+        ((IRoutedStatement)this).Unguard(); // the session state in front, if any
     }
 
     ValueTask IRoutedStatement.PrepareIfRequestedAsync(bool async, CancellationToken cancellationToken) => default;

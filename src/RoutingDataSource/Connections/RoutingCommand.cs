@@ -330,8 +330,10 @@ public sealed class RoutingCommand : DbCommand, IRoutedStatement
     // Disposed while its reader was open: the Npgsql command went with it and is never used again.
     void IRoutedStatement.Unguard() => _rewrite?.Unguard(_disposed ? null : _inner);
 
-    NpgsqlBatch? IRoutedStatement.Positioned(NpgsqlConnection connection, int statementCount)
-        => (_rewrite ??= new()).Positioned(Inner, connection, statementCount, _prepareRequested);
+    NpgsqlBatch? IRoutedStatement.Positioned(NpgsqlConnection connection, int statementCount, string? state)
+        => (_rewrite ??= new()).Positioned(Inner, connection, statementCount, _prepareRequested, state);
+
+    bool IRoutedStatement.CanCarryStateIntoWrite(SqlClassification c) => c.IsPlainDml && CommandRewrite.CanPosition(Inner, c.StatementCount, _prepareRequested);
 
     void IRoutedStatement.Unposition() => _rewrite?.Unposition(Inner);
 

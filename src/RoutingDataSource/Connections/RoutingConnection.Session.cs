@@ -43,6 +43,8 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
 
     bool IFailureSite.HoldsTemporaryObjects => HoldsTemporary;
 
+    bool IFailureSite.SetsReadOnlyDefault => _memory is { } m && m.Sets("default_transaction_read_only");
+
     bool ILeaseOwner.IsOnPrimary(Lease lease) => IsOnPrimary(lease);
 
     internal RoutingTransaction StartTransaction(IsolationLevel isolationLevel, bool readOnly)
@@ -85,13 +87,14 @@ public sealed partial class RoutingConnection : IFailureSite, ILeaseOwner
     /// an async state machine.
     /// </summary>
     internal ValueTask<Lease> AcquireAsync(SqlClassification c, StatementRoute route, bool async, CancellationToken cancellationToken, int statements = 1,
-        IRoutedStatement? statement = null, bool mayCarryState = false)
+        IRoutedStatement? statement = null, bool mayCarryState = false, bool mayCarryIntoWrite = false)
     {
         ThrowIfNotOpen();
         _routing = statement;
         if (_memory is not null)
         {
             _mayCarry = mayCarryState;
+            _mayCarryIntoWrite = mayCarryState && mayCarryIntoWrite && route.Kind == StatementKind.Write && c.Kind != StatementKind.TransactionControl;
             _carried = null;
             return AcquireCarryingStateAsync(c, route, async, cancellationToken, statements);
         }

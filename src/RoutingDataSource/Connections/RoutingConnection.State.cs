@@ -22,7 +22,9 @@ public sealed partial class RoutingConnection
     private long _standbyHolds = SessionMemory.Nothing;
     private bool _temporaryLost; // the primary session that held temporary objects broke: say so once
     private bool _mayCarry; // the statement being given a server can take the state in front of it (CanGuard, results read whole)
-    private string? _carried; // what the standby session lacks, to run in front of the read in its round trip
+    private bool _mayCarryIntoWrite; // ... and, as a write, can run positioned with the state in front (see RoutedExecution)
+    private string? _carried; // what the held session lacks, to run in front of the statement in its round trip
+    private bool _carriedIntoWrite; // _carried goes in front of a positioned write on the primary session, not of a read
     private long _carriedVersion; // the position the standby session holds once the read carrying _carried ran
     private NpgsqlConnection? _carriedOn;
     private bool _carryFailed; // a read carrying state failed: later state takes its own round trip (its failure is told apart)
@@ -35,6 +37,9 @@ public sealed partial class RoutingConnection
 
     /// <summary>How many times state was replayed on a physical connection (for tests).</summary>
     internal int StateReplays { get; private set; }
+
+    /// <summary>How many of those replays took a round trip of their own, not carried in front of a statement (for tests).</summary>
+    internal int StateRoundTrips { get; private set; }
 
     /// <summary>The standby connection holding the replayed state, if any (for tests).</summary>
     internal NpgsqlConnection? StandbySession => _standbySession;
@@ -178,36 +183,33 @@ public sealed partial class RoutingConnection
         var holds = ReferenceEquals(conn, _primarySession) ? _primaryHolds
             : ReferenceEquals(conn, _standbySession) ? _standbyHolds
             : SessionMemory.Nothing;
-        if (carry && standby && !_carryFailed && ReferenceEquals(conn, _standbySession)
-            && memory.CarriableStatements(holds, standby: true) is { } statements && ReadGuard.StateBody(statements) is { } body)
+        // A read on the standby session, or a write run positioned on the primary session (its first write, after
+        // state set on a standby): the held session stays at its old position until the statement that carries this
+        // ran (CarriedStateRan). Both run in one implicit transaction, so a failure of either undoes both.
+        var carryHere = carry && (standby
+            ? !_carryFailed && ReferenceEquals(conn, _standbySession)
+            : _mayCarryIntoWrite && ReferenceEquals(conn, _primarySession) && PositionsWritesOn(lease.Backend));
+        if (carryHere && memory.CarriableStatements(holds, standby, intoWrite: !standby) is { } statements && ReadGuard.StateBody(statements) is { } body)
         {
-            // The standby session is held at its old position until the read that carries this ran (CarriedStateRan):
-            // the read and the state run in one implicit transaction, so a failure of either undoes both.
             StateReplays++;
             _carried = body;
             _carriedVersion = memory.Version;
             _carriedOn = conn;
+            _carriedIntoWrite = !standby;
             return;
         }
         var sql = memory.ReplaySql(holds, standby);
         if (sql is not null)
         {
             StateReplays++;
+            StateRoundTrips++;
             try
             {
                 await RunAsync(conn, sql, async, cancellationToken).ConfigureAwait(false);
             }
             catch (PostgresException e) when (!standby)
             {
-                // A new primary session cannot take the state (an object it names is gone): say so once, and start
-                // clean rather than fail every later statement the same way.
-                memory.ForgetTravelling();
-                if (ReferenceEquals(conn, _primarySession))
-                    _primaryHolds = memory.Version;
-                DropStandbySession();
-                throw new RoutingException(RoutingFailure.SessionLost,
-                    $"The session's state (SET, SET ROLE, PREPARE...) could not be re-created on a new primary session: {e.MessageText}. It is forgotten; set it again.",
-                    e, lease.Backend.Name, clusterState: _dataSource.Monitor.Current.ProblemMessage);
+                throw StateFailedOnPrimary(lease, e);
             }
         }
         if (ReferenceEquals(conn, _primarySession))
@@ -218,17 +220,52 @@ public sealed partial class RoutingConnection
     }
 
     /// <summary>
-    /// The session state the standby session behind <paramref name="lease"/> lacks, to run in front of the read in
-    /// the read's own round trip (null: none, or it was replayed already), with the position it brings the session to.
+    /// A new primary session cannot take the state (an object it names is gone): say so once, and start clean rather
+    /// than fail every later statement the same way.
     /// </summary>
-    internal (string? Sql, long Version) TakeCarriedState(Lease lease)
+    internal RoutingException StateFailedOnPrimary(Lease lease, PostgresException e)
+    {
+        var memory = _memory!;
+        memory.ForgetTravelling();
+        if (ReferenceEquals(lease.Connection, _primarySession))
+            _primaryHolds = memory.Version;
+        DropStandbySession();
+        return new RoutingException(RoutingFailure.SessionLost,
+            $"The session's state (SET, SET ROLE, PREPARE...) could not be re-created on a new primary session: {e.MessageText}. It is forgotten; set it again.",
+            e, lease.Backend.Name, clusterState: _dataSource.Monitor.Current.ProblemMessage);
+    }
+
+    /// <summary>
+    /// The session state the held session behind <paramref name="lease"/> lacks, to run in front of the statement in
+    /// its own round trip (null: none, or it was replayed already), with the position it brings the session to and
+    /// whether it goes in front of a positioned write (<see cref="IRoutedStatement.Positioned"/>) rather than a read.
+    /// </summary>
+    internal CarriedState TakeCarriedState(Lease lease)
     {
         var sql = _carried;
         if (sql is null)
             return default;
         _carried = null;
         _mayCarry = false;
-        return ReferenceEquals(lease.Connection, _carriedOn) ? (sql, _carriedVersion) : default;
+        return ReferenceEquals(lease.Connection, _carriedOn) ? new CarriedState(sql, _carriedVersion, _carriedIntoWrite) : default;
+    }
+
+    /// <summary>
+    /// State meant to go in front of a write that cannot run positioned after all (the primary changed since the
+    /// session was chosen): it runs alone first, in a round trip of its own.
+    /// </summary>
+    internal async ValueTask RunCarriedAloneAsync(Lease lease, CarriedState carried, bool async, CancellationToken cancellationToken)
+    {
+        StateRoundTrips++;
+        try
+        {
+            await RunAsync(lease.Connection, ReadGuard.StateOnly(carried.Sql!), async, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e)
+        {
+            throw StateFailedOnPrimary(lease, e);
+        }
+        CarriedStateRan(lease.Connection, carried.Version);
     }
 
     /// <summary>
@@ -254,12 +291,17 @@ public sealed partial class RoutingConnection
             lease.Backend.CountWrites(-statements);
     }
 
-    /// <summary>The read that carried the state up to <paramref name="version"/> succeeded: its standby session holds it now.</summary>
+    /// <summary>The statement that carried the state up to <paramref name="version"/> succeeded: its held session holds it now.</summary>
     internal void CarriedStateRan(NpgsqlConnection physical, long version)
     {
-        if (!ReferenceEquals(physical, _standbySession) || version <= _standbyHolds || _memory is null)
+        if (_memory is null)
             return;
-        _standbyHolds = version;
+        if (ReferenceEquals(physical, _standbySession) && version > _standbyHolds)
+            _standbyHolds = version;
+        else if (ReferenceEquals(physical, _primarySession) && version > _primaryHolds)
+            _primaryHolds = version;
+        else
+            return;
         TrimMemory();
     }
 
@@ -457,3 +499,10 @@ public sealed partial class RoutingConnection
         }
     }
 }
+
+/// <summary>
+/// Session state a held session lacks, run in front of the statement in the statement's round trip (see
+/// <see cref="RoutingConnection.TakeCarriedState"/>): its text (one statement body, see <see cref="ReadGuard.StateBody"/>),
+/// the position it brings the session to, and whether it goes in front of a positioned write on the primary session.
+/// </summary>
+internal readonly record struct CarriedState(string? Sql, long Version, bool IntoWrite);

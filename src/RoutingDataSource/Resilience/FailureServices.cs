@@ -38,4 +38,10 @@ internal interface IFailureSite
 
     /// <summary>Whether the session holds temporary objects (they live in its primary session only).</summary>
     bool HoldsTemporaryObjects { get; }
+
+    /// <summary>
+    /// Whether the session itself set <c>default_transaction_read_only</c>: a write the primary refuses with 25006 is
+    /// then the session's own answer (as on a plain connection), not the sign of a primary that turned read-only.
+    /// </summary>
+    bool SetsReadOnlyDefault { get; }
 }

@@ -46,7 +46,7 @@ internal static class FailureTranslator
         }
         switch (Kind(e, lease.Connection))
         {
-            case FailureKind.ReadOnly when !lease.Pinned:
+            case FailureKind.ReadOnly when !lease.Pinned && !(conn.SetsReadOnlyDefault && IsPrimary(ds, lease.Backend)):
                 lease.Backend.CountReroute();
                 ds.Metrics.Reroute(lease.Backend);
                 var primary = ds.Monitor.Current.Primary;

@@ -156,13 +156,18 @@ internal sealed class SessionMemory
     /// none returns rows and a failed transaction undoes each (<c>SET</c>, <c>RESET</c>, <c>SET ROLE</c>, <c>SET
     /// SESSION AUTHORIZATION</c>; not <c>set_config</c>, which returns a row, nor <c>PREPARE</c>/<c>DEALLOCATE</c>,
     /// which a failed transaction does not undo). Null when nothing is missing or something cannot ride that way.
+    /// In front of a write (<paramref name="intoWrite"/>), nothing that changes how a transaction starts may ride:
+    /// the write's transaction has begun by then, so a carried <c>default_transaction_read_only</c> (or a
+    /// <c>RESET ALL</c> of one) would not apply to it as it does when the SET ran before it.
     /// </summary>
-    public List<string>? CarriableStatements(long from, bool standby)
+    public List<string>? CarriableStatements(long from, bool standby, bool intoWrite = false)
     {
         List<string>? statements = null;
         foreach (var r in Missing(from, standby))
         {
             if (r.Effect is not (SessionEffect.Set or SessionEffect.Reset or SessionEffect.ResetAll or SessionEffect.Identity or SessionEffect.DiscardAll))
+                return null;
+            if (intoWrite && (r.Effect is SessionEffect.ResetAll or SessionEffect.DiscardAll || r.Key.StartsWith("default_transaction_", StringComparison.Ordinal)))
                 return null;
             (statements ??= []).Add(r.Sql);
         }
@@ -225,6 +230,17 @@ internal sealed class SessionMemory
                 _state.Clear();
                 break;
         }
+    }
+
+    /// <summary>Whether the session's effective state sets <paramref name="parameter"/> (by SET or set_config), whatever the value.</summary>
+    public bool Sets(string parameter)
+    {
+        foreach (var r in _state)
+        {
+            if (r.Effect is SessionEffect.Set or SessionEffect.SetConfig && r.Key == parameter)
+                return true;
+        }
+        return false;
     }
 
     /// <summary>Forgets the state that travels (it could not be re-created on a new primary session); what lives in the primary session stays.</summary>

@@ -20,6 +20,27 @@ public sealed class MultiStatementTests
         Assert.Equal(expected, Classify(sql).Kind);
     }
 
+    [Theory]
+    [InlineData("SELECT 1", true)]
+    [InlineData("(SELECT 1) UNION (SELECT 2)", true)]
+    [InlineData("WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d", true)]
+    [InlineData("insert into t values (1); UPDATE t SET c = 2; delete from t; MERGE INTO t USING s ON true WHEN MATCHED THEN DELETE", true)]
+    [InlineData("VALUES (1)", true)]
+    [InlineData("TABLE t", true)]
+    [InlineData("VACUUM t", false)]
+    [InlineData("CREATE INDEX CONCURRENTLY i ON t (c)", false)]
+    [InlineData("REINDEX TABLE CONCURRENTLY t", false)]
+    [InlineData("CREATE DATABASE d", false)]
+    [InlineData("ALTER SYSTEM SET work_mem = '8MB'", false)]
+    [InlineData("CALL p()", false)]
+    [InlineData("INSERT INTO t VALUES (1); VACUUM t", false)]
+    [InlineData("SELECT 'unterminated", false)]
+    [InlineData("", false)]
+    public void Plain_DML_is_only_queries_and_DML_that_may_share_an_implicit_transaction(string sql, bool expected)
+    {
+        Assert.Equal(expected, Classify(sql).IsPlainDml);
+    }
+
     [Fact]
     public void Strength_order_is_read_transaction_control_write_session_state()
     {

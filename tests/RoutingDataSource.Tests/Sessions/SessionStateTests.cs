@@ -83,7 +83,7 @@ public sealed class SessionStateTests(ClusterFixture fx)
         await NonQueryAsync(conn, $"SET app.tenant_id = '{tenant}'");
         Assert.Equal(true, (await RowAsync(conn, "SELECT pg_is_in_recovery()"))[0]);
         Assert.Equal(1, await NonQueryAsync(conn, "INSERT INTO state_set_then_write VALUES (current_setting('app.tenant_id'))"));
-        Assert.Equal(1, conn.StateReplays); // replayed on the primary session before the write
+        Assert.Equal(1, conn.StateReplays); // carried to the primary session in front of the write
         Assert.Equal(1L, await fx.Cluster.Primary.ScalarAsync<long>($"SELECT count(*) FROM state_set_then_write WHERE tenant = '{tenant}'"));
         // Set again now that the connection holds a primary session: there, and it travels to the standby session.
         await NonQueryAsync(conn, "SET app.tenant_id = 'second'");
@@ -92,6 +92,129 @@ public sealed class SessionStateTests(ClusterFixture fx)
         Assert.Equal("second", row[1]);
         Assert.Equal(1, await NonQueryAsync(conn, "INSERT INTO state_set_then_write VALUES (current_setting('app.tenant_id'))"));
         Assert.Equal(1L, await fx.Cluster.Primary.ScalarAsync<long>($"SELECT count(*) FROM state_set_then_write WHERE tenant = 'second'"));
+    }
+
+    [Fact]
+    public async Task The_first_write_after_a_SET_on_the_standby_session_carries_that_state_to_the_primary_in_its_own_round_trip()
+    {
+        await fx.Cluster.Primary.ExecuteAsync("CREATE TABLE IF NOT EXISTS state_carried_write (tenant text, who text)");
+        await fx.Cluster.WaitForReplicationAsync();
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        var tenant = Guid.NewGuid().ToString("N");
+        await NonQueryAsync(conn, $"SET app.tenant_id = '{tenant}'");
+        await NonQueryAsync(conn, "SET search_path TO public");
+        Assert.Equal(true, (await RowAsync(conn, "SELECT pg_is_in_recovery()"))[0]);
+        Assert.Equal(1, await NonQueryAsync(conn, "INSERT INTO state_carried_write VALUES (current_setting('app.tenant_id'), current_setting('search_path'))"));
+        Assert.Equal(1, conn.StateReplays);
+        Assert.Equal(0, conn.StateRoundTrips); // in the write's batch, not before it
+        // The primary session holds the state now: the next write needs nothing more.
+        Assert.Equal(1, await NonQueryAsync(conn, "INSERT INTO state_carried_write VALUES (current_setting('app.tenant_id'), current_setting('search_path'))"));
+        Assert.Equal(1, conn.StateReplays);
+        Assert.Equal(2L, await fx.Cluster.Primary.ScalarAsync<long>($"SELECT count(*) FROM state_carried_write WHERE tenant = '{tenant}' AND who = 'public'"));
+    }
+
+    [Fact]
+    public async Task A_write_with_positional_parameters_or_in_a_batch_carries_the_state_in_front_of_it_too()
+    {
+        await fx.Cluster.Primary.ExecuteAsync("CREATE TABLE IF NOT EXISTS state_carried_forms (tenant text, n int)");
+        await fx.Cluster.WaitForReplicationAsync();
+        await using var ds = await fx.CreateDataSourceAsync();
+        var tenant = Guid.NewGuid().ToString("N");
+        await using (var conn = await ds.OpenConnectionAsync())
+        {
+            await NonQueryAsync(conn, $"SET app.tenant_id = '{tenant}'");
+            await using var cmd = conn.CreateCommand();
+            cmd.CommandText = "INSERT INTO state_carried_forms VALUES (current_setting('app.tenant_id'), $1)";
+            cmd.Parameters.Add(new Npgsql.NpgsqlParameter<int> { TypedValue = 1 });
+            Assert.Equal(1, await cmd.ExecuteNonQueryAsync());
+            Assert.Equal(0, conn.StateRoundTrips);
+        }
+        await using (var conn = await ds.OpenConnectionAsync())
+        {
+            await NonQueryAsync(conn, $"SET app.tenant_id = '{tenant}'");
+            await using var batch = conn.CreateBatch();
+            batch.BatchCommands.Add(new Npgsql.NpgsqlBatchCommand("INSERT INTO state_carried_forms VALUES (current_setting('app.tenant_id'), 2)"));
+            batch.BatchCommands.Add(new Npgsql.NpgsqlBatchCommand("INSERT INTO state_carried_forms VALUES (current_setting('app.tenant_id'), 3)"));
+            Assert.Equal(2, await batch.ExecuteNonQueryAsync());
+            Assert.Equal(0, conn.StateRoundTrips);
+            Assert.Equal(1, conn.StateReplays);
+        }
+        Assert.Equal(6L, await fx.Cluster.Primary.ScalarAsync<long>($"SELECT sum(n) FROM state_carried_forms WHERE tenant = '{tenant}'"));
+    }
+
+    [Fact]
+    public async Task A_write_that_fails_with_the_state_carried_in_front_fails_with_its_own_error_and_the_state_rides_again()
+    {
+        await fx.Cluster.Primary.ExecuteAsync("CREATE TABLE IF NOT EXISTS state_carried_failing (tenant text CHECK (tenant <> 'refused'))");
+        await fx.Cluster.WaitForReplicationAsync();
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        var tenant = Guid.NewGuid().ToString("N");
+        await NonQueryAsync(conn, $"SET app.tenant_id = '{tenant}'");
+        var e = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => NonQueryAsync(conn, "INSERT INTO state_carried_failing VALUES ('refused')"));
+        Assert.Equal(Npgsql.PostgresErrorCodes.CheckViolation, e.SqlState);
+        // The failed write took the carried state with it; the next write carries it again, in its own round trip still.
+        Assert.Equal(1, await NonQueryAsync(conn, "INSERT INTO state_carried_failing VALUES (current_setting('app.tenant_id'))"));
+        Assert.Equal(2, conn.StateReplays);
+        Assert.Equal(0, conn.StateRoundTrips);
+        Assert.Equal(1L, await fx.Cluster.Primary.ScalarAsync<long>($"SELECT count(*) FROM state_carried_failing WHERE tenant = '{tenant}'"));
+    }
+
+    [Fact]
+    public async Task A_state_the_primary_refuses_in_front_of_a_write_is_told_as_the_session_lost_and_the_write_does_not_run()
+    {
+        var role = "state_gone_" + Guid.NewGuid().ToString("N")[..8];
+        await fx.Cluster.Primary.ExecuteAsync($"CREATE ROLE {role} NOLOGIN");
+        await fx.Cluster.WaitForReplicationAsync();
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, $"SET ROLE {role}");
+        Assert.Equal(role, (await RowAsync(conn, "SELECT current_user"))[0]);
+        await fx.Cluster.Primary.ExecuteAsync($"DROP ROLE {role}");
+        var before = await fx.Cluster.Primary.ScalarAsync<long>("SELECT count(*) FROM items");
+        var e = await Assert.ThrowsAsync<RoutingException>(() => NonQueryAsync(conn, "INSERT INTO items (v) VALUES ('never written')"));
+        Assert.Equal(RoutingFailure.SessionLost, e.Failure);
+        Assert.Equal(before, await fx.Cluster.Primary.ScalarAsync<long>("SELECT count(*) FROM items"));
+        // Started clean: the next write runs as the login role.
+        Assert.Equal(1, await NonQueryAsync(conn, "INSERT INTO items (v) VALUES ('after the lost state')"));
+    }
+
+    [Fact]
+    public async Task A_write_that_refuses_a_pipeline_after_a_SET_gets_the_state_in_a_round_trip_of_its_own()
+    {
+        // CREATE INDEX CONCURRENTLY, VACUUM and the like refuse to run after another statement of their implicit
+        // transaction (25001 "cannot be executed within a pipeline"): the state goes first, alone.
+        var table = "state_no_pipeline_" + Guid.NewGuid().ToString("N")[..8];
+        await fx.Cluster.Primary.ExecuteAsync($"CREATE TABLE {table} (c int)");
+        await fx.Cluster.WaitForReplicationAsync();
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "SET app.tenant_id = 'concurrently'");
+        Assert.Equal(true, (await RowAsync(conn, "SELECT pg_is_in_recovery()"))[0]);
+        await NonQueryAsync(conn, $"CREATE INDEX CONCURRENTLY {table}_c ON {table} (c)");
+        Assert.Equal(1, conn.StateRoundTrips);
+        Assert.Equal(1L, await fx.Cluster.Primary.ScalarAsync<long>($"SELECT count(*) FROM pg_indexes WHERE indexname = '{table}_c'"));
+        // A batch that starts with one, on a connection whose state lives on its standby session only.
+        await using var other = await ds.OpenConnectionAsync();
+        await NonQueryAsync(other, "SET app.tenant_id = 'vacuum'");
+        Assert.Equal(true, (await RowAsync(other, "SELECT pg_is_in_recovery()"))[0]);
+        await using var batch = other.CreateBatch();
+        batch.BatchCommands.Add(new Npgsql.NpgsqlBatchCommand($"VACUUM {table}"));
+        await batch.ExecuteNonQueryAsync();
+        Assert.Equal(1, other.StateRoundTrips);
+        Assert.Equal(1, await NonQueryAsync(other, $"INSERT INTO {table} VALUES (length(current_setting('app.tenant_id')))"));
+        Assert.Equal(6L, await fx.Cluster.Primary.ScalarAsync<long>($"SELECT sum(c) FROM {table}"));
+    }
+
+    [Fact]
+    public async Task SET_default_transaction_read_only_then_a_write_fails_as_on_a_read_only_primary_session()
+    {
+        await using var ds = await fx.CreateDataSourceAsync();
+        await using var conn = await ds.OpenConnectionAsync();
+        await NonQueryAsync(conn, "SET default_transaction_read_only = on");
+        var e = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => NonQueryAsync(conn, "INSERT INTO items (v) VALUES ('read-only session')"));
+        Assert.Equal(Npgsql.PostgresErrorCodes.ReadOnlySqlTransaction, e.SqlState);
     }
 
     [Fact]
