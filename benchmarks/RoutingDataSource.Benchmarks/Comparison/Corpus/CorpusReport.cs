@@ -83,12 +83,15 @@ internal sealed record CorpusReport(string Command, DateTimeOffset Finished, dou
         _ => "straight to the primary",
     };
 
-    /// <summary>Writes benchmarks/results/&lt;date&gt;-corpus.md and .json; returns the markdown's path.</summary>
+    /// <summary>
+    /// Writes benchmarks/results/&lt;date&gt;-corpus[-systems].md and .json, or the first free <c>-2</c>, <c>-3</c>... name
+    /// when a run of the same day already wrote them; returns the markdown's path.
+    /// </summary>
     public string Write(string directory)
     {
         Directory.CreateDirectory(directory);
         var systems = Environment.GetEnvironmentVariable("CORPUS_SYSTEMS") is { Length: > 0 } only ? "-" + only.Replace(',', '-').ToLowerInvariant() : "";
-        var stem = Path.Combine(directory, $"{Finished:yyyy-MM-dd}-corpus{systems}");
+        var stem = Path.Combine(directory, ResultsFiles.FreeBaseName(directory, $"{Finished:yyyy-MM-dd}-corpus{systems}"));
         File.WriteAllText(stem + ".md", Markdown());
         File.WriteAllText(stem + ".json", JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true }));
         return stem + ".md";
