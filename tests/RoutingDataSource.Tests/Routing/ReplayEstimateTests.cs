@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
+using RoutingDataSource.Connections;
 using RoutingDataSource.Routing;
 using RoutingDataSource.Topology;
 
@@ -82,6 +83,23 @@ public sealed class ReplayEstimateTests : IAsyncDisposable
         Assert.Equal(6000UL, t.Known(8));
         t.Learn(9000, version: 7); // proven under an older snapshot than the one recorded: ignored
         Assert.Equal(6000UL, t.Known(8));
+    }
+
+    [Fact]
+    public void A_guard_teaches_the_writes_age_when_the_read_was_sent_plus_the_wait_not_the_time_its_answer_took_to_be_read()
+    {
+        // The guard ran on the standby after the read was sent and gave up at most Wait later: a miss proves only that
+        // the standby had not replayed a write that old. Time the answer then spent in the client's queue (a busy
+        // client: 32 callers on 2 cores) proves nothing; taught, it inflated the estimate and sent reads to the primary.
+        var written = _time.GetTimestamp();
+        _time.Advance(Ms(1));
+        var guard = ReadGuardTicket.Take(1000, written, exploring: false, wait: Ms(5), _time);
+        _time.Advance(Ms(30));
+        Assert.Equal(Ms(6), guard.Taught(_time));
+
+        var tracker = new ReplayTracker();
+        tracker.Miss(guard.Taught(_time), waited: true);
+        Assert.Equal(Ms(6), tracker.Threshold);
     }
 
     [Fact]
