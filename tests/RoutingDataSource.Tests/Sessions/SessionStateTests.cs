@@ -75,9 +75,7 @@ public sealed class SessionStateTests(ClusterFixture fx)
     [Fact]
     public async Task A_write_after_a_SET_on_the_standby_session_runs_with_that_state_on_the_primary()
     {
-        await fx.Cluster.Primary.ExecuteAsync("CREATE TABLE IF NOT EXISTS state_set_then_write (tenant text)");
-        await fx.Cluster.WaitForReplicationAsync();
-        await using var ds = await fx.CreateDataSourceAsync();
+        await using var ds = await WithTableAsync("CREATE TABLE IF NOT EXISTS state_set_then_write (tenant text)");
         await using var conn = await ds.OpenConnectionAsync();
         var tenant = Guid.NewGuid().ToString("N");
         await NonQueryAsync(conn, $"SET app.tenant_id = '{tenant}'");
@@ -97,9 +95,7 @@ public sealed class SessionStateTests(ClusterFixture fx)
     [Fact]
     public async Task The_first_write_after_a_SET_on_the_standby_session_carries_that_state_to_the_primary_in_its_own_round_trip()
     {
-        await fx.Cluster.Primary.ExecuteAsync("CREATE TABLE IF NOT EXISTS state_carried_write (tenant text, who text)");
-        await fx.Cluster.WaitForReplicationAsync();
-        await using var ds = await fx.CreateDataSourceAsync();
+        await using var ds = await WithTableAsync("CREATE TABLE IF NOT EXISTS state_carried_write (tenant text, who text)");
         await using var conn = await ds.OpenConnectionAsync();
         var tenant = Guid.NewGuid().ToString("N");
         await NonQueryAsync(conn, $"SET app.tenant_id = '{tenant}'");
@@ -117,9 +113,7 @@ public sealed class SessionStateTests(ClusterFixture fx)
     [Fact]
     public async Task A_write_with_positional_parameters_or_in_a_batch_carries_the_state_in_front_of_it_too()
     {
-        await fx.Cluster.Primary.ExecuteAsync("CREATE TABLE IF NOT EXISTS state_carried_forms (tenant text, n int)");
-        await fx.Cluster.WaitForReplicationAsync();
-        await using var ds = await fx.CreateDataSourceAsync();
+        await using var ds = await WithTableAsync("CREATE TABLE IF NOT EXISTS state_carried_forms (tenant text, n int)");
         var tenant = Guid.NewGuid().ToString("N");
         await using (var conn = await ds.OpenConnectionAsync())
         {
@@ -146,9 +140,7 @@ public sealed class SessionStateTests(ClusterFixture fx)
     [Fact]
     public async Task A_write_that_fails_with_the_state_carried_in_front_fails_with_its_own_error_and_the_state_rides_again()
     {
-        await fx.Cluster.Primary.ExecuteAsync("CREATE TABLE IF NOT EXISTS state_carried_failing (tenant text CHECK (tenant <> 'refused'))");
-        await fx.Cluster.WaitForReplicationAsync();
-        await using var ds = await fx.CreateDataSourceAsync();
+        await using var ds = await WithTableAsync("CREATE TABLE IF NOT EXISTS state_carried_failing (tenant text CHECK (tenant <> 'refused'))");
         await using var conn = await ds.OpenConnectionAsync();
         var tenant = Guid.NewGuid().ToString("N");
         await NonQueryAsync(conn, $"SET app.tenant_id = '{tenant}'");
@@ -641,6 +633,14 @@ public sealed class SessionStateTests(ClusterFixture fx)
     }
 
     // A role of its own (GRANT pg_database_owner TO it fails with XX000, after which Npgsql closes the connection).
+    // A table the test needs, replicated to the standbys, and a data source of the shared cluster.
+    private async Task<PgRoutingDataSource> WithTableAsync(string ddl)
+    {
+        await fx.Cluster.Primary.ExecuteAsync(ddl);
+        await fx.Cluster.WaitForReplicationAsync();
+        return await fx.CreateDataSourceAsync();
+    }
+
     private async Task<string> NewRoleAsync(string prefix)
     {
         var role = prefix + Guid.NewGuid().ToString("N")[..8];
