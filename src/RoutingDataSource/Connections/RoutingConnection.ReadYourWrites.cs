@@ -51,14 +51,14 @@ public sealed partial class RoutingConnection : IReadGuardSink
     /// <summary>The guard passed: the standby had replayed the required position, and the read ran there.</summary>
     internal void GuardPassed(Lease lease, ReadGuardTicket guard)
     {
-        lease.Backend.Replay.Hit(guard.Lsn, _dataSource.Monitor.Current.Version, guard.Taught(_dataSource.Time));
+        lease.Backend.Replay.Hit(guard.Lsn, _dataSource.Monitor.Current.Version, guard.Taught);
         _dataSource.Metrics.Guard(lease.Backend, passed: true);
     }
 
     /// <summary>The guard failed: nothing ran on the standby; the read is re-run on the primary at once.</summary>
     internal RetryableFailure GuardMissed(Lease lease, ReadGuardTicket guard, StatementRoute route, int statements, Exception e)
     {
-        lease.Backend.Replay.Miss(guard.Taught(_dataSource.Time), guard.Exploring, waited: guard.Wait > TimeSpan.Zero);
+        lease.Backend.Replay.Miss(guard.Taught, guard.Exploring, waited: guard.Wait > TimeSpan.Zero);
         Uncount(lease, route, statements); // counted when the server was chosen; nothing ran there
         _dataSource.Metrics.Guard(lease.Backend, passed: false);
         // PrimaryServesReads = Never: the re-run waits for a standby known to be past the writes instead.
@@ -86,15 +86,15 @@ public sealed partial class RoutingConnection : IReadGuardSink
 }
 
 /// <summary>
-/// A read's guard: the position the standby must have replayed, when the youngest write it covers was acknowledged and
-/// when the guard was given to the read about to be sent (TimeProvider timestamps), whether the read tried below the
-/// standby's estimate to learn, and how long the guard waits for replay on the standby.
+/// A read's guard: the position the standby must have replayed, the age of the youngest write it covers when the guard
+/// was given to the read about to be sent, whether the read tried below the standby's estimate to learn, and how long
+/// the guard waits for replay on the standby.
 /// </summary>
-internal readonly record struct ReadGuardTicket(ulong Lsn, long WrittenAt, long TriedAt, bool Exploring, TimeSpan Wait)
+internal readonly record struct ReadGuardTicket(ulong Lsn, TimeSpan Age, bool Exploring, TimeSpan Wait)
 {
-    /// <summary>The guard for a read about to be sent, now.</summary>
+    /// <summary>The guard for a read about to be sent, now, of a write acknowledged at <paramref name="writtenAt"/>.</summary>
     public static ReadGuardTicket Take(ulong lsn, long writtenAt, bool exploring, TimeSpan wait, TimeProvider time)
-        => new(lsn, writtenAt, time.GetTimestamp(), exploring, wait);
+        => new(lsn, time.GetElapsedTime(writtenAt), exploring, wait);
 
     /// <summary>
     /// The write's age a pass or miss of this guard teaches the standby's estimate: its age when the read was sent plus
@@ -103,5 +103,5 @@ internal readonly record struct ReadGuardTicket(ulong Lsn, long WrittenAt, long 
     /// estimate is compared with (<see cref="Topology.ReplayTracker.Expects"/>). The time the answer then took to reach
     /// the caller (a busy client, a slow network) proves nothing about replay, and is left out.
     /// </summary>
-    public TimeSpan Taught(TimeProvider time) => time.GetElapsedTime(WrittenAt, TriedAt) + Wait;
+    public TimeSpan Taught => Age + Wait;
 }

@@ -95,10 +95,10 @@ public sealed class ReplayEstimateTests : IAsyncDisposable
         _time.Advance(Ms(1));
         var guard = ReadGuardTicket.Take(1000, written, exploring: false, wait: Ms(5), _time);
         _time.Advance(Ms(30));
-        Assert.Equal(Ms(6), guard.Taught(_time));
+        Assert.Equal(Ms(6), guard.Taught);
 
         var tracker = new ReplayTracker();
-        tracker.Miss(guard.Taught(_time), waited: true);
+        tracker.Miss(guard.Taught, waited: true);
         Assert.Equal(Ms(6), tracker.Threshold);
     }
 
